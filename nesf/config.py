@@ -1,0 +1,124 @@
+"""Frozen configs. Defaults are the paper's (Supplementary Notes 5-6) and the official code's where the paper is silent.
+
+Lengths are in Angstrom. Every field that changes results away from the paper is a flag whose default keeps the
+paper's behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+
+def _from_dict(cls, values: dict):
+    known = {f.name for f in fields(cls)}
+    clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in known}
+    return cls(**clean)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_species: int = 80                      # size of the species vocabulary (one-hot width, species field output)
+    latent_size: int = 192                     # width of the latent vector z
+    position_channels: tuple = (64, 128, 128)  # encoder position branch: 3 -> 64 -> 128 -> 128
+    species_channels: tuple = (128, 128)       # encoder species branch: one-hot -> 128 -> 128
+    mix_channels: tuple = (512,)               # per-atom mix: 256 -> 512, then max pool over atoms
+    latent_channels: tuple = (256, 256)        # 518 -> 256 -> 256 -> latent_size
+    dropout: float = 0.3                       # encoder mix and latent MLP dropout probability
+    lattice_hidden: int = 128                  # lattice length and angle heads: latent -> 128 -> 3
+    position_field_channels: tuple = (256, 128, 128, 128, 128, 128, 128, 128)  # 8 hidden layers + output 3 = 9 FC
+    species_field_channels: tuple = (256, 128)  # 2 hidden layers + output num_species = 3 FC
+    positional_encoding_frequencies: int = 0   # L of sin/cos query encoding; 0 = raw xyz (paper), 10 = official default
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Training query sampling (Supplementary Note 6; jitters of the local grids from the official code)."""
+
+    global_interval: float = 1.0    # A, grid over the dataset bounding box (padded by one interval)
+    global_sigma: float = 0.5       # A, Gaussian jitter of global grid points
+    local_interval: float = 0.3     # A, position-field local grid around each atom
+    local_range: float = 1.2        # A, full width of that grid (arange(-0.6, 0.6, 0.3): 4 points per axis)
+    local_sigma: float = 0.15       # A
+    species_interval: float = 0.1   # A, species-field local grid around each atom
+    species_range: float = 0.6      # A (arange(-0.3, 0.3, 0.1): 6 points per axis)
+    species_sigma: float = 0.05     # A
+    periodic_targets: bool = False  # nearest atom over periodic images (off: the paper's in-cell nearest atom)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SamplingConfig":
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    position: float = 10.0
+    species: float = 0.1
+    lengths: float = 1.0
+    angles: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3200                 # paper: 3,200 epochs
+    batch_size: int = 128              # paper: 128 (official code: 64)
+    learning_rate: float = 1e-3        # Adam
+    lr_halving_epochs: int = 640       # StepLR step (epochs); gamma 0.5
+    lr_gamma: float = 0.5
+    early_stopping_patience: int = 0   # epochs without validation improvement before stopping; 0 = never stop early
+    validate_every: int = 10           # epochs between validation passes
+    checkpoint_every_s: float = 120.0  # seconds between checkpoint writes
+    seed: int = 0
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    mixed_precision: bool = False      # bf16 autocast (CUDA only)
+    compile: bool = False              # torch.compile the field MLPs (CUDA only)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        values = dict(values)
+        weights = values.pop("loss_weights", None)
+        config = _from_dict(cls, values)
+        if isinstance(weights, dict):
+            config = replace(config, loss_weights=_from_dict(LossWeights, weights))
+        return config
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Structure decoding (section 2.1; defaults of the official reconstruction)."""
+
+    particle_interval: float = 0.5        # A, particle grid over the dataset bounding box (padded by one interval)
+    iterations: int = 64                  # particle moves along the position field
+    score_threshold: float = 0.9          # A, particles whose last step is longer than this are dropped
+    nms_radius: float = 0.5               # A
+    nms_min_particles: int = 10           # clusters with fewer particles are rejected
+    species_interval: float = 0.1         # A, local voting grid around each atom
+    species_range: float = 0.6            # A (arange(-0.3, 0.3, 0.1))
+    particles_in_predicted_cell: bool = False  # flag: particles only inside the predicted cell (+ one interval)
+    convergence_tolerance: float = 0.0    # A; flag: > 0 stops moving particles whose step is below it
+    wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge duplicates
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DecodeConfig":
+        return _from_dict(cls, values)
+
+    @classmethod
+    def fast(cls) -> "DecodeConfig":
+        """The app's interactive preset: particles in the predicted cell, converged particles stop early."""
+        return cls(particles_in_predicted_cell=True, convergence_tolerance=1e-3)
