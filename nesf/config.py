@@ -107,7 +107,8 @@ class DecodeConfig:
     nms_min_particles: int = 10           # clusters with fewer particles are rejected
     species_interval: float = 0.1         # A, local voting grid around each atom
     species_range: float = 0.6            # A (arange(-0.3, 0.3, 0.1))
-    particles_in_predicted_cell: bool = False  # flag: particles only inside the predicted cell (+ one interval)
+    particles_in_predicted_cell: bool = False  # flag: particles only inside the predicted cell (+ cell_margin)
+    cell_margin: float = 0.5              # A, how far outside the predicted cell particles are kept (with the flag)
     convergence_tolerance: float = 0.0    # A; flag: > 0 stops moving particles whose step is below it
     wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge duplicates
 

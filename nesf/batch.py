@@ -1,0 +1,99 @@
+"""Crystals as tensors: padded per-crystal arrays resident on one device, and batches cut from them by index.
+
+A batch never loops over crystals in Python: it is an index into the padded arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nesf.crystal import Crystal
+from nesf.errors import NesfError
+
+
+@dataclass(frozen=True)
+class CrystalBatch:
+    positions: torch.Tensor       # (B, N, 3) Cartesian Angstrom, zero where padded
+    species_index: torch.Tensor   # (B, N) vocabulary index, 0 where padded
+    atom_mask: torch.Tensor       # (B, N) bool, True for real atoms
+    lengths: torch.Tensor         # (B, 3) Angstrom
+    angles_rad: torch.Tensor      # (B, 3) radians (the official training target)
+
+    @property
+    def size(self) -> int:
+        return int(self.positions.shape[0])
+
+    def flat_atoms(self):
+        """Real atoms as flat tensors: positions (A, 3), species index (A,), crystal index (A,)."""
+        crystal_index = torch.arange(self.size, device=self.positions.device)[:, None].expand_as(self.atom_mask)
+        return self.positions[self.atom_mask], self.species_index[self.atom_mask], crystal_index[self.atom_mask]
+
+    @property
+    def lattice_params(self) -> torch.Tensor:  # (B, 6)
+        return torch.cat([self.lengths, self.angles_rad], dim=1)
+
+
+class CrystalTensors:
+    """All crystals of a split, padded to the largest atom count, on one device; `batch(indices)` slices it."""
+
+    def __init__(self, crystals: list[Crystal], vocab: list[int], device: torch.device | str = "cpu"):
+        if not crystals:
+            raise NesfError("no crystals to batch")
+        z_to_index = {int(z): i for i, z in enumerate(vocab)}
+        max_atoms = max(max(c.num_atoms for c in crystals), 1)
+        count = len(crystals)
+        positions = np.zeros((count, max_atoms, 3), dtype=np.float32)
+        species = np.zeros((count, max_atoms), dtype=np.int64)
+        mask = np.zeros((count, max_atoms), dtype=bool)
+        lengths = np.zeros((count, 3), dtype=np.float32)
+        angles = np.zeros((count, 3), dtype=np.float32)
+        for row, crystal in enumerate(crystals):
+            unknown = sorted({int(z) for z in crystal.species} - z_to_index.keys())
+            if unknown:
+                from pymatgen.core import Element
+
+                names = ", ".join(Element.from_Z(z).symbol for z in unknown)
+                raise NesfError(f"{crystal.id or 'crystal'}: element(s) {names} not in the model's vocabulary")
+            n = crystal.num_atoms
+            positions[row, :n] = crystal.cart_coords
+            species[row, :n] = [z_to_index[int(z)] for z in crystal.species]
+            mask[row, :n] = True
+            lengths[row] = crystal.lengths_angstrom
+            angles[row] = np.radians(crystal.angles_degrees)
+        self.ids = [c.id for c in crystals]
+        self.device = torch.device(device)
+        self.positions = torch.from_numpy(positions).to(self.device)
+        self.species_index = torch.from_numpy(species).to(self.device)
+        self.atom_mask = torch.from_numpy(mask).to(self.device)
+        self.lengths = torch.from_numpy(lengths).to(self.device)
+        self.angles_rad = torch.from_numpy(angles).to(self.device)
+
+    def __len__(self) -> int:
+        return int(self.positions.shape[0])
+
+    def batch(self, indices: torch.Tensor | None = None) -> CrystalBatch:
+        if indices is None:
+            indices = torch.arange(len(self), device=self.device)
+        indices = indices.to(self.device)
+        mask = self.atom_mask[indices]
+        width = max(int(mask.sum(1).max().item()), 1)  # trim padding to this batch's largest crystal
+        return CrystalBatch(
+            positions=self.positions[indices, :width],
+            species_index=self.species_index[indices, :width],
+            atom_mask=mask[:, :width],
+            lengths=self.lengths[indices],
+            angles_rad=self.angles_rad[indices],
+        )
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
+        order = torch.randperm(len(self), generator=generator).to(self.device) if shuffle else torch.arange(
+            len(self), device=self.device)
+        for start in range(0, len(self), batch_size):
+            yield self.batch(order[start:start + batch_size])
+
+    def num_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)

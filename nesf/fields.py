@@ -1,0 +1,92 @@
+"""Field sources for the structure decoder: the model's learned fields, or exact fields of known crystals.
+
+Both answer the same three questions for flat queries tagged with their crystal index:
+position(queries, crystal_index) -> (Q, 3) vector to the nearest atom; species_logits(...) -> (Q, K);
+lattice() -> lengths (B, 3) Angstrom, angles (B, 3) radians.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nesf.batch import CrystalBatch
+
+QUERY_CHUNK = 262_144  # queries per chunk in nearest-atom search, bounding memory at ~chunk x atoms x 12 bytes
+
+
+def nearest_atom(queries: torch.Tensor, crystal_index: torch.Tensor, batch: CrystalBatch,
+                 *, periodic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query (Q, 3) of crystal `crystal_index` (Q,): vector to its nearest atom (Q, 3) and that atom's
+    species index (Q,). Non-periodic (atoms of the cell only) unless `periodic`, which also considers the 26
+    neighbouring images of every atom."""
+    positions, species = batch.positions, batch.species_index  # (B, N, 3), (B, N)
+    mask = batch.atom_mask
+    if periodic:
+        lattice = _lattice_matrices(batch)  # (B, 3, 3)
+        shifts = torch.cartesian_prod(*[torch.arange(-1, 2, device=positions.device, dtype=positions.dtype)] * 3)
+        image_offsets = torch.einsum("sk,bkj->bsj", shifts, lattice)  # (B, 27, 3)
+        positions = (positions[:, None] + image_offsets[:, :, None]).flatten(1, 2)  # (B, 27N, 3)
+        species = species.repeat(1, 27)
+        mask = mask.repeat(1, 27)
+    vectors, labels = [], []
+    for start in range(0, queries.shape[0], QUERY_CHUNK):
+        q = queries[start:start + QUERY_CHUNK]
+        idx = crystal_index[start:start + QUERY_CHUNK]
+        diff = positions[idx] - q[:, None, :]  # (q, N, 3)
+        dist2 = diff.square().sum(-1).masked_fill(~mask[idx], float("inf"))
+        nearest = dist2.argmin(dim=1)
+        vectors.append(diff.gather(1, nearest[:, None, None].expand(-1, 1, 3)).squeeze(1))
+        labels.append(species[idx].gather(1, nearest[:, None]).squeeze(1))
+    if not vectors:
+        return queries.new_zeros((0, 3)), crystal_index.new_zeros((0,))
+    return torch.cat(vectors), torch.cat(labels)
+
+
+def _lattice_matrices(batch: CrystalBatch) -> torch.Tensor:
+    from nesf.lattice import lattice_from_parameters_torch
+
+    return lattice_from_parameters_torch(batch.lengths, torch.rad2deg(batch.angles_rad))
+
+
+class ExactFields:
+    """The analytic fields of known crystals (the official `ground_truth` reconstruction mode)."""
+
+    def __init__(self, batch: CrystalBatch, num_species: int):
+        self.batch = batch
+        self.num_species = num_species
+
+    @property
+    def size(self) -> int:
+        return self.batch.size
+
+    def position(self, queries, crystal_index):
+        return nearest_atom(queries, crystal_index, self.batch)[0]
+
+    def species_logits(self, queries, crystal_index):
+        labels = nearest_atom(queries, crystal_index, self.batch)[1]
+        return torch.nn.functional.one_hot(labels, self.num_species).to(queries.dtype)
+
+    def lattice(self):
+        return self.batch.lengths, self.batch.angles_rad
+
+
+class ModelFields:
+    """The learned fields of a NeSF model at given latents (the model must be in eval mode)."""
+
+    def __init__(self, model, latent: torch.Tensor):
+        self.model = model
+        self.latent = latent
+
+    @property
+    def size(self) -> int:
+        return int(self.latent.shape[0])
+
+    def position(self, queries, crystal_index):
+        return self.model.position_field(self.latent, queries, crystal_index).float()
+
+    def species_logits(self, queries, crystal_index):
+        return self.model.species_field(self.latent, queries, crystal_index).float()
+
+    def lattice(self):
+        lengths, angles = self.model.lattice(self.latent)
+        return lengths.float(), angles.float()

@@ -1,0 +1,126 @@
+"""The NeSF autoencoder (Supplementary Note 5; layer order Linear -> ReLU -> BatchNorm as the official code).
+
+Encoder: PointNet over atoms (position and species branches, per-atom mix, max pool, lattice parameters appended,
+MLP to the latent). Decoder: lattice length and angle heads, a position field and a species field, each an MLP on
+(latent, query) with the query re-concatenated at every hidden layer.
+
+Fields take flat queries with the index of their crystal: `field(latent (B, L), queries (Q, 3), crystal_index (Q,))`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from nesf.config import ModelConfig
+
+
+def mlp(channels: list[int], *, batch_norm: bool, dropout: float = 0.0) -> nn.Sequential:
+    """Linear-ReLU-BN(-Dropout) blocks; the last layer is a bare Linear (as the official `MLP`)."""
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(channels[:-2], channels[1:-1]):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width_out))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(channels[-2], channels[-1]))
+    return nn.Sequential(*layers)
+
+
+class QueryEncoding(nn.Module):
+    """Raw xyz (frequencies=0) or [xyz, sin(2^k pi xyz), cos(2^k pi xyz)] for k < frequencies."""
+
+    def __init__(self, frequencies: int):
+        super().__init__()
+        self.frequencies = frequencies
+        self.register_buffer("scales", (2.0 ** torch.arange(frequencies)) * math.pi, persistent=False)
+
+    @property
+    def width(self) -> int:
+        return 3 + 6 * self.frequencies
+
+    def forward(self, queries: torch.Tensor) -> torch.Tensor:  # (Q, 3) -> (Q, width)
+        if self.frequencies == 0:
+            return queries
+        scaled = queries[:, :, None] * self.scales  # (Q, 3, F)
+        return torch.cat([queries, scaled.sin().flatten(1), scaled.cos().flatten(1)], dim=1)
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.num_species = config.num_species
+        self.position_branch = mlp([3, *config.position_channels], batch_norm=True)
+        self.species_branch = mlp([config.num_species, *config.species_channels], batch_norm=True)
+        mix_in = config.position_channels[-1] + config.species_channels[-1]
+        self.mix = mlp([mix_in, *config.mix_channels], batch_norm=True, dropout=config.dropout)
+        self.head = mlp([config.mix_channels[-1] + 6, *config.latent_channels, config.latent_size],
+                        batch_norm=True, dropout=config.dropout)
+
+    def forward(self, positions, species_index, crystal_index, lattice_params) -> torch.Tensor:
+        """positions (A, 3) Angstrom, species_index (A,), crystal_index (A,), lattice_params (B, 6) -> latent (B, L)."""
+        one_hot = nn.functional.one_hot(species_index, self.num_species).to(positions.dtype)
+        per_atom = self.mix(torch.cat([self.position_branch(positions), self.species_branch(one_hot)], dim=1))
+        batch_size = lattice_params.shape[0]
+        pooled = per_atom.new_full((batch_size, per_atom.shape[1]), float("-inf"))
+        pooled = pooled.scatter_reduce(0, crystal_index[:, None].expand_as(per_atom), per_atom, reduce="amax")
+        pooled = torch.where(torch.isinf(pooled), torch.zeros_like(pooled), pooled)  # crystals with no atoms
+        return self.head(torch.cat([pooled, lattice_params.to(pooled.dtype)], dim=1))
+
+
+class ImplicitField(nn.Module):
+    """MLP on (latent, query) with the encoded query concatenated before every hidden layer.
+
+    The first layer's weight is split into a latent part and a query part, so the latent term is computed once
+    per crystal and gathered per query (the same arithmetic as the concatenation, with far fewer operations).
+    """
+
+    def __init__(self, latent_size: int, channels: tuple, out_channels: int, encoding: QueryEncoding):
+        super().__init__()
+        self.encoding = encoding
+        widths = [latent_size, *channels]
+        self.hidden = nn.ModuleList(nn.Linear(w_in + encoding.width, w_out) for w_in, w_out in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in channels)
+        self.out = nn.Linear(channels[-1], out_channels)
+        self.latent_size = latent_size
+
+    def forward(self, latent: torch.Tensor, queries: torch.Tensor, crystal_index: torch.Tensor) -> torch.Tensor:
+        encoded = self.encoding(queries.to(latent.dtype))  # (Q, E)
+        first = self.hidden[0]
+        latent_part = latent @ first.weight[:, : self.latent_size].T  # (B, H)
+        x = latent_part[crystal_index] + encoded @ first.weight[:, self.latent_size:].T + first.bias  # (Q, H)
+        x = self.norms[0](torch.relu(x))
+        for layer, norm in zip(self.hidden[1:], self.norms[1:]):
+            x = norm(torch.relu(layer(torch.cat([x, encoded], dim=1))))
+        return self.out(x)
+
+
+class NeSF(nn.Module):
+    """Encoder plus the four decoders. Angles are predicted in radians (the official target); lengths in Angstrom."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.length_head = mlp([config.latent_size, config.lattice_hidden, 3], batch_norm=False)
+        self.angle_head = mlp([config.latent_size, config.lattice_hidden, 3], batch_norm=False)
+        encoding = QueryEncoding(config.positional_encoding_frequencies)
+        self.position_field = ImplicitField(config.latent_size, config.position_field_channels, 3, encoding)
+        self.species_field = ImplicitField(config.latent_size, config.species_field_channels, config.num_species,
+                                           encoding)
+
+    def encode(self, batch) -> torch.Tensor:
+        """CrystalBatch -> latent (B, L)."""
+        positions, species_index, crystal_index = batch.flat_atoms()
+        return self.encoder(positions, species_index, crystal_index, batch.lattice_params)
+
+    def lattice(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latent (B, L) -> lengths (B, 3) Angstrom, angles (B, 3) radians."""
+        return self.length_head(latent), self.angle_head(latent)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

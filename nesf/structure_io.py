@@ -1,0 +1,386 @@
+"""Structure files in and out: CIF, POSCAR/CONTCAR, pymatgen JSON and extended XYZ, as `Crystal` records.
+
+Every structure read is converted to its conventional standard cell, as the paper's datasets were built
+(`SpacegroupAnalyzer(structure).get_conventional_standard_structure()` with pymatgen's default symprec, 0.01, as in
+the official `src/dataset_generation/03_convert_to_conventional_cell.py`). Lengths are in Angstrom throughout.
+
+With `nesf.crystal`, this module is the only place that touches pymatgen. Bad input of any kind raises `NesfError`
+naming the file and the problem; pymatgen's and spglib's exceptions and warnings never escape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nesf.crystal import Crystal
+from nesf.errors import NesfError
+
+# spglib's C library prints "ssm_get_exact_positions failed" lines to stderr on hard cells; it reads this variable
+# at every call. A value the user set is kept.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
+
+logger = logging.getLogger(__name__)
+
+CONVENTIONAL_SYMPREC = 0.01  # Angstrom; pymatgen's default, used by the official dataset generation
+FORMATS = ("cif", "poscar", "json", "extxyz")
+
+_EXTENSIONS = {
+    ".cif": "cif", ".mcif": "cif",
+    ".vasp": "poscar", ".poscar": "poscar", ".contcar": "poscar",
+    ".json": "json",
+    ".xyz": "extxyz", ".extxyz": "extxyz",
+}
+
+_CRYSTAL_SYSTEMS = (
+    (2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
+    (167, "trigonal"), (194, "hexagonal"), (230, "cubic"),
+)
+
+
+# ----------------------------------------------------------------------------------------------------- reading
+
+
+def read_structure_file(path, *, max_bytes: int = 5_000_000, max_atoms: int = 500) -> list[Crystal]:
+    """Crystals (conventional standard cells) in the structure file at `path`; see `read_structures`."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise NesfError(f"{path.name}: file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NesfError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    return read_structures(data, path.name, max_bytes=max_bytes, max_atoms=max_atoms)
+
+
+def read_structures(data: bytes, filename: str, *, max_bytes: int = 5_000_000, max_atoms: int = 500) -> list[Crystal]:
+    """Parse the bytes of one structure file into crystals, each in its conventional standard cell.
+
+    The format comes from the file name (`.cif`, `.vasp`/`POSCAR`/`CONTCAR`, `.json`, `.xyz`/`.extxyz`), else from
+    the content. A file may hold several structures (CIF blocks, JSON list, extxyz frames); their ids are the file
+    stem plus `_<index>`, a single structure's id is the stem. `max_bytes` bounds the file size, `max_atoms` the
+    number of atoms of each structure (before and after the cell conversion).
+    """
+    name = Path(str(filename)).name or "upload"
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise NesfError(f"{name}: expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) == 0:
+        raise NesfError(f"{name}: the file is empty")
+    if len(data) > max_bytes:
+        raise NesfError(f"{name}: file is {len(data):,} bytes, over the limit of {max_bytes:,} bytes")
+    if b"\x00" in data:
+        raise NesfError(f"{name}: binary file (contains NUL bytes), not a text structure file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NesfError(f"{name}: not UTF-8 text (binary file?): bad byte at offset {exc.start}") from exc
+    if not text.strip():
+        raise NesfError(f"{name}: the file holds only whitespace")
+
+    fmt = _format_from_name(name) or _sniff_format(text)
+    if fmt is None:
+        raise NesfError(
+            f"{name}: unknown structure format (extension {Path(name).suffix or 'none'!r}; "
+            f"content is not CIF, POSCAR, pymatgen JSON or extended XYZ)"
+        )
+    structures = _parse(text, fmt, name)
+    if not structures:
+        raise NesfError(f"{name}: no structure found in the {fmt} file")
+
+    stem = Path(name).stem or name
+    crystals = []
+    for index, structure in enumerate(structures):
+        crystal_id = stem if len(structures) == 1 else f"{stem}_{index}"
+        label = name if len(structures) == 1 else f"{name} (structure {index})"
+        crystals.append(_to_conventional_crystal(structure, crystal_id, label, max_atoms))
+    return crystals
+
+
+def _format_from_name(name: str) -> str | None:
+    upper = name.upper()
+    if upper.startswith(("POSCAR", "CONTCAR")) or upper.endswith(("POSCAR", "CONTCAR")):
+        return "poscar"
+    return _EXTENSIONS.get(Path(name).suffix.lower())
+
+
+def _sniff_format(text: str) -> str | None:
+    head = text.lstrip()
+    if head[:1] in "{[":
+        return "json"
+    if re.search(r"^\s*data_", text, re.MULTILINE) and "_cell_length_a" in text:
+        return "cif"
+    lines = text.strip().splitlines()
+    if len(lines) >= 2 and lines[0].strip().isdigit() and "lattice=" in lines[1].lower():
+        return "extxyz"
+    if len(lines) >= 6:
+        try:
+            float(lines[1].split()[0])
+            for line in lines[2:5]:
+                values = [float(x) for x in line.split()[:3]]
+                if len(values) != 3:
+                    raise ValueError
+            return "poscar"
+        except (ValueError, IndexError):
+            pass
+    return None
+
+
+def _parse(text: str, fmt: str, name: str) -> list:
+    """pymatgen Structures of `text` in format `fmt`; every failure becomes NesfError naming `name`."""
+    parser = {"cif": _parse_cif, "poscar": _parse_poscar, "json": _parse_json, "extxyz": _parse_extxyz}[fmt]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structures = parser(text, name)
+        except NesfError:
+            raise
+        except Exception as exc:  # pymatgen raises many types on bad text
+            raise NesfError(f"{name}: not a readable {fmt} file ({_short(exc)})") from exc
+    if not structures and caught:
+        raise NesfError(f"{name}: no structure could be read from the {fmt} file ({_short(caught[0].message)})")
+    return structures
+
+
+def _short(exc, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_cif(text: str, name: str) -> list:
+    from io import StringIO
+
+    from pymatgen.io.cif import CifParser
+
+    if not re.search(r"^\s*data_", text, re.MULTILINE):
+        raise NesfError(f"{name}: not a CIF file (no data_ block)")
+    parser = CifParser(StringIO(text), check_cif=False)
+    structures = parser.parse_structures(primitive=False, on_error="warn")
+    if not structures:
+        disorder = any("occupanc" in w.lower() for w in getattr(parser, "warnings", []))
+        if disorder:
+            raise NesfError(f"{name}: disordered structure (occupancies that do not sum to one per site)")
+    return structures
+
+
+def _parse_poscar(text: str, name: str) -> list:
+    from pymatgen.io.vasp import Poscar
+
+    return [Poscar.from_str(text, read_velocities=False).structure]
+
+
+def _parse_json(text: str, name: str) -> list:
+    from pymatgen.core import Structure
+
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NesfError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    items = obj if isinstance(obj, list) else [obj]
+    structures = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and "structure" in item and "lattice" not in item:
+            item = item["structure"]
+        if not (isinstance(item, dict) and "lattice" in item and "sites" in item):
+            raise NesfError(f"{name}: JSON item {index} is not a pymatgen Structure dict (needs 'lattice' and 'sites')")
+        structures.append(Structure.from_dict(item))
+    return structures
+
+
+_KEY_VALUE = re.compile(r'(\w+)\s*=\s*("[^"]*"|\'[^\']*\'|\{[^}]*\}|\S+)')
+
+
+def _parse_extxyz(text: str, name: str) -> list:
+    """Extended XYZ frames (periodic: each needs Lattice="ax ay az bx by bz cx cy cz", rows in Angstrom)."""
+    from pymatgen.core import Lattice, Structure
+
+    lines = text.splitlines()
+    structures = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        frame = len(structures)
+        try:
+            count = int(lines[i].split()[0])
+        except (ValueError, IndexError) as exc:
+            raise NesfError(f"{name}: frame {frame}: line {i + 1} should hold the atom count, got {lines[i]!r:.60}") from exc
+        if count < 1:
+            raise NesfError(f"{name}: frame {frame}: atom count {count} (line {i + 1})")
+        if i + 1 >= len(lines):
+            raise NesfError(f"{name}: frame {frame}: file ends before its {count} atoms")
+        info = {k.lower(): v.strip("\"'{}") for k, v in _KEY_VALUE.findall(lines[i + 1])}
+        if "lattice" not in info:
+            raise NesfError(f"{name}: frame {frame}: no Lattice=\"...\" in the comment line (a crystal needs its cell)")
+        try:
+            lattice = np.array([float(x) for x in info["lattice"].replace(",", " ").split()]).reshape(3, 3)
+        except ValueError as exc:
+            raise NesfError(f"{name}: frame {frame}: Lattice needs 9 numbers, got {info['lattice']!r:.80}") from exc
+        species_col, pos_col = _extxyz_columns(info.get("properties", "species:S:1:pos:R:3"), name, frame)
+        atom_lines = lines[i + 2 : i + 2 + count]
+        if len(atom_lines) < count:
+            raise NesfError(f"{name}: frame {frame}: file ends before its {count} atoms")
+        symbols, coords = [], []
+        for j, line in enumerate(atom_lines):
+            fields = line.split()
+            try:
+                symbols.append(fields[species_col])
+                coords.append([float(x) for x in fields[pos_col : pos_col + 3]])
+            except (ValueError, IndexError) as exc:
+                raise NesfError(f"{name}: frame {frame}: bad atom line {i + 3 + j}: {line!r:.80}") from exc
+            if len(coords[-1]) != 3:
+                raise NesfError(f"{name}: frame {frame}: bad atom line {i + 3 + j}: {line!r:.80}")
+        species = [int(s) if s.isdigit() else s for s in symbols]
+        structures.append(Structure(Lattice(lattice), species, coords, coords_are_cartesian=True))
+        i += 2 + count
+    return structures
+
+
+def _extxyz_columns(properties: str, name: str, frame: int) -> tuple[int, int]:
+    """Column indices of the species and of the first position component in an extxyz Properties string."""
+    parts = properties.split(":")
+    if len(parts) % 3:
+        raise NesfError(f"{name}: frame {frame}: malformed Properties={properties!r}")
+    column, species_col, pos_col = 0, None, None
+    for key, _kind, width in zip(parts[0::3], parts[1::3], parts[2::3]):
+        if key.lower() in ("species", "symbols", "element", "z") and species_col is None:
+            species_col = column
+        if key.lower() in ("pos", "positions") and pos_col is None:
+            pos_col = column
+        column += int(width)
+    if species_col is None or pos_col is None:
+        raise NesfError(f"{name}: frame {frame}: Properties={properties!r} lacks species or pos columns")
+    return species_col, pos_col
+
+
+def _to_conventional_crystal(structure, crystal_id: str, label: str, max_atoms: int) -> Crystal:
+    if not structure.is_ordered:
+        raise NesfError(f"{label}: disordered structure (partial occupancies); NeSF needs one element per site")
+    if len(structure) == 0:
+        raise NesfError(f"{label}: the structure has no atoms")
+    if len(structure) > max_atoms:
+        raise NesfError(f"{label}: {len(structure)} atoms, more than the limit of {max_atoms}")
+    if any(getattr(site.specie, "Z", 0) < 1 for site in structure):
+        raise NesfError(f"{label}: a site holds a dummy species, not an element")
+    if abs(structure.volume) < 1e-3:
+        raise NesfError(f"{label}: the cell volume is ~0 A^3 ({structure.volume:.3g})")
+    conventional, cell = conventional_standard_structure(structure), "conventional standard"
+    if conventional is None:
+        conventional, cell = structure, "as given (symmetry analysis failed)"
+        logger.warning("%s: symmetry analysis failed; keeping the cell as given", label)
+    if len(conventional) > max_atoms:
+        raise NesfError(f"{label}: {len(conventional)} atoms in the conventional cell, more than the limit of {max_atoms}")
+    try:
+        crystal = Crystal.from_structure(conventional, id=crystal_id)
+    except NesfError as exc:
+        raise NesfError(f"{label}: {exc}") from exc
+    crystal.meta.update({"source": label, "cell": cell})
+    return crystal
+
+
+def conventional_standard_structure(structure, symprec: float = CONVENTIONAL_SYMPREC):
+    """pymatgen's conventional standard cell of `structure`, or None where the symmetry analysis fails."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return SpacegroupAnalyzer(structure, symprec=symprec).get_conventional_standard_structure()
+        except Exception:  # spglib gives up on garbage cells
+            return None
+
+
+# ----------------------------------------------------------------------------------------------------- writing
+
+
+def to_cif(crystal: Crystal) -> str:
+    """CIF text (P1, the cell as it is) of `crystal`."""
+    from pymatgen.io.cif import CifWriter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(CifWriter(crystal.to_structure()))
+
+
+def to_poscar(crystal: Crystal) -> str:
+    """VASP POSCAR text of `crystal` (its id is the comment line)."""
+    from pymatgen.io.vasp import Poscar
+
+    comment = (crystal.id or crystal.formula).replace("\n", " ")
+    return Poscar(crystal.to_structure(), comment=comment).get_str()
+
+
+def to_json(crystal: Crystal) -> str:
+    """pymatgen `Structure.as_dict()` JSON text of `crystal`."""
+    return json.dumps(crystal.to_structure().as_dict())
+
+
+def to_extxyz(crystals: list[Crystal]) -> str:
+    """One extended-XYZ trajectory with a frame per crystal (Lattice rows and Cartesian positions in Angstrom)."""
+    from pymatgen.core import Element
+
+    if isinstance(crystals, Crystal):
+        crystals = [crystals]
+    out = []
+    for crystal in crystals:
+        lattice = " ".join(f"{x:.10f}" for x in crystal.lattice.reshape(-1))
+        name = re.sub(r"[\"'\s=]", "_", crystal.id) if crystal.id else ""
+        comment = f'Lattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="T T T"'
+        if name:
+            comment += f' name="{name}"'
+        out.append(str(crystal.num_atoms))
+        out.append(comment)
+        for z, (x, y, w) in zip(crystal.species, crystal.cart_coords):
+            out.append(f"{Element.from_Z(int(z)).symbol:<3s} {x:16.10f} {y:16.10f} {w:16.10f}")
+    return "\n".join(out) + "\n"
+
+
+def download_name(crystal: Crystal, ext: str) -> str:
+    """A file name like Crystal Toolkit's, "{formula}-{space group symbol without slashes}.{ext}"."""
+    _, symbol, _ = spacegroup(crystal)
+    stem = f"{crystal.formula or 'structure'}-{symbol.replace('/', '')}"
+    stem = re.sub(r"[^A-Za-z0-9_.\-]+", "_", stem).strip("._") or "structure"
+    ext = re.sub(r"[^A-Za-z0-9]+", "", str(ext)) or "txt"
+    return f"{stem}.{ext}"
+
+
+# ----------------------------------------------------------------------------------------------------- symmetry
+
+
+def crystal_system(number: int) -> str:
+    """Crystal system name of International Tables space group `number` (1..230)."""
+    for last, system in _CRYSTAL_SYSTEMS:
+        if 1 <= number <= last:
+            return system
+    raise NesfError(f"space group number must lie in 1..230, got {number}")
+
+
+def spacegroup(crystal: Crystal, symprec: float = 0.1) -> tuple[int, str, str]:
+    """(number, Hermann-Mauguin symbol, crystal system) from spglib with tolerance `symprec` in Angstrom.
+
+    Returns (1, "P1", "triclinic") where spglib finds nothing (empty or degenerate cells).
+    """
+    import spglib
+
+    fallback = (1, "P1", "triclinic")
+    if crystal.num_atoms == 0:
+        return fallback
+    cell = (crystal.lattice, crystal.frac_coords, crystal.species)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        if dataset is None:
+            return fallback
+        number = int(dataset.number)
+        return number, str(dataset.international), crystal_system(number)
+    except Exception:  # spglib errors on garbage input
+        return fallback
