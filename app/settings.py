@@ -1,0 +1,39 @@
+"""App settings: paths, limits and presets. Environment variables override the defaults (tests use them).
+
+NESF_CHECKPOINT_DIR   shipped checkpoints (read only for the app), default <repo>/checkpoints
+NESF_USER_DIR         checkpoints trained from the app, default <checkpoints>/user
+NESF_MAX_UPLOAD_MB    size limit of one uploaded file in MB (also server.maxUploadSize in .streamlit/config.toml)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+CHECKPOINT_DIR = _env_path("NESF_CHECKPOINT_DIR", REPO_ROOT / "checkpoints")
+USER_CHECKPOINT_DIR = _env_path("NESF_USER_DIR", CHECKPOINT_DIR / "user")
+RUNS_DIR = USER_CHECKPOINT_DIR / ".runs"          # one folder per training run: pid, progress JSONL, log
+UPLOADS_DIR = USER_CHECKPOINT_DIR / ".uploads"    # structure files kept for "train on my uploads"
+
+MAX_UPLOAD_MB = float(os.environ.get("NESF_MAX_UPLOAD_MB", "5"))
+MAX_UPLOAD_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024)
+MAX_ATOMS = 400            # atoms per uploaded structure (the paper's datasets have at most ~100)
+MAX_FILES = 50             # files in one batch upload
+MAX_INTERPOLATION_STEPS = 30
+
+# 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).
+THREEDMOL_JS_URL = "/app/static/3Dmol-min.js"
+THREEDMOL_JS_PATH = Path(__file__).resolve().parent / "static" / "3Dmol-min.js"
+
+STRUCTURE_EXTENSIONS = ["cif", "vasp", "poscar", "contcar", "json", "extxyz", "xyz"]
+
+# Paper's t-SNE settings are scikit-learn defaults; the app lets the user change them before computing.
+TSNE_DEFAULTS = {"perplexity": 30.0, "seed": 0, "iterations": 1000}

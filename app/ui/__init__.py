@@ -1,0 +1,1 @@
+"""Widget builders shared by the pages."""

@@ -1,0 +1,169 @@
+"""Crystal -> self-contained HTML of a 3Dmol.js scene (no Streamlit here: rendering is kept apart from the UI).
+
+One scene holds one or more panels side by side in a single 3Dmol viewer grid whose cameras are linked (rotate one,
+the others follow). Each panel draws the unit cell, colors atoms by element (Jmol colors, with a legend under the
+canvas), can repeat the cell (supercell) and shows element and coordinates on hover.
+
+3Dmol.js is loaded from `js_url`, by default the copy the app serves itself (`/app/static/3Dmol-min.js`), never a
+CDN: the app works offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import py3Dmol
+
+from app import elements
+from app.settings import THREEDMOL_JS_URL
+
+STYLES = ("ball and stick", "spheres")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One structure to draw: any object with `lattice` (3, 3) rows in Angstrom, `frac_coords` (N, 3), `species`."""
+
+    crystal: object
+    title: str = ""
+
+
+def crystal_to_cif(crystal, name: str = "structure") -> str:
+    """A minimal P1 CIF (cell parameters and fractional coordinates) that 3Dmol.js' CIF parser reads.
+
+    Fractional coordinates are wrapped into the cell, so a reconstruction with atoms just outside the cell shows
+    them inside it.
+    """
+    lattice = np.asarray(crystal.lattice, dtype=float)
+    lengths = np.linalg.norm(lattice, axis=1)
+    a, b, c = lattice
+
+    def angle(u, v):
+        return float(np.degrees(np.arccos(np.clip(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)), -1, 1))))
+
+    alpha, beta, gamma = angle(b, c), angle(a, c), angle(a, b)
+    frac = np.asarray(crystal.frac_coords, dtype=float).reshape(-1, 3)
+    frac = frac - np.floor(frac + 1e-6)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name)) or "structure"
+    lines = [
+        f"data_{safe_name}",
+        "_symmetry_space_group_name_H-M 'P 1'",
+        "_symmetry_Int_Tables_number 1",
+        f"_cell_length_a {lengths[0]:.6f}",
+        f"_cell_length_b {lengths[1]:.6f}",
+        f"_cell_length_c {lengths[2]:.6f}",
+        f"_cell_angle_alpha {alpha:.6f}",
+        f"_cell_angle_beta {beta:.6f}",
+        f"_cell_angle_gamma {gamma:.6f}",
+        "loop_",
+        "_atom_site_label",
+        "_atom_site_type_symbol",
+        "_atom_site_fract_x",
+        "_atom_site_fract_y",
+        "_atom_site_fract_z",
+    ]
+    for i, (z, (x, y, w)) in enumerate(zip(np.asarray(crystal.species).reshape(-1), frac)):
+        symbol = elements.symbol(int(z))
+        lines.append(f"{symbol}{i + 1} {symbol} {x:.6f} {y:.6f} {w:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+_HOVER_JS = """function(atom, viewer, event, container) {
+  if (!atom.label) {
+    var text = atom.elem + '  x=' + atom.x.toFixed(2) + ' y=' + atom.y.toFixed(2) + ' z=' + atom.z.toFixed(2) + ' \u00c5';
+    atom.label = viewer.addLabel(text, {position: atom, backgroundColor: '#222', backgroundOpacity: 0.85,
+                                        fontColor: 'white', fontSize: 12, inFront: true});
+  }
+}"""
+_UNHOVER_JS = """function(atom, viewer) {
+  if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; }
+}"""
+
+
+def legend_species(crystals) -> list[int]:
+    """Sorted atomic numbers present in any of `crystals`."""
+    present = set()
+    for crystal in crystals:
+        present.update(int(z) for z in np.asarray(crystal.species).reshape(-1))
+    return sorted(present)
+
+
+def _legend_html(species: list[int]) -> str:
+    chips = []
+    for z in species:
+        symbol = elements.symbol(z)
+        chips.append(
+            f'<span class="chip"><span class="dot" style="background:{elements.color(z)}"></span>{symbol}</span>'
+        )
+    return '<div class="legend" data-testid="element-legend">' + "".join(chips) + "</div>"
+
+
+def scene_html(
+    panels: list[Panel],
+    *,
+    height: int = 380,
+    supercell: tuple[int, int, int] = (1, 1, 1),
+    style: str = "ball and stick",
+    js_url: str = THREEDMOL_JS_URL,
+) -> str:
+    """HTML (a div, scripts and a legend) drawing `panels` side by side with one shared camera.
+
+    height: canvas height in pixels; supercell: repeats of the cell along a, b, c (1..4 each);
+    style: one of STYLES.
+    """
+    if not panels:
+        raise ValueError("scene_html needs at least one panel")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    reps = tuple(int(n) for n in supercell)
+    if len(reps) != 3 or any(n < 1 or n > 4 for n in reps):
+        raise ValueError(f"supercell repeats must be three integers in 1..4, got {supercell!r}")
+
+    columns = len(panels)
+    view = py3Dmol.view(width="100%", height=height, viewergrid=(1, columns), linked=True, js=js_url)
+    for col, panel in enumerate(panels):
+        where = (0, col)
+        crystal = panel.crystal
+        view.addModel(crystal_to_cif(crystal, getattr(crystal, "id", "") or f"panel{col}"), "cif", viewer=where)
+        for z in legend_species([crystal]):
+            color = elements.color(z)
+            if style == "spheres":
+                atom_style = {"sphere": {"scale": 0.45, "color": color}}
+            else:
+                atom_style = {"sphere": {"scale": 0.28, "color": color}, "stick": {"radius": 0.12, "color": color}}
+            view.setStyle({"elem": elements.symbol(z)}, atom_style, viewer=where)
+        view.addUnitCell(0, {"box": {"color": "#555555"}, "alabel": "a", "blabel": "b", "clabel": "c",
+                             "astyle": {"color": "#d62728"}, "bstyle": {"color": "#2ca02c"},
+                             "cstyle": {"color": "#1f77b4"}}, viewer=where)
+        if reps != (1, 1, 1):
+            view.replicateUnitCell(reps[0], reps[1], reps[2], 0, True, viewer=where)
+        view.setHoverable({}, True, _HOVER_JS, _UNHOVER_JS, viewer=where)
+        view.zoomTo(viewer=where)
+    body = view.write_html()
+    # py3Dmol names the scene after the clock; a name from the content keeps the HTML identical across reruns,
+    # so Streamlit does not rebuild the iframe (and reset the camera) when nothing changed.
+    stable = "s" + hashlib.sha1((body.replace(view.uniqueid, "") + repr((height, reps, style))).encode()).hexdigest()[:16]
+    body = body.replace(view.uniqueid, stable)
+    titles = "".join(
+        f'<div class="title" data-testid="viewer-title">{html.escape(p.title)}</div>' for p in panels
+    )
+    legend = _legend_html(legend_species([p.crystal for p in panels]))
+    style_css = (
+        "<style>body{margin:0;font-family:'Source Sans Pro',sans-serif;font-size:14px;color:#31333F}"
+        ".titles{display:flex}.title{flex:1;text-align:center;font-weight:600;padding:2px 0}"
+        ".legend{display:flex;flex-wrap:wrap;gap:10px;padding:6px 4px}"
+        ".chip{display:inline-flex;align-items:center;gap:4px}"
+        ".dot{width:13px;height:13px;border-radius:50%;border:1px solid #888;display:inline-block}</style>"
+    )
+    return f"{style_css}<div class='titles'>{titles}</div>{body}{legend}"
+
+
+def scene_payload(panels: list[Panel]) -> str:
+    """A compact JSON summary of a scene (used by tests and to key caches)."""
+    return json.dumps(
+        [{"title": p.title, "num_atoms": int(np.asarray(p.crystal.species).size)} for p in panels]
+    )

@@ -1,0 +1,94 @@
+"""The background training manager, against a fake trainer that speaks the progress protocol."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.training_runs import TrainingManager, TrainSpec, read_events
+from nesf.errors import NesfError
+
+FAKE = Path(__file__).with_name("fake_trainer.py")
+
+
+def fake_command(extra=()):
+    def build(spec, out_dir, progress_file):
+        return [sys.executable, str(FAKE), "--epochs", str(spec.epochs), "--progress-file", str(progress_file),
+                "--out-dir", str(out_dir), "--name", spec.name, *extra]
+    return build
+
+
+def wait_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_run_to_completion(tmp_path):
+    manager = TrainingManager(tmp_path / "runs", tmp_path / "out", command=fake_command())
+    status = manager.start(TrainSpec(name="tiny", datasets=("LCS6A",), epochs=4))
+    assert status.running
+    done = wait_until(lambda: (s := manager.status(status.run_id)).state != "running" and s)
+    assert done.state == "done", done
+    assert done.epoch == 4 and len(done.history) == 4
+    assert Path(done.checkpoint).name == "tiny.pt"
+    assert manager.active() is None
+    assert [r.run_id for r in manager.runs()] == [status.run_id]
+
+
+def test_only_one_run_at_a_time_and_cancel_keeps_last_checkpoint(tmp_path):
+    manager = TrainingManager(tmp_path / "runs", tmp_path / "out", command=fake_command(["--epoch-s", "0.2"]))
+    first = manager.start(TrainSpec(name="slow", datasets=("LCS6A",), epochs=200))
+    with pytest.raises(NesfError, match="is running"):
+        manager.start(TrainSpec(name="other", datasets=("LCS6A",), epochs=2))
+    # a second manager (a reloaded page, a restarted server) finds the same run
+    again = TrainingManager(tmp_path / "runs", tmp_path / "out", command=fake_command())
+    assert again.active().run_id == first.run_id
+    wait_until(lambda: manager.status(first.run_id).checkpoint)
+    cancelled = manager.cancel(first.run_id, wait_s=10)
+    assert cancelled.state == "cancelled"
+    assert "last good checkpoint" in cancelled.message
+    assert Path(cancelled.checkpoint).is_file()
+    assert manager.active() is None
+    manager.start(TrainSpec(name="after", datasets=("LCS6A",), epochs=1))  # the lock was released
+
+
+def test_failed_and_crashed_runs_say_what_happened(tmp_path):
+    manager = TrainingManager(tmp_path / "runs", tmp_path / "out", command=fake_command(["--fail-at", "2"]))
+    run = manager.start(TrainSpec(name="nan", datasets=("X",), epochs=5))
+    failed = wait_until(lambda: (s := manager.status(run.run_id)).state != "running" and s)
+    assert failed.state == "failed" and "NaN" in failed.message
+
+    manager.command = fake_command(["--crash-at", "1"])
+    run = manager.start(TrainSpec(name="boom", datasets=("X",), epochs=5))
+    crashed = wait_until(lambda: (s := manager.status(run.run_id)).state != "running" and s)
+    assert crashed.state == "crashed"
+    assert "fake crash" in crashed.message
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (TrainSpec(name="bad name!", datasets=("A",)), "checkpoint name"),
+        (TrainSpec(name="ok"), "at least one dataset"),
+        (TrainSpec(name="ok", datasets=("A",), epochs=0), "epochs"),
+        (TrainSpec(name="ok", datasets=("A",), learning_rate=0), "learning rate"),
+        (TrainSpec(name="lcs6a", datasets=("A",)), "exists already"),
+    ],
+)
+def test_bad_specs_are_refused(tmp_path, spec, match):
+    manager = TrainingManager(tmp_path / "runs", tmp_path / "out", command=fake_command())
+    with pytest.raises(NesfError, match=match):
+        manager.start(spec, taken_names={"lcs6a"})
+    assert manager.active() is None
+
+
+def test_progress_reader_skips_partial_lines(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"event": "start"}\nnot json\n{"event": "epoch", "epoch": 1}\n{"event": "ep')
+    assert [e["event"] for e in read_events(path)] == ["start", "epoch"]
