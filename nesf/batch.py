@@ -22,6 +22,7 @@ class CrystalBatch:
     atom_mask: torch.Tensor       # (B, N) bool, True for real atoms
     lengths: torch.Tensor         # (B, 3) Angstrom
     angles_rad: torch.Tensor      # (B, 3) radians (the official training target)
+    lattice: torch.Tensor         # (B, 3, 3) row vectors, Angstrom (the frame the coordinates are in)
 
     @property
     def size(self) -> int:
@@ -51,6 +52,7 @@ class CrystalTensors:
         mask = np.zeros((count, max_atoms), dtype=bool)
         lengths = np.zeros((count, 3), dtype=np.float32)
         angles = np.zeros((count, 3), dtype=np.float32)
+        lattices = np.zeros((count, 3, 3), dtype=np.float32)
         for row, crystal in enumerate(crystals):
             unknown = sorted({int(z) for z in crystal.species} - z_to_index.keys())
             if unknown:
@@ -64,6 +66,7 @@ class CrystalTensors:
             mask[row, :n] = True
             lengths[row] = crystal.lengths_angstrom
             angles[row] = np.radians(crystal.angles_degrees)
+            lattices[row] = crystal.lattice
         self.ids = [c.id for c in crystals]
         self.device = torch.device(device)
         self.positions = torch.from_numpy(positions).to(self.device)
@@ -71,6 +74,7 @@ class CrystalTensors:
         self.atom_mask = torch.from_numpy(mask).to(self.device)
         self.lengths = torch.from_numpy(lengths).to(self.device)
         self.angles_rad = torch.from_numpy(angles).to(self.device)
+        self.lattice = torch.from_numpy(lattices).to(self.device)
 
     def __len__(self) -> int:
         return int(self.positions.shape[0])
@@ -87,6 +91,7 @@ class CrystalTensors:
             atom_mask=mask[:, :width],
             lengths=self.lengths[indices],
             angles_rad=self.angles_rad[indices],
+            lattice=self.lattice[indices],
         )
 
     def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):

@@ -50,6 +50,8 @@ class SamplingConfig:
     species_range: float = 0.6      # A (arange(-0.3, 0.3, 0.1): 6 points per axis)
     species_sigma: float = 0.05     # A
     periodic_targets: bool = False  # nearest atom over periodic images (off: the paper's in-cell nearest atom)
+    global_in_cell: bool = False    # flag: global queries only within the crystal's own cell (+ cell_margin)
+    cell_margin: float = 1.0        # A, margin around the cell for `global_in_cell`
 
     def to_dict(self) -> dict:
         return asdict(self)

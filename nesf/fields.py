@@ -22,7 +22,7 @@ def nearest_atom(queries: torch.Tensor, crystal_index: torch.Tensor, batch: Crys
     positions, species = batch.positions, batch.species_index  # (B, N, 3), (B, N)
     mask = batch.atom_mask
     if periodic:
-        lattice = _lattice_matrices(batch)  # (B, 3, 3)
+        lattice = batch.lattice  # (B, 3, 3)
         shifts = torch.cartesian_prod(*[torch.arange(-1, 2, device=positions.device, dtype=positions.dtype)] * 3)
         image_offsets = torch.einsum("sk,bkj->bsj", shifts, lattice)  # (B, 27, 3)
         positions = (positions[:, None] + image_offsets[:, :, None]).flatten(1, 2)  # (B, 27N, 3)
@@ -40,12 +40,6 @@ def nearest_atom(queries: torch.Tensor, crystal_index: torch.Tensor, batch: Crys
     if not vectors:
         return queries.new_zeros((0, 3)), crystal_index.new_zeros((0,))
     return torch.cat(vectors), torch.cat(labels)
-
-
-def _lattice_matrices(batch: CrystalBatch) -> torch.Tensor:
-    from nesf.lattice import lattice_from_parameters_torch
-
-    return lattice_from_parameters_torch(batch.lengths, torch.rad2deg(batch.angles_rad))
 
 
 class ExactFields:

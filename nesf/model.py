@@ -112,6 +112,9 @@ class NeSF(nn.Module):
         self.species_field = ImplicitField(config.latent_size, config.species_field_channels, config.num_species,
                                            encoding)
 
+    def forward(self, batch, queries):
+        return forward_training(self, batch, queries)
+
     def encode(self, batch) -> torch.Tensor:
         """CrystalBatch -> latent (B, L)."""
         positions, species_index, crystal_index = batch.flat_atoms()
@@ -124,3 +127,15 @@ class NeSF(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def forward_training(model: NeSF, batch, queries):
+    """Everything one training step needs, in one call (so DistributedDataParallel sees a single forward).
+
+    Returns lengths (B, 3), angles (B, 3) radians, position predictions (Qp, 3), species logits (Qs, K).
+    """
+    latent = model.encode(batch)
+    lengths, angles = model.lattice(latent)
+    position = model.position_field(latent, queries.position_queries, queries.position_crystal)
+    species = model.species_field(latent, queries.species_queries, queries.species_crystal)
+    return lengths, angles, position, species

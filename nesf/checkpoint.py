@@ -1,0 +1,113 @@
+"""Checkpoints: one file of plain types (tensors, numbers, strings, lists, dicts), loadable with
+`torch.load(path, weights_only=True)` on any device, written atomically (temporary file, then `os.replace`).
+
+Contents: format version, model config, species vocabulary (atomic numbers), dataset bounding box (Angstrom),
+dataset name and split sizes, train/sampling/decode configs, model state, optimizer and scheduler state (for
+resuming), epoch, training history, metrics, creation time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nesf.errors import NesfError
+
+FORMAT = "nesf-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "model_config", "vocab", "bbox_min", "bbox_max", "model_state")
+
+
+def atomic_torch_save(payload: dict, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, fsync, then os.replace: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(payload: dict, path: Path) -> None:
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    atomic_torch_save(payload, path)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load and validate a checkpoint; any problem raises NesfError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise NesfError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt, truncated, not a torch file, or holds non-plain objects
+        raise NesfError(f"{path}: not a readable NeSF checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise NesfError(f"{path}: not a NeSF checkpoint (no '{FORMAT}' marker)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise NesfError(f"{path}: checkpoint format version {payload.get('format_version')!r}; this version of nesf "
+                        f"reads version {FORMAT_VERSION}")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise NesfError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    return payload
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: Path
+    name: str
+    dataset: str
+    created: str
+    epochs: int
+    metrics: dict
+    shipped: bool
+    atlas_path: Path | None
+
+
+def atlas_path_for(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".atlas.pt")
+
+
+def list_checkpoints(directories, shipped_directory: Path | None = None) -> list[CheckpointInfo]:
+    """Readable checkpoints in `directories` (non-recursive, skipping atlases); unreadable files are left out."""
+    found = []
+    for directory in directories:
+        directory = Path(directory)
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.pt")):
+            if path.name.endswith(".atlas.pt"):
+                continue
+            try:
+                payload = load_checkpoint(path)
+            except NesfError:
+                continue
+            atlas = atlas_path_for(path)
+            found.append(CheckpointInfo(
+                path=path, name=str(payload.get("name", path.stem)), dataset=str(payload.get("dataset", "")),
+                created=str(payload.get("created", "")), epochs=int(payload.get("epoch", 0)),
+                metrics=dict(payload.get("metrics", {})),
+                shipped=shipped_directory is not None and directory.resolve() == Path(shipped_directory).resolve(),
+                atlas_path=atlas if atlas.is_file() else None))
+    return found

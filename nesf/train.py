@@ -1,0 +1,306 @@
+"""Training (section 4.3): Adam, step decay, early stopping on validation loss, resumable checkpoints,
+progress events for a UI, optional bf16 autocast and torch.compile on CUDA, DistributedDataParallel under torchrun.
+
+Every step is tensor work on one device: batches are index slices of device-resident padded arrays, queries and
+nearest-atom targets are drawn on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nesf.batch import CrystalTensors
+from nesf.checkpoint import load_checkpoint, save_checkpoint
+from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.crystal import Crystal
+from nesf.errors import NesfError
+from nesf.model import NeSF
+from nesf.sampling import QuerySampler
+
+log = logging.getLogger(__name__)
+
+
+class ProgressCallback(Protocol):
+    def __call__(self, event: dict) -> None: ...
+
+
+@dataclass
+class TrainingData:
+    name: str                       # dataset name(s), e.g. "lim_l6"
+    train: list[Crystal]
+    val: list[Crystal]
+    vocab: list[int]                # atomic numbers, index -> Z
+    bbox_min: np.ndarray            # (3,) Angstrom, over training atoms
+    bbox_max: np.ndarray
+    split_sizes: dict = field(default_factory=dict)
+
+
+def bounding_box(crystals: list[Crystal]) -> tuple[np.ndarray, np.ndarray]:
+    coords = np.concatenate([c.cart_coords for c in crystals if c.num_atoms])
+    return coords.min(axis=0), coords.max(axis=0)
+
+
+def compute_loss(outputs, batch, queries, weights) -> tuple[torch.Tensor, dict]:
+    lengths, angles, position, species = outputs
+    parts = {
+        "position": F.mse_loss(position.float(), queries.position_targets) * weights.position,
+        "species": F.cross_entropy(species.float(), queries.species_targets) * weights.species,
+        "lengths": F.mse_loss(lengths.float(), batch.lengths) * weights.lengths,
+        "angles": F.mse_loss(angles.float(), batch.angles_rad) * weights.angles,
+    }
+    return sum(parts.values()), parts
+
+
+class Trainer:
+    """Owns model, optimizer and schedule; `fit()` runs epochs and writes checkpoints to `checkpoint_path`."""
+
+    def __init__(self, data: TrainingData, *, model_config: ModelConfig | None = None,
+                 train_config: TrainConfig | None = None, sampling_config: SamplingConfig | None = None,
+                 device: torch.device | str = "cpu", checkpoint_path: Path | None = None,
+                 progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
+                 name: str | None = None, decode_config: DecodeConfig | None = None):
+        self.data = data
+        self.train_config = train_config or TrainConfig()
+        self.sampling_config = sampling_config or SamplingConfig()
+        self.model_config = model_config or ModelConfig()
+        if self.model_config.num_species != len(data.vocab):
+            from dataclasses import replace
+
+            self.model_config = replace(self.model_config, num_species=len(data.vocab))
+        self.device = torch.device(device)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.progress = progress or (lambda event: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.name = name or data.name
+        self.decode_config = decode_config or DecodeConfig()
+        self.rank, self.world_size = _distributed_rank()
+
+        torch.manual_seed(self.train_config.seed)
+        self.model = NeSF(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train_config.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=self.train_config.lr_halving_epochs,
+                                                         gamma=self.train_config.lr_gamma)
+        self.sampler = QuerySampler(data.bbox_min, data.bbox_max, self.sampling_config, self.device)
+        train = data.train[self.rank::self.world_size] if self.world_size > 1 else data.train
+        self.train_tensors = CrystalTensors(train, data.vocab, self.device)
+        self.val_tensors = CrystalTensors(data.val, data.vocab, self.device) if data.val else None
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.train_config.seed + self.rank)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.best_val_loss = math.inf
+        self.best_state: dict | None = None
+        self.epochs_since_best = 0
+        self.wall_time_s = 0.0
+        self.network = self._wrap_network()
+
+    # -- model plumbing -------------------------------------------------------------------------------------------
+    def _wrap_network(self):
+        network = self.model
+        if self.train_config.compile and self.device.type == "cuda":
+            network = torch.compile(network)
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            network = DistributedDataParallel(network, device_ids=[self.device.index] if self.device.type == "cuda"
+                                              else None)
+        return network
+
+    def _autocast(self):
+        enabled = self.train_config.mixed_precision and self.device.type == "cuda"
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # -- steps ----------------------------------------------------------------------------------------------------
+    def train_step(self, batch) -> dict:
+        self.network.train()
+        queries = self.sampler.sample(batch, self.generator)
+        with self._autocast():
+            outputs = self.network(batch, queries)
+        loss, parts = compute_loss(outputs, batch, queries, self.train_config.loss_weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+    @torch.no_grad()
+    def eval_step(self, batch, generator: torch.Generator) -> dict:
+        self.model.eval()
+        queries = self.sampler.sample(batch, generator)
+        with self._autocast():
+            outputs = self.model(batch, queries)
+        loss, parts = compute_loss(outputs, batch, queries, self.train_config.loss_weights)
+        return {"loss": loss, **parts}
+
+    def validate(self) -> float:
+        if self.val_tensors is None:
+            return math.nan
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(12345)  # the same validation queries every time
+        total, count = 0.0, 0
+        for batch in self.val_tensors.batches(self.train_config.batch_size):
+            total += float(self.eval_step(batch, generator)["loss"]) * batch.size
+            count += batch.size
+        return total / count
+
+    # -- loop -----------------------------------------------------------------------------------------------------
+    def fit(self) -> str:
+        """Train until the configured epochs, early stop, or `should_stop()`; returns 'done' or 'cancelled'."""
+        cfg = self.train_config
+        started = time.monotonic() - self.wall_time_s
+        last_save = time.monotonic()
+        self._emit({"event": "start", "epoch": self.epoch, "epochs": cfg.epochs})
+        status = "done"
+        while self.epoch < cfg.epochs:
+            sums: dict[str, torch.Tensor] = {}
+            steps = 0
+            for batch in self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None):
+                parts = self.train_step(batch)
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0) + value
+                steps += 1
+                if self.should_stop():
+                    status = "cancelled"
+                    break
+            if status == "cancelled":
+                break
+            self.scheduler.step()
+            self.epoch += 1
+            self.wall_time_s = time.monotonic() - started
+            record = {"epoch": self.epoch, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
+                      "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.wall_time_s}
+            if self.epoch % cfg.validate_every == 0 or self.epoch == cfg.epochs:
+                val_loss = self.validate()
+                record["val_loss"] = val_loss
+                improved = not math.isnan(val_loss) and val_loss < self.best_val_loss
+                if improved or self.best_state is None:
+                    self.best_val_loss = min(self.best_val_loss, val_loss) if not math.isnan(val_loss) else math.inf
+                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    self.epochs_since_best = 0
+                else:
+                    self.epochs_since_best += cfg.validate_every
+            self.history.append(record)
+            eta = self.wall_time_s / max(self.epoch - self._start_epoch, 1) * (cfg.epochs - self.epoch)
+            self._emit({"event": "epoch", "epoch": self.epoch, "epochs": cfg.epochs,
+                        "train_loss": record["train_loss"], "val_loss": record.get("val_loss"),
+                        "elapsed_s": self.wall_time_s, "eta_s": eta})
+            if self.checkpoint_path and time.monotonic() - last_save >= cfg.checkpoint_every_s:
+                self.save()
+                last_save = time.monotonic()
+            if cfg.early_stopping_patience and self.epochs_since_best >= cfg.early_stopping_patience:
+                log.info("early stopping at epoch %d", self.epoch)
+                break
+            if self.should_stop():
+                status = "cancelled"
+                break
+        self.wall_time_s = time.monotonic() - started
+        if self.checkpoint_path:
+            self.save()
+        return status
+
+    _start_epoch = 0
+
+    def _emit(self, event: dict) -> None:
+        if self.rank == 0:
+            self.progress(event)
+
+    # -- checkpoints ----------------------------------------------------------------------------------------------
+    def checkpoint_payload(self, *, include_training_state: bool = True) -> dict:
+        inference_state = self.best_state if self.best_state is not None else self.model.state_dict()
+        payload = {
+            "name": self.name,
+            "dataset": self.data.name,
+            "split_sizes": dict(self.data.split_sizes),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_config": self.model_config.to_dict(),
+            "train_config": self.train_config.to_dict(),
+            "sampling_config": self.sampling_config.to_dict(),
+            "decode_config": self.decode_config.to_dict(),
+            "vocab": [int(z) for z in self.data.vocab],
+            "bbox_min": [float(x) for x in self.data.bbox_min],
+            "bbox_max": [float(x) for x in self.data.bbox_max],
+            "model_state": {k: v.detach().cpu() for k, v in inference_state.items()},
+            "epoch": self.epoch,
+            "wall_time_s": self.wall_time_s,
+            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            "history": list(self.history),
+            "metrics": {},
+            "hardware": _hardware(self.device),
+        }
+        if include_training_state:
+            payload["training_state"] = {
+                "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizer_state": self.optimizer.state_dict(),
+                "scheduler_state": self.scheduler.state_dict(),
+                "epochs_since_best": self.epochs_since_best,
+            }
+        return payload
+
+    def save(self, path: Path | None = None) -> None:
+        if self.rank != 0:
+            return
+        path = Path(path or self.checkpoint_path)
+        save_checkpoint(self.checkpoint_payload(), path)
+        self._emit({"event": "checkpoint", "epoch": self.epoch, "checkpoint": str(path)})
+
+    def resume(self, path: Path) -> None:
+        payload = load_checkpoint(path, map_location=self.device)
+        state = payload.get("training_state")
+        if state is None:
+            raise NesfError(f"{path}: holds no training state to resume from")
+        if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
+            raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot resume")
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.scheduler.load_state_dict(state["scheduler_state"])
+        self.epoch = int(payload["epoch"])
+        self._start_epoch = self.epoch
+        self.history = list(payload.get("history", []))
+        self.wall_time_s = float(payload.get("wall_time_s", 0.0))
+        best = payload.get("best_val_loss")
+        self.best_val_loss = float(best) if best is not None else math.inf
+        self.best_state = payload["model_state"]
+        self.epochs_since_best = int(state.get("epochs_since_best", 0))
+
+
+def _distributed_rank() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device_name: str) -> torch.device | None:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on CUDA, gloo on CPU), return this rank's
+    device; otherwise None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
+    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def strip_training_state(payload: dict) -> dict:
+    """A copy without optimizer and resume state (what ships in checkpoints/)."""
+    return {k: v for k, v in payload.items() if k != "training_state"}
