@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from nesf.crystal import Crystal
-from nesf.download import CDVAE_DATASETS, DOWNLOADS, PAPER_DATASETS, SPLITS, canonical_name, split_of
+from nesf.download import CDVAE_DATASETS, DOWNLOADS, PAPER_DATASETS, SPLITS, canonical_name
 from nesf.errors import NesfError
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,14 @@ def default_data_dir() -> Path:
 
 
 def default_cache_dir(data_dir) -> Path:
-    return Path(data_dir) / ".cache"
+    """$NESF_CACHE_DIR, else <data_dir>/.cache, else (a read-only data directory) ~/.cache/nesf."""
+    if os.environ.get("NESF_CACHE_DIR"):
+        return Path(os.environ["NESF_CACHE_DIR"])
+    data_dir = Path(data_dir)
+    cache = data_dir / ".cache"
+    if (cache.is_dir() and os.access(cache, os.W_OK)) or (not cache.exists() and os.access(data_dir, os.W_OK)):
+        return cache
+    return Path.home() / ".cache" / "nesf"
 
 
 def paper_name(name: str) -> str:
@@ -190,7 +197,8 @@ class CrystalDataset:
         total = len(self)
         for done, ((split, crystal), formula) in enumerate(zip(self.all_crystals(), formulas), start=1):
             number, symbol, system = spacegroup(crystal, symprec=ATTRIBUTES_SYMPREC)
-            rows.append((crystal.id, split, formula, crystal.num_atoms, crystal.volume_angstrom3, number, symbol, system))
+            rows.append((crystal.id, split, formula, crystal.num_atoms, crystal.volume_angstrom3,
+                         number, symbol, system))
             if progress is not None and (done % 200 == 0 or done == total):
                 progress(done, total, self.name)
         return pd.DataFrame(rows, columns=list(ATTRIBUTE_COLUMNS))
@@ -337,8 +345,8 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
     """The registry dataset `name` ("lim_l6" or "LCS6A", "ICSG3D", "YBCO13_fold0".."YBCO13_fold19", "perov_5",
     "carbon_24") from `data_dir` (default: default_data_dir()).
 
-    cache_dir: where parsed CSVs and attribute tables are cached (default <data_dir>/.cache; an unwritable folder
-        only loses the cache).
+    cache_dir: where parsed CSVs and attribute tables are cached (default: default_cache_dir(data_dir); an
+        unwritable folder only loses the cache).
     progress: progress(done, total, file_name) while CDVAE CSVs are parsed.
     """
     from nesf.cdvae_csv import read_cdvae_csv

@@ -212,7 +212,8 @@ def _parse_extxyz(text: str, name: str) -> list:
         try:
             count = int(lines[i].split()[0])
         except (ValueError, IndexError) as exc:
-            raise NesfError(f"{name}: frame {frame}: line {i + 1} should hold the atom count, got {lines[i]!r:.60}") from exc
+            raise NesfError(
+                f"{name}: frame {frame}: line {i + 1} should hold the atom count, got {lines[i]!r:.60}") from exc
         if count < 1:
             raise NesfError(f"{name}: frame {frame}: atom count {count} (line {i + 1})")
         if i + 1 >= len(lines):
@@ -277,7 +278,8 @@ def _to_conventional_crystal(structure, crystal_id: str, label: str, max_atoms: 
         conventional, cell = structure, "as given (symmetry analysis failed)"
         logger.warning("%s: symmetry analysis failed; keeping the cell as given", label)
     if len(conventional) > max_atoms:
-        raise NesfError(f"{label}: {len(conventional)} atoms in the conventional cell, more than the limit of {max_atoms}")
+        raise NesfError(
+            f"{label}: {len(conventional)} atoms in the conventional cell, more than the limit of {max_atoms}")
     try:
         crystal = Crystal.from_structure(conventional, id=crystal_id)
     except NesfError as exc:
