@@ -1,0 +1,5 @@
+import sys
+
+from nesf.cli import main
+
+sys.exit(main())

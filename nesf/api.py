@@ -1,0 +1,125 @@
+"""The autoencoder as one object: load a checkpoint, then encode, decode, reconstruct and interpolate crystals.
+
+This is the surface the app and the CLI use; it follows the checkpoint onto the chosen device.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nesf.batch import CrystalTensors
+from nesf.checkpoint import file_sha256, load_checkpoint
+from nesf.config import DecodeConfig, ModelConfig
+from nesf.crystal import Crystal
+from nesf.decode import StructureDecoder, to_crystals
+from nesf.device import get_device
+from nesf.errors import NesfError
+from nesf.fields import ModelFields
+from nesf.latent import interpolate as interpolate_latents
+from nesf.model import NeSF
+
+log = logging.getLogger(__name__)
+
+ENCODE_CHUNK = 512   # crystals per encoder pass
+DECODE_CHUNK = 64    # latents decoded together
+BOX_TOLERANCE = 0.5  # Angstrom an atom may lie outside the model's bounding box before a crystal is refused
+
+
+class Autoencoder:
+    def __init__(self, model: NeSF, payload: dict, device: torch.device, path: Path | None = None):
+        self.model = model.eval()
+        self.device = device
+        self.path = path
+        self.vocab: list[int] = [int(z) for z in payload["vocab"]]
+        self.bbox_min = np.asarray(payload["bbox_min"], dtype=np.float64)
+        self.bbox_max = np.asarray(payload["bbox_max"], dtype=np.float64)
+        self.decode_config = DecodeConfig.from_dict(payload.get("decode_config", {}))
+        self.info = {key: payload.get(key) for key in (
+            "name", "dataset", "split_sizes", "created", "epoch", "wall_time_s", "metrics", "history",
+            "model_config", "train_config", "sampling_config", "decode_config", "hardware", "best_val_loss")}
+        self.info["epochs"] = payload.get("epoch", 0)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, device: str | torch.device = "auto") -> "Autoencoder":
+        path = Path(path)
+        device = get_device(device)
+        payload = load_checkpoint(path, map_location="cpu")
+        try:
+            config = ModelConfig.from_dict(payload["model_config"])
+            model = NeSF(config)
+            model.load_state_dict(payload["model_state"])
+        except (RuntimeError, TypeError, KeyError, ValueError) as exc:
+            raise NesfError(f"{path}: model weights do not fit the model config (tampered or from another "
+                            f"version): {str(exc)[:200]}") from exc
+        if len(payload["vocab"]) != config.num_species:
+            raise NesfError(f"{path}: vocabulary of {len(payload['vocab'])} species, model expects "
+                            f"{config.num_species}")
+        return cls(model.to(device), payload, device, path)
+
+    @property
+    def sha256(self) -> str:
+        return file_sha256(self.path) if self.path else ""
+
+    def check(self, crystal: Crystal) -> None:
+        """Raise NesfError if the model cannot represent `crystal` (no atoms, unknown element, outside its box)."""
+        name = crystal.id or crystal.formula or "structure"
+        if crystal.num_atoms == 0:
+            raise NesfError(f"{name}: has no atoms")
+        unknown = sorted({int(z) for z in crystal.species} - set(self.vocab))
+        if unknown:
+            from pymatgen.core import Element
+
+            symbols = ", ".join(Element.from_Z(z).symbol for z in unknown)
+            raise NesfError(f"{name}: element(s) {symbols} not in this model's vocabulary of {len(self.vocab)} "
+                            f"elements")
+        low = crystal.cart_coords.min(axis=0)
+        high = crystal.cart_coords.max(axis=0)
+        if np.any(low < self.bbox_min - BOX_TOLERANCE) or np.any(high > self.bbox_max + BOX_TOLERANCE):
+            extent = ", ".join(f"{x:.1f}" for x in high - low)
+            box = ", ".join(f"{x:.1f}" for x in self.bbox_max - self.bbox_min)
+            raise NesfError(f"{name}: cell too large for this model: atoms span ({extent}) A, the model's box is "
+                            f"({box}) A from ({', '.join(f'{x:.1f}' for x in self.bbox_min)})")
+
+    @torch.no_grad()
+    def encode(self, crystals: list[Crystal]) -> np.ndarray:
+        """(B, latent_size) latent vectors."""
+        for crystal in crystals:
+            self.check(crystal)
+        latents = []
+        for start in range(0, len(crystals), ENCODE_CHUNK):
+            tensors = CrystalTensors(crystals[start:start + ENCODE_CHUNK], self.vocab, self.device)
+            latents.append(self.model.encode(tensors.batch()).float().cpu().numpy())
+        return np.concatenate(latents) if latents else np.zeros((0, self.model.config.latent_size), np.float32)
+
+    @torch.no_grad()
+    def decode(self, latents: np.ndarray, config: DecodeConfig | None = None, ids: list[str] | None = None
+               ) -> list[Crystal]:
+        latents = np.asarray(latents, dtype=np.float32)
+        if latents.ndim == 1:
+            latents = latents[None]
+        if latents.shape[1] != self.model.config.latent_size:
+            raise NesfError(f"latent vectors have {latents.shape[1]} entries, this model uses "
+                            f"{self.model.config.latent_size}")
+        decoder = StructureDecoder(self.bbox_min, self.bbox_max, config or self.decode_config)
+        crystals = []
+        for start in range(0, len(latents), DECODE_CHUNK):
+            chunk = torch.from_numpy(latents[start:start + DECODE_CHUNK]).to(self.device)
+            decoded = decoder.decode(ModelFields(self.model, chunk), self.device)
+            names = ids[start:start + DECODE_CHUNK] if ids else [f"decoded-{start + i}" for i in range(len(chunk))]
+            crystals.extend(to_crystals(decoded, self.vocab, names))
+        return crystals
+
+    def reconstruct(self, crystals: list[Crystal], config: DecodeConfig | None = None) -> list[Crystal]:
+        return self.decode(self.encode(crystals), config, ids=[c.id for c in crystals])
+
+    def interpolate(self, start, end, steps: int, method: str = "linear", config: DecodeConfig | None = None
+                    ) -> tuple[np.ndarray, list[Crystal]]:
+        """Decode `steps` points between two crystals (or latent vectors), endpoints included."""
+        endpoints = [self.encode([x])[0] if isinstance(x, Crystal) else np.asarray(x, dtype=np.float32)
+                     for x in (start, end)]
+        path = interpolate_latents(endpoints[0], endpoints[1], steps, method).astype(np.float32)
+        return path, self.decode(path, config, ids=[f"step-{i}" for i in range(steps)])

@@ -1,0 +1,175 @@
+"""The atlas: a dataset's latent vectors, attributes and 2-D maps in one file the app opens instantly.
+
+File: a plain dict saved with torch (loads with `weights_only=True`), written atomically. It holds, per crystal:
+id, split, formula, atom count, cell volume (A^3), space group number and symbol, crystal system, reconstruction
+error (A, NaN where not computed), the latent vector, t-SNE and PCA coordinates, and the structure itself (lattice,
+coordinates, species) so the app can show inputs without the data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nesf.checkpoint import atomic_torch_save
+from nesf.crystal import Crystal
+from nesf.errors import NesfError
+
+log = logging.getLogger(__name__)
+
+ATLAS_FORMAT = "nesf-atlas"
+ATLAS_VERSION = 1
+TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spacegroup_number",
+                 "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Atlas:
+    dataset: str
+    checkpoint_sha256: str
+    table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS
+    latents: np.ndarray        # (N, L)
+    tsne: np.ndarray           # (N, 2)
+    pca: np.ndarray            # (N, 2)
+    crystals: list[Crystal]    # in table order
+    map_settings: dict
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0,
+                iterations: int = 1000, progress: Progress | None = None) -> np.ndarray:
+    """2-D coordinates (N, 2) of latent vectors by t-SNE (on the top 50 principal components) or PCA."""
+    progress = progress or (lambda fraction, message: None)
+    latents = np.asarray(latents, dtype=np.float64)
+    if len(latents) < 3:
+        return np.zeros((len(latents), 2))
+    from sklearn.decomposition import PCA
+
+    if method == "pca":
+        result = PCA(n_components=2, random_state=seed).fit_transform(latents)
+        progress(1.0, "PCA done")
+        return result
+    if method != "tsne":
+        raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
+    from sklearn.manifold import TSNE
+
+    progress(0.02, "reducing to 50 principal components")
+    reduced = PCA(n_components=min(50, latents.shape[1], len(latents)), random_state=seed).fit_transform(latents)
+    perplexity = float(min(perplexity, max(1.0, (len(latents) - 1) / 3)))
+    progress(0.1, f"t-SNE on {len(latents)} points (perplexity {perplexity:g}, {iterations} iterations)")
+    started = time.monotonic()
+    result = TSNE(n_components=2, perplexity=perplexity, max_iter=max(int(iterations), 250), init="pca",
+                  learning_rate="auto", random_state=seed, n_jobs=-1).fit_transform(reduced)
+    progress(1.0, f"t-SNE done in {time.monotonic() - started:.1f} s")
+    return result
+
+
+def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
+                tsne_perplexity: float = 30.0, seed: int = 0, tsne_iterations: int = 1000,
+                reconstruction_errors_for: set[str] | None = None, progress: Progress | None = None) -> Atlas:
+    """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error) and map them."""
+    from nesf.config import DecodeConfig
+    from nesf.metrics import structure_metrics
+
+    progress = progress or (lambda fraction, message: None)
+    if len(crystals) != len(table):
+        raise NesfError(f"atlas: {len(crystals)} crystals but {len(table)} table rows")
+    progress(0.0, f"encoding {len(crystals)} crystals")
+    latents = autoencoder.encode(crystals)
+    table = table.reset_index(drop=True).copy()
+    errors = np.full(len(crystals), np.nan)
+    if reconstruction_errors_for:
+        rows = [i for i, split in enumerate(table["split"]) if split in reconstruction_errors_for]
+        progress(0.1, f"decoding {len(rows)} crystals for reconstruction errors")
+        decoded = autoencoder.decode(latents[rows], DecodeConfig.fast()) if rows else []
+        for row, pred in zip(rows, decoded):
+            errors[row] = structure_metrics(crystals[row], pred, match=False)["position_error_actual_angstrom"]
+    table["reconstruction_error_angstrom"] = errors
+    progress(0.5, "PCA")
+    pca = compute_map(latents, "pca", seed=seed)
+    tsne = compute_map(latents, "tsne", perplexity=tsne_perplexity, seed=seed, iterations=tsne_iterations,
+                       progress=lambda f, m: progress(0.5 + 0.5 * f, m))
+    return Atlas(dataset=dataset, checkpoint_sha256=autoencoder.sha256, table=table[TABLE_COLUMNS],
+                 latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals),
+                 map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations})
+
+
+def save_atlas(atlas: Atlas, path: Path) -> None:
+    counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
+    payload = {
+        "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
+        "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
+        "columns": {col: atlas.table[col].tolist() for col in TABLE_COLUMNS},
+        "latents": torch.from_numpy(np.ascontiguousarray(atlas.latents, dtype=np.float32)),
+        "tsne": torch.from_numpy(np.asarray(atlas.tsne, dtype=np.float32)),
+        "pca": torch.from_numpy(np.asarray(atlas.pca, dtype=np.float32)),
+        "lattices": torch.from_numpy(np.stack([c.lattice for c in atlas.crystals]).astype(np.float64)),
+        "cart_coords": torch.from_numpy(np.concatenate([c.cart_coords for c in atlas.crystals]).astype(np.float32)),
+        "species": torch.from_numpy(np.concatenate([c.species for c in atlas.crystals]).astype(np.int16)),
+        "atom_counts": torch.from_numpy(counts),
+        "map_settings": dict(atlas.map_settings),
+    }
+    atomic_torch_save(payload, path)
+
+
+def load_atlas(path: Path) -> Atlas:
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise NesfError(f"{path}: not a readable atlas ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != ATLAS_FORMAT:
+        raise NesfError(f"{path}: not a NeSF atlas")
+    if payload.get("format_version") != ATLAS_VERSION:
+        raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}, expected {ATLAS_VERSION}")
+    table = pd.DataFrame(payload["columns"])
+    counts = payload["atom_counts"].numpy()
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    coords = payload["cart_coords"].numpy().astype(np.float64)
+    species = payload["species"].numpy().astype(np.int64)
+    lattices = payload["lattices"].numpy()
+    crystals = [Crystal(lattices[i], coords[offsets[i]:offsets[i + 1]], species[offsets[i]:offsets[i + 1]],
+                        str(table["id"][i])) for i in range(len(table))]
+    return Atlas(dataset=payload["dataset"], checkpoint_sha256=payload["checkpoint_sha256"], table=table,
+                 latents=payload["latents"].numpy(), tsne=payload["tsne"].numpy().astype(np.float64),
+                 pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
+                 map_settings=dict(payload.get("map_settings", {})))
+
+
+def nearest_neighbors(atlas: Atlas, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the `k` atlas crystals nearest to `latent` in the full latent space."""
+    distances = np.linalg.norm(atlas.latents - np.asarray(latent, dtype=np.float32)[None], axis=1)
+    order = np.argsort(distances, kind="stable")[:k]
+    return order, distances[order]
+
+
+def project_new(atlas: Atlas, latents: np.ndarray, method: str = "tsne", k: int = 5) -> np.ndarray:
+    """Place new latents (M, L) on an existing map: exact for PCA (refit on the atlas latents), and for t-SNE the
+    inverse-distance-weighted mean of the map positions of the k nearest atlas crystals in latent space."""
+    latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=int(atlas.map_settings.get("seed", 0))).fit(atlas.latents)
+        projected = pca.transform(latents)
+        # align signs with the stored map (PCA components are defined up to sign)
+        stored = pca.transform(atlas.latents)
+        signs = np.sign(np.sum(stored * atlas.pca, axis=0))
+        return projected * np.where(signs == 0, 1, signs)
+    positions = []
+    for latent in latents:
+        order, distances = nearest_neighbors(atlas, latent, k)
+        weights = 1.0 / (distances + 1e-6)
+        positions.append((atlas.tsne[order] * weights[:, None]).sum(0) / weights.sum())
+    return np.array(positions)

@@ -1,0 +1,349 @@
+"""Command line: `python -m nesf {download,train,evaluate,reconstruct,interpolate,atlas} ...` (also `nesf ...`).
+
+Every command takes --device auto|cpu|cuda and --data-dir (default: $NESF_DATA_DIR, else ./data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from nesf.errors import NesfError
+
+log = logging.getLogger("nesf")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu or cuda")
+    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default $NESF_DATA_DIR or ./data)")
+
+
+def _data_dir(args) -> Path:
+    from nesf.datasets import default_data_dir
+
+    return args.data_dir or default_data_dir()
+
+
+# -- download -----------------------------------------------------------------------------------------------------
+def cmd_download(args) -> int:
+    from nesf.download import download
+
+    def progress(done, total, name):
+        if total and done == total:
+            print(f"  {name}: {done / 1e6:.2f} MB", file=sys.stderr)
+
+    paths = download(args.names, _data_dir(args), base_url=args.base_url, progress=progress)
+    print(f"{len(paths)} files in {_data_dir(args)}")
+    return 0
+
+
+# -- train --------------------------------------------------------------------------------------------------------
+def _training_data(args):
+    from nesf.datasets import dataset_from_crystals, load_dataset, merge_datasets
+    from nesf.structure_io import read_structure_file
+    from nesf.train import TrainingData
+
+    datasets = [load_dataset(name, _data_dir(args)) for name in args.dataset]
+    if args.structures_dir:
+        crystals = []
+        for path in sorted(Path(args.structures_dir).iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                crystals.extend(read_structure_file(path))
+        datasets.append(dataset_from_crystals("uploaded", crystals))
+    if not datasets:
+        raise NesfError("nothing to train on: give --dataset NAME and/or --structures-dir DIR")
+    dataset = datasets[0] if len(datasets) == 1 else merge_datasets(datasets, "+".join(d.name for d in datasets))
+    train = dataset.crystals("train")
+    if args.limit:
+        train = train[: args.limit]
+    val = dataset.crystals("val")[: args.limit or None]
+    if not train:
+        raise NesfError(f"dataset {dataset.name!r} has no training crystals")
+    sizes = {split: len(crystals) for split, crystals in dataset.splits.items()}
+    data = TrainingData(dataset.name, train, val, dataset.species_vocab, dataset.bbox_min, dataset.bbox_max, sizes)
+    return data, dataset
+
+
+def cmd_train(args) -> int:
+    from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+    from nesf.device import get_device
+    from nesf.train import Trainer, init_distributed
+
+    if args.progress_file:
+        Path(args.progress_file).parent.mkdir(parents=True, exist_ok=True)
+    events = open(args.progress_file, "a", buffering=1) if args.progress_file else None
+
+    def emit(event: dict) -> None:
+        event = {"time": time.time(), **event}
+        if events:
+            events.write(json.dumps(event) + "\n")
+        if event["event"] == "epoch" and not args.quiet:
+            val = event.get("val_loss")
+            print(f"epoch {event['epoch']}/{event['epochs']} train {event['train_loss']:.4f}"
+                  + (f" val {val:.4f}" if val is not None else "") + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
+
+    stop = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
+    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("requested", True))
+    out_dir = Path(args.out_dir)
+    checkpoint = out_dir / f"{args.name}.pt"
+    try:
+        device = init_distributed(args.device) or get_device(args.device)
+        data, dataset = _training_data(args)
+        train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                   lr_halving_epochs=args.lr_halving_epochs, validate_every=args.validate_every,
+                                   early_stopping_patience=args.patience, seed=args.seed,
+                                   checkpoint_every_s=args.checkpoint_every_s,
+                                   mixed_precision=args.mixed_precision, compile=args.compile)
+        sampling = SamplingConfig(periodic_targets=args.periodic_targets, global_in_cell=args.global_in_cell)
+        model = ModelConfig(positional_encoding_frequencies=args.positional_encoding)
+        decode = DecodeConfig.fast() if args.global_in_cell else DecodeConfig()
+        trainer = Trainer(data, model_config=model, train_config=train_config, sampling_config=sampling,
+                          device=device, checkpoint_path=checkpoint, progress=emit, name=args.name,
+                          should_stop=lambda: stop["requested"], decode_config=decode)
+        if args.resume:
+            trainer.resume(Path(args.resume))
+        status = trainer.fit()
+        if status == "cancelled":
+            emit({"event": "cancelled", "epoch": trainer.epoch, "checkpoint": str(checkpoint),
+                  "message": f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"})
+            return 130
+        if args.atlas and trainer.rank == 0:
+            _write_atlas(checkpoint, dataset, args, emit)
+        emit({"event": "done", "epoch": trainer.epoch, "checkpoint": str(checkpoint),
+              "message": f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"})
+        return 0
+    except NesfError as exc:
+        emit({"event": "failed", "message": str(exc)})
+        raise
+    except Exception as exc:
+        emit({"event": "failed", "message": f"{type(exc).__name__}: {exc}",
+              "traceback": traceback.format_exc(limit=5)})
+        raise
+
+
+def _write_atlas(checkpoint: Path, dataset, args, emit=None) -> Path:
+    from nesf.api import Autoencoder
+    from nesf.atlas import build_atlas, save_atlas
+    from nesf.checkpoint import atlas_path_for
+
+    autoencoder = Autoencoder.from_checkpoint(checkpoint, args.device)
+    pairs = dataset.all_crystals()
+    crystals = [c for _, c in pairs]
+    table = dataset.attributes()
+    if emit:
+        emit({"event": "atlas", "message": f"encoding and mapping {len(crystals)} crystals"})
+    errors_for = {"none": set(), "test": {"test"}, "all": {"train", "val", "test"}}[getattr(args, "errors", "test")]
+    atlas = build_atlas(autoencoder, crystals, table, dataset=dataset.name, reconstruction_errors_for=errors_for,
+                        tsne_perplexity=getattr(args, "perplexity", 30.0), seed=getattr(args, "seed", 0),
+                        tsne_iterations=getattr(args, "iterations", 1000))
+    path = Path(getattr(args, "out", None) or atlas_path_for(checkpoint))
+    save_atlas(atlas, path)
+    return path
+
+
+# -- evaluate -----------------------------------------------------------------------------------------------------
+def _decode_config(args, autoencoder):
+    from nesf.config import DecodeConfig
+
+    return {"paper": DecodeConfig(), "fast": DecodeConfig.fast(), "checkpoint": autoencoder.decode_config}[args.decode]
+
+
+def cmd_evaluate(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.datasets import load_dataset
+    from nesf.metrics import PAPER_TABLE1, format_table1, table1_metrics
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    crystals = dataset.crystals(args.split)[: args.limit or None]
+    if not crystals:
+        raise NesfError(f"dataset {dataset.name!r} has no {args.split!r} split")
+    started = time.monotonic()
+    preds = autoencoder.reconstruct(crystals, _decode_config(args, autoencoder))
+    decode_s = time.monotonic() - started
+    metrics = table1_metrics(crystals, preds, match=not args.no_match)
+    reference = PAPER_TABLE1.get(dataset.name.split("_fold")[0])
+    if args.json:
+        print(json.dumps({"dataset": dataset.name, "split": args.split, "count": len(crystals),
+                          "decode": args.decode, "metrics": metrics}, indent=2))
+    else:
+        print(f"{dataset.name} {args.split}: {len(crystals)} crystals, decoded in {decode_s:.1f} s "
+              f"({args.decode} decoding, {autoencoder.device})")
+        print(format_table1(metrics, reference))
+    return 0
+
+
+# -- reconstruct / interpolate ------------------------------------------------------------------------------------
+def _write_structures(crystals, out_dir: Path, prefix: str = "") -> list[Path]:
+    from nesf.structure_io import to_cif
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for crystal in crystals:
+        path = out_dir / f"{prefix}{crystal.id}.cif"
+        path.write_text(to_cif(crystal))
+        paths.append(path)
+    return paths
+
+
+def cmd_reconstruct(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.metrics import structure_metrics
+    from nesf.structure_io import read_structure_file
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    inputs = [c for path in args.files for c in read_structure_file(path)]
+    preds = autoencoder.reconstruct(inputs, _decode_config(args, autoencoder))
+    for true, pred, path in zip(inputs, preds, _write_structures(preds, Path(args.out_dir), "recon-")):
+        m = structure_metrics(true, pred)
+        print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {pred.formula} ({pred.num_atoms} atoms), "
+              f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
+    return 0
+
+
+def _endpoint(spec: str, args):
+    from nesf.datasets import load_dataset
+    from nesf.structure_io import read_structure_file
+
+    if Path(spec).is_file():
+        return read_structure_file(Path(spec))[0]
+    if not args.dataset:
+        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id also give --dataset")
+    matches = [c for _, c in load_dataset(args.dataset, _data_dir(args)).all_crystals() if c.id == spec]
+    if not matches:
+        raise NesfError(f"{spec}: no crystal with this id in dataset {args.dataset}")
+    return matches[0]
+
+
+def cmd_interpolate(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.structure_io import spacegroup, to_extxyz
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    start, end = _endpoint(args.start, args), _endpoint(args.end, args)
+    _, path = autoencoder.interpolate(start, end, args.steps, args.method, _decode_config(args, autoencoder))
+    out_dir = Path(args.out_dir)
+    _write_structures(path, out_dir)
+    (out_dir / "path.extxyz").write_text(to_extxyz(path))
+    for i, crystal in enumerate(path):
+        number, symbol, _ = spacegroup(crystal) if crystal.num_atoms else (0, "-", "")
+        print(f"step {i:>3}: {crystal.formula or '(empty)':<12} {crystal.num_atoms:>3} atoms  {symbol:<10} "
+              f"{crystal.volume_angstrom3:8.2f} A^3")
+    return 0
+
+
+def cmd_atlas(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.datasets import load_dataset
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    path = _write_atlas(Path(args.checkpoint), dataset, args)
+    print(f"atlas of {len(dataset)} crystals -> {path}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nesf", description="Neural Structure Fields: train, evaluate, explore.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="fetch dataset files into the data directory (HTTPS, checksummed)")
+    p.add_argument("names", nargs="+", help="lim_l6, ICSG3D, YBCO13_fold0..19, perov_5, carbon_24")
+    p.add_argument("--base-url", default=None, help="mirror to download from instead of GitHub")
+    _common(p)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("train", help="train a model (resumable; under torchrun it trains with DDP)")
+    p.add_argument("--dataset", action="append", default=[], help="dataset name (repeatable)")
+    p.add_argument("--structures-dir", type=Path, default=None, help="folder of structure files to train on too")
+    p.add_argument("--epochs", type=int, default=3200)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-halving-epochs", type=int, default=640)
+    p.add_argument("--validate-every", type=int, default=10)
+    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="train on the first N crystals only (0: all)")
+    p.add_argument("--name", default="model")
+    p.add_argument("--out-dir", type=Path, default=Path("checkpoints/user"))
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
+    p.add_argument("--progress-file", type=Path, default=None, help="append JSON-lines progress events here")
+    p.add_argument("--checkpoint-every-s", type=float, default=120.0)
+    p.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
+    p.add_argument("--positional-encoding", type=int, default=0, help="sin/cos query encoding frequencies (0: off)")
+    p.add_argument("--periodic-targets", action="store_true", help="nearest atom over periodic images")
+    p.add_argument("--global-in-cell", action="store_true", help="global queries only in each crystal's cell")
+    p.add_argument("--no-atlas", dest="atlas", action="store_false", help="skip writing the atlas at the end")
+    p.add_argument("--errors", choices=["none", "test", "all"], default="test")
+    p.add_argument("--quiet", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_train)
+
+    decode_help = "paper: the paper's decoding; fast: particles in the predicted cell + early stop; checkpoint: its own"
+    p = sub.add_parser("evaluate", help="Table 1 metrics of a checkpoint on a split")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--dataset", default=None, help="default: the checkpoint's dataset")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--no-match", action="store_true", help="skip StructureMatcher")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("reconstruct", help="structure files in, reconstructed CIFs out")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--out-dir", type=Path, default=Path("reconstructed"))
+    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    _common(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", help="decode a latent path between two structures")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("start", help="structure file, or a crystal id with --dataset")
+    p.add_argument("end")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--method", default="linear", choices=["linear", "spherical"])
+    p.add_argument("--out-dir", type=Path, default=Path("interpolation"))
+    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    _common(p)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("atlas", help="encode a dataset and write latents, attributes and 2-D maps for the app")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--out", type=Path, default=None, help="default: <checkpoint>.atlas.pt")
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--errors", choices=["none", "test", "all"], default="test",
+                   help="which splits get a reconstruction error (decodes them)")
+    _common(p)
+    p.set_defaults(func=cmd_atlas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except NesfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
