@@ -3,6 +3,7 @@
 NESF_CHECKPOINT_DIR   shipped checkpoints (read only for the app), default <repo>/checkpoints
 NESF_USER_DIR         checkpoints trained from the app, default <checkpoints>/user
 NESF_MAX_UPLOAD_MB    size limit of one uploaded file in MB (also server.maxUploadSize in .streamlit/config.toml)
+NESF_TRAIN_COMMAND    command line that replaces `python -m nesf train` for runs started from the app (tests)
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ MAX_INTERPOLATION_STEPS = 30
 # 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).
 THREEDMOL_JS_URL = "/app/static/3Dmol-min.js"
 THREEDMOL_JS_PATH = Path(__file__).resolve().parent / "static" / "3Dmol-min.js"
+
+TRAIN_COMMAND = os.environ.get("NESF_TRAIN_COMMAND", "")
 
 STRUCTURE_EXTENSIONS = ["cif", "vasp", "poscar", "contcar", "json", "extxyz", "xyz"]
 

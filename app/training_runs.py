@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -98,8 +99,9 @@ class RunStatus:
 
 
 def default_command(spec: TrainSpec, out_dir: Path, progress_file: Path) -> list[str]:
-    """`python -m nesf train ...` for `spec`."""
-    argv = [sys.executable, "-m", "nesf", "train"]
+    """`python -m nesf train ...` for `spec` (NESF_TRAIN_COMMAND replaces `python -m nesf train`)."""
+    override = os.environ.get("NESF_TRAIN_COMMAND", "").strip()
+    argv = shlex.split(override) if override else [sys.executable, "-m", "nesf", "train"]
     for name in spec.datasets:
         argv += ["--dataset", name]
     if spec.structures_dir:

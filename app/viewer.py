@@ -84,6 +84,19 @@ _UNHOVER_JS = """function(atom, viewer) {
 }"""
 
 
+def _draw_empty_cell(view, lattice: np.ndarray, where) -> None:
+    corners = [np.array([i, j, k], dtype=float) @ lattice for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    for p in range(8):
+        for q in range(p + 1, 8):
+            if bin(p ^ q).count("1") == 1:  # corners that differ along one axis share an edge
+                start, end = corners[p], corners[q]
+                view.addLine({"start": dict(zip("xyz", map(float, start))), "end": dict(zip("xyz", map(float, end))),
+                              "color": "#555555"}, viewer=where)
+    center = corners[7] / 2
+    view.addLabel("no atoms decoded", {"position": dict(zip("xyz", map(float, center))), "fontColor": "black",
+                                       "backgroundColor": "#ffe7a3", "fontSize": 13}, viewer=where)
+
+
 def legend_species(crystals) -> list[int]:
     """Sorted atomic numbers present in any of `crystals`."""
     present = set()
@@ -128,6 +141,11 @@ def scene_html(
     for col, panel in enumerate(panels):
         where = (0, col)
         crystal = panel.crystal
+        if np.asarray(crystal.species).size == 0:
+            # 3Dmol.js cannot parse a CIF without atoms: draw the cell edges and say so
+            _draw_empty_cell(view, np.asarray(crystal.lattice, dtype=float), where)
+            view.zoomTo(viewer=where)
+            continue
         view.addModel(crystal_to_cif(crystal, getattr(crystal, "id", "") or f"panel{col}"), "cif", viewer=where)
         for z in legend_species([crystal]):
             color = elements.color(z)

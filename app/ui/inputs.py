@@ -1,0 +1,96 @@
+"""Getting crystals in: uploads (one or many files) and picks from the active dataset by id or formula."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app import backend, settings
+from app.errors import describe
+from app.ui.context import AppContext
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A crystal the user chose, with where it came from (file name or dataset row)."""
+
+    crystal: object
+    source: str
+    index: int | None = None   # row in the active collection, when picked from it
+
+
+def upload_structures(key: str, *, multiple: bool = True, label: str = "Structure files") -> list[Picked]:
+    """A file uploader; every file's crystals, with a clear message for each file that cannot be read."""
+    files = st.file_uploader(
+        label, accept_multiple_files=multiple, key=key,
+        help=f"CIF, POSCAR/CONTCAR, pymatgen JSON or extxyz; up to {settings.MAX_UPLOAD_MB:g} MB and "
+             f"{settings.MAX_ATOMS} atoms per structure.",
+    )
+    if files is None:
+        return []
+    files = files if isinstance(files, list) else [files]
+    if len(files) > settings.MAX_FILES:
+        st.warning(f"{len(files)} files: only the first {settings.MAX_FILES} are read.")
+        files = files[: settings.MAX_FILES]
+    picked = []
+    for file in files:
+        try:
+            crystals = backend.read_upload(file.getvalue(), file.name)
+        except Exception as exc:  # noqa: BLE001 - every bad file gets its message, the others go on
+            st.error(describe(exc), icon=":material/error:")
+            continue
+        for i, crystal in enumerate(crystals):
+            source = file.name if len(crystals) == 1 else f"{file.name} #{i + 1}"
+            picked.append(Picked(crystal, source))
+    return picked
+
+
+def _row_label(row) -> str:
+    sg = row.get("spacegroup_symbol", "")
+    return f"{row['id']} · {row['formula']} · {row['num_atoms']} atoms" + (f" · {sg}" if sg else "")
+
+
+def dataset_search(ctx: AppContext, key: str, *, multiple: bool = True, default_query: str = "",
+                   label: str = "Search the dataset by id or formula") -> list[Picked]:
+    """Search box + choice among the matches in the active dataset."""
+    collection = ctx.collection
+    if collection is None:
+        st.info("No active dataset: choose one in the sidebar.", icon=":material/info:")
+        return []
+    query = st.text_input(label, value=default_query, key=f"{key}_query", placeholder="e.g. mp-1265 or NaCl")
+    if not query.strip():
+        return []
+    matches = collection.find(query)
+    if matches.empty:
+        st.warning(f"No crystal in {collection.name} has an id or formula matching {query!r}.")
+        return []
+    options = list(matches.index)
+    labels = {i: _row_label(matches.loc[i]) for i in options}
+    if multiple:
+        chosen = st.multiselect(f"{len(options)} match(es)", options, default=options[:1], key=f"{key}_pick",
+                                format_func=labels.get)
+    else:
+        one = st.selectbox(f"{len(options)} match(es)", options, key=f"{key}_pick", format_func=labels.get)
+        chosen = [one] if one is not None else []
+    return [Picked(collection.crystals[i], f"{collection.table.at[i, 'id']}", int(i)) for i in chosen]
+
+
+def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") -> Picked | None:
+    """One crystal from the dataset (search), the map selection, or an upload."""
+    sources = ["Dataset", "Map selection", "Upload"]
+    where = st.segmented_control(title, sources, default="Dataset", key=f"{key}_from")
+    if where == "Upload":
+        found = upload_structures(f"{key}_upload", multiple=False, label=f"{title}: structure file")
+        return found[0] if found else None
+    if where == "Map selection":
+        selected = st.session_state.get("map_selection") or []
+        if ctx.collection is None or not selected:
+            st.caption("Select points on the Latent map page first.")
+            return None
+        options = [i for i in selected if i < len(ctx.collection.crystals)]
+        i = st.selectbox(f"{title} (from the map)", options, key=f"{key}_mapsel",
+                         format_func=lambda i: _row_label(ctx.collection.table.loc[i]))
+        return Picked(ctx.collection.crystals[i], str(ctx.collection.table.at[i, "id"]), int(i)) if i is not None else None
+    found = dataset_search(ctx, key, multiple=False, default_query=default_query, label=f"{title}: id or formula")
+    return found[0] if found else None

@@ -1,0 +1,120 @@
+"""The sidebar every page shares: checkpoint, device, dataset, decoding preset and the Retrain panel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from app import backend, settings
+from app.errors import shown_errors
+from app.ui import training_panel
+from app.ui.context import AppContext
+
+ATLAS_CHOICE = "__atlas__"
+HEADLINE_METRICS = (
+    ("match_rate_percent", "match rate", "{:.1f} %"),
+    ("position_error_actual_angstrom", "position error", "{:.3f} Å"),
+    ("atom_count_error_percent", "atom count error", "{:.1f} %"),
+    ("species_error_actual_percent", "species error", "{:.1f} %"),
+)
+
+
+def _device_label(device: str) -> str:
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return "CPU"
+    return f"CUDA ({torch.cuda.get_device_name(0)})"
+
+
+def headline_metrics(metrics: dict) -> str:
+    parts = []
+    for key, label, fmt in HEADLINE_METRICS:
+        value = (metrics or {}).get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{label} {fmt.format(value)}")
+    return " · ".join(parts) if parts else "no metrics recorded"
+
+
+def _default_data_dir() -> str:
+    try:
+        from nesf.datasets import default_data_dir
+
+        return str(default_data_dir())
+    except ImportError:  # pragma: no cover
+        return os.environ.get("NESF_DATA_DIR", "data")
+
+
+def render() -> AppContext:
+    """Draw the sidebar and return what it selected."""
+    sb = st.sidebar
+    sb.markdown("### :material/hub: NeSF Explorer")
+
+    # -- checkpoint ----------------------------------------------------------------------------------------------
+    found: list[backend.Checkpoint] = []
+    with shown_errors("Listing checkpoints", container=sb):
+        found = backend.checkpoints()
+    checkpoint = None
+    if not found:
+        sb.error(f"No checkpoint found in {settings.CHECKPOINT_DIR}. Train one with the Retrain panel below.")
+    else:
+        by_path = {c.path: c for c in found}
+        if st.session_state.get("checkpoint") not in by_path:
+            st.session_state["checkpoint"] = found[0].path
+        path = sb.selectbox("Checkpoint", list(by_path), key="checkpoint", format_func=lambda p: by_path[p].label,
+                            help="Shipped checkpoints live in checkpoints/, the ones trained here in checkpoints/user/.")
+        checkpoint = by_path[path]
+        sb.caption(f"{checkpoint.epochs} epochs · {headline_metrics(checkpoint.metrics)}")
+
+    # -- device ------------------------------------------------------------------------------------------------
+    device = "auto"
+    device_label = _device_label(device)
+    sb.caption(f":material/memory: Device: **{device_label}**")
+
+    # -- dataset -----------------------------------------------------------------------------------------------
+    if "data_dir" not in st.session_state:
+        st.session_state["data_dir"] = _default_data_dir()
+    data_dir = sb.text_input("Data directory", key="data_dir",
+                             help="Where the datasets are (NESF_DATA_DIR). The latent atlas of the checkpoint "
+                                  "needs no data directory.")
+    names: dict[str, str] = {}
+    with shown_errors("Looking for datasets", container=sb):
+        names = backend.available_datasets(data_dir)
+    if data_dir and not Path(data_dir).is_dir():
+        sb.caption(f":material/info: No folder {data_dir}; the checkpoint's atlas is the only dataset.")
+
+    collection = None
+    atlas_name = None
+    if checkpoint is not None and checkpoint.atlas_path:
+        atlas_name = f"{checkpoint.dataset or 'dataset'} (atlas of the checkpoint)"
+    options = ([ATLAS_CHOICE] if atlas_name else []) + list(names)
+    labels = {ATLAS_CHOICE: atlas_name, **names}
+    if options:
+        if st.session_state.get("dataset_choice") not in options:
+            st.session_state["dataset_choice"] = options[0]
+        choice = sb.selectbox("Active dataset", options, key="dataset_choice", format_func=lambda n: labels[n])
+        if checkpoint is not None:
+            with shown_errors(f"Loading dataset {labels[choice]}", container=sb):
+                if choice == ATLAS_CHOICE:
+                    collection = backend.atlas_collection(checkpoint)
+                else:
+                    collection = backend.dataset_collection(choice, data_dir, checkpoint, device)
+        if collection is not None:
+            sb.caption(f"{len(collection.crystals):,} crystals")
+    else:
+        sb.warning("No dataset: the data directory holds none and the checkpoint has no atlas.")
+
+    decode_mode = sb.radio("Decoding", ["fast", "paper"], key="decode_mode", horizontal=True,
+                           format_func={"fast": "fast (interactive)", "paper": "paper settings"}.get,
+                           help="Fast: particles only in the predicted cell, converged particles stop early. "
+                                "Paper: the full particle grid of the paper (slower).")
+
+    # -- retrain -----------------------------------------------------------------------------------------------
+    taken = {c.name for c in found} | {Path(c.path).stem for c in found}
+    with sb:
+        training_panel.render(dataset_names=names, data_dir=data_dir, taken_names=taken)
+
+    return AppContext(checkpoint=checkpoint, device=device, device_label=device_label, decode_mode=decode_mode,
+                      data_dir=data_dir, collection=collection)

@@ -1,0 +1,95 @@
+"""Showing crystals: the linked 3D viewers, lattice/space-group tables, per-structure metrics, downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import viewer
+from app.errors import describe
+
+VIEWER_HEIGHT = 360
+
+
+def safe_spacegroup(crystal) -> tuple[int | None, str, str]:
+    """(number, symbol, crystal system), or (None, "–", "–") when there are no atoms or spglib gives up."""
+    from nesf.structure_io import spacegroup
+
+    if crystal is None or crystal.num_atoms == 0:
+        return None, "–", "–"
+    try:
+        return spacegroup(crystal)
+    except Exception:  # noqa: BLE001 - symmetry is informative only
+        return None, "–", "–"
+
+
+def viewer_options(key: str) -> tuple[tuple[int, int, int], str]:
+    """Supercell and drawing style controls."""
+    cols = st.columns([1, 1, 2])
+    repeat = cols[0].selectbox("Supercell", ["1×1×1", "2×2×2", "3×3×3", "2×1×1", "1×2×1", "1×1×2", "2×2×1"],
+                               key=f"{key}_supercell")
+    style = cols[1].selectbox("Style", list(viewer.STYLES), key=f"{key}_style")
+    reps = tuple(int(x) for x in repeat.split("×"))
+    return reps, style
+
+
+def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
+               height: int = VIEWER_HEIGHT) -> None:
+    """Draw crystals side by side in one 3D scene with a shared camera."""
+    html = viewer.scene_html(panels, height=height, supercell=supercell, style=style)
+    st.iframe(html, height=height + 70)
+
+
+def lattice_table(original, reconstruction) -> pd.DataFrame:
+    """Lattice parameters, volume, atom count and space group, input vs reconstruction."""
+    rows = {}
+    for label, crystal in (("input", original), ("reconstruction", reconstruction)):
+        a, b, c = crystal.lengths_angstrom
+        alpha, beta, gamma = crystal.angles_degrees
+        number, symbol, system = safe_spacegroup(crystal)
+        rows[label] = {
+            "formula": crystal.formula or "(no atoms)", "atoms": crystal.num_atoms,
+            "a (Å)": a, "b (Å)": b, "c (Å)": c, "α (°)": alpha, "β (°)": beta, "γ (°)": gamma,
+            "volume (Å³)": crystal.volume_angstrom3,
+            "space group": f"{symbol} ({number})" if number else symbol, "crystal system": system,
+        }
+    return pd.DataFrame(rows)
+
+
+def per_structure_metrics(original, reconstruction) -> dict:
+    from nesf.metrics import structure_metrics
+
+    return structure_metrics(original, reconstruction)
+
+
+def metrics_row(metrics: dict) -> None:
+    """The headline per-structure metrics as st.metric tiles."""
+    cols = st.columns(5)
+    cols[0].metric("Atoms (input → recon.)", f"{metrics['num_atoms_true']} → {metrics['num_atoms_pred']}",
+                   help="Number of atoms in the cell, input and reconstruction.")
+    pos = metrics.get("position_error_actual_angstrom")
+    cols[1].metric("Position error", "–" if pos is None or np.isnan(pos) else f"{pos:.3f} Å",
+                   help="Mean distance from each input atom to the nearest reconstructed atom (actual).")
+    spe = metrics.get("species_error_actual_percent")
+    cols[2].metric("Species error", "–" if spe is None or np.isnan(spe) else f"{spe:.1f} %",
+                   help="Share of input atoms whose nearest reconstructed atom has another element.")
+    cols[3].metric("StructureMatcher", "match" if metrics.get("match") else "no match")
+    rmsd = metrics.get("rmsd")
+    cols[4].metric("RMSD", "–" if rmsd is None else f"{rmsd:.3f}",
+                   help="pymatgen StructureMatcher RMS displacement (normalized by (V/N)^(1/3)), when matched.")
+
+
+def downloads(crystal, key: str, *, prefix: str = "") -> None:
+    from nesf.structure_io import download_name, to_cif, to_poscar
+
+    cols = st.columns(2)
+    try:
+        cif, poscar = to_cif(crystal), to_poscar(crystal)
+    except Exception as exc:  # noqa: BLE001
+        st.caption(describe(exc, "Export"))
+        return
+    cols[0].download_button("Download CIF", cif, file_name=prefix + download_name(crystal, "cif"),
+                            mime="chemical/x-cif", key=f"{key}_cif", icon=":material/download:")
+    cols[1].download_button("Download POSCAR", poscar, file_name=prefix + download_name(crystal, "vasp"),
+                            mime="text/plain", key=f"{key}_poscar", icon=":material/download:")

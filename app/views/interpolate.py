@@ -1,0 +1,162 @@
+"""Interpolate: walk the latent space from a source crystal to a destination, decoding every step
+(the paper's Figures 5-6: ZnS -> CdS, MgO -> NaCl)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import backend, settings, viewer
+from app.errors import describe, shown_errors
+from app.ui import inputs, structures
+from app.ui.context import AppContext
+from app.ui.latent_plot import base_map_figure
+
+
+def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataFrame:
+    """One row per step: formula, atoms, space group, volume and the nearest dataset crystal in latent space."""
+    rows = []
+    steps = len(crystals)
+    for i, (latent, crystal) in enumerate(zip(latents, crystals)):
+        number, symbol, _ = structures.safe_spacegroup(crystal)
+        row = {"step": i, "t": i / max(1, steps - 1), "formula": crystal.formula or "(no atoms)",
+               "atoms": crystal.num_atoms, "space group": f"{symbol} ({number})" if number else symbol,
+               "volume (Å³)": crystal.volume_angstrom3}
+        if ctx.collection is not None and ctx.collection.latents is not None:
+            index, distance = backend.nearest(ctx.collection, latent, k=1)
+            table = ctx.collection.table
+            row["nearest in dataset"] = f"{table.at[int(index[0]), 'id']} ({table.at[int(index[0]), 'formula']})"
+            row["latent distance"] = float(distance[0])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export_zip(crystals: list, names: list[str]) -> bytes:
+    from nesf.structure_io import to_cif
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, crystal in zip(names, crystals):
+            archive.writestr(name, to_cif(crystal))
+    return buffer.getvalue()
+
+
+def render(ctx: AppContext) -> None:
+    st.title(":material/timeline: Interpolate")
+    st.caption("Decode evenly spaced points on the path between two crystals' latent vectors (paper, section 2.4).")
+    if ctx.checkpoint is None:
+        st.warning("No checkpoint: nothing to interpolate with.")
+        return
+    left, right = st.columns(2)
+    with left:
+        source = inputs.pick_one(ctx, "interp_src", title="Source", default_query="ZnS")
+    with right:
+        destination = inputs.pick_one(ctx, "interp_dst", title="Destination", default_query="CdS")
+    cols = st.columns([2, 2, 3])
+    steps = cols[0].slider("Steps", 2, settings.MAX_INTERPOLATION_STEPS, 10, key="interp_steps",
+                           help="Number of decoded structures, source and destination included.")
+    method = cols[1].radio("Interpolation", ["linear", "spherical"], horizontal=True, key="interp_method")
+    if source is None or destination is None:
+        st.info("Choose a source and a destination.", icon=":material/info:")
+        return
+
+    net = ctx.model()
+    try:
+        net.check(source.crystal)
+        net.check(destination.crystal)
+    except Exception as exc:  # noqa: BLE001
+        st.error(describe(exc), icon=":material/error:")
+        return
+    latents = crystals = None
+    with st.spinner(f"Decoding {steps} steps…"), shown_errors("Interpolation"):
+        latents, crystals = backend.interpolate(ctx.checkpoint, source.crystal, destination.crystal, steps, method,
+                                                ctx.decode_mode, ctx.device)
+    if crystals is None:
+        return
+
+    table = step_table(ctx, latents, crystals)
+    path_text = " → ".join(dict.fromkeys(table["formula"]))
+    st.markdown(f"**{source.crystal.formula} → {destination.crystal.formula}** ({method}): {path_text}")
+    _walker(ctx, table, crystals)
+
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"t": st.column_config.NumberColumn(format="%.2f"),
+                                "volume (Å³)": st.column_config.NumberColumn(format="%.1f"),
+                                "latent distance": st.column_config.NumberColumn(format="%.3f")})
+
+    if ctx.collection is not None and ctx.collection.latents is not None:
+        with shown_errors("Path on the latent map"):
+            _path_on_map(ctx, latents, table)
+
+    names = [f"step{i:02d}-{c.formula or 'empty'}.cif" for i, c in enumerate(crystals)]
+    base = f"{source.crystal.formula}-to-{destination.crystal.formula}-{method}"
+    with shown_errors("Export"):
+        from nesf.structure_io import to_extxyz
+
+        cols = st.columns(2)
+        cols[0].download_button("Path as CIFs (zip)", export_zip(crystals, names), f"{base}.zip",
+                                mime="application/zip", key="interp_zip", icon=":material/folder_zip:")
+        nonempty = [c for c in crystals if c.num_atoms]
+        cols[1].download_button("Path as extxyz trajectory", to_extxyz(nonempty), f"{base}.extxyz",
+                                mime="chemical/x-extxyz", key="interp_xyz", icon=":material/download:")
+
+
+def _walker(ctx: AppContext, table: pd.DataFrame, crystals: list) -> None:
+    """Slider (and play button) over the steps, with the decoded structure in 3D; a fragment, so moving the
+    slider redraws only this part."""
+    steps = len(crystals)
+    if st.session_state.get("interp_step", 0) >= steps:
+        st.session_state["interp_step"] = 0
+    playing = st.session_state.get("interp_playing", False)
+
+    def body():
+        if st.session_state.get("interp_playing", False):
+            st.session_state["interp_step"] = (st.session_state.get("interp_step", 0) + 1) % steps
+        cols = st.columns([1, 6])
+        label = "Pause" if st.session_state.get("interp_playing") else "Play"
+        if cols[0].button(label, icon=":material/pause:" if label == "Pause" else ":material/play_arrow:",
+                          key="interp_play"):
+            st.session_state["interp_playing"] = not st.session_state.get("interp_playing", False)
+            st.rerun()
+        step = cols[1].slider("Step", 0, steps - 1, key="interp_step")
+        row = table.iloc[step]
+        st.markdown(f"Step **{step}** / {steps - 1} · **{row['formula']}** · {row['atoms']} atoms · "
+                    f"{row['space group']} · {row['volume (Å³)']:.1f} Å³"
+                    + (f" · nearest in dataset: {row['nearest in dataset']}" if "nearest in dataset" in row else ""))
+        crystal = crystals[step]
+        if crystal.num_atoms == 0:
+            st.warning("No atoms decoded at this step.", icon=":material/warning:")
+        with shown_errors("3D view"):
+            structures.show_scene([viewer.Panel(crystal, f"Step {step} · {crystal.formula or 'no atoms'}")],
+                                  height=340)
+
+    st.fragment(body, run_every=1.2 if playing else None)()
+
+
+def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> None:
+    method = st.session_state.get("map_method", "tsne")
+    collection = ctx.collection
+    coords = collection.maps.get(method)
+    if coords is None:
+        coords = collection.maps.get("pca") if collection.maps else None
+        method = "pca"
+    if coords is None:
+        st.caption("The active dataset has no map yet: open the Latent map page to compute one.")
+        return
+    path = backend.project(collection, coords, method, latents)
+    fig = base_map_figure(collection, coords, color_by=None, height=420)
+    fig.add_trace(go.Scatter(
+        x=path[:, 0], y=path[:, 1], mode="lines+markers+text", name="path",
+        text=[str(i) for i in range(len(path))], textposition="top center",
+        marker=dict(size=9, color=np.arange(len(path)), colorscale="Plasma", line=dict(width=1, color="black")),
+        line=dict(color="black", width=2), customdata=table["formula"],
+        hovertemplate="step %{text}: %{customdata}<extra></extra>",
+    ))
+    st.markdown(f"**The path on the latent map** ({'t-SNE' if method == 'tsne' else 'PCA'}; steps placed "
+                f"{'exactly' if method == 'pca' else 'by their nearest dataset crystals in latent space'})")
+    st.plotly_chart(fig, key="interp_map", config={"displaylogo": False})

@@ -1,0 +1,195 @@
+"""Latent map: the dataset's 192-d latent vectors in 2-D (t-SNE or PCA, paper section 2.5), linked to the
+structure viewer: select points to see their input and reconstruction and their latent-space neighbors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import backend, viewer
+from app.errors import describe, shown_errors
+from app.ui import inputs, structures
+from app.ui.context import AppContext
+from app.ui.latent_plot import available_colors, base_map_figure
+
+MAX_SHOWN = 12   # selected crystals listed for viewing at once
+
+
+def _map_settings(defaults: dict) -> dict:
+    """Method and t-SNE parameters, chosen before computing (a form: nothing runs while they are edited)."""
+    current = st.session_state.setdefault("map_params", {"method": "tsne", **defaults})
+    with st.popover("Map settings", icon=":material/tune:"):
+        with st.form("map_settings_form", border=False):
+            method = st.radio("Method", ["tsne", "pca"], index=["tsne", "pca"].index(current["method"]),
+                              format_func={"tsne": "t-SNE", "pca": "PCA"}.get, horizontal=True)
+            perplexity = st.number_input("Perplexity", 2.0, 200.0, float(current["perplexity"]), step=5.0)
+            seed = st.number_input("Seed", 0, 2**31 - 1, int(current["seed"]))
+            iterations = st.number_input("Iterations", 250, 5000, int(current["iterations"]), step=250)
+            if st.form_submit_button("Compute map", type="primary"):
+                current = {"method": method, "perplexity": float(perplexity), "seed": int(seed),
+                           "iterations": int(iterations)}
+                st.session_state["map_params"] = current
+                st.session_state["map_recompute"] = method == "tsne"
+    st.session_state["map_method"] = current["method"]
+    return current
+
+
+def render(ctx: AppContext) -> None:
+    st.title(":material/scatter_plot: Latent map")
+    collection = ctx.collection
+    if ctx.checkpoint is None or collection is None:
+        st.warning("No active dataset with latent vectors: choose a checkpoint and a dataset in the sidebar.")
+        return
+    if collection.latents is None:
+        st.warning(f"{collection.name} has no latent vectors.")
+        return
+
+    top = st.columns([2, 2, 3, 2])
+    with top[0]:
+        params = _map_settings(collection.map_settings)
+    options = available_colors(collection.table)
+    color_by = top[1].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
+    query = top[2].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
+                              label_visibility="collapsed")
+
+    coords = None
+    with shown_errors("Computing the map"):
+        coords = backend.map_coords(collection, params["method"], params["perplexity"], params["seed"],
+                                    params["iterations"], recompute=st.session_state.get("map_recompute", False))
+    if coords is None:
+        return
+    method_name = "t-SNE" if params["method"] == "tsne" else "PCA"
+    extra = (f" · perplexity {params['perplexity']:g}, seed {params['seed']}, {params['iterations']} iterations"
+             if params["method"] == "tsne" else "")
+    st.caption(f"{len(collection.crystals):,} crystals of {collection.name} · {method_name}{extra} · "
+               "drag a lasso or click points to open them")
+
+    highlight = None
+    if query.strip():
+        matches = collection.find(query, limit=500)
+        highlight = matches.index.to_numpy()
+        top[3].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
+
+    fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight)
+    placed = _placed_uploads(ctx, coords, params["method"])
+    if placed is not None:
+        fig.add_trace(go.Scatter(
+            x=placed["x"], y=placed["y"], mode="markers+text", text=placed["formula"], textposition="top center",
+            name="uploaded", marker=dict(symbol="star", size=16, color="#ff7f0e", line=dict(width=1, color="black")),
+            hovertemplate="uploaded: %{text}<extra></extra>",
+        ))
+    event = st.plotly_chart(
+        fig, key="latent_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map",
+                                                               "scale": 2}},
+    )
+    selected = _selected_rows(event)
+    if selected:
+        st.session_state["map_selection"] = selected
+
+    export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
+    export = pd.concat([collection.table.reset_index(drop=True), export], axis=1)
+    cols = st.columns([2, 2, 5])
+    cols[0].download_button("Map coordinates (CSV)", export.to_csv(index=False), "latent_map.csv", mime="text/csv",
+                            key="map_csv", icon=":material/download:")
+    cols[1].caption("PNG: the camera icon in the map's toolbar.")
+
+    rows = st.session_state.get("map_selection") or []
+    rows = [r for r in rows if r < len(collection.crystals)]
+    if rows:
+        _selection_panel(ctx, rows)
+    else:
+        st.info("Click a point or lasso a group to see those crystals and their reconstructions.",
+                icon=":material/touch_app:")
+
+
+def _selected_rows(event) -> list[int]:
+    try:
+        points = event.selection.points if event else []
+    except AttributeError:
+        points = (event or {}).get("selection", {}).get("points", [])
+    rows = []
+    for point in points or []:
+        data = point.get("customdata")
+        if point.get("curve_number", 0) in (0, 1) and data is not None:
+            try:
+                rows.append(int(float(data[0])))
+            except (TypeError, ValueError, IndexError):
+                continue
+    return list(dict.fromkeys(rows))
+
+
+def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
+    with st.expander("Place your structures on the map", icon=":material/add_location:"):
+        picked = inputs.upload_structures("map_upload", label="Structure files to place")
+        if not picked:
+            return None
+        good = []
+        net = ctx.model()
+        for item in picked:
+            try:
+                net.check(item.crystal)
+                good.append(item)
+            except Exception as exc:  # noqa: BLE001
+                st.error(describe(exc, item.source))
+        if not good:
+            return None
+        with shown_errors("Placing the uploads"):
+            latents = backend.encode(ctx.checkpoint, [p.crystal for p in good], ctx.device)
+            xy = backend.project(ctx.collection, coords, method, latents)
+            rows = []
+            for item, latent, (x, y) in zip(good, latents, xy):
+                index, distance = backend.nearest(ctx.collection, latent, k=3)
+                near = ", ".join(f"{ctx.collection.table.at[int(i), 'id']} ({ctx.collection.table.at[int(i), 'formula']})"
+                                 for i in index)
+                rows.append({"file": item.source, "formula": item.crystal.formula, "x": x, "y": y,
+                             "nearest in latent space": near})
+            table = pd.DataFrame(rows)
+            st.dataframe(table, hide_index=True, width="stretch")
+            return table
+    return None
+
+
+def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
+    collection = ctx.collection
+    st.subheader(f"{len(rows)} selected")
+    table = collection.table.loc[rows]
+    st.dataframe(table, hide_index=True, width="stretch", height=min(300, 38 + 35 * len(rows)))
+    shown_rows = rows[:MAX_SHOWN]
+    if len(rows) > MAX_SHOWN:
+        st.caption(f"The first {MAX_SHOWN} can be opened below.")
+    labels = {r: f"{collection.table.at[r, 'id']} · {collection.table.at[r, 'formula']}" for r in shown_rows}
+    row = st.selectbox("Open", shown_rows, format_func=labels.get, key="map_open")
+    crystal = collection.crystals[row]
+    recon = None
+    with shown_errors("Reconstruction"):
+        recon = backend.reconstruct(ctx.checkpoint, [crystal], ctx.decode_mode, ctx.device)[0]
+    if recon is None:
+        return
+    supercell, style = structures.viewer_options("map")
+    with shown_errors("3D view"):
+        structures.show_scene([viewer.Panel(crystal, f"Input · {crystal.formula}"),
+                               viewer.Panel(recon, f"Reconstruction · {recon.formula or 'no atoms'}")],
+                              supercell=supercell, style=style)
+    with shown_errors("Metrics"):
+        structures.metrics_row(structures.per_structure_metrics(crystal, recon))
+
+    st.markdown("**Nearest neighbors in the 192-d latent space**")
+    index, distance = backend.nearest(collection, collection.latents[row], k=6)
+    neighbors = collection.table.loc[index, ["id", "formula", "num_atoms"] +
+                                     [c for c in ("spacegroup_symbol", "crystal_system") if c in collection.table]]
+    neighbors = neighbors.assign(latent_distance=distance)
+    neighbors = neighbors[neighbors.index != row].head(5)
+    st.dataframe(neighbors, hide_index=True, width="stretch",
+                 column_config={"latent_distance": st.column_config.NumberColumn("latent distance", format="%.3f")})
+    cols = st.columns(2)
+    if cols[0].button("Use as interpolation source", key="map_to_src", icon=":material/start:"):
+        st.session_state["interp_src_from"] = "Map selection"
+        st.session_state["interp_src_mapsel"] = row
+        st.switch_page(st.session_state["_pages"]["interpolate"])
+    if cols[1].button("Use as interpolation destination", key="map_to_dst", icon=":material/flag:"):
+        st.session_state["interp_dst_from"] = "Map selection"
+        st.session_state["interp_dst_mapsel"] = row
+        st.switch_page(st.session_state["_pages"]["interpolate"])

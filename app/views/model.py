@@ -1,0 +1,88 @@
+"""Model: what the active checkpoint is (data, training, Table 1 metrics, loss history) and the runs started here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import backend
+from app.errors import shown_errors
+from app.ui import training_panel
+from app.ui.context import AppContext
+from app.views.reconstruct import TABLE1_LABELS
+
+
+def render(ctx: AppContext) -> None:
+    st.title(":material/neurology: Model")
+    checkpoint = ctx.checkpoint
+    if checkpoint is None:
+        st.warning("No checkpoint found. Train one with the Retrain panel in the sidebar.")
+    else:
+        _checkpoint_card(ctx, checkpoint)
+    _runs()
+
+
+def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
+    st.subheader(checkpoint.name)
+    origin = "shipped with the app" if checkpoint.shipped else "trained in this app"
+    st.caption(f"`{Path(checkpoint.path).name}` · {origin} · dataset {checkpoint.dataset or '?'} · created "
+               f"{checkpoint.created or '?'} · {checkpoint.epochs} epochs · running on {ctx.device_label}")
+    info = {}
+    with shown_errors("Loading the model"):
+        info = ctx.model().info
+    cols = st.columns([3, 4])
+    with cols[0]:
+        st.markdown("**Reconstruction metrics** (the paper's Table 1, on the held-out split)")
+        metrics = checkpoint.metrics or {}
+        if metrics:
+            table = pd.DataFrame([{"metric": TABLE1_LABELS.get(k, k), "value": v} for k, v in metrics.items()
+                                  if not isinstance(v, (dict, list))])
+            st.dataframe(table, hide_index=True, width="stretch")
+        else:
+            st.caption("No metrics recorded in this checkpoint.")
+        sizes = info.get("split_sizes") or {}
+        if sizes:
+            st.markdown("**Data** · " + " · ".join(f"{k}: {v:,}" for k, v in sizes.items()))
+        wall = info.get("wall_time_s")
+        if wall:
+            st.markdown(f"**Training time** · {training_panel.format_duration(wall)}")
+        hardware = info.get("hardware")
+        if hardware:
+            st.markdown(f"**Hardware** · {hardware}")
+    with cols[1]:
+        history = info.get("history") or []
+        if history:
+            frame = pd.DataFrame(history)
+            fig = go.Figure()
+            if "train_loss" in frame:
+                fig.add_scatter(x=frame["epoch"], y=frame["train_loss"], name="train", mode="lines")
+            if "val_loss" in frame:
+                valid = frame.dropna(subset=["val_loss"])
+                fig.add_scatter(x=valid["epoch"], y=valid["val_loss"], name="validation", mode="lines+markers")
+            fig.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="epoch",
+                              yaxis_title="loss", yaxis_type="log", template="plotly_white")
+            st.plotly_chart(fig, key="model_history")
+        else:
+            st.caption("No training history in this checkpoint.")
+    card = Path(checkpoint.path).with_suffix(".md")
+    if card.is_file():
+        with st.expander("Model card", icon=":material/description:"):
+            st.markdown(card.read_text(errors="replace"))
+    with st.expander("Configuration", icon=":material/settings:"):
+        st.json({k: info.get(k) for k in ("model_config", "train_config", "sampling_config", "decode_config")},
+                expanded=False)
+
+
+def _runs() -> None:
+    runs = training_panel.manager().runs()
+    st.subheader("Training runs started here")
+    if not runs:
+        st.caption("None yet: use Retrain in the sidebar.")
+        return
+    rows = [{"name": r.name, "state": r.state, "epoch": f"{r.epoch}/{r.epochs}",
+             "elapsed": training_panel.format_duration(r.elapsed_s), "checkpoint": Path(r.checkpoint).name
+             if r.checkpoint else "", "message": r.message} for r in runs]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -1,0 +1,118 @@
+"""Reconstruct: upload structures or pick them from the dataset; see input and reconstruction side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import backend, viewer
+from app.errors import describe, shown_errors
+from app.ui import inputs, structures
+from app.ui.context import AppContext
+
+TABLE1_LABELS = {
+    "atom_count_error_percent": "Error in number of atoms [%]",
+    "position_error_actual_angstrom": "Position error (actual) [Å]",
+    "position_error_detected_angstrom": "Position error (detected) [Å]",
+    "species_error_actual_percent": "Species error (actual) [%]",
+    "species_error_detected_percent": "Species error (detected) [%]",
+    "lattice_length_error_angstrom": "Lattice length error [Å]",
+    "lattice_angle_error_degrees": "Lattice angle error [°]",
+    "match_rate_percent": "StructureMatcher match rate [%]",
+    "match_rmsd": "StructureMatcher RMSD",
+}
+
+
+def render(ctx: AppContext) -> None:
+    st.title(":material/view_in_ar: Reconstruct")
+    st.caption("Encode a crystal to a 192-d latent vector and decode it back with the neural structure field.")
+    if ctx.checkpoint is None:
+        st.warning("No checkpoint: nothing to reconstruct with.")
+        return
+    upload_tab, dataset_tab = st.tabs([":material/upload_file: Upload", ":material/search: From the dataset"])
+    with upload_tab:
+        picked = inputs.upload_structures("recon_upload")
+    with dataset_tab:
+        picked += inputs.dataset_search(ctx, "recon_dataset", default_query=st.session_state.get("recon_default", ""))
+    if not picked:
+        st.info("Upload one or more structure files, or search the dataset, to see their reconstructions.",
+                icon=":material/info:")
+        return
+
+    net = ctx.model()
+    good, results = [], []
+    for item in picked:
+        try:
+            net.check(item.crystal)
+            good.append(item)
+        except Exception as exc:  # noqa: BLE001
+            st.error(describe(exc, item.source), icon=":material/error:")
+    if not good:
+        return
+    with st.spinner(f"Reconstructing {len(good)} structure(s)…"), shown_errors("Reconstruction"):
+        results = backend.reconstruct(ctx.checkpoint, [p.crystal for p in good], ctx.decode_mode, ctx.device)
+    if not results:
+        return
+
+    metrics = []
+    for item, recon in zip(good, results):
+        try:
+            metrics.append(structures.per_structure_metrics(item.crystal, recon))
+        except Exception as exc:  # noqa: BLE001
+            st.error(describe(exc, f"Metrics of {item.source}"))
+            metrics.append(None)
+
+    if len(good) > 1:
+        _batch_summary(good, results, metrics)
+
+    supercell, style = structures.viewer_options("recon")
+    labels = [f"{p.source} · {p.crystal.formula}" for p in good]
+    if len(good) > 1:
+        shown = st.selectbox("Structure", range(len(good)), format_func=labels.__getitem__, key="recon_show")
+    else:
+        shown = 0
+    item, recon, m = good[shown], results[shown], metrics[shown]
+    st.subheader(labels[shown])
+    with shown_errors("3D view"):
+        structures.show_scene(
+            [viewer.Panel(item.crystal, f"Input · {item.crystal.formula}"),
+             viewer.Panel(recon, f"Reconstruction · {recon.formula or 'no atoms'}")],
+            supercell=supercell, style=style,
+        )
+    if recon.num_atoms == 0:
+        st.warning("The decoder found no atoms for this structure.", icon=":material/warning:")
+    if m is not None:
+        structures.metrics_row(m)
+    st.dataframe(structures.lattice_table(item.crystal, recon), width="stretch",
+                 column_config={c: st.column_config.Column(width="medium") for c in ("input", "reconstruction")})
+    st.markdown("**Download the reconstruction**")
+    structures.downloads(recon, f"recon_dl_{shown}", prefix="recon-")
+
+
+def _batch_summary(good, results, metrics) -> None:
+    from nesf.metrics import table1_metrics
+
+    st.subheader(f"Batch of {len(good)} structures")
+    rows = []
+    for item, recon, m in zip(good, results, metrics):
+        row = {"source": item.source, "formula": item.crystal.formula, "reconstruction": recon.formula}
+        if m is not None:
+            row.update({"atoms": m["num_atoms_true"], "atoms (recon.)": m["num_atoms_pred"],
+                        "position error (Å)": m["position_error_actual_angstrom"],
+                        "species error (%)": m["species_error_actual_percent"],
+                        "match": m["match"], "rmsd": m["rmsd"]})
+        rows.append(row)
+    per_structure = pd.DataFrame(rows)
+    st.dataframe(per_structure, width="stretch", hide_index=True)
+    with shown_errors("Table 1 metrics"):
+        summary = table1_metrics([p.crystal for p in good], results)
+        table = pd.DataFrame(
+            [{"metric": TABLE1_LABELS.get(k, k), "value": v} for k, v in summary.items()]
+        )
+        st.dataframe(table, hide_index=True, width="content")
+        cols = st.columns(2)
+        cols[0].download_button("Table 1 metrics (CSV)", table.to_csv(index=False), "table1_metrics.csv",
+                                mime="text/csv", key="recon_table1_csv", icon=":material/download:")
+        cols[1].download_button("Per-structure metrics (CSV)", per_structure.to_csv(index=False),
+                                "per_structure_metrics.csv", mime="text/csv", key="recon_rows_csv",
+                                icon=":material/download:")

@@ -1,0 +1,244 @@
+"""The app in a real browser: `streamlit run` on 127.0.0.1, driven by Playwright with the system Chromium.
+
+Checks the 3D viewers render offline (3Dmol.js from the app, no request leaves the machine, no console error),
+the interpolation slider, selection on the latent map, and starting and cancelling a training run. Saves a
+screenshot of each page to screenshots/ (git-ignored).
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app_helpers import NACL_CIF, REPO_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = REPO_ROOT / "screenshots"
+LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:", "chrome-extension:")
+
+pytestmark = pytest.mark.browser
+
+
+def _need_browser():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("playwright is not installed")
+        pytest.skip("playwright is not installed")
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)")
+        pytest.skip("/usr/bin/chromium is missing")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app_env, tmp_path_factory):
+    _need_browser()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, **app_env, "PYTHONPATH": str(REPO_ROOT)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + log.read_text()[-3000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+        )
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        outside, errors = [], []
+
+        def route(r):
+            if r.request.url.startswith(LOCAL):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        context.on("request", lambda req: None if req.url.startswith(LOCAL) else outside.append(req.url))
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.outside, page.errors = outside, errors
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def _main(page):
+    return page.locator('[data-testid="stMain"]')
+
+
+def _wait_idle(page, timeout=90_000):
+    """Wait until the script has finished running (no 'running' status widget)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+PAGES = {"map": "Latent map", "reconstruct": "Reconstruct", "interpolate": "Interpolate", "model": "Model"}
+
+
+def _goto(page, server, path):
+    """Open a page through the sidebar navigation (as a user does; the app is loaded from its root once)."""
+    if not page.url.startswith(server):
+        page.goto(server)
+        page.wait_for_selector('[data-testid="stMain"]')
+        _wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text=PAGES[path]).first.click()
+    page.wait_for_function(f"() => document.querySelector('h1')?.innerText.includes({PAGES[path]!r})")
+    _wait_idle(page)
+
+
+def _viewer_frame(page, index=-1):
+    """The last 3D viewer iframe on the page and the number of its canvases once 3Dmol.js drew them."""
+    frames = page.locator('iframe[title="st.iframe"]')
+    frames.last.wait_for()
+    frame = frames.nth(index if index >= 0 else frames.count() - 1).element_handle().content_frame()
+    frame.wait_for_selector("canvas", state="attached", timeout=30_000)
+    return frame
+
+
+def _shot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_reconstruct_upload_shows_both_viewers(browser_page, server, tmp_path):
+    page = browser_page
+    _goto(page, server, "reconstruct")
+    cif = tmp_path / "NaCl.cif"
+    cif.write_text(NACL_CIF)
+    _main(page).locator('input[type="file"]').first.set_input_files(str(cif))
+    page.get_by_text("Position error").first.wait_for(timeout=120_000)
+    _wait_idle(page)
+    frame = _viewer_frame(page)
+    assert frame.locator("canvas").count() >= 1
+    assert frame.evaluate("typeof $3Dmol !== 'undefined'"), "3Dmol.js did not load from the app"
+    titles = frame.locator('[data-testid="viewer-title"]').all_inner_texts()
+    assert titles[0].startswith("Input") and titles[1].startswith("Reconstruction")
+    assert frame.evaluate("document.querySelector('canvas').width") > 100
+    _shot(page, "reconstruct")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
+def test_latent_map_select_point_opens_structures(browser_page, server):
+    page = browser_page
+    _goto(page, server, "map")
+    plot = _main(page).locator(".js-plotly-plot").first
+    plot.wait_for()
+    _shot(page, "latent_map")
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    # a lasso around the middle of the map
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w, h = box["width"] / 3, box["height"] / 3
+    page.mouse.move(cx - w, cy - h)
+    page.mouse.down()
+    for x, y in ((cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    _main(page).get_by_text(re.compile(r"\d+ selected")).wait_for(timeout=60_000)
+    page.get_by_text("Nearest neighbors in the 192-d latent space").wait_for(timeout=120_000)
+    _wait_idle(page)
+    frame = _viewer_frame(page)
+    assert frame.locator("canvas").count() >= 1
+    _shot(page, "latent_map_selection")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
+def test_interpolation_slider_moves(browser_page, server):
+    page = browser_page
+    _goto(page, server, "interpolate")
+    main = _main(page)
+    # search the first crystal of the atlas for both ends (always present), then change the destination
+    inputs = main.locator('input[aria-label$="id or formula"]')
+    inputs.nth(0).fill("Cu")
+    inputs.nth(0).press("Enter")
+    _wait_idle(page)
+    inputs.nth(1).fill("O")
+    inputs.nth(1).press("Enter")
+    main.get_by_text(re.compile(r"Step \d+ / \d+")).first.wait_for(timeout=180_000)
+    _wait_idle(page)
+    slider = main.locator('input[aria-label="Step"]')
+    assert slider.get_attribute("aria-valuetext") == "0"
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stMain"] input[aria-label="Step"]')
+                 ?.getAttribute('aria-valuetext') === '2'""", timeout=30_000)
+    _wait_idle(page)
+    main.get_by_text(re.compile(r"^Step 2 / \d+")).first.wait_for(timeout=30_000)
+    frame = _viewer_frame(page, 0)
+    assert frame.locator("canvas").count() >= 1
+    _shot(page, "interpolate")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
+def test_start_and_cancel_training(browser_page, server):
+    page = browser_page
+    _goto(page, server, "model")
+    _shot(page, "model")
+    sidebar = page.locator('section[data-testid="stSidebar"]')
+    sidebar.get_by_text("Retrain").click()
+    name = sidebar.get_by_label("Name")
+    name.fill(f"browser-{int(time.time())}")
+    cif = REPO_ROOT / "screenshots" / "train-NaCl.cif"
+    cif.parent.mkdir(exist_ok=True)
+    cif.write_text(NACL_CIF)
+    sidebar.locator('input[type="file"]').set_input_files([str(cif)])
+    page.wait_for_timeout(500)
+    sidebar.get_by_role("button", name="Start training").click()
+    sidebar.get_by_text(re.compile(r"Training browser-\d+")).wait_for(timeout=30_000)
+    sidebar.get_by_text(re.compile(r"epoch [1-9]\d*/")).wait_for(timeout=30_000)
+    _shot(page, "training_running")
+    sidebar.get_by_role("button", name="Cancel training").click()
+    sidebar.get_by_text("was cancelled").wait_for(timeout=30_000)
+    _shot(page, "training_cancelled")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
