@@ -15,29 +15,21 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app.errors import shown_errors  # noqa: E402
 from app.ui import sidebar  # noqa: E402
-from app.views import interpolate, latent_map, model, reconstruct  # noqa: E402
 
 st.set_page_config(page_title="NeSF Explorer", page_icon=str(Path(__file__).with_name("static") / "favicon.png"),
                    layout="wide")
 
 
-def _page(module, title: str, icon: str, url: str, default: bool = False) -> st.Page:
-    def body():
-        ctx = st.session_state["_ctx"]
-        with shown_errors(title):
-            module.render(ctx)
-
-    body.__name__ = f"page_{url}"
-    return st.Page(body, title=title, icon=icon, url_path=url, default=default)
-
-
+PAGE_DIR = Path(__file__).resolve().parent / "views"
 pages = {
-    "map": _page(latent_map, "Latent map", ":material/scatter_plot:", "map", default=True),
-    "reconstruct": _page(reconstruct, "Reconstruct", ":material/view_in_ar:", "reconstruct"),
-    "interpolate": _page(interpolate, "Interpolate", ":material/timeline:", "interpolate"),
-    "model": _page(model, "Model", ":material/neurology:", "model"),
+    "map": st.Page(PAGE_DIR / "page_map.py", title="Latent map", icon=":material/scatter_plot:", url_path="map",
+                   default=True),
+    "reconstruct": st.Page(PAGE_DIR / "page_reconstruct.py", title="Reconstruct", icon=":material/view_in_ar:",
+                           url_path="reconstruct"),
+    "interpolate": st.Page(PAGE_DIR / "page_interpolate.py", title="Interpolate", icon=":material/timeline:",
+                           url_path="interpolate"),
+    "model": st.Page(PAGE_DIR / "page_model.py", title="Model", icon=":material/neurology:", url_path="model"),
 }
 st.session_state["_pages"] = pages
 navigation = st.navigation(list(pages.values()))

@@ -54,7 +54,7 @@ def lattice_table(original, reconstruction) -> pd.DataFrame:
             "volume (Å³)": crystal.volume_angstrom3,
             "space group": f"{symbol} ({number})" if number else symbol, "crystal system": system,
         }
-    return pd.DataFrame(rows)
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def per_structure_metrics(original, reconstruction) -> dict:
@@ -69,10 +69,10 @@ def metrics_row(metrics: dict) -> None:
     cols[0].metric("Atoms (input → recon.)", f"{metrics['num_atoms_true']} → {metrics['num_atoms_pred']}",
                    help="Number of atoms in the cell, input and reconstruction.")
     pos = metrics.get("position_error_actual_angstrom")
-    cols[1].metric("Position error", "–" if pos is None or np.isnan(pos) else f"{pos:.3f} Å",
+    cols[1].metric("Position error", "–" if pos is None or not np.isfinite(pos) else f"{pos:.3f} Å",
                    help="Mean distance from each input atom to the nearest reconstructed atom (actual).")
     spe = metrics.get("species_error_actual_percent")
-    cols[2].metric("Species error", "–" if spe is None or np.isnan(spe) else f"{spe:.1f} %",
+    cols[2].metric("Species error", "–" if spe is None or not np.isfinite(spe) else f"{spe:.1f} %",
                    help="Share of input atoms whose nearest reconstructed atom has another element.")
     cols[3].metric("StructureMatcher", "match" if metrics.get("match") else "no match")
     rmsd = metrics.get("rmsd")
@@ -83,6 +83,9 @@ def metrics_row(metrics: dict) -> None:
 def downloads(crystal, key: str, *, prefix: str = "") -> None:
     from nesf.structure_io import download_name, to_cif, to_poscar
 
+    if crystal.num_atoms == 0:
+        st.caption("Nothing to download: no atoms were decoded.")
+        return
     cols = st.columns(2)
     try:
         cif, poscar = to_cif(crystal), to_poscar(crystal)

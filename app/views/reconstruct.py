@@ -84,7 +84,8 @@ def render(ctx: AppContext) -> None:
     if m is not None:
         structures.metrics_row(m)
     st.dataframe(structures.lattice_table(item.crystal, recon), width="stretch",
-                 column_config={c: st.column_config.Column(width="medium") for c in ("input", "reconstruction")})
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)", "volume (Å³)")})
     st.markdown("**Download the reconstruction**")
     structures.downloads(recon, f"recon_dl_{shown}", prefix="recon-")
 

@@ -1,0 +1,200 @@
+"""Page tests with streamlit.testing.v1.AppTest: each page's main path and each bad-input message.
+
+They run against the shipped checkpoint (checkpoints/*.pt with its atlas) and skip, saying so, when there is none.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from app_helpers import NACL_CIF, REPO_ROOT
+from streamlit.testing.v1 import AppTest
+
+MAIN = str(REPO_ROOT / "app" / "main.py")
+
+
+@pytest.fixture
+def at(app_env):
+    app = AppTest.from_file(MAIN, default_timeout=180)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _texts(app, kind):
+    return [e.value for e in getattr(app, kind)]
+
+
+def _no_traceback(app):
+    assert not app.exception, [e.value for e in app.exception]
+    for message in _texts(app, "error"):
+        assert "Traceback" not in message
+
+
+def _open(app, page):
+    app.switch_page(f"views/page_{page}.py").run()
+    _no_traceback(app)
+    return app
+
+
+def _upload(app, name, data, mime="chemical/x-cif", index=0):
+    uploader = [u for u in app.file_uploader if u.label == "Structure files"][index]
+    uploader.set_value((name, data, mime)).run()
+    _no_traceback(app)
+    return app
+
+
+def test_opens_on_the_shipped_checkpoint_and_its_map(at):
+    assert _texts(at, "title")[0].endswith("Latent map")
+    checkpoint = at.sidebar.selectbox(key="checkpoint")
+    assert checkpoint.value.endswith(".pt")
+    assert "shipped" in checkpoint.format_func(checkpoint.value)
+    assert any("Device: **CPU**" in c or "Device: **CUDA" in c for c in _texts(at.sidebar, "caption"))
+    assert any("crystals of" in c for c in _texts(at, "caption"))
+    assert not _texts(at, "error")
+
+
+def test_latent_map_search_and_recolor(at):
+    at.selectbox(key="map_color").set_value("space group").run()
+    at.text_input(key="map_search").input("a").run()
+    _no_traceback(at)
+    assert any("match" in c for c in _texts(at, "caption"))
+
+
+def test_latent_map_selection_opens_structure_and_neighbors(at):
+    at.session_state["map_selection"] = [0, 1, 2]
+    at.run()
+    _no_traceback(at)
+    assert any("3 selected" in s for s in _texts(at, "subheader"))
+    assert any("Nearest neighbors" in m for m in _texts(at, "markdown"))
+
+
+def test_reconstruct_upload_main_path(at):
+    _open(at, "reconstruct")
+    _upload(at, "NaCl.cif", NACL_CIF.encode())
+    assert any("NaCl" in s for s in _texts(at, "subheader"))
+    labels = [m.label for m in at.metric]
+    assert "Position error" in labels and "StructureMatcher" in labels
+    assert len(at.dataframe) >= 1  # lattice / space group table
+    if not any("found no atoms" in w for w in _texts(at, "warning")):
+        assert {"Download CIF", "Download POSCAR"} <= {b.label for b in at.get("download_button")}
+
+
+def test_reconstruct_batch_gets_table1_summary(at):
+    _open(at, "reconstruct")
+    poscar = ("NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n")
+    uploader = [u for u in at.file_uploader if u.label == "Structure files"][0]
+    uploader.set_value([("NaCl.cif", NACL_CIF.encode(), "chemical/x-cif"),
+                        ("POSCAR", poscar.encode(), "text/plain")]).run()
+    _no_traceback(at)
+    assert any("Batch of 2" in s for s in _texts(at, "subheader"))
+    assert "Table 1 metrics (CSV)" in {b.label for b in at.get("download_button")}
+
+
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        ("empty.cif", b"", "empty"),
+        ("junk.cif", b"data_x\nthis is not a crystal\n", "junk.cif"),
+        ("binary.cif", bytes(range(256)) * 8, "binary.cif"),
+        ("huge.cif", b"#" * (6 * 1024 * 1024), "limit"),
+        ("Og.cif", NACL_CIF.replace(" Cl ", " Og ").encode(), "Og"),
+        ("disordered.json", None, "disordered"),
+        ("big-cell.cif", NACL_CIF.replace("5.64", "80.0").encode(), "too large"),
+    ],
+)
+def test_reconstruct_bad_uploads_say_what_is_wrong(at, name, data, expected):
+    if data is None:
+        from pymatgen.core import Lattice, Structure
+
+        data = json.dumps(Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}], [[0, 0, 0]]).as_dict()).encode()
+    _open(at, "reconstruct")
+    _upload(at, name, data)
+    errors = _texts(at, "error")
+    assert errors, f"no message for {name}"
+    assert any(expected.lower() in e.lower() for e in errors), errors
+    # the rest of the page still works: a good file next to the bad one is reconstructed
+    _open(at, "model")
+    assert _texts(at, "title")[0].endswith("Model")
+
+
+def test_reconstruct_from_dataset_search(at):
+    _open(at, "reconstruct")
+    first = None
+    at.text_input(key="recon_dataset_query").input("mp-").run()
+    _no_traceback(at)
+    first = at.multiselect(key="recon_dataset_pick").value
+    assert first
+    assert "Position error" in [m.label for m in at.metric]
+
+
+def test_interpolate_main_path(at):
+    _open(at, "interpolate")
+    at.text_input(key="interp_src_query").input("mp-").run()
+    at.text_input(key="interp_dst_query").input("O").run()
+    at.slider(key="interp_steps").set_value(4).run()
+    _no_traceback(at)
+    table = [d for d in at.dataframe if "nearest in dataset" in d.value.columns]
+    assert table and len(table[0].value) == 4
+    assert {"formula", "atoms", "space group", "volume (Å³)"} <= set(table[0].value.columns)
+    at.slider(key="interp_step").set_value(2).run()
+    _no_traceback(at)
+    assert any(m.startswith("Step **2**") for m in _texts(at, "markdown"))
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Path as CIFs (zip)", "Path as extxyz trajectory"} <= labels
+
+
+def test_interpolate_bad_upload_is_reported(at):
+    _open(at, "interpolate")
+    at.segmented_control(key="interp_src_from").set_value("Upload").run()
+    uploader = [u for u in at.file_uploader if u.label.startswith("Source")][0]
+    uploader.set_value(("bad.cif", b"not a cif at all", "chemical/x-cif")).run()
+    _no_traceback(at)
+    assert any("bad.cif" in e for e in _texts(at, "error"))
+
+
+def test_model_page_shows_checkpoint(at):
+    _open(at, "model")
+    assert any("Training runs" in s for s in _texts(at, "subheader"))
+
+
+def test_missing_dataset_and_data_dir_are_messages(at, tmp_path):
+    at.sidebar.text_input(key="data_dir").input(str(tmp_path / "nowhere")).run()
+    _no_traceback(at)
+    assert any("No folder" in c for c in _texts(at.sidebar, "caption"))
+    # the atlas still drives the map
+    assert any("crystals of" in c for c in _texts(at, "caption"))
+
+
+def test_training_start_refusal_and_cancel(at, app_env):
+    sidebar = at.sidebar
+    sidebar.text_input(key="train_name").input("bad name!")
+    sidebar.multiselect(key="train_datasets").set_value([])
+    [b for b in at.get("form_submit_button") if "Start" in b.label][0].click().run()
+    _no_traceback(at)
+    assert any("at least one dataset" in e or "checkpoint name" in e for e in _texts(at.sidebar, "error"))
+
+    sidebar = at.sidebar  # the tree of the last run
+    options = sidebar.multiselect(key="train_datasets").options
+    if not options:
+        pytest.skip("no dataset in the data directory to train on")
+    sidebar.multiselect(key="train_datasets").set_value([options[0]])
+    sidebar.text_input(key="train_name").input(f"apptest-{int(time.time())}")
+    sidebar.number_input(key="train_epochs").set_value(200)
+    [b for b in at.get("form_submit_button") if "Start" in b.label][0].click().run()
+    _no_traceback(at)
+    time.sleep(1.0)
+    at.run()
+    runs = list((Path(app_env["NESF_USER_DIR"]) / ".runs").glob("*/log.txt"))
+    assert any(m.startswith("**Training apptest-") for m in _texts(at.sidebar, "markdown")), (
+        _texts(at.sidebar, "markdown"), _texts(at.sidebar, "error"), [r.read_text()[-500:] for r in runs])
+    assert any("One training run at a time" in i for i in _texts(at.sidebar, "info"))
+    at.sidebar.button(key="cancel_training").click().run()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+        if any("was cancelled" in w for w in _texts(at.sidebar, "warning")):
+            break
+    assert any("was cancelled" in w for w in _texts(at.sidebar, "warning")), _texts(at.sidebar, "warning")
