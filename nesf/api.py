@@ -64,7 +64,7 @@ class Autoencoder:
     def sha256(self) -> str:
         return file_sha256(self.path) if self.path else ""
 
-    def check(self, crystal: Crystal) -> None:
+    def check(self, crystal: Crystal, *, check_box: bool = True) -> None:
         """Raise NesfError if the model cannot represent `crystal` (no atoms, unknown element, outside its box)."""
         name = crystal.id or crystal.formula or "structure"
         if crystal.num_atoms == 0:
@@ -76,6 +76,8 @@ class Autoencoder:
             symbols = ", ".join(Element.from_Z(z).symbol for z in unknown)
             raise NesfError(f"{name}: element(s) {symbols} not in this model's vocabulary of {len(self.vocab)} "
                             f"elements")
+        if not check_box:
+            return
         low = crystal.cart_coords.min(axis=0)
         high = crystal.cart_coords.max(axis=0)
         if np.any(low < self.bbox_min - BOX_TOLERANCE) or np.any(high > self.bbox_max + BOX_TOLERANCE):
@@ -85,10 +87,11 @@ class Autoencoder:
                             f"({box}) A from ({', '.join(f'{x:.1f}' for x in self.bbox_min)})")
 
     @torch.no_grad()
-    def encode(self, crystals: list[Crystal]) -> np.ndarray:
-        """(B, latent_size) latent vectors."""
+    def encode(self, crystals: list[Crystal], *, check_box: bool = True) -> np.ndarray:
+        """(B, latent_size) latent vectors. `check_box=False` encodes crystals outside the model's box too (their
+        reconstructions will miss the atoms outside it)."""
         for crystal in crystals:
-            self.check(crystal)
+            self.check(crystal, check_box=check_box)
         latents = []
         for start in range(0, len(crystals), ENCODE_CHUNK):
             tensors = CrystalTensors(crystals[start:start + ENCODE_CHUNK], self.vocab, self.device)

@@ -49,7 +49,8 @@ class Atlas:
 
 def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0,
                 iterations: int = 1000, progress: Progress | None = None) -> np.ndarray:
-    """2-D coordinates (N, 2) of latent vectors by t-SNE (on the top 50 principal components) or PCA."""
+    """2-D coordinates (N, 2) of latent vectors by t-SNE (openTSNE, FFT-accelerated, on the top 50 principal
+    components; `iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
     progress = progress or (lambda fraction, message: None)
     latents = np.asarray(latents, dtype=np.float64)
     if len(latents) < 3:
@@ -62,17 +63,29 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
         return result
     if method != "tsne":
         raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
-    from sklearn.manifold import TSNE
+    from openTSNE import TSNE
 
     progress(0.02, "reducing to 50 principal components")
     reduced = PCA(n_components=min(50, latents.shape[1], len(latents)), random_state=seed).fit_transform(latents)
     perplexity = float(min(perplexity, max(1.0, (len(latents) - 1) / 3)))
-    progress(0.1, f"t-SNE on {len(latents)} points (perplexity {perplexity:g}, {iterations} iterations)")
+    exaggeration_iterations = 250
+    total = exaggeration_iterations + max(int(iterations), 50)
+    done = {"iterations": 0}
+    every = 25
+
+    def report(iteration, error, embedding):
+        done["iterations"] += every
+        fraction = 0.1 + 0.9 * min(done["iterations"] / total, 1.0)
+        progress(fraction, f"t-SNE iteration {min(done['iterations'], total)}/{total}")
+        return False
+
+    progress(0.1, f"t-SNE on {len(latents)} points (perplexity {perplexity:g}, {total} iterations)")
     started = time.monotonic()
-    result = TSNE(n_components=2, perplexity=perplexity, max_iter=max(int(iterations), 250), init="pca",
-                  learning_rate="auto", random_state=seed, n_jobs=-1).fit_transform(reduced)
+    embedding = TSNE(n_components=2, perplexity=perplexity, n_iter=total - exaggeration_iterations,
+                     early_exaggeration_iter=exaggeration_iterations, initialization="pca", random_state=seed,
+                     n_jobs=-1, callbacks=report, callbacks_every_iters=every, verbose=False).fit(reduced)
     progress(1.0, f"t-SNE done in {time.monotonic() - started:.1f} s")
-    return result
+    return np.asarray(embedding, dtype=np.float64)
 
 
 def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
@@ -86,7 +99,7 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
     if len(crystals) != len(table):
         raise NesfError(f"atlas: {len(crystals)} crystals but {len(table)} table rows")
     progress(0.0, f"encoding {len(crystals)} crystals")
-    latents = autoencoder.encode(crystals)
+    latents = autoencoder.encode(crystals, check_box=False)
     table = table.reset_index(drop=True).copy()
     errors = np.full(len(crystals), np.nan)
     if reconstruction_errors_for:

@@ -28,18 +28,30 @@ def nearest_atom(queries: torch.Tensor, crystal_index: torch.Tensor, batch: Crys
         positions = (positions[:, None] + image_offsets[:, :, None]).flatten(1, 2)  # (B, 27N, 3)
         species = species.repeat(1, 27)
         mask = mask.repeat(1, 27)
-    vectors, labels = [], []
-    for start in range(0, queries.shape[0], QUERY_CHUNK):
-        q = queries[start:start + QUERY_CHUNK]
-        idx = crystal_index[start:start + QUERY_CHUNK]
-        diff = positions[idx] - q[:, None, :]  # (q, N, 3)
-        dist2 = diff.square().sum(-1).masked_fill(~mask[idx], float("inf"))
-        nearest = dist2.argmin(dim=1)
-        vectors.append(diff.gather(1, nearest[:, None, None].expand(-1, 1, 3)).squeeze(1))
-        labels.append(species[idx].gather(1, nearest[:, None]).squeeze(1))
-    if not vectors:
-        return queries.new_zeros((0, 3)), crystal_index.new_zeros((0,))
-    return torch.cat(vectors), torch.cat(labels)
+    # Lay the queries out per crystal (B, Qmax, 3) so distances are one batched matrix product per crystal.
+    order = torch.argsort(crystal_index, stable=True)
+    sorted_crystal = crystal_index[order]
+    counts = torch.bincount(sorted_crystal, minlength=positions.shape[0])
+    offsets = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(order.numel(), device=queries.device) - offsets[sorted_crystal]
+    width = int(counts.max()) if counts.numel() else 0
+    vectors = queries.new_zeros(queries.shape)
+    labels = crystal_index.new_zeros(crystal_index.shape)
+    if width == 0:
+        return vectors, labels
+    chunk = max(1, QUERY_CHUNK // max(width, 1))  # crystals per chunk
+    for first in range(0, positions.shape[0], chunk):
+        rows = slice(first, first + chunk)
+        selected = (sorted_crystal >= first) & (sorted_crystal < first + chunk)
+        padded = queries.new_zeros((min(chunk, positions.shape[0] - first), width, 3))
+        padded[sorted_crystal[selected] - first, slot[selected]] = queries[order[selected]]
+        dist2 = torch.cdist(padded, positions[rows].to(queries.dtype)).masked_fill(~mask[rows, None, :], float("inf"))
+        nearest = dist2.argmin(dim=2)  # (b, Qmax)
+        target = positions[rows].to(queries.dtype).gather(1, nearest[..., None].expand(-1, -1, 3))  # (b, Qmax, 3)
+        picked = (sorted_crystal[selected] - first, slot[selected])
+        vectors[order[selected]] = target[picked] - queries[order[selected]]
+        labels[order[selected]] = species[rows].gather(1, nearest)[picked]
+    return vectors, labels
 
 
 class ExactFields:
