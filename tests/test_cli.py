@@ -1,0 +1,237 @@
+"""`python -m nesf ...` end to end: train, evaluate, reconstruct, interpolate, atlas and download in-process through
+`nesf.cli.main`; bad data and tampered checkpoints exit 2 with a message; --resume continues; SIGTERM cancels cleanly.
+
+One tiny model (8 YBCO13_fold0 crystals, 3 epochs) is trained once per module and shared.
+"""
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nesf.atlas import load_atlas
+from nesf.cli import main
+from nesf.datasets import load_dataset
+from nesf.download import DOWNLOADS, RAW_BASE_URL
+from nesf.metrics import TABLE1_LABELS
+from nesf.structure_io import read_structure_file, read_structures, to_cif
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASET = "YBCO13_fold0"
+TABLE1_KEYS = ("atom_count_error_percent", "position_error_actual_angstrom", "position_error_detected_angstrom",
+               "species_error_actual_percent", "species_error_detected_percent", "lattice_length_error_angstrom",
+               "lattice_angle_error_degrees")
+
+
+def run_cli(argv: list[str]) -> int:
+    """nesf.cli.main(argv), restoring the SIGINT/SIGTERM handlers that `train` replaces with its own."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return main([str(a) for a in argv])
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def train_args(data_dir, out_dir, *extra) -> list:
+    return ["train", "--dataset", DATASET, "--limit", 8, "--epochs", 3, "--batch-size", 8, "--validate-every", 1,
+            "--no-atlas", "--quiet", "--out-dir", out_dir, "--progress-file", Path(out_dir) / "p.jsonl",
+            "--device", "cpu", "--data-dir", data_dir, *extra]
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """A private NESF_CACHE_DIR for the module (attribute tables), so tests never touch ~/.cache."""
+    path = tmp_path_factory.mktemp("nesf-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NESF_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir, cache_dir) -> Path:
+    """The tiny model's output folder: model.pt and the progress file p.jsonl."""
+    out = tmp_path_factory.mktemp("trained")
+    assert run_cli(train_args(data_dir, out)) == 0
+    return out
+
+
+def test_train_emits_protocol_and_loadable_checkpoint(trained):
+    events = read_events(trained / "p.jsonl")
+    kinds = [e["event"] for e in events]
+    assert kinds == ["start", "epoch", "epoch", "epoch", "checkpoint", "done"]
+    assert events[0]["epoch"] == 0 and events[0]["epochs"] == 3
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert all(e["epochs"] == 3 and e["val_loss"] is not None and e["train_loss"] > 0 for e in epochs)
+    assert all(isinstance(e["time"], float) for e in events)
+    checkpoint = trained / "model.pt"
+    assert events[-2]["checkpoint"] == events[-1]["checkpoint"] == str(checkpoint)
+    payload = torch.load(checkpoint, weights_only=True)
+    assert payload["format"] == "nesf-checkpoint" and payload["epoch"] == 3 and payload["dataset"] == DATASET
+    assert payload["split_sizes"] == {"train": 90, "val": 5, "test": 5}
+    assert len(payload["history"]) == 3 and "training_state" in payload
+    assert all(isinstance(v, torch.Tensor) for v in payload["model_state"].values())
+
+
+def test_evaluate_prints_table1(trained, data_dir, capsys):
+    code = run_cli(["evaluate", trained / "model.pt", "--split", "test", "--limit", 3, "--decode", "fast",
+                    "--device", "cpu", "--data-dir", data_dir])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith(f"{DATASET} test: 3 crystals")
+    for key in TABLE1_KEYS:
+        assert TABLE1_LABELS[key] in out, key
+    assert TABLE1_LABELS["match_rate_percent"] in out
+
+
+def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):
+    crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
+    source = tmp_path / "input.cif"
+    source.write_text(to_cif(crystal))
+    out_dir = tmp_path / "out"
+    code = run_cli(["reconstruct", trained / "model.pt", source, "--out-dir", out_dir, "--decode", "fast",
+                    "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    written = out_dir / "recon-input.cif"
+    assert written.is_file() and str(written) in out
+    assert out.startswith(f"input: {crystal.formula} ({crystal.num_atoms} atoms) -> ")
+    read_structure_file(written)  # a CIF pymatgen reads back (may hold any number of atoms for a tiny model)
+
+
+def test_interpolate_writes_path(trained, data_dir, tmp_path, capsys):
+    test = load_dataset(DATASET, data_dir).crystals("test")
+    out_dir = tmp_path / "path"
+    code = run_cli(["interpolate", trained / "model.pt", test[0].id, test[1].id, "--dataset", DATASET,
+                    "--steps", 3, "--decode", "fast", "--out-dir", out_dir, "--device", "cpu",
+                    "--data-dir", data_dir])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["path.extxyz", "step-0.cif", "step-1.cif", "step-2.cif"]
+    assert [line.split(":")[0] for line in out.splitlines()] == ["step   0", "step   1", "step   2"]
+    frames = (out_dir / "path.extxyz").read_text().count("Lattice=")
+    assert frames == 3
+
+
+def test_atlas_has_a_row_per_crystal(trained, data_dir, tmp_path, capsys):
+    target = tmp_path / "map.atlas.pt"
+    code = run_cli(["atlas", trained / "model.pt", "--out", target, "--errors", "none", "--iterations", 50,
+                    "--perplexity", 5, "--device", "cpu", "--data-dir", data_dir])
+    out = capsys.readouterr().out
+    assert code == 0 and out.strip() == f"atlas of 100 crystals -> {target}"
+    atlas = load_atlas(target)
+    assert len(atlas) == 100 and atlas.latents.shape[0] == 100 and atlas.tsne.shape == (100, 2)
+    assert atlas.dataset == DATASET
+    assert sorted(set(atlas.table["split"])) == ["test", "train", "val"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_download_from_local_mirror(data_dir, tmp_path, capsys):
+    root = tmp_path / "served"
+    for remote in DOWNLOADS[DATASET]:  # laid out like raw.githubusercontent.com
+        served = root / remote.url[len(RAW_BASE_URL) + 1:]
+        served.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_dir / remote.path, served)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    target = tmp_path / "data"
+    try:
+        code = run_cli(["download", DATASET, "--base-url", f"http://127.0.0.1:{server.server_address[1]}",
+                        "--data-dir", target])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.strip() == f"6 files in {target}"
+    assert captured.err.count(" MB") == 6
+    for remote in DOWNLOADS[DATASET]:
+        assert (target / remote.path).read_bytes() == (data_dir / remote.path).read_bytes()
+
+
+def test_missing_dataset_exits_2_and_suggests_download(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = run_cli(train_args(empty, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and DATASET in err and f"python -m nesf download {DATASET}" in err
+    assert read_events(tmp_path / "out" / "p.jsonl")[-1]["event"] == "failed"
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_tampered_checkpoints_exit_2_naming_the_file(trained, data_dir, tmp_path, capsys):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(4096))
+    payload = torch.load(trained / "model.pt", weights_only=True)
+    name = next(k for k, v in payload["model_state"].items() if v.ndim == 2)
+    payload["model_state"][name] = torch.zeros(3, 5)
+    wrong_shape = tmp_path / "wrong_shape.pt"
+    torch.save(payload, wrong_shape)
+    for path, problem in ((garbage, "not a readable NeSF checkpoint"), (wrong_shape, "do not fit")):
+        code = run_cli(["evaluate", path, "--limit", 1, "--device", "cpu", "--data-dir", data_dir])
+        err = capsys.readouterr().err
+        assert code == 2, path
+        assert err.startswith(f"error: {path}: ") and problem in err
+
+
+def test_resume_continues_the_epoch_count(trained, data_dir, tmp_path):
+    out = tmp_path / "resumed"
+    code = run_cli(train_args(data_dir, out, "--resume", trained / "model.pt", "--epochs", 5))
+    assert code == 0
+    events = read_events(out / "p.jsonl")
+    assert events[0] == {**events[0], "event": "start", "epoch": 3, "epochs": 5}
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [4, 5]
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["epoch"] == 5 and [h["epoch"] for h in payload["history"]] == [1, 2, 3, 4, 5]
+    assert events[-1]["event"] == "done"
+
+
+def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    progress = out / "p.jsonl"
+    argv = train_args(data_dir, out, "--epochs", 1000, "--checkpoint-every-s", 1000)
+    env = {**os.environ, "NESF_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "nesf", *map(str, argv)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (progress.is_file() and '"event": "epoch"' in progress.read_text()):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no epoch event within 60 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr.decode()
+    events = read_events(progress)
+    assert events[-1]["event"] == "cancelled"
+    assert events[-2]["event"] == "checkpoint"
+    epoch = events[-1]["epoch"]
+    assert 1 <= epoch < 1000
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["epoch"] == epoch and "training_state" in payload
