@@ -30,3 +30,27 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def paper_dir(data_dir) -> Path:
     return data_dir / "nesf_paper"
+
+
+@pytest.fixture(scope="session")
+def toy_checkpoint(tmp_path_factory):
+    """A model overfitted on two tiny crystals (CsCl, bcc Fe) on the CPU, ~30 s; shared by the tests."""
+    import torch
+
+    from nesf.config import ModelConfig, SamplingConfig, TrainConfig
+    from nesf.train import Trainer, TrainingData, bounding_box
+    from tests.helpers import bcc_iron, cscl
+
+    crystals = [cscl(), bcc_iron()]
+    vocab = [8, 12, 17, 26, 55]
+    bbox_min, bbox_max = bounding_box(crystals)
+    # 24 copies per batch: BatchNorm's running (unbiased) variance then matches the batch statistics closely.
+    data = TrainingData("toy", crystals * 24, crystals, vocab, bbox_min, bbox_max, {"train": 2, "val": 2})
+    path = tmp_path_factory.mktemp("toy") / "toy.pt"
+    torch.manual_seed(0)
+    trainer = Trainer(data, model_config=ModelConfig(dropout=0.0),
+                      sampling_config=SamplingConfig(global_interval=1.5, species_interval=0.15),
+                      train_config=TrainConfig(epochs=150, batch_size=48, learning_rate=3e-3, lr_halving_epochs=75,
+                                               validate_every=50), checkpoint_path=path, name="toy")
+    trainer.fit()
+    return path, crystals

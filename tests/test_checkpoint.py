@@ -1,0 +1,74 @@
+"""Checkpoint files: plain types, weights_only loading, atomic writes, refusal of foreign or tampered files."""
+
+import pytest
+import torch
+
+from nesf.api import Autoencoder
+from nesf.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from nesf.errors import NesfError
+
+
+def test_checkpoint_loads_with_weights_only(toy_checkpoint):
+    path, _ = toy_checkpoint
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert payload["format"] == "nesf-checkpoint"
+    autoencoder = Autoencoder.from_checkpoint(path, "cpu")
+    assert autoencoder.vocab == [8, 12, 17, 26, 55]
+    assert autoencoder.info["dataset"] == "toy"
+
+
+def test_random_bytes_are_refused_with_the_file_name(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"\x00\x01not a checkpoint" * 10)
+    with pytest.raises(NesfError, match=r"junk\.pt: not a readable NeSF checkpoint"):
+        load_checkpoint(path)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "hostile.pt"
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("executed",))
+
+    torch.save({"format": "nesf-checkpoint", "evil": Payload()}, path)
+    with pytest.raises(NesfError, match=r"hostile\.pt: not a readable NeSF checkpoint"):
+        load_checkpoint(path)
+
+
+def test_other_format_versions_are_refused(toy_checkpoint, tmp_path):
+    payload = torch.load(toy_checkpoint[0], weights_only=True)
+    payload["format_version"] = 99
+    path = tmp_path / "future.pt"
+    torch.save(payload, path)
+    with pytest.raises(NesfError, match=r"future\.pt: checkpoint format version 99"):
+        load_checkpoint(path)
+
+
+def test_tampered_weights_are_refused(toy_checkpoint, tmp_path):
+    payload = torch.load(toy_checkpoint[0], weights_only=True)
+    key = next(k for k in payload["model_state"] if k.endswith("weight"))
+    payload["model_state"][key] = torch.zeros(7, 7)
+    path = tmp_path / "tampered.pt"
+    save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, path)
+    with pytest.raises(NesfError, match=r"tampered\.pt: model weights do not fit the model config"):
+        Autoencoder.from_checkpoint(path, "cpu")
+
+
+def test_missing_file_and_missing_keys(tmp_path):
+    with pytest.raises(NesfError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    path = tmp_path / "partial.pt"
+    save_checkpoint({"vocab": [1]}, path)
+    with pytest.raises(NesfError, match="missing model_config"):
+        load_checkpoint(path)
+
+
+def test_listing_skips_unreadable_files_and_atlases(toy_checkpoint, tmp_path):
+    path, _ = toy_checkpoint
+    (tmp_path / "good.pt").write_bytes(path.read_bytes())
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    (tmp_path / "good.atlas.pt").write_bytes(b"not listed")
+    listed = list_checkpoints([tmp_path], shipped_directory=tmp_path)
+    assert [info.path.name for info in listed] == ["good.pt"]
+    assert listed[0].shipped and listed[0].dataset == "toy" and listed[0].atlas_path == tmp_path / "good.atlas.pt"

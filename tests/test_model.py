@@ -1,0 +1,90 @@
+"""The NeSF network: parameter count of the paper's model, field arithmetic, encoder symmetries."""
+
+import numpy as np
+import pytest
+import torch
+
+from nesf.batch import CrystalTensors
+from nesf.config import ModelConfig
+from nesf.model import NeSF, QueryEncoding, count_parameters
+from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
+
+VOCAB = [8, 12, 17, 30, 55]
+
+
+def test_parameter_count_matches_paper_architecture():
+    # Supplementary Note 5 with the paper's LCS6A vocabulary of 80 species: about 0.76 M parameters.
+    model = NeSF(ModelConfig(num_species=80))
+    assert count_parameters(model) == 765_465
+    assert 0.75e6 < count_parameters(model) < 0.78e6
+
+
+def test_layer_widths_follow_supplementary_note_5():
+    model = NeSF(ModelConfig(num_species=80))
+    linear = lambda seq: [m for m in seq if isinstance(m, torch.nn.Linear)]  # noqa: E731
+    assert [(l.in_features, l.out_features) for l in linear(model.encoder.position_branch)] == [(3, 64), (64, 128), (128, 128)]
+    assert [(l.in_features, l.out_features) for l in linear(model.encoder.species_branch)] == [(80, 128), (128, 128)]
+    assert [(l.in_features, l.out_features) for l in linear(model.encoder.mix)] == [(256, 512)]
+    assert [(l.in_features, l.out_features) for l in linear(model.encoder.head)] == [(518, 256), (256, 256), (256, 192)]
+    position = [(l.in_features, l.out_features) for l in model.position_field.hidden] + [
+        (model.position_field.out.in_features, model.position_field.out.out_features)]
+    assert position == [(195, 256), (259, 128)] + [(131, 128)] * 6 + [(128, 3)]  # 9 fully connected layers
+    species = [(l.in_features, l.out_features) for l in model.species_field.hidden] + [
+        (model.species_field.out.in_features, model.species_field.out.out_features)]
+    assert species == [(195, 256), (259, 128), (128, 80)]  # 3 fully connected layers
+
+
+def test_positional_encoding_widens_every_query_input():
+    encoding = QueryEncoding(10)
+    queries = torch.tensor([[0.25, -1.0, 2.0]])
+    encoded = encoding(queries)
+    assert encoded.shape == (1, 63)
+    assert torch.allclose(encoded[0, :3], queries[0])
+    assert torch.allclose(encoded[0, 3], torch.sin(torch.tensor(0.25 * torch.pi)))
+    model = NeSF(ModelConfig(num_species=5, positional_encoding_frequencies=10))
+    assert model.position_field.hidden[0].in_features == 192 + 63
+
+
+def test_split_first_layer_equals_concatenation():
+    """The field's first layer computes W [z; q] + b with W split in two; compare with the plain concatenation."""
+    torch.manual_seed(0)
+    model = NeSF(ModelConfig(num_species=5)).eval()
+    field = model.position_field
+    latent = torch.randn(3, 192)
+    queries = torch.randn(7, 3)
+    crystal = torch.tensor([0, 0, 1, 2, 2, 2, 1])
+    first = field.hidden[0]
+    x = torch.relu(first(torch.cat([latent[crystal], queries], dim=1)))
+    x = field.norms[0](x)
+    for layer, norm in zip(field.hidden[1:], field.norms[1:]):
+        x = norm(torch.relu(layer(torch.cat([x, queries], dim=1))))
+    expected = field.out(x)
+    assert torch.allclose(field(latent, queries, crystal), expected, atol=1e-5)
+
+
+def test_encoder_ignores_atom_order_and_batch_companions():
+    torch.manual_seed(0)
+    model = NeSF(ModelConfig(num_species=len(VOCAB))).eval()
+    crystals = [rocksalt_mgo(), cscl(), hexagonal_zno()]
+    with torch.no_grad():
+        together = model.encode(CrystalTensors(crystals, VOCAB).batch())
+        alone = model.encode(CrystalTensors([crystals[0]], VOCAB).batch())
+        order = np.random.default_rng(1).permutation(crystals[0].num_atoms)
+        shuffled = type(crystals[0])(crystals[0].lattice, crystals[0].cart_coords[order], crystals[0].species[order])
+        permuted = model.encode(CrystalTensors([shuffled], VOCAB).batch())
+    assert torch.allclose(together[0], alone[0], atol=1e-5)
+    assert torch.allclose(alone, permuted, atol=1e-5)
+
+
+def test_model_follows_its_device():
+    model = NeSF(ModelConfig(num_species=len(VOCAB))).eval()
+    tensors = CrystalTensors([cscl()], VOCAB, "cpu")
+    assert model.encode(tensors.batch()).device.type == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_model_runs_on_cuda():
+    model = NeSF(ModelConfig(num_species=len(VOCAB))).cuda().eval()
+    tensors = CrystalTensors([cscl(), rocksalt_mgo()], VOCAB, "cuda")
+    assert model.encode(tensors.batch()).device.type == "cuda"

@@ -1,0 +1,102 @@
+"""Training end to end on the CPU: overfit two crystals and decode them back; resume; cancel."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nesf.api import Autoencoder
+from nesf.checkpoint import load_checkpoint
+from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.metrics import structure_metrics
+from nesf.train import Trainer, TrainingData, bounding_box, strip_training_state
+from tests.helpers import bcc_iron, cscl, rocksalt_mgo
+
+
+@pytest.mark.parametrize("config", [DecodeConfig(), DecodeConfig.fast()], ids=["paper", "fast"])
+def test_short_cpu_training_overfits_and_decodes_back(toy_checkpoint, config):
+    path, crystals = toy_checkpoint
+    autoencoder = Autoencoder.from_checkpoint(path, "cpu")
+    for truth, result in zip(crystals, autoencoder.reconstruct(crystals, config)):
+        metrics = structure_metrics(truth, result)
+        assert result.num_atoms == truth.num_atoms, (truth.id, result)
+        assert sorted(result.species) == sorted(truth.species)
+        assert metrics["position_error_actual_angstrom"] < 0.3
+        assert metrics["lattice_length_error_angstrom"] < 0.3
+        assert metrics["lattice_angle_error_degrees"] < 5.0
+
+
+def test_checkpoint_holds_everything_to_rebuild_the_model(toy_checkpoint):
+    path, _ = toy_checkpoint
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model_config", "vocab", "bbox_min", "bbox_max", "dataset", "history", "metrics", "train_config",
+                "sampling_config", "decode_config", "training_state", "created", "wall_time_s"):
+        assert key in payload
+    assert payload["vocab"] == [8, 12, 17, 26, 55]
+    assert payload["epoch"] == 150
+    assert payload["history"][-1]["train_loss"] < payload["history"][0]["train_loss"] / 10
+    assert "training_state" not in strip_training_state(payload)
+
+
+def small_data():
+    crystals = [cscl(), bcc_iron(), rocksalt_mgo()]
+    bbox_min, bbox_max = bounding_box(crystals)
+    return TrainingData("small", crystals, crystals[:1], [8, 12, 17, 26, 55], bbox_min, bbox_max)
+
+
+def make_trainer(path, epochs, **kwargs):
+    return Trainer(small_data(), sampling_config=SamplingConfig(global_interval=2.0),
+                   train_config=TrainConfig(epochs=epochs, batch_size=3, validate_every=1, checkpoint_every_s=0),
+                   checkpoint_path=path, **kwargs)
+
+
+def test_resume_continues_from_the_saved_epoch(tmp_path):
+    path = tmp_path / "run.pt"
+    first = make_trainer(path, epochs=2)
+    first.fit()
+    resumed = make_trainer(path, epochs=4)
+    resumed.resume(path)
+    assert resumed.epoch == 2
+    resumed.fit()
+    payload = load_checkpoint(path)
+    assert payload["epoch"] == 4
+    assert [record["epoch"] for record in payload["history"]] == [1, 2, 3, 4]
+    assert resumed.optimizer.state_dict()["state"]  # Adam moments came back
+
+
+def test_cancel_keeps_the_last_good_checkpoint(tmp_path):
+    path = tmp_path / "run.pt"
+    make_trainer(path, epochs=1).fit()
+    before = path.read_bytes()
+    events = []
+    steps = {"count": 0}
+
+    def stop_after_one_step():
+        steps["count"] += 1
+        return steps["count"] > 1
+
+    cancelled = make_trainer(path, epochs=5, progress=events.append, should_stop=stop_after_one_step)
+    cancelled.resume(path)
+    assert cancelled.fit() == "cancelled"
+    payload = load_checkpoint(path)  # still a complete, loadable checkpoint
+    assert payload["epoch"] >= 1
+    assert events[0]["event"] == "start"
+    assert path.read_bytes() != before or payload["epoch"] == 1
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    trainer = make_trainer(path, epochs=1)
+    trainer.fit()
+    before = path.read_bytes()
+
+    def exploding_save(obj, stream, *args, **kwargs):
+        stream.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", exploding_save)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save()
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
