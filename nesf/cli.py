@@ -250,6 +250,33 @@ def cmd_atlas(args) -> int:
     return 0
 
 
+def cmd_card(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.card import evaluate_split, record_metrics, write_card
+    from nesf.datasets import load_dataset
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    config = _decode_config(args, autoencoder)
+    metrics = {}
+    for split in args.splits:
+        crystals = dataset.crystals(split)
+        for label, subset in ((split, crystals), (f"{split}[:{args.ci_count}]", crystals[: args.ci_count])):
+            if not subset or label in metrics or (label != split and args.ci_count >= len(crystals)):
+                continue
+            values, seconds = evaluate_split(autoencoder, subset, config)
+            metrics[label] = {**values, "count": len(subset), "decode_s": seconds, "decode": args.decode}
+            print(f"{label}: {values}")
+    record_metrics(Path(args.checkpoint), metrics)
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    command = (f"python -m nesf card {args.checkpoint} --dataset {dataset.name} --splits {' '.join(args.splits)} "
+               f"--decode {args.decode} --device cpu")
+    card = write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=args.decode, command=command,
+                      notes=Path(args.notes).read_text() if args.notes else "")
+    print(f"metrics stored in {args.checkpoint}; card {card}")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nesf", description="Neural Structure Fields: train, evaluate, explore.")
@@ -332,6 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which splits get a reconstruction error (decodes them)")
     _common(p)
     p.set_defaults(func=cmd_atlas)
+    p = sub.add_parser("card", help="evaluate a checkpoint, store its metrics inside it and write its model card")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--splits", nargs="+", default=["test"])
+    p.add_argument("--ci-count", type=int, default=64, help="also evaluate the first N of each split (CI check)")
+    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--notes", type=Path, default=None, help="markdown file appended to the card")
+    _common(p)
+    p.set_defaults(func=cmd_card)
     return parser
 
 

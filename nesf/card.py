@@ -1,0 +1,50 @@
+"""Model cards: evaluate a checkpoint on its dataset's splits, store the metrics in the checkpoint, write a `.md`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from nesf.checkpoint import load_checkpoint, save_checkpoint
+from nesf.metrics import PAPER_TABLE1, TABLE1_LABELS, table1_metrics
+
+
+def evaluate_split(autoencoder, crystals, decode_config) -> tuple[dict, float]:
+    started = time.monotonic()
+    preds = autoencoder.reconstruct(crystals, decode_config)
+    seconds = time.monotonic() - started
+    return table1_metrics(crystals, preds), seconds
+
+
+def record_metrics(path: Path, metrics: dict) -> None:
+    """Store `metrics` ({"test": {...}, ...}) inside the checkpoint file, atomically."""
+    payload = load_checkpoint(path)
+    payload["metrics"] = {**payload.get("metrics", {}), **metrics}
+    save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, path)
+
+
+def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
+    info = autoencoder.info
+    reference = PAPER_TABLE1.get(str(info.get("dataset", "")).split("_fold")[0], {})
+    lines = [f"# {info.get('name')} — NeSF model card", "",
+             f"- Dataset: `{info.get('dataset')}`; split sizes {info.get('split_sizes')}",
+             f"- Trained: {info.get('epochs')} epochs, {float(info.get('wall_time_s') or 0) / 3600:.2f} h wall time on "
+             f"{info.get('hardware')}; created {info.get('created')}",
+             f"- Model config: `{info.get('model_config')}`",
+             f"- Train config: `{info.get('train_config')}`",
+             f"- Sampling config: `{info.get('sampling_config')}`",
+             f"- Decoding used below: {decode_name} (`{info.get('decode_config')}`)",
+             f"- Best validation loss: {info.get('best_val_loss')}", ""]
+    for split, values in metrics.items():
+        lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
+                  "", "| metric | ours | paper (NeSF, Table 1) |", "|---|---|---|"]
+        for key, label in TABLE1_LABELS.items():
+            if key in values:
+                lines.append(f"| {label} | {values[key]:.4f} | {reference.get(key, '—')} |")
+        lines.append("")
+    lines += ["## Reproduce", "", "```bash", command, "```", ""]
+    if notes:
+        lines += ["## Notes", "", notes, ""]
+    card = Path(path).with_suffix(".md")
+    card.write_text("\n".join(lines))
+    return card
