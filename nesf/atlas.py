@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nesf.checkpoint import atomic_torch_save
+from nesf.atomic import atomic_torch_save
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 

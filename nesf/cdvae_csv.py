@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from nesf.atomic import atomic_torch_save
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.structure_io import read_structures
@@ -101,15 +100,7 @@ def _save_cache(cache_path: Path, crystals: list[Crystal]) -> None:
                                     else np.zeros(0, dtype=np.int64)),
     }
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_path.parent, prefix=".", suffix=".part")
-        os.close(fd)
-        try:
-            torch.save(record, tmp)
-            os.replace(tmp, cache_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_torch_save(record, cache_path)
     except OSError as exc:
         logger.info("not caching parsed CSV at %s (%s)", cache_path, exc)
 

@@ -23,12 +23,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nesf.atomic import atomic_write_bytes
 from nesf.crystal import Crystal
 from nesf.download import CDVAE_DATASETS, DOWNLOADS, PAPER_DATASETS, SPLITS, canonical_name
 from nesf.errors import NesfError
@@ -265,15 +265,7 @@ def _reduced_formula_of(text: str) -> str | None:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_bytes(path, data)
     except OSError as exc:
         logger.info("not caching %s (%s)", path, exc)
 
