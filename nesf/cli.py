@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -75,11 +76,14 @@ def cmd_train(args) -> int:
     from nesf.device import get_device
     from nesf.train import Trainer, init_distributed
 
-    if args.progress_file:
+    is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
+    if args.progress_file and is_writer:
         Path(args.progress_file).parent.mkdir(parents=True, exist_ok=True)
-    events = open(args.progress_file, "a", buffering=1) if args.progress_file else None
+    events = open(args.progress_file, "a", buffering=1) if args.progress_file and is_writer else None
 
     def emit(event: dict) -> None:
+        if not is_writer:
+            return
         event = {"time": time.time(), **event}
         if events:
             events.write(json.dumps(event) + "\n")

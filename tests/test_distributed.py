@@ -87,8 +87,6 @@ def test_ddp_writes_one_checkpoint(ddp_run):
     assert payload["split_sizes"]["train"] == 90  # the dataset's split size, not one rank's share
 
 
-@pytest.mark.xfail(reason="nesf/cli.py cmd_train emits 'done'/'cancelled'/'failed' on every rank, so under torchrun "
-                          "the progress file gets one 'done' per rank", strict=False)
 def test_ddp_progress_file_has_one_writer(ddp_run):
     result, root = ddp_run
     assert result.returncode == 0, result.stderr[-3000:]
