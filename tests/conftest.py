@@ -50,7 +50,7 @@ def toy_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     trainer = Trainer(data, model_config=ModelConfig(dropout=0.0),
                       sampling_config=SamplingConfig(global_interval=1.5, species_interval=0.15),
-                      train_config=TrainConfig(epochs=150, batch_size=48, learning_rate=3e-3, lr_halving_epochs=75,
+                      train_config=TrainConfig(epochs=150, batch_size=48, learning_rate=3e-3, lr_halving_epochs=50,
                                                validate_every=50), checkpoint_path=path, name="toy")
     trainer.fit()
     return path, crystals
