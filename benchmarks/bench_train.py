@@ -1,0 +1,107 @@
+"""Training throughput (crystals/s) of the real training step on LCS6A (lim_l6) training crystals.
+
+    python benchmarks/bench_train.py [--device auto|cpu|cuda] [--batch-size 64 128] [--steps 20] [--warmup 3]
+                                     [--mixed-precision] [--compile] [--global-in-cell]
+
+Each step is `nesf.train.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident): query
+sampling and nearest-atom targets on the device, forward, backward, Adam. Warmup steps (and torch.compile's first
+compilation) are not timed; CUDA is synchronized before the clock starts and stops. One line per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[64], help="one or more batch sizes")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
+    parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
+    parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--data-dir", default=None, help="default $NESF_DATA_DIR or ./data")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    from nesf.config import SamplingConfig, TrainConfig
+    from nesf.datasets import load_dataset
+    from nesf.device import get_device
+    from nesf.train import Trainer, TrainingData, bounding_box
+
+    device = get_device(args.device)
+    dataset = load_dataset("lim_l6", args.data_dir)
+    train = dataset.crystals("train")
+    bbox_min, bbox_max = bounding_box(train)
+    data = TrainingData("lim_l6", train, [], dataset.species_vocab, bbox_min, bbox_max)
+    sampling = SamplingConfig(global_in_cell=args.global_in_cell)
+    flags = [name for name, on in (("mixed-precision", args.mixed_precision), ("compile", args.compile),
+                                   ("global-in-cell", args.global_in_cell)) if on]
+    ignored = [f for f in flags if f in ("mixed-precision", "compile") and device.type != "cuda"]
+    print(f"device: {device_name(device)}")
+    print(f"LCS6A train: {len(train)} crystals; flags: {', '.join(flags) or 'none (paper)'}"
+          + (f"  [{', '.join(ignored)}: CUDA only, no effect here]" if ignored else ""))
+
+    for batch_size in args.batch_size:
+        config = TrainConfig(batch_size=batch_size, mixed_precision=args.mixed_precision, compile=args.compile)
+        trainer = Trainer(data, train_config=config, sampling_config=sampling, device=device)
+        generator = torch.Generator().manual_seed(0)
+        batches = trainer.train_tensors.batches(batch_size, shuffle=True, generator=generator)
+        batches = itertools.cycle(list(itertools.islice(batches, args.warmup + args.steps)))
+        batch = next(batches)
+        queries = trainer.sampler.sample(batch, trainer.generator)
+        per_crystal = (queries.position_queries.shape[0] + queries.species_queries.shape[0]) / batch.size
+        for _ in range(args.warmup):
+            trainer.train_step(next(batches))
+        synchronize(device)
+        started = time.perf_counter()
+        crystals = 0
+        for _ in range(args.steps):
+            batch = next(batches)
+            loss = trainer.train_step(batch)["loss"]
+            crystals += batch.size
+        synchronize(device)
+        elapsed = time.perf_counter() - started
+        print(f"batch {batch_size:>4}: {crystals / elapsed:9.1f} crystals/s  {1000 * elapsed / args.steps:9.1f} ms/step"
+              f"  ({args.steps} steps after {args.warmup} warmup; ~{per_crystal:,.0f} queries/crystal; "
+              f"last loss {float(loss):.3f})")
+        del trainer
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
