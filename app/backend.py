@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,17 +162,33 @@ class Collection:
     map_settings: dict = field(default_factory=lambda: dict(settings.TSNE_DEFAULTS))  # of the shipped t-SNE map
 
     def find(self, query: str, limit: int = 50) -> pd.DataFrame:
-        """Rows whose id or reduced formula matches `query` (case-insensitive; exact matches first)."""
+        """Rows matching `query`, best first: the id (case-insensitive) or the reduced formula ("O3SrTi" finds
+        SrTiO3) exactly; then, for a formula or element query ("O", "ZnS"), crystals that contain all its
+        elements, fewest elements first; then ids (and, for text that is no formula, formulas) containing it."""
+        from nesf.datasets import reduced_formula_of
+
         query = (query or "").strip()
         if not query:
             return self.table.head(0)
         ids = self.table["id"].astype(str)
         formulas = self.table["formula"].astype(str)
-        exact = (ids.str.lower() == query.lower()) | (formulas == query)
-        partial = ids.str.contains(query, case=False, regex=False) | formulas.str.contains(query, case=False,
-                                                                                           regex=False)
-        rows = pd.concat([self.table[exact], self.table[partial & ~exact]])
-        return rows.head(limit)
+        reduced = reduced_formula_of(query)
+        exact = (ids.str.lower() == query.lower()) | (formulas == (reduced or query))
+        partial = ids.str.contains(query, case=False, regex=False)
+        if reduced:
+            wanted = set(_ELEMENT_SYMBOL.findall(reduced))
+            element_sets = formulas.map(lambda formula: set(_ELEMENT_SYMBOL.findall(formula)))
+            containing = element_sets.map(wanted.issubset) & ~exact
+            by_size = element_sets[containing].map(len).sort_values(kind="stable").index
+            partial &= ~containing
+            ranked = [self.table[exact], self.table.loc[by_size], self.table[partial & ~exact]]
+        else:
+            partial |= formulas.str.contains(query, case=False, regex=False)
+            ranked = [self.table[exact], self.table[partial & ~exact]]
+        return pd.concat(ranked).head(limit)
+
+
+_ELEMENT_SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 
 def atlas_collection(checkpoint: Checkpoint) -> Collection | None:

@@ -220,7 +220,7 @@ class CrystalDataset:
             return []
         pairs = self.all_crystals()
         lowered = query.lower()
-        wanted_formula = _reduced_formula_of(query)
+        wanted_formula = reduced_formula_of(query)
         exact = [i for i, (_, c) in enumerate(pairs) if c.id.lower() == lowered]
         by_formula = [i for i, f in enumerate(self.formulas()) if wanted_formula and f == wanted_formula]
         partial = [i for i, (_, c) in enumerate(pairs) if lowered in c.id.lower()]
@@ -252,7 +252,8 @@ def _reduced_formulas(crystals: list[Crystal]) -> list[str]:
     return out
 
 
-def _reduced_formula_of(text: str) -> str | None:
+def reduced_formula_of(text: str) -> str | None:
+    """The reduced formula of `text` ("O3SrTi" -> "SrTiO3"), or None when it is not a formula (an id, a typo)."""
     from pymatgen.core import Composition
 
     if not re.fullmatch(r"[A-Za-z0-9().]+", text):
