@@ -190,7 +190,8 @@ class Trainer:
                 else:
                     self.epochs_since_best += cfg.validate_every
             self.history.append(record)
-            eta = self.wall_time_s / max(self.epoch - self._start_epoch, 1) * (cfg.epochs - self.epoch)
+            seconds_per_epoch = (self.wall_time_s - self._start_wall_time_s) / max(self.epoch - self._start_epoch, 1)
+            eta = seconds_per_epoch * (cfg.epochs - self.epoch)  # from this run's pace, not the resumed run's
             self._emit({"event": "epoch", "epoch": self.epoch, "epochs": cfg.epochs,
                         "train_loss": record["train_loss"], "val_loss": record.get("val_loss"),
                         "elapsed_s": self.wall_time_s, "eta_s": eta})
@@ -208,7 +209,8 @@ class Trainer:
             self.save()
         return status
 
-    _start_epoch = 0
+    _start_epoch = 0            # epoch and wall time this run started from (non-zero after `resume`)
+    _start_wall_time_s = 0.0
 
     def _emit(self, event: dict) -> None:
         if self.rank == 0:
@@ -267,6 +269,7 @@ class Trainer:
         self._start_epoch = self.epoch
         self.history = list(payload.get("history", []))
         self.wall_time_s = float(payload.get("wall_time_s", 0.0))
+        self._start_wall_time_s = self.wall_time_s
         best = payload.get("best_val_loss")
         self.best_val_loss = float(best) if best is not None else math.inf
         self.best_state = payload["model_state"]

@@ -65,6 +65,22 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     assert resumed.optimizer.state_dict()["state"]  # Adam moments came back
 
 
+def test_eta_after_resume_follows_this_runs_pace(tmp_path):
+    path = tmp_path / "run.pt"
+    make_trainer(path, epochs=1).fit()
+    payload = load_checkpoint(path)
+    payload["wall_time_s"] = 1e6  # a long earlier run must not inflate the new run's per-epoch estimate
+    torch.save(payload, path)
+    events = []
+    resumed = make_trainer(path, epochs=3, progress=events.append)
+    resumed.resume(path)
+    resumed.fit()
+    etas = [event["eta_s"] for event in events if event["event"] == "epoch"]
+    assert len(etas) == 2 and etas[-1] == 0
+    assert 0 < etas[0] < 600
+    assert load_checkpoint(path)["wall_time_s"] > 1e6  # total wall time still accumulates
+
+
 def test_cancel_keeps_the_last_good_checkpoint(tmp_path):
     path = tmp_path / "run.pt"
     make_trainer(path, epochs=1).fit()
