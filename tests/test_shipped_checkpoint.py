@@ -1,0 +1,51 @@
+"""The shipped default checkpoint: `nesf evaluate` on the CPU reproduces the test metrics of its model card."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from nesf.checkpoint import load_checkpoint
+from nesf.cli import main as run_cli
+from nesf.metrics import TABLE1_LABELS
+
+SHIPPED = Path(os.environ.get("NESF_SHIPPED_CHECKPOINT", Path(__file__).resolve().parents[1] / "checkpoints" /
+                              "lcs6a.pt"))
+# CPU vs GPU float differences may move a particle across a threshold: allow one or two crystals' worth of change.
+TOLERANCE = {
+    "atom_count_error_percent": 1.0,          # % of crystals (301 test crystals: ~3 crystals)
+    "position_error_actual_angstrom": 0.01,
+    "position_error_detected_angstrom": 0.01,
+    "species_error_actual_percent": 1.0,
+    "species_error_detected_percent": 1.0,
+    "lattice_length_error_angstrom": 0.005,
+    "lattice_angle_error_degrees": 0.05,
+    "match_rate_percent": 1.0,
+}
+
+
+@pytest.fixture(scope="module")
+def card_metrics():
+    if not SHIPPED.is_file():
+        pytest.skip(f"{SHIPPED} is not there")
+    payload = load_checkpoint(SHIPPED)
+    metrics = payload.get("metrics", {}).get("test")
+    assert metrics, f"{SHIPPED} holds no test metrics: run `python -m nesf card {SHIPPED}`"
+    return metrics
+
+
+def test_model_card_shows_the_stored_metrics(card_metrics):
+    card = SHIPPED.with_suffix(".md").read_text()
+    for key in ("atom_count_error_percent", "position_error_actual_angstrom", "species_error_actual_percent"):
+        assert f"| {TABLE1_LABELS[key]} | {card_metrics[key]:.4f} |" in card
+
+
+def test_evaluate_on_the_cpu_reproduces_the_model_card(card_metrics, data_dir, capsys):
+    code = run_cli(["evaluate", str(SHIPPED), "--split", "test", "--decode", card_metrics.get("decode", "checkpoint"),
+                    "--device", "cpu", "--data-dir", str(data_dir), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == card_metrics["count"]
+    for key, tolerance in TOLERANCE.items():
+        assert result["metrics"][key] == pytest.approx(card_metrics[key], abs=tolerance), key
