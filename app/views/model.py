@@ -77,8 +77,14 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
 
 
 def _runs() -> None:
-    runs = training_panel.manager().runs()
     st.subheader("Training runs started here")
+    # A fragment that polls while a run is active, so this table keeps pace with the sidebar's progress bar.
+    live = training_panel.manager().active() is not None
+    st.fragment(_runs_table, run_every=training_panel.POLL_S if live else None)()
+
+
+def _runs_table() -> None:
+    runs = training_panel.manager().runs()
     if not runs:
         st.caption("None yet: use Retrain in the sidebar.")
         return
