@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from nesf.atomic import atomic_torch_save
+from nesf.checkpoint import describe_load_error
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 
@@ -141,7 +142,7 @@ def load_atlas(path: Path) -> Atlas:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise NesfError(f"{path}: not a readable atlas ({type(exc).__name__})") from exc
+        raise NesfError(f"{path}: not a readable atlas ({describe_load_error(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != ATLAS_FORMAT:
         raise NesfError(f"{path}: not a NeSF atlas")
     if payload.get("format_version") != ATLAS_VERSION:

@@ -9,6 +9,7 @@ resuming), epoch, training history, metrics, creation time.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt, truncated, not a torch file, or holds non-plain objects
-        raise NesfError(f"{path}: not a readable NeSF checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        raise NesfError(f"{path}: not a readable NeSF checkpoint ({describe_load_error(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise NesfError(f"{path}: not a NeSF checkpoint (no '{FORMAT}' marker)")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -45,6 +46,19 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if missing:
         raise NesfError(f"{path}: checkpoint is missing {', '.join(missing)}")
     return payload
+
+
+def describe_load_error(exc: Exception) -> str:
+    """What went wrong in a weights-only load, without torch's advice to load with weights_only=False (which would
+    run whatever code the file carries)."""
+    text = str(exc)
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if refused:
+        return f"refused: it holds a Python object ({refused.group(1)}) that only loads by running code"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", text)
+    if detail:
+        return f"corrupt or not a torch file: {detail.group(1)}"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
 def file_sha256(path: Path) -> str:
