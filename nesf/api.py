@@ -40,7 +40,8 @@ class Autoencoder:
         self.decode_config = DecodeConfig.from_dict(payload.get("decode_config", {}))
         self.info = {key: payload.get(key) for key in (
             "name", "dataset", "split_sizes", "created", "epoch", "wall_time_s", "metrics", "history",
-            "model_config", "train_config", "sampling_config", "decode_config", "hardware", "best_val_loss")}
+            "model_config", "train_config", "sampling_config", "decode_config", "hardware", "best_val_loss",
+            "init_from")}
         self.info["epochs"] = payload.get("epoch", 0)
 
     @classmethod

@@ -23,6 +23,14 @@ def record_metrics(path: Path, metrics: dict) -> None:
     save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, path)
 
 
+def _init_from_line(source: dict | None) -> list[str]:
+    if not source:
+        return []
+    return [f"- Started from the weights of `{source.get('name')}` ({source.get('epochs')} epochs, "
+            f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h; sha256 {str(source.get('sha256'))[:12]}...), "
+            f"with a new optimizer and learning-rate schedule"]
+
+
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
     reference = PAPER_TABLE1.get(str(info.get("dataset", "")).split("_fold")[0], {})
@@ -30,6 +38,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              f"- Dataset: `{info.get('dataset')}`; split sizes {info.get('split_sizes')}",
              f"- Trained: {info.get('epochs')} epochs, {float(info.get('wall_time_s') or 0) / 3600:.2f} h wall time on "
              f"{info.get('hardware')}; created {info.get('created')}",
+             *_init_from_line(info.get("init_from")),
              f"- Model config: `{info.get('model_config')}`",
              f"- Train config: `{info.get('train_config')}`",
              f"- Sampling config: `{info.get('sampling_config')}`",

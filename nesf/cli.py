@@ -111,8 +111,12 @@ def cmd_train(args) -> int:
         trainer = Trainer(data, model_config=model, train_config=train_config, sampling_config=sampling,
                           device=device, checkpoint_path=checkpoint, progress=emit, name=args.name,
                           should_stop=lambda: stop["requested"], decode_config=decode)
+        if args.resume and args.init_from:
+            raise NesfError("give --resume (continue a run) or --init-from (new run from its weights), not both")
         if args.resume:
             trainer.resume(Path(args.resume))
+        elif args.init_from:
+            trainer.initialize_from(Path(args.init_from))
         status = trainer.fit()
         if status == "cancelled":
             emit({"event": "cancelled", "epoch": trainer.epoch, "checkpoint": str(checkpoint),
@@ -307,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="model")
     p.add_argument("--out-dir", type=Path, default=Path("checkpoints/user"))
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from this checkpoint's weights with a new optimizer and schedule (fine-tuning)")
     p.add_argument("--progress-file", type=Path, default=None, help="append JSON-lines progress events here")
     p.add_argument("--checkpoint-every-s", type=float, default=120.0)
     p.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA)")

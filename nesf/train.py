@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from nesf.batch import CrystalTensors
-from nesf.checkpoint import load_checkpoint, save_checkpoint
+from nesf.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
@@ -209,6 +209,7 @@ class Trainer:
             self.save()
         return status
 
+    init_from: dict | None = None  # the checkpoint this run's weights started from (`initialize_from`)
     _start_epoch = 0            # epoch and wall time this run started from (non-zero after `resume`)
     _start_wall_time_s = 0.0
 
@@ -238,6 +239,7 @@ class Trainer:
             "history": list(self.history),
             "metrics": {},
             "hardware": _hardware(self.device),
+            "init_from": self.init_from,
         }
         if include_training_state:
             payload["training_state"] = {
@@ -254,6 +256,18 @@ class Trainer:
         path = Path(path or self.checkpoint_path)
         save_checkpoint(self.checkpoint_payload(), path)
         self._emit({"event": "checkpoint", "epoch": self.epoch, "checkpoint": str(path)})
+
+    def initialize_from(self, path: Path) -> None:
+        """Start from another checkpoint's weights (fine-tuning) with this run's fresh optimizer and schedule; the
+        source is recorded in the checkpoint (`init_from`). Model config and species vocabulary must match."""
+        payload = load_checkpoint(path, map_location=self.device)
+        if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
+            raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
+        if ModelConfig.from_dict(payload["model_config"]) != self.model_config:
+            raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
+        self.model.load_state_dict(payload["model_state"])
+        self.init_from = {"name": payload.get("name"), "epochs": int(payload.get("epoch", 0)),
+                          "wall_time_s": float(payload.get("wall_time_s") or 0.0), "sha256": file_sha256(path)}
 
     def resume(self, path: Path) -> None:
         payload = load_checkpoint(path, map_location=self.device)
@@ -274,6 +288,7 @@ class Trainer:
         self.best_val_loss = float(best) if best is not None else math.inf
         self.best_state = payload["model_state"]
         self.epochs_since_best = int(state.get("epochs_since_best", 0))
+        self.init_from = payload.get("init_from")
 
 
 def _distributed_rank() -> tuple[int, int]:

@@ -208,6 +208,29 @@ def test_resume_continues_the_epoch_count(trained, data_dir, tmp_path):
     assert events[-1]["event"] == "done"
 
 
+def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4))
+    assert code == 0
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["epoch"] == 1 and payload["init_from"]["epochs"] == 3
+    assert payload["train_config"]["learning_rate"] == 1e-4
+    assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 2, "--decode", "fast", "--device",
+                    "cpu", "--data-dir", data_dir]) == 0
+    card = (out / "model.md").read_text()
+    assert "- Started from the weights of `model` (3 epochs" in card
+    assert "## Metrics: test (5 crystals" in card and "## Metrics: test[:2] (2 crystals" in card
+    stored = torch.load(out / "model.pt", weights_only=True)["metrics"]
+    assert stored["test"]["count"] == 5 and stored["test"]["decode"] == "fast"
+    label = TABLE1_LABELS["atom_count_error_percent"]
+    assert f"| {label} | {stored['test']['atom_count_error_percent']:.4f} |" in card
+    both = run_cli(train_args(data_dir, tmp_path / "x", "--init-from", trained / "model.pt", "--resume",
+                              trained / "model.pt"))
+    assert both == 2
+    assert "give --resume (continue a run) or --init-from (new run from its weights), not both" in \
+        capsys.readouterr().err
+
+
 def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
     out = tmp_path / "run"
     progress = out / "p.jsonl"

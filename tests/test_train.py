@@ -9,6 +9,7 @@ import torch
 from nesf.api import Autoencoder
 from nesf.checkpoint import load_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.errors import NesfError
 from nesf.metrics import structure_metrics
 from nesf.train import Trainer, TrainingData, bounding_box, strip_training_state
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
@@ -79,6 +80,29 @@ def test_eta_after_resume_follows_this_runs_pace(tmp_path):
     assert len(etas) == 2 and etas[-1] == 0
     assert 0 < etas[0] < 600
     assert load_checkpoint(path)["wall_time_s"] > 1e6  # total wall time still accumulates
+
+
+def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
+    source = tmp_path / "source.pt"
+    make_trainer(source, epochs=2).fit()
+    tuned = make_trainer(tmp_path / "tuned.pt", epochs=1)
+    tuned.initialize_from(source)
+    source_state = load_checkpoint(source)["training_state"]["model_state"]
+    assert all(torch.equal(value, source_state[key]) for key, value in tuned.model.state_dict().items())
+    assert tuned.epoch == 0 and not tuned.optimizer.state_dict()["state"]  # new run: fresh Adam, epoch 0
+    tuned.fit()
+    payload = load_checkpoint(tmp_path / "tuned.pt")
+    assert payload["epoch"] == 1
+    assert payload["init_from"]["name"] == "small" and payload["init_from"]["epochs"] == 2
+    assert len(payload["init_from"]["sha256"]) == 64
+
+
+def test_initialize_from_refuses_another_vocabulary(toy_checkpoint, tmp_path):
+    trainer = make_trainer(tmp_path / "run.pt", epochs=1)
+    trainer.data = TrainingData("other", trainer.data.train, [], [8, 12, 17, 26], trainer.data.bbox_min,
+                                trainer.data.bbox_max)
+    with pytest.raises(NesfError, match=r"toy\.pt: species vocabulary differs from the training data's"):
+        trainer.initialize_from(toy_checkpoint[0])
 
 
 def test_cancel_keeps_the_last_good_checkpoint(tmp_path):
