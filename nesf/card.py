@@ -9,6 +9,26 @@ from nesf.checkpoint import load_checkpoint, save_checkpoint
 from nesf.metrics import PAPER_TABLE1, TABLE1_LABELS, table1_metrics
 
 
+def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
+    """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `record_metrics`
+    writes them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
+    metrics = metrics or {}
+    nested = {label: values for label, values in metrics.items() if isinstance(values, dict)}
+    if nested:
+        return nested
+    flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+    return {"held out": flat} if flat else {}
+
+
+def headline_metrics(metrics: dict | None) -> tuple[str, dict] | None:
+    """The split a checkpoint is summarised by: the full test split, else validation, else the first recorded."""
+    splits = metrics_by_split(metrics)
+    for label in ("test", "val", *splits):
+        if label in splits:
+            return label, splits[label]
+    return None
+
+
 def evaluate_split(autoencoder, crystals, decode_config) -> tuple[dict, float]:
     started = time.monotonic()
     preds = autoencoder.reconstruct(crystals, decode_config)

@@ -30,12 +30,15 @@ def _device_label(device: str) -> str:
 
 
 def headline_metrics(metrics: dict) -> str:
-    parts = []
-    for key, label, fmt in HEADLINE_METRICS:
-        value = (metrics or {}).get(key)
-        if isinstance(value, (int, float)):
-            parts.append(f"{label} {fmt.format(value)}")
-    return " · ".join(parts) if parts else "no metrics recorded"
+    from nesf.card import headline_metrics as headline
+
+    found = headline(metrics)
+    if found is None:
+        return "no metrics recorded"
+    split, values = found
+    parts = [f"{label} {fmt.format(values[key])}" for key, label, fmt in HEADLINE_METRICS
+             if isinstance(values.get(key), (int, float))]
+    return f"{split}: " + " · ".join(parts) if parts else "no metrics recorded"
 
 
 def _default_data_dir() -> str:

@@ -35,14 +35,13 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
         info = ctx.model().info
     cols = st.columns([3, 4])
     with cols[0]:
-        st.markdown("**Reconstruction metrics** (the paper's Table 1, on the held-out split)")
-        metrics = checkpoint.metrics or {}
-        if metrics:
-            table = pd.DataFrame([{"metric": TABLE1_LABELS.get(k, k), "value": v} for k, v in metrics.items()
-                                  if not isinstance(v, (dict, list))])
+        st.markdown("**Reconstruction metrics** (the paper's Table 1 metrics per evaluated split, beside the "
+                    "paper's NeSF figures)")
+        table = metrics_table(checkpoint.metrics, checkpoint.dataset)
+        if table is not None:
             st.dataframe(table, hide_index=True, width="stretch")
         else:
-            st.caption("No metrics recorded in this checkpoint.")
+            st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
         sizes = info.get("split_sizes") or {}
         if sizes:
             st.markdown("**Data** · " + " · ".join(f"{k}: {v:,}" for k, v in sizes.items()))
@@ -74,6 +73,26 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
     with st.expander("Configuration", icon=":material/settings:"):
         st.json({k: info.get(k) for k in ("model_config", "train_config", "sampling_config", "decode_config")},
                 expanded=False)
+
+
+def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
+    """One row per metric, one column per evaluated split (crystal count in the header), then the paper's value."""
+    from nesf.card import metrics_by_split
+    from nesf.metrics import PAPER_TABLE1
+
+    splits = metrics_by_split(metrics)
+    if not splits:
+        return None
+    paper = PAPER_TABLE1.get(str(dataset or "").split("_fold")[0], {})
+    rows = []
+    for key, label in TABLE1_LABELS.items():
+        row = {"metric": label}
+        for split, values in splits.items():
+            header = f"{split} ({values['count']})" if "count" in values else split
+            row[header] = values.get(key)
+        row["paper (NeSF)"] = paper.get(key)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _runs() -> None:

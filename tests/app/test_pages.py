@@ -157,6 +157,16 @@ def test_interpolate_bad_upload_is_reported(at):
 def test_model_page_shows_checkpoint(at):
     _open(at, "model")
     assert any("Training runs" in s for s in _texts(at, "subheader"))
+    from nesf.card import headline_metrics
+    from nesf.checkpoint import load_checkpoint
+
+    recorded = headline_metrics(load_checkpoint(at.sidebar.selectbox(key="checkpoint").value).get("metrics"))
+    if recorded is not None:  # the shipped checkpoint's card metrics: sidebar headline and the Model page table
+        split = recorded[0]
+        assert any(f"{split}: " in c for c in _texts(at.sidebar, "caption"))
+        table = at.dataframe[0].value
+        assert list(table.columns)[-1] == "paper (NeSF)"
+        assert any(column.startswith(split) for column in table.columns)
 
 
 def test_missing_dataset_and_data_dir_are_messages(at, tmp_path):
