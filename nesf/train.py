@@ -103,6 +103,9 @@ class Trainer:
         self.best_state: dict | None = None
         self.epochs_since_best = 0
         self.wall_time_s = 0.0
+        self._start_epoch = 0          # epoch and wall time this run started from (non-zero after `resume`)
+        self._start_wall_time_s = 0.0
+        self.init_from: dict | None = None  # the checkpoint whose weights this run started from (`initialize_from`)
         self.network = self._wrap_network()
 
     # -- model plumbing -------------------------------------------------------------------------------------------
@@ -208,10 +211,6 @@ class Trainer:
         if self.checkpoint_path:
             self.save()
         return status
-
-    init_from: dict | None = None  # the checkpoint this run's weights started from (`initialize_from`)
-    _start_epoch = 0            # epoch and wall time this run started from (non-zero after `resume`)
-    _start_wall_time_s = 0.0
 
     def _emit(self, event: dict) -> None:
         if self.rank == 0:
