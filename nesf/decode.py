@@ -125,19 +125,33 @@ def to_crystals(decoded: DecodedBatch, vocab: list[int], ids: list[str] | None =
     vocab_array = np.asarray(vocab, dtype=np.int64)
     crystals = []
     for i, (positions, species) in enumerate(zip(decoded.positions, decoded.species_index)):
-        lattice = _safe_lattice(decoded.lengths[i], decoded.angles_deg[i])
+        lattice = _safe_lattice(decoded.lengths[i], decoded.angles_deg[i], positions)
         name = ids[i] if ids else f"decoded-{i}"
         crystals.append(Crystal(lattice, positions, vocab_array[species], name))
     return crystals
 
 
-def _safe_lattice(lengths, angles_deg) -> np.ndarray:
-    """The predicted cell, or (if the heads predict an impossible cell) a cube of the mean predicted length."""
+def _safe_lattice(lengths, angles_deg, positions: np.ndarray) -> np.ndarray:
+    """The predicted cell in the frame that holds the decoded atoms: pymatgen's default frame, or VESTA's (a along
+    x, the frame of some triclinic cells in the paper's datasets) when that frame holds more of them. If the heads
+    predict an impossible cell: a cube of the mean predicted length."""
     lengths = np.maximum(np.asarray(lengths, dtype=np.float64), 0.1)
-    try:
-        lattice = lattice_from_parameters(lengths, angles_deg)
+    candidates = []
+    for vesta in (False, True):
+        try:
+            lattice = lattice_from_parameters(lengths, angles_deg, vesta=vesta)
+        except (ValueError, ArithmeticError):
+            continue
         if np.all(np.isfinite(lattice)) and abs(np.linalg.det(lattice)) > 1e-3:
-            return lattice
-    except (ValueError, ArithmeticError):
-        pass
-    return np.eye(3) * float(np.mean(lengths))
+            candidates.append(lattice)
+    if not candidates:
+        return np.eye(3) * float(np.mean(lengths))
+    return max(candidates, key=lambda lattice: _atoms_inside(lattice, positions))  # first (default) on a tie
+
+
+def _atoms_inside(lattice: np.ndarray, positions: np.ndarray, tolerance: float = 0.05) -> int:
+    """How many Cartesian `positions` (n, 3) have fractional coordinates within [-tolerance, 1 + tolerance]."""
+    if len(positions) == 0:
+        return 0
+    frac = np.asarray(positions, dtype=np.float64) @ np.linalg.inv(lattice)
+    return int(np.sum(np.all((frac >= -tolerance) & (frac <= 1 + tolerance), axis=1)))
