@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench_train import device_name, synchronize  # noqa: E402
+from bench_train import device_name, parse_with_common_arguments, synchronize  # noqa: E402
 
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "lcs6a.pt"
 
@@ -81,26 +81,17 @@ def decode_timed(decoder, fields_for, chunks, device) -> tuple[list, float, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--count", type=int, default=64, help="test crystals decoded in batches and scored")
     parser.add_argument("--batch-size", type=int, default=64, help="crystals per batched decode")
     parser.add_argument("--single", type=int, default=4, help="test crystals decoded one at a time (batch 1)")
     parser.add_argument("--no-match", action="store_true", help="skip StructureMatcher (slow on bad reconstructions)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--data-dir", default=None, help="default $NESF_DATA_DIR or ./data")
-    args = parser.parse_args()
-
-    torch.set_num_threads(args.threads)
+    args, device, dataset = parse_with_common_arguments(parser)
     from nesf.api import Autoencoder
     from nesf.batch import CrystalTensors
-    from nesf.datasets import load_dataset
     from nesf.decode import StructureDecoder
-    from nesf.device import get_device
     from nesf.fields import ExactFields, ModelFields
     from nesf.metrics import TABLE1_LABELS, table1_metrics
 
-    device = get_device(args.device)
-    dataset = load_dataset("lim_l6", args.data_dir)
     print(f"device: {device_name(device)}")
     temporary = None
     checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)

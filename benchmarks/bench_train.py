@@ -38,6 +38,19 @@ def device_name(device: torch.device) -> str:
     return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
 
 
+def parse_with_common_arguments(parser: argparse.ArgumentParser):
+    """Add --device, --threads and --data-dir, parse, set the torch threads; returns (args, device, LCS6A dataset)."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--data-dir", default=None, help="default $NESF_DATA_DIR or ./data")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from nesf.datasets import load_dataset
+    from nesf.device import get_device
+
+    return args, get_device(args.device), load_dataset("lim_l6", args.data_dir)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -45,25 +58,16 @@ def synchronize(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-size", type=int, nargs="+", default=[64], help="one or more batch sizes")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA only)")
     parser.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
     parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--data-dir", default=None, help="default $NESF_DATA_DIR or ./data")
-    args = parser.parse_args()
-
-    torch.set_num_threads(args.threads)
+    args, device, dataset = parse_with_common_arguments(parser)
     from nesf.config import SamplingConfig, TrainConfig
-    from nesf.datasets import load_dataset
-    from nesf.device import get_device
     from nesf.train import Trainer, TrainingData, bounding_box
 
-    device = get_device(args.device)
-    dataset = load_dataset("lim_l6", args.data_dir)
     train = dataset.crystals("train")
     bbox_min, bbox_max = bounding_box(train)
     data = TrainingData("lim_l6", train, [], dataset.species_vocab, bbox_min, bbox_max)
