@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from nesf.batch import CrystalTensors
-from nesf.checkpoint import file_sha256, load_checkpoint
+from nesf.checkpoint import file_sha256, load_checkpoint, trained_epochs
 from nesf.config import DecodeConfig, ModelConfig
 from nesf.crystal import Crystal
 from nesf.decode import StructureDecoder, to_crystals
@@ -42,7 +42,7 @@ class Autoencoder:
             "name", "dataset", "split_sizes", "created", "epoch", "wall_time_s", "metrics", "history",
             "model_config", "train_config", "sampling_config", "decode_config", "hardware", "best_val_loss",
             "init_from")}
-        self.info["epochs"] = payload.get("epoch", 0)
+        self.info["epochs"] = trained_epochs(payload)  # with those of the checkpoint it was fine-tuned from
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str | torch.device = "auto") -> "Autoencoder":

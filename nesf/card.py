@@ -56,7 +56,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
     reference = PAPER_TABLE1.get(str(info.get("dataset", "")).split("_fold")[0], {})
     lines = [f"# {info.get('name')} — NeSF model card", "",
              f"- Dataset: `{info.get('dataset')}`; split sizes {info.get('split_sizes')}",
-             f"- Trained: {info.get('epochs')} epochs, {float(info.get('wall_time_s') or 0) / 3600:.2f} h wall time on "
+             f"- Trained: {info.get('epoch')} epochs, {float(info.get('wall_time_s') or 0) / 3600:.2f} h wall time on "
              f"{info.get('hardware')}; created {info.get('created')}",
              *_init_from_line(info.get("init_from")),
              f"- Model config: `{info.get('model_config')}`",

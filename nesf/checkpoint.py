@@ -61,6 +61,12 @@ def describe_load_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
+def trained_epochs(payload: dict) -> int:
+    """Epochs behind a checkpoint's weights: its own, plus those of the checkpoint it was fine-tuned from."""
+    source = payload.get("init_from") or {}
+    return int(payload.get("epoch", 0)) + int(source.get("epochs", 0))
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -103,7 +109,7 @@ def list_checkpoints(directories, shipped_directory: Path | None = None) -> list
             atlas = atlas_path_for(path)
             found.append(CheckpointInfo(
                 path=path, name=str(payload.get("name", path.stem)), dataset=str(payload.get("dataset", "")),
-                created=str(payload.get("created", "")), epochs=int(payload.get("epoch", 0)),
+                created=str(payload.get("created", "")), epochs=trained_epochs(payload),
                 metrics=dict(payload.get("metrics", {})),
                 shipped=shipped_directory is not None and directory.resolve() == Path(shipped_directory).resolve(),
                 atlas_path=atlas if atlas.is_file() else None))

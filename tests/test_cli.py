@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from nesf.atlas import load_atlas
+from nesf.checkpoint import list_checkpoints
 from nesf.cli import main
 from nesf.datasets import load_dataset
 from nesf.download import DOWNLOADS, RAW_BASE_URL
@@ -215,6 +216,7 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["epoch"] == 1 and payload["init_from"]["epochs"] == 3
     assert payload["train_config"]["learning_rate"] == 1e-4
+    assert [info.epochs for info in list_checkpoints([out])] == [4]  # 3 epochs of the source + 1 of fine-tuning
     assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 2, "--decode", "fast", "--device",
                     "cpu", "--data-dir", data_dir]) == 0
     card = (out / "model.md").read_text()
