@@ -48,6 +48,10 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
         wall = info.get("wall_time_s")
         if wall:
             st.markdown(f"**Training time** · {training_panel.format_duration(wall)}")
+        source = info.get("init_from")
+        if source:  # the loss curve and training time above are this run's; say what came before it
+            st.markdown(f"**Fine-tuned from** `{source.get('name')}` · {source.get('epochs')} epochs, "
+                        f"{training_panel.format_duration(float(source.get('wall_time_s') or 0))} before this run")
         hardware = info.get("hardware")
         if hardware:
             st.markdown(f"**Hardware** · {hardware}")

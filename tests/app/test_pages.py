@@ -167,6 +167,10 @@ def test_model_page_shows_checkpoint(at):
         table = at.dataframe[0].value
         assert list(table.columns)[-1] == "paper (NeSF)"
         assert any(column.startswith(split) for column in table.columns)
+    source = load_checkpoint(at.sidebar.selectbox(key="checkpoint").value).get("init_from")
+    if source:
+        assert any(m.startswith(f"**Fine-tuned from** `{source['name']}` · {source['epochs']} epochs")
+                   for m in _texts(at, "markdown"))
 
 
 def test_missing_dataset_and_data_dir_are_messages(at, tmp_path):
