@@ -25,6 +25,15 @@ def lattice_from_parameters(lengths_angstrom, angles_degrees, *, vesta: bool = F
     return np.array(Lattice.from_parameters(a, b, c, alpha, beta, gamma, vesta=vesta).matrix, dtype=np.float64)
 
 
+def count_inside_cell(lattice: np.ndarray, cart_coords: np.ndarray, tolerance: float) -> int:
+    """How many Cartesian coordinates (n, 3) have fractional coordinates within [-tolerance, 1 + tolerance] of the
+    (3, 3) row-vector `lattice`: how well a lattice frame holds a set of atoms."""
+    if len(cart_coords) == 0:
+        return 0
+    frac = np.asarray(cart_coords, dtype=np.float64) @ np.linalg.inv(lattice)
+    return int(np.sum(np.all((frac >= -tolerance) & (frac <= 1 + tolerance), axis=1)))
+
+
 def parameters_from_lattice(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lengths (a, b, c) in Angstrom and angles (alpha, beta, gamma) in degrees of a (3, 3) row-vector lattice."""
     lattice = np.asarray(lattice, dtype=np.float64)

@@ -13,10 +13,12 @@ import numpy as np
 import torch
 
 from nesf.config import DecodeConfig
-from nesf.crystal import Crystal, lattice_from_parameters
+from nesf.crystal import Crystal, count_inside_cell, lattice_from_parameters
 from nesf.grids import box_grid, local_grid
 from nesf.lattice import lattice_from_parameters_torch
 from nesf.nms import batched_nms
+
+FRAME_TOLERANCE = 0.05  # fractional margin within which a decoded atom counts as inside a candidate cell frame
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,6 @@ def _safe_lattice(lengths, angles_deg, positions: np.ndarray) -> np.ndarray:
             candidates.append(lattice)
     if not candidates:
         return np.eye(3) * float(np.mean(lengths))
-    return max(candidates, key=lambda lattice: _atoms_inside(lattice, positions))  # first (default) on a tie
+    # the first (default frame) wins a tie
+    return max(candidates, key=lambda lattice: count_inside_cell(lattice, positions, FRAME_TOLERANCE))
 
-
-def _atoms_inside(lattice: np.ndarray, positions: np.ndarray, tolerance: float = 0.05) -> int:
-    """How many Cartesian `positions` (n, 3) have fractional coordinates within [-tolerance, 1 + tolerance]."""
-    if len(positions) == 0:
-        return 0
-    frac = np.asarray(positions, dtype=np.float64) @ np.linalg.inv(lattice)
-    return int(np.sum(np.all((frac >= -tolerance) & (frac <= 1 + tolerance), axis=1)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nesf.crystal import Crystal, lattice_from_parameters
+from nesf.crystal import Crystal, count_inside_cell, lattice_from_parameters
 from nesf.errors import NesfError
 
 _ALLOWED_GLOBALS = {
@@ -56,8 +56,7 @@ def load_restricted_pickle(path: Path):
 
 
 def _fits_cell(lattice: np.ndarray, cart_coords: np.ndarray) -> bool:
-    frac = cart_coords @ np.linalg.inv(lattice)
-    return bool(np.all(frac > -FRAC_TOLERANCE) and np.all(frac < 1 + FRAC_TOLERANCE))
+    return count_inside_cell(lattice, cart_coords, FRAC_TOLERANCE) == len(cart_coords)
 
 
 def crystal_from_paper_entry(entry, sidx_to_z, source: str) -> Crystal:
