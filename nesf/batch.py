@@ -37,6 +37,12 @@ class CrystalBatch:
     def lattice_params(self) -> torch.Tensor:  # (B, 6)
         return torch.cat([self.lengths, self.angles_rad], dim=1)
 
+    def element_fractions(self, num_species: int) -> torch.Tensor:
+        """(B, K) share of each vocabulary species among a crystal's atoms (rows of crystals with no atoms are 0)."""
+        one_hot = torch.nn.functional.one_hot(self.species_index, num_species).to(self.positions.dtype)  # (B, N, K)
+        counts = (one_hot * self.atom_mask[..., None]).sum(1)  # (B, K)
+        return counts / counts.sum(1, keepdim=True).clamp(min=1)
+
 
 class CrystalTensors:
     """All crystals of a split, padded to the largest atom count, on one device; `batch(indices)` slices it."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nesf.checkpoint import load_checkpoint, save_checkpoint
 from nesf.metrics import PAPER_TABLE1, TABLE1_LABELS, table1_metrics
+from nesf.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
 
 def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
@@ -34,6 +35,17 @@ def evaluate_split(autoencoder, crystals, decode_config) -> tuple[dict, float]:
     preds = autoencoder.reconstruct(crystals, decode_config)
     seconds = time.monotonic() - started
     return table1_metrics(crystals, preds), seconds
+
+
+def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
+    """The composition probe (`nesf.probe`) of a checkpoint: fitted on `fit_crystals`' latents (the training split),
+    scored on `eval_crystals`'; {} when there is nothing to fit on."""
+    if len(fit_crystals) < 2 or not eval_crystals:
+        return {}
+    fit_latents = autoencoder.encode(fit_crystals, check_box=False)
+    eval_latents = autoencoder.encode(eval_crystals, check_box=False)
+    return composition_probe(fit_latents, crystal_fractions(fit_crystals, autoencoder.vocab), eval_latents,
+                             crystal_fractions(eval_crystals, autoencoder.vocab))
 
 
 def record_metrics(path: Path, metrics: dict) -> None:
@@ -71,6 +83,11 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
             if key in values:
                 lines.append(f"| {label} | {values[key]:.4f} | {reference.get(key, '—')} |")
         lines.append("")
+        if any(key in values for key in PROBE_KEYS):
+            lines += [f"Composition probe (fitted on the training split's latents, scored on {split}):", "",
+                      "| reading | value |", "|---|---|"]
+            lines += [f"| {label} | {values[key]:.4f} |" for key, label in PROBE_KEYS.items() if key in values]
+            lines.append("")
     lines += ["## Reproduce", "", "```bash", command, "```", ""]
     if notes:
         lines += ["## Notes", "", notes, ""]

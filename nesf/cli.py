@@ -45,6 +45,28 @@ def cmd_download(args) -> int:
 
 
 # -- train --------------------------------------------------------------------------------------------------------
+# config field -> train option (its argparse dest); options default to None ("the recipe's value"), so each default
+# lives in the config dataclasses and recipes alone
+TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "lr",
+                 "lr_halving_epochs": "lr_halving_epochs", "validate_every": "validate_every",
+                 "early_stopping_patience": "patience", "seed": "seed", "checkpoint_every_s": "checkpoint_every_s",
+                 "mixed_precision": "mixed_precision", "compile": "compile", "lr_schedule": "lr_schedule",
+                 "warmup_epochs": "warmup_epochs", "lr_final_fraction": "lr_final_fraction", "optimizer": "optimizer",
+                 "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches"}
+SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
+                    "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
+MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head"}
+
+
+def _given(args, config, **fields_to_options):
+    """`config` with the fields whose options were given on the command line (None: not given)."""
+    from dataclasses import replace
+
+    given = {field: getattr(args, option) for field, option in fields_to_options.items()
+             if getattr(args, option) is not None}
+    return replace(config, **given) if given else config
+
+
 def _training_data(args):
     from nesf.datasets import dataset_from_crystals, load_dataset, merge_datasets
     from nesf.structure_io import read_structure_file
@@ -72,8 +94,11 @@ def _training_data(args):
 
 
 def cmd_train(args) -> int:
-    from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+    from dataclasses import replace
+
+    from nesf.config import DecodeConfig
     from nesf.device import get_device
+    from nesf.recipes import get_recipe
     from nesf.train import Trainer, init_distributed
 
     is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
@@ -100,14 +125,17 @@ def cmd_train(args) -> int:
     try:
         device = init_distributed(args.device) or get_device(args.device)
         data, dataset = _training_data(args)
-        train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                   lr_halving_epochs=args.lr_halving_epochs, validate_every=args.validate_every,
-                                   early_stopping_patience=args.patience, seed=args.seed,
-                                   checkpoint_every_s=args.checkpoint_every_s,
-                                   mixed_precision=args.mixed_precision, compile=args.compile)
-        sampling = SamplingConfig(periodic_targets=args.periodic_targets, global_in_cell=args.global_in_cell)
-        model = ModelConfig(positional_encoding_frequencies=args.positional_encoding)
-        decode = DecodeConfig.fast() if args.global_in_cell else DecodeConfig()
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        recipe = get_recipe(args.recipe)
+        weights = _given(args, recipe.train.loss_weights, position="position_weight", species="species_weight",
+                         composition="composition_weight")
+        train_config = _given(args, replace(recipe.train, loss_weights=weights), **TRAIN_OPTIONS)
+        sampling = _given(args, recipe.sampling, **SAMPLING_OPTIONS)
+        model = _given(args, recipe.model, **MODEL_OPTIONS)
+        decode = DecodeConfig.fast() if sampling.global_in_cell else DecodeConfig()
         trainer = Trainer(data, model_config=model, train_config=train_config, sampling_config=sampling,
                           device=device, checkpoint_path=checkpoint, progress=emit, name=args.name,
                           should_stop=lambda: stop["requested"], decode_config=decode)
@@ -165,8 +193,10 @@ def _decode_config(args, autoencoder):
 
 def cmd_evaluate(args) -> int:
     from nesf.api import Autoencoder
+    from nesf.card import probe_split
     from nesf.datasets import load_dataset
     from nesf.metrics import PAPER_TABLE1, format_table1, table1_metrics
+    from nesf.probe import format_probe
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
@@ -177,14 +207,18 @@ def cmd_evaluate(args) -> int:
     preds = autoencoder.reconstruct(crystals, _decode_config(args, autoencoder))
     decode_s = time.monotonic() - started
     metrics = table1_metrics(crystals, preds, match=not args.no_match)
+    probe = {} if args.no_probe else probe_split(autoencoder, dataset.crystals("train"), crystals)
     reference = PAPER_TABLE1.get(dataset.name.split("_fold")[0])
     if args.json:
         print(json.dumps({"dataset": dataset.name, "split": args.split, "count": len(crystals),
-                          "decode": args.decode, "metrics": metrics}, indent=2))
+                          "decode": args.decode, "metrics": metrics, "probe": probe}, indent=2))
     else:
         print(f"{dataset.name} {args.split}: {len(crystals)} crystals, decoded in {decode_s:.1f} s "
               f"({args.decode} decoding, {autoencoder.device})")
         print(format_table1(metrics, reference))
+        if probe:
+            print(f"\ncomposition probe (fitted on {len(dataset.crystals('train'))} training latents):")
+            print(format_probe(probe))
     return 0
 
 
@@ -260,7 +294,7 @@ def cmd_atlas(args) -> int:
 
 def cmd_card(args) -> int:
     from nesf.api import Autoencoder
-    from nesf.card import evaluate_split, record_metrics, write_card
+    from nesf.card import evaluate_split, probe_split, record_metrics, write_card
     from nesf.datasets import load_dataset
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
@@ -273,7 +307,8 @@ def cmd_card(args) -> int:
             if not subset or label in metrics or (label != split and args.ci_count >= len(crystals)):
                 continue
             values, seconds = evaluate_split(autoencoder, subset, config)
-            metrics[label] = {**values, "count": len(subset), "decode_s": seconds, "decode": args.decode}
+            probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
+            metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": args.decode}
             print(f"{label}: {values}")
     record_metrics(Path(args.checkpoint), metrics)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
@@ -300,13 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (resumable; under torchrun it trains with DDP)")
     p.add_argument("--dataset", action="append", default=[], help="dataset name (repeatable)")
     p.add_argument("--structures-dir", type=Path, default=None, help="folder of structure files to train on too")
-    p.add_argument("--epochs", type=int, default=3200)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-halving-epochs", type=int, default=640)
-    p.add_argument("--validate-every", type=int, default=10)
-    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", default="paper", help="named recipe to start from (nesf.recipes; default: paper); "
+                                                      "the options below override its fields")
+    p.add_argument("--epochs", type=int, default=None, help="paper: 3200")
+    p.add_argument("--batch-size", type=int, default=None, help="paper: 128")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (paper: 1e-3)")
+    p.add_argument("--lr-halving-epochs", type=int, default=None, help="step schedule (paper: 640)")
+    p.add_argument("--validate-every", type=int, default=None, help="epochs between validations (default 10)")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument("--limit", type=int, default=0, help="train on the first N crystals only (0: all)")
     p.add_argument("--name", default="model")
     p.add_argument("--out-dir", type=Path, default=Path("checkpoints/user"))
@@ -314,12 +351,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from this checkpoint's weights with a new optimizer and schedule (fine-tuning)")
     p.add_argument("--progress-file", type=Path, default=None, help="append JSON-lines progress events here")
-    p.add_argument("--checkpoint-every-s", type=float, default=120.0)
-    p.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
-    p.add_argument("--positional-encoding", type=int, default=0, help="sin/cos query encoding frequencies (0: off)")
-    p.add_argument("--periodic-targets", action="store_true", help="nearest atom over periodic images")
-    p.add_argument("--global-in-cell", action="store_true", help="global queries only in each crystal's cell")
+    p.add_argument("--checkpoint-every-s", type=float, default=None, help="seconds between checkpoints (120)")
+    p.add_argument("--mixed-precision", action="store_true", default=None, help="bf16 autocast (CUDA)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile (CUDA)")
+    p.add_argument("--positional-encoding", type=int, default=None, help="sin/cos query encoding frequencies (0: off)")
+    p.add_argument("--periodic-targets", action="store_true", default=None, help="nearest atom over periodic images")
+    p.add_argument("--global-in-cell", action="store_true", default=None,
+                   help="global queries only in each crystal's cell")
+    levers = p.add_argument_group("recipe levers (defaults: the paper's; see TrainConfig, LossWeights, SamplingConfig)")
+    levers.add_argument("--position-weight", type=float, default=None, help="position-field loss weight (paper 10)")
+    levers.add_argument("--species-weight", type=float, default=None, help="species-field loss weight (paper 0.1)")
+    levers.add_argument("--composition-head", action="store_true", default=None,
+                        help="auxiliary head: element fractions from the latent (not used in decoding)")
+    levers.add_argument("--composition-weight", type=float, default=None, help="its loss weight (default 1)")
+    levers.add_argument("--local-query-fraction", type=float, default=None,
+                        help="share of each atom's 64 local position queries drawn per step (default 1)")
+    levers.add_argument("--species-query-fraction", type=float, default=None,
+                        help="share of each atom's 216 species queries drawn per step (default 1)")
+    levers.add_argument("--lr-schedule", choices=["step", "cosine"], default=None,
+                        help="step: halve every --lr-halving-epochs (paper); cosine: warm-up then cosine to the end")
+    levers.add_argument("--warmup-epochs", type=float, default=None, help="cosine schedule's linear warm-up")
+    levers.add_argument("--lr-final-fraction", type=float, default=None, help="cosine schedule's final lr / peak")
+    levers.add_argument("--optimizer", choices=["adam", "adamw"], default=None)
+    levers.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
+    levers.add_argument("--bn-recalibration-batches", type=int, default=None,
+                        help="re-estimate BatchNorm statistics over N batches after the last epoch")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-atlas", dest="atlas", action="store_false", help="skip writing the atlas at the end")
     p.add_argument("--errors", choices=["none", "test", "all"], default="test")
     p.add_argument("--quiet", action="store_true")
@@ -334,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--no-match", action="store_true", help="skip StructureMatcher")
+    p.add_argument("--no-probe", action="store_true", help="skip the composition probe (it encodes the train split)")
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_evaluate)

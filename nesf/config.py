@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from nesf.errors import NesfError
+
 
 def _from_dict(cls, values: dict):
     known = {f.name for f in fields(cls)}
@@ -28,6 +30,8 @@ class ModelConfig:
     position_field_channels: tuple = (256, 128, 128, 128, 128, 128, 128, 128)  # 8 hidden layers + output 3 = 9 FC
     species_field_channels: tuple = (256, 128)  # 2 hidden layers + output num_species = 3 FC
     positional_encoding_frequencies: int = 0   # L of sin/cos query encoding; 0 = raw xyz (paper), 10 = official default
+    composition_head: bool = False             # flag: auxiliary head latent -> element fractions (trained with
+                                               # LossWeights.composition; the paper has none)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +56,14 @@ class SamplingConfig:
     periodic_targets: bool = False  # nearest atom over periodic images (off: the paper's in-cell nearest atom)
     global_in_cell: bool = False    # flag: global queries only within the crystal's own cell (+ cell_margin)
     cell_margin: float = 1.0        # A, margin around the cell for `global_in_cell`
+    local_query_fraction: float = 1.0    # share of each atom's local position-grid points drawn per step (1: all 64)
+    species_query_fraction: float = 1.0  # share of each atom's species-grid points drawn per step (1: all 216)
+
+    def __post_init__(self):
+        for name in ("local_query_fraction", "species_query_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise NesfError(f"SamplingConfig.{name} must lie in (0, 1], got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +79,11 @@ class LossWeights:
     species: float = 0.1
     lengths: float = 1.0
     angles: float = 1.0
+    composition: float = 1.0   # auxiliary element-fraction cross-entropy; only with ModelConfig.composition_head
+
+
+LR_SCHEDULES = ("step", "cosine")
+OPTIMIZERS = ("adam", "adamw")
 
 
 @dataclass(frozen=True)
@@ -74,8 +91,16 @@ class TrainConfig:
     epochs: int = 3200                 # paper: 3,200 epochs
     batch_size: int = 128              # paper: 128 (official code: 64)
     learning_rate: float = 1e-3        # Adam
+    lr_schedule: str = "step"          # "step": x lr_gamma every lr_halving_epochs (paper); "cosine": warm-up, then
+                                       # cosine decay to lr_final_fraction x learning_rate at `epochs`
     lr_halving_epochs: int = 640       # StepLR step (epochs); gamma 0.5
     lr_gamma: float = 0.5
+    warmup_epochs: float = 0.0         # linear warm-up from 0 (cosine schedule), in epochs (fractions allowed)
+    lr_final_fraction: float = 0.0     # cosine schedule: the learning rate at the last epoch, as a share of the peak
+    optimizer: str = "adam"            # "adam" (paper) or "adamw" (decoupled weight decay)
+    weight_decay: float = 0.0          # AdamW weight decay
+    bn_recalibration_batches: int = 0  # after training: re-estimate BatchNorm statistics over this many batches
+                                       # with the final weights (0: off, the paper)
     early_stopping_patience: int = 0   # epochs without validation improvement before stopping; 0 = never stop early
     validate_every: int = 10           # epochs between validation passes
     checkpoint_every_s: float = 120.0  # seconds between checkpoint writes
@@ -84,9 +109,17 @@ class TrainConfig:
     mixed_precision: bool = False      # bf16 autocast (CUDA only)
     compile: bool = False              # torch.compile the field MLPs (CUDA only)
 
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise NesfError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise NesfError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
+            raise NesfError(f"TrainConfig needs learning_rate > 0, epochs >= 1 and batch_size >= 1 (got "
+                             f"{self.learning_rate}, {self.epochs}, {self.batch_size})")
+
     def to_dict(self) -> dict:
-        values = asdict(self)
-        return values
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":

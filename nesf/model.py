@@ -111,6 +111,9 @@ class NeSF(nn.Module):
         self.position_field = ImplicitField(config.latent_size, config.position_field_channels, 3, encoding)
         self.species_field = ImplicitField(config.latent_size, config.species_field_channels, config.num_species,
                                            encoding)
+        # Auxiliary head (a flag; not in the paper): element-fraction logits from the latent, so the encoder is told
+        # directly what the crystal is made of. Decoding does not use it.
+        self.composition_head = nn.Linear(config.latent_size, config.num_species) if config.composition_head else None
 
     def forward(self, batch, queries):
         return forward_training(self, batch, queries)
@@ -132,10 +135,12 @@ def count_parameters(model: nn.Module) -> int:
 def forward_training(model: NeSF, batch, queries):
     """Everything one training step needs, in one call (so DistributedDataParallel sees a single forward).
 
-    Returns lengths (B, 3), angles (B, 3) radians, position predictions (Qp, 3), species logits (Qs, K).
+    Returns lengths (B, 3), angles (B, 3) radians, position predictions (Qp, 3), species logits (Qs, K), and the
+    composition head's element-fraction logits (B, K), or None without the head.
     """
     latent = model.encode(batch)
     lengths, angles = model.lattice(latent)
     position = model.position_field(latent, queries.position_queries, queries.position_crystal)
     species = model.species_field(latent, queries.species_queries, queries.species_crystal)
-    return lengths, angles, position, species
+    composition = model.composition_head(latent) if model.composition_head is not None else None
+    return lengths, angles, position, species, composition

@@ -33,12 +33,22 @@ class QuerySampler:
         self.local_offsets = local_grid(config.local_interval, config.local_range, device=device)  # (K, 3)
         self.species_offsets = local_grid(config.species_interval, config.species_range, device=device)  # (S, 3)
 
-    def _around_atoms(self, batch: CrystalBatch, offsets: torch.Tensor, sigma: float, generator):
-        """Jittered local grids around every real atom -> queries (A*K, 3), crystal index (A*K,)."""
+    def _around_atoms(self, batch: CrystalBatch, offsets: torch.Tensor, sigma: float, generator,
+                      fraction: float = 1.0):
+        """Jittered local grids around every real atom -> queries (A*k, 3), crystal index (A*k,), where k is all K
+        grid points, or with `fraction` < 1 a random subset of round(fraction * K) of them, drawn per atom."""
         positions, _, crystal_index = batch.flat_atoms()  # (A, 3), (A,)
-        queries = positions[:, None, :] + offsets[None]  # (A, K, 3)
+        count = offsets.shape[0]
+        if fraction < 1.0:
+            keep = max(1, round(fraction * count))
+            scores = torch.rand((positions.shape[0], count), device=positions.device, generator=generator)
+            chosen = scores.argsort(dim=1)[:, :keep]  # (A, k) distinct grid points per atom
+            queries = positions[:, None, :] + offsets[chosen]  # (A, k, 3)
+            count = keep
+        else:
+            queries = positions[:, None, :] + offsets[None]  # (A, K, 3)
         queries = queries + sigma * torch.randn(queries.shape, device=queries.device, generator=generator)
-        return queries.reshape(-1, 3), crystal_index.repeat_interleave(offsets.shape[0])
+        return queries.reshape(-1, 3), crystal_index.repeat_interleave(count)
 
     def sample(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> TrainingQueries:
         cfg = self.config
@@ -51,11 +61,12 @@ class QuerySampler:
         if cfg.global_in_cell:
             keep = within_cell(self.global_grid, batch.lattice, cfg.cell_margin)  # (B, G)
             global_queries, global_crystal = global_queries[keep], global_crystal[keep]
-        local_queries, local_crystal = self._around_atoms(batch, self.local_offsets, cfg.local_sigma, generator)
+        local_queries, local_crystal = self._around_atoms(batch, self.local_offsets, cfg.local_sigma, generator,
+                                                          cfg.local_query_fraction)
         position_queries = torch.cat([global_queries.reshape(-1, 3), local_queries])
         position_crystal = torch.cat([global_crystal.reshape(-1), local_crystal])
         species_queries, species_crystal = self._around_atoms(batch, self.species_offsets, cfg.species_sigma,
-                                                              generator)
+                                                              generator, cfg.species_query_fraction)
         position_targets, _ = nearest_atom(position_queries, position_crystal, batch, periodic=cfg.periodic_targets)
         _, species_targets = nearest_atom(species_queries, species_crystal, batch, periodic=cfg.periodic_targets)
         return TrainingQueries(position_queries, position_crystal, position_targets,

@@ -1,5 +1,7 @@
 """Training (section 4.3): Adam, step decay, early stopping on validation loss, resumable checkpoints,
 progress events for a UI, optional bf16 autocast and torch.compile on CUDA, DistributedDataParallel under torchrun.
+Recipe flags beyond the paper (defaults off): AdamW, a warm-up + cosine schedule, an auxiliary composition loss,
+BatchNorm recalibration after training. Each validation also runs the composition probe (`nesf.probe`) on val.
 
 Every step is tensor work on one device: batches are index slices of device-resident padded arrays, queries and
 nearest-atom targets are drawn on the device.
@@ -7,6 +9,7 @@ nearest-atom targets are drawn on the device.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -26,7 +29,9 @@ from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.model import NeSF
+from nesf.probe import composition_fractions, composition_probe
 from nesf.sampling import QuerySampler
+from nesf.schedule import learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +56,50 @@ def bounding_box(crystals: list[Crystal]) -> tuple[np.ndarray, np.ndarray]:
     return coords.min(axis=0), coords.max(axis=0)
 
 
+PROBE_FIT_CRYSTALS = 2048  # training crystals the validation-time composition probe is fitted on
+
+
 def compute_loss(outputs, batch, queries, weights) -> tuple[torch.Tensor, dict]:
-    lengths, angles, position, species = outputs
+    lengths, angles, position, species, composition = outputs
     parts = {
         "position": F.mse_loss(position.float(), queries.position_targets) * weights.position,
         "species": F.cross_entropy(species.float(), queries.species_targets) * weights.species,
         "lengths": F.mse_loss(lengths.float(), batch.lengths) * weights.lengths,
         "angles": F.mse_loss(angles.float(), batch.angles_rad) * weights.angles,
     }
+    if composition is not None:  # soft-target cross-entropy against the crystal's element fractions
+        targets = batch.element_fractions(composition.shape[1])
+        parts["composition"] = F.cross_entropy(composition.float(), targets) * weights.composition
     return sum(parts.values()), parts
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: NeSF, tensors: CrystalTensors, sampler: QuerySampler, batch_size: int,
+                          batches: int, generator: torch.Generator) -> None:
+    """Re-estimate every BatchNorm's running mean and variance with the model's final weights: reset them, then
+    average the batch statistics of `batches` training batches (momentum None: a cumulative mean), dropout off."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or batches <= 0:
+        return
+    saved_momentum = [m.momentum for m in norms]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train()
+    order = torch.randperm(len(tensors), generator=torch.Generator().manual_seed(int(generator.initial_seed())))
+    for start in range(0, min(batches * batch_size, len(tensors)), batch_size):
+        batch = tensors.batch(order[start:start + batch_size])
+        model(batch, sampler.sample(batch, generator))
+    for norm, momentum in zip(norms, saved_momentum):
+        norm.momentum = momentum
+    model.eval()
 
 
 class Trainer:
@@ -88,16 +128,16 @@ class Trainer:
 
         torch.manual_seed(self.train_config.seed)
         self.model = NeSF(self.model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train_config.learning_rate)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=self.train_config.lr_halving_epochs,
-                                                         gamma=self.train_config.lr_gamma)
+        self.optimizer = make_optimizer(self.model, self.train_config)
         self.sampler = QuerySampler(data.bbox_min, data.bbox_max, self.sampling_config, self.device)
         train = data.train[self.rank::self.world_size] if self.world_size > 1 else data.train
         self.train_tensors = CrystalTensors(train, data.vocab, self.device)
         self.val_tensors = CrystalTensors(data.val, data.vocab, self.device) if data.val else None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.train_config.seed + self.rank)
-        self.epoch = 0
+        self.epoch = 0                 # completed epochs
+        self.step_in_epoch = 0         # steps taken into the next epoch (non-zero after a cancel mid-epoch)
+        self.global_step = 0           # optimizer steps over the whole run
         self.history: list[dict] = []
         self.best_val_loss = math.inf
         self.best_state: dict | None = None
@@ -156,6 +196,29 @@ class Trainer:
             count += batch.size
         return total / count
 
+    @torch.no_grad()
+    def probe(self) -> dict:
+        """The composition probe, fitted on (up to PROBE_FIT_CRYSTALS) training latents, scored on validation."""
+        if self.val_tensors is None:
+            return {}
+        self.model.eval()
+        fit_count = min(len(self.train_tensors), PROBE_FIT_CRYSTALS)
+        readings = []
+        for tensors, count in ((self.train_tensors, fit_count), (self.val_tensors, len(self.val_tensors))):
+            latents, species = [], []
+            for start in range(0, count, 512):
+                batch = tensors.batch(torch.arange(start, min(start + 512, count), device=self.device))
+                latents.append(self.model.encode(batch).float().cpu().numpy())
+                species += [row[mask].cpu().numpy() for row, mask in zip(batch.species_index, batch.atom_mask)]
+            readings.append((np.concatenate(latents), composition_fractions(species, self.model_config.num_species)))
+        return composition_probe(*readings[0], *readings[1], seed=self.train_config.seed)
+
+    def _apply_learning_rate(self, progress_epochs: float) -> float:
+        rate = learning_rate(self.train_config, progress_epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        return rate
+
     # -- loop -----------------------------------------------------------------------------------------------------
     def fit(self) -> str:
         """Train until the configured epochs, early stop, or `should_stop()`; returns 'done' or 'cancelled'."""
@@ -164,34 +227,35 @@ class Trainer:
         last_save = time.monotonic()
         self._emit({"event": "start", "epoch": self.epoch, "epochs": cfg.epochs})
         status = "done"
+        steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size)
         while self.epoch < cfg.epochs:
             sums: dict[str, torch.Tensor] = {}
             steps = 0
-            for batch in self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None):
+            stop_requested = False
+            # A run cancelled mid-epoch resumes with the rest of that epoch (a fresh shuffle, the remaining steps)
+            remaining = max(steps_per_epoch - self.step_in_epoch, 1)
+            batches = self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None)
+            for batch in itertools.islice(batches, remaining):
+                self._apply_learning_rate(self.epoch + (self.step_in_epoch + steps) / steps_per_epoch)
                 parts = self.train_step(batch)
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0) + value
                 steps += 1
+                self.global_step += 1
                 if self.should_stop():
-                    status = "cancelled"
+                    stop_requested = True
                     break
-            if status == "cancelled":
+            if stop_requested and steps < remaining:  # the checkpoint records exactly the steps taken
+                self.step_in_epoch += steps
+                status = "cancelled"
                 break
-            self.scheduler.step()
+            self.step_in_epoch = 0
             self.epoch += 1
             self.wall_time_s = time.monotonic() - started
             record = {"epoch": self.epoch, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
                       "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.wall_time_s}
             if self.epoch % cfg.validate_every == 0 or self.epoch == cfg.epochs:
-                val_loss = self.validate()
-                record["val_loss"] = val_loss
-                improved = not math.isnan(val_loss) and val_loss < self.best_val_loss
-                if improved or self.best_state is None:
-                    self.best_val_loss = min(self.best_val_loss, val_loss) if not math.isnan(val_loss) else math.inf
-                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                    self.epochs_since_best = 0
-                else:
-                    self.epochs_since_best += cfg.validate_every
+                self._validate_into(record)
             self.history.append(record)
             seconds_per_epoch = (self.wall_time_s - self._start_wall_time_s) / max(self.epoch - self._start_epoch, 1)
             eta = seconds_per_epoch * (cfg.epochs - self.epoch)  # from this run's pace, not the resumed run's
@@ -204,13 +268,46 @@ class Trainer:
             if cfg.early_stopping_patience and self.epochs_since_best >= cfg.early_stopping_patience:
                 log.info("early stopping at epoch %d", self.epoch)
                 break
-            if self.should_stop():
+            if stop_requested:
                 status = "cancelled"
                 break
+        if status == "done" and cfg.bn_recalibration_batches > 0:
+            self.recalibrate()
         self.wall_time_s = time.monotonic() - started
         if self.checkpoint_path:
             self.save()
         return status
+
+    def _validate_into(self, record: dict) -> None:
+        """Validation loss and probe into `record`; keeps the best weights by validation loss. Without a validation
+        split nothing is kept aside: the checkpoint then holds the latest weights."""
+        val_loss = self.validate()
+        if math.isnan(val_loss):
+            return
+        record["val_loss"] = val_loss
+        record.update({f"val_{key}": value for key, value in self.probe().items()})
+        if val_loss < self.best_val_loss:
+            self.best_val_loss = val_loss
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.epochs_since_best = 0
+        else:
+            self.epochs_since_best += self.train_config.validate_every
+
+    def recalibrate(self) -> None:
+        """BatchNorm recalibration of the final weights (`TrainConfig.bn_recalibration_batches`); these weights are
+        then the ones kept (recorded in the history as a 'bn_recalibration' entry with its validation readings)."""
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(self.train_config.seed + 1)
+        recalibrate_batchnorm(self.model, self.train_tensors, self.sampler, self.train_config.batch_size,
+                              self.train_config.bn_recalibration_batches, generator)
+        record = {"epoch": self.epoch, "bn_recalibration": self.train_config.bn_recalibration_batches}
+        val_loss = self.validate()
+        if not math.isnan(val_loss):
+            record["val_loss"] = val_loss
+            record.update({f"val_{key}": value for key, value in self.probe().items()})
+            self.best_val_loss = val_loss
+        self.best_state = None  # the checkpoint holds the recalibrated final weights
+        self.history.append(record)
 
     def _emit(self, event: dict) -> None:
         if self.rank == 0:
@@ -244,7 +341,8 @@ class Trainer:
             payload["training_state"] = {
                 "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                 "optimizer_state": self.optimizer.state_dict(),
-                "scheduler_state": self.scheduler.state_dict(),
+                "step_in_epoch": self.step_in_epoch,
+                "global_step": self.global_step,
                 "epochs_since_best": self.epochs_since_best,
             }
         return payload
@@ -276,16 +374,18 @@ class Trainer:
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot resume")
         self.model.load_state_dict(state["model_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
-        self.scheduler.load_state_dict(state["scheduler_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])  # the learning rate follows from the epoch
         self.epoch = int(payload["epoch"])
+        self.step_in_epoch = int(state.get("step_in_epoch", 0))
+        self.global_step = int(state.get("global_step", 0))
         self._start_epoch = self.epoch
         self.history = list(payload.get("history", []))
         self.wall_time_s = float(payload.get("wall_time_s", 0.0))
         self._start_wall_time_s = self.wall_time_s
         best = payload.get("best_val_loss")
         self.best_val_loss = float(best) if best is not None else math.inf
-        self.best_state = payload["model_state"]
+        # the kept weights differ from the training weights only when a validation pass chose them
+        self.best_state = payload["model_state"] if best is not None else None
         self.epochs_since_best = int(state.get("epochs_since_best", 0))
         self.init_from = payload.get("init_from")
 

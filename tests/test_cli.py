@@ -98,6 +98,26 @@ def test_evaluate_prints_table1(trained, data_dir, capsys):
     for key in TABLE1_KEYS:
         assert TABLE1_LABELS[key] in out, key
     assert TABLE1_LABELS["match_rate_percent"] in out
+    assert "composition probe (fitted on 90 training latents)" in out
+    assert "Element presence error (linear probe)" in out and "baseline" in out
+
+
+def test_train_recipe_with_overrides_sets_the_stored_configs(data_dir, tmp_path, cache_dir):
+    code = run_cli(train_args(data_dir, tmp_path, "--recipe", "cosine", "--epochs", 1, "--species-query-fraction",
+                              0.5, "--species-weight", 2.0))
+    assert code == 0
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    train, sampling = payload["train_config"], payload["sampling_config"]
+    assert payload["model_config"]["composition_head"] is True  # from the recipe
+    assert train["lr_schedule"] == "cosine" and train["epochs"] == 1 and train["batch_size"] == 8  # option wins
+    assert train["loss_weights"]["species"] == 2.0 and train["loss_weights"]["composition"] == 1.0
+    assert sampling["global_in_cell"] is True and sampling["species_query_fraction"] == 0.5
+    assert payload["history"][0]["train_composition"] > 0  # the auxiliary loss was trained
+
+
+def test_unknown_recipe_exits_2_naming_the_known_ones(data_dir, tmp_path, capsys):
+    assert run_cli(train_args(data_dir, tmp_path, "--recipe", "magic")) == 2
+    assert "unknown recipe 'magic'; known: paper, standin" in capsys.readouterr().err
 
 
 def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):

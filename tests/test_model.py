@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from nesf.batch import CrystalTensors
-from nesf.config import ModelConfig
+from nesf.config import LossWeights, ModelConfig, SamplingConfig
 from nesf.model import NeSF, QueryEncoding, count_parameters
+from nesf.sampling import QuerySampler
+from nesf.train import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
 
 VOCAB = [8, 12, 17, 30, 55]
@@ -88,3 +90,21 @@ def test_model_runs_on_cuda():
     model = NeSF(ModelConfig(num_species=len(VOCAB))).cuda().eval()
     tensors = CrystalTensors([cscl(), rocksalt_mgo()], VOCAB, "cuda")
     assert model.encode(tensors.batch()).device.type == "cuda"
+
+
+def test_composition_head_predicts_element_fractions_and_is_off_by_default():
+    assert NeSF(ModelConfig()).composition_head is None
+    model = NeSF(ModelConfig(num_species=len(VOCAB), composition_head=True)).eval()
+    batch = CrystalTensors([rocksalt_mgo(), cscl()], VOCAB).batch()
+    queries = QuerySampler(np.zeros(3), np.full(3, 4.0), SamplingConfig(), torch.device("cpu")).sample(batch)
+    *_, composition = model(batch, queries)
+    assert composition.shape == (2, len(VOCAB))
+    fractions = batch.element_fractions(len(VOCAB))
+    expected = torch.zeros(2, len(VOCAB))
+    expected[0, VOCAB.index(8)] = expected[0, VOCAB.index(12)] = 0.5
+    expected[1, VOCAB.index(17)] = expected[1, VOCAB.index(55)] = 0.5
+    assert torch.allclose(fractions, expected)
+    with torch.no_grad():
+        _, parts = compute_loss(model(batch, queries), batch, queries, LossWeights(composition=2.0))
+        reference = -(expected * torch.log_softmax(composition, 1)).sum(1).mean() * 2.0
+    assert parts["composition"] == pytest.approx(float(reference), rel=1e-5)

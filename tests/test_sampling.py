@@ -85,3 +85,29 @@ def test_sampling_is_reproducible_with_a_seeded_generator():
     second = sampler.sample(tensors.batch(), torch.Generator().manual_seed(3))
     assert torch.equal(first.position_queries, second.position_queries)
     assert torch.equal(first.species_targets, second.species_targets)
+
+
+@pytest.mark.parametrize("fraction, local_count, species_count", [(0.5, 32, 108), (0.25, 16, 54), (0.01, 1, 2)])
+def test_query_fractions_draw_distinct_grid_points_per_atom(fraction, local_count, species_count):
+    crystals = [rocksalt_mgo(), cscl()]
+    tensors = CrystalTensors(crystals, VOCAB)
+    coords = np.concatenate([c.cart_coords for c in crystals])
+    config = SamplingConfig(local_query_fraction=fraction, species_query_fraction=fraction, local_sigma=0.0,
+                            species_sigma=0.0)
+    sampler = QuerySampler(coords.min(0), coords.max(0), config, torch.device("cpu"))
+    queries = sampler.sample(tensors.batch(), torch.Generator().manual_seed(0))
+    global_count = sampler.global_grid.shape[0]
+    assert torch.bincount(queries.position_crystal).tolist() == [global_count + local_count * 8,
+                                                                global_count + local_count * 2]
+    assert torch.bincount(queries.species_crystal).tolist() == [species_count * 8, species_count * 2]
+    # without jitter each species query is its atom plus one grid offset, and no offset repeats for an atom
+    positions = tensors.batch().flat_atoms()[0]
+    offsets = queries.species_queries.reshape(10, species_count, 3) - positions[:, None]
+    for per_atom in offsets:
+        assert len({tuple(row) for row in per_atom.round(decimals=4).tolist()}) == species_count
+        assert per_atom.abs().max() <= 0.3 + 1e-5
+
+
+def test_query_fraction_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match=r"species_query_fraction must lie in \(0, 1\], got 0"):
+        SamplingConfig(species_query_fraction=0)

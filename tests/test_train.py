@@ -11,7 +11,7 @@ from nesf.checkpoint import load_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.errors import NesfError
 from nesf.metrics import structure_metrics
-from nesf.train import Trainer, TrainingData, bounding_box, strip_training_state
+from nesf.train import Trainer, TrainingData, bounding_box, recalibrate_batchnorm, strip_training_state
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 
@@ -105,24 +105,124 @@ def test_initialize_from_refuses_another_vocabulary(toy_checkpoint, tmp_path):
         trainer.initialize_from(toy_checkpoint[0])
 
 
-def test_cancel_keeps_the_last_good_checkpoint(tmp_path):
+def test_cancel_at_an_epoch_end_saves_that_epoch(tmp_path):
     path = tmp_path / "run.pt"
     make_trainer(path, epochs=1).fit()
-    before = path.read_bytes()
+    before = load_checkpoint(path)["training_state"]["model_state"]
     events = []
     steps = {"count": 0}
 
     def stop_after_one_step():
         steps["count"] += 1
-        return steps["count"] > 1
+        return steps["count"] >= 1
 
     cancelled = make_trainer(path, epochs=5, progress=events.append, should_stop=stop_after_one_step)
     cancelled.resume(path)
     assert cancelled.fit() == "cancelled"
     payload = load_checkpoint(path)  # still a complete, loadable checkpoint
-    assert payload["epoch"] >= 1
     assert events[0]["event"] == "start"
-    assert path.read_bytes() != before or payload["epoch"] == 1
+    # one batch per epoch here: the single step completed epoch 2, and the checkpoint says so
+    assert payload["epoch"] == 2 and payload["training_state"]["step_in_epoch"] == 0
+    assert [record["epoch"] for record in payload["history"]] == [1, 2]
+    after = payload["training_state"]["model_state"]
+    assert any(not torch.equal(after[key], before[key]) for key in before)
+
+
+def test_cancel_mid_epoch_records_the_steps_taken_and_resume_finishes_the_epoch(tmp_path):
+    path = tmp_path / "run.pt"
+    config = TrainConfig(epochs=2, batch_size=2, validate_every=1, checkpoint_every_s=0)  # 3 steps per epoch
+    data = small_data()
+    data.train = data.train * 2
+    calls = {"count": 0}
+
+    def stop_after_four_steps():
+        calls["count"] += 1
+        return calls["count"] >= 4
+
+    trainer = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), train_config=config,
+                      checkpoint_path=path, should_stop=stop_after_four_steps)
+    assert trainer.fit() == "cancelled"
+    payload = load_checkpoint(path)
+    assert payload["epoch"] == 1
+    assert payload["training_state"]["step_in_epoch"] == 1 and payload["training_state"]["global_step"] == 4
+    saved = payload["training_state"]["model_state"]
+    assert all(torch.equal(saved[key], value) for key, value in trainer.model.state_dict().items())
+
+    resumed = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), train_config=config,
+                      checkpoint_path=path)
+    resumed.resume(path)
+    assert resumed.fit() == "done"
+    payload = load_checkpoint(path)
+    assert payload["epoch"] == 2 and payload["training_state"]["global_step"] == 6  # 2 steps left of epoch 2
+
+
+def test_without_validation_the_checkpoint_holds_the_latest_weights(tmp_path):
+    crystals = [cscl(), bcc_iron(), rocksalt_mgo()]
+    bbox_min, bbox_max = bounding_box(crystals)
+    data = TrainingData("no-val", crystals, [], [8, 12, 17, 26, 55], bbox_min, bbox_max)
+    path = tmp_path / "run.pt"
+    first = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
+                    train_config=TrainConfig(epochs=1, batch_size=3, validate_every=1, checkpoint_every_s=0))
+    first.fit()
+    after_first_epoch = load_checkpoint(path)["model_state"]
+    trainer = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
+                      train_config=TrainConfig(epochs=4, batch_size=3, validate_every=1, checkpoint_every_s=0))
+    trainer.resume(path)
+    trainer.fit()
+    payload = load_checkpoint(path)
+    assert payload["best_val_loss"] is None
+    final = trainer.model.state_dict()
+    assert all(torch.equal(payload["model_state"][key], value) for key, value in final.items())
+    assert any(not torch.equal(payload["model_state"][key], after_first_epoch[key]) for key in after_first_epoch)
+
+
+def test_cosine_schedule_and_adamw_drive_the_optimizer(tmp_path):
+    config = TrainConfig(epochs=4, batch_size=3, validate_every=1, checkpoint_every_s=0, lr_schedule="cosine",
+                         warmup_epochs=1, learning_rate=1e-3, optimizer="adamw", weight_decay=0.05)
+    trainer = Trainer(small_data(), sampling_config=SamplingConfig(global_interval=2.0), train_config=config,
+                      checkpoint_path=tmp_path / "run.pt")
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.05
+    trainer.fit()
+    # one step per epoch, taken at progress 0, 1, 2, 3: warm-up start, then the cosine from its peak
+    rates = [record["lr"] for record in trainer.history]
+    assert rates[0] < 1e-5
+    assert rates[1:] == pytest.approx([1e-3, 0.5 * 1e-3 * (1 + np.cos(np.pi / 3)), 0.5 * 1e-3 * (1 + np.cos(2 * np.pi / 3))])
+
+
+def test_validation_records_the_composition_probe(tmp_path):
+    trainer = make_trainer(tmp_path / "run.pt", epochs=1)
+    trainer.fit()
+    record = trainer.history[-1]
+    assert "val_probe_presence_error" in record and "val_probe_element_set_match_percent" in record
+
+
+def test_batchnorm_recalibration_sets_running_stats_to_the_batch_statistics():
+    data = small_data()
+    trainer = Trainer(data, model_config=ModelConfig(dropout=0.0), sampling_config=SamplingConfig(global_interval=2.0),
+                      train_config=TrainConfig(epochs=1, batch_size=3))
+    norm = trainer.model.encoder.position_branch[2]
+    assert isinstance(norm, torch.nn.BatchNorm1d)
+    recalibrate_batchnorm(trainer.model, trainer.train_tensors, trainer.sampler, batch_size=3, batches=1,
+                          generator=torch.Generator().manual_seed(0))
+    positions = trainer.train_tensors.batch().flat_atoms()[0]
+    with torch.no_grad():
+        features = trainer.model.encoder.position_branch[:2](positions)  # Linear -> ReLU: the BatchNorm's input
+    assert torch.allclose(norm.running_mean, features.mean(0), atol=1e-5)
+    assert torch.allclose(norm.running_var, features.var(0, unbiased=True), atol=1e-5)
+    assert norm.momentum == 0.1 and not norm.training  # momentum restored, model left in eval mode
+
+
+def test_recalibration_flag_keeps_the_recalibrated_final_weights(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer = Trainer(small_data(), sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
+                      train_config=TrainConfig(epochs=2, batch_size=3, validate_every=1, checkpoint_every_s=0,
+                                               bn_recalibration_batches=1))
+    assert trainer.fit() == "done"
+    payload = load_checkpoint(path)
+    assert payload["history"][-1]["bn_recalibration"] == 1 and "val_loss" in payload["history"][-1]
+    final = trainer.model.state_dict()
+    assert all(torch.equal(payload["model_state"][key], value) for key, value in final.items())
 
 
 def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):

@@ -42,6 +42,11 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
             st.dataframe(table, hide_index=True, width="stretch")
         else:
             st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
+        probe = probe_table(checkpoint.metrics)
+        if probe is not None:
+            st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
+                        "training split's latents, scored on each split, beside the latent-free baseline)")
+            st.dataframe(probe, hide_index=True, width="stretch")
         sizes = info.get("split_sizes") or {}
         if sizes:
             st.markdown("**Data** · " + " · ".join(f"{k}: {v:,}" for k, v in sizes.items()))
@@ -95,6 +100,24 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
             header = f"{split} ({values['count']})" if "count" in values else split
             row[header] = values.get(key)
         row["paper (NeSF)"] = paper.get(key)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def probe_table(metrics: dict) -> pd.DataFrame | None:
+    """One row per composition-probe reading, one column per split that has it; None when no split has one."""
+    from nesf.card import metrics_by_split
+    from nesf.probe import PROBE_KEYS
+
+    splits = {split: values for split, values in metrics_by_split(metrics).items()
+              if any(key in values for key in PROBE_KEYS)}
+    if not splits:
+        return None
+    rows = []
+    for key, label in PROBE_KEYS.items():
+        row = {"reading": label}
+        for split, values in splits.items():
+            row[f"{split} ({values['count']})" if "count" in values else split] = values.get(key)
         rows.append(row)
     return pd.DataFrame(rows)
 
