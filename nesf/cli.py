@@ -114,8 +114,11 @@ def cmd_train(args) -> int:
             events.write(json.dumps(event) + "\n")
         if event["event"] == "epoch" and not args.quiet:
             val = event.get("val_loss")
+            probe = event.get("val_probe_element_set_match_percent")
             print(f"epoch {event['epoch']}/{event['epochs']} train {event['train_loss']:.4f}"
-                  + (f" val {val:.4f}" if val is not None else "") + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
+                  + (f" val {val:.4f}" if val is not None else "")
+                  + (f" val element sets by nearest latent {probe:.1f} %" if probe is not None else "")
+                  + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
 
     stop = {"requested": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))

@@ -261,6 +261,7 @@ class Trainer:
             eta = seconds_per_epoch * (cfg.epochs - self.epoch)  # from this run's pace, not the resumed run's
             self._emit({"event": "epoch", "epoch": self.epoch, "epochs": cfg.epochs,
                         "train_loss": record["train_loss"], "val_loss": record.get("val_loss"),
+                        "val_probe_element_set_match_percent": record.get("val_probe_element_set_match_percent"),
                         "elapsed_s": self.wall_time_s, "eta_s": eta})
             if self.checkpoint_path and time.monotonic() - last_save >= cfg.checkpoint_every_s:
                 self.save()
