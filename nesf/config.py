@@ -6,15 +6,29 @@ paper's behaviour.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from nesf.errors import NesfError
 
+log = logging.getLogger(__name__)
+
 
 def _from_dict(cls, values: dict):
+    """`cls` from a dict of its fields (lists become tuples). Missing fields take their defaults (a checkpoint written
+    before the field existed); unknown keys (one written by a newer version) are left out with a warning naming them."""
     known = {f.name for f in fields(cls)}
+    unknown = sorted(str(k) for k in values if k not in known)
+    if unknown:
+        log.warning("%s: ignoring unknown field(s) %s (written by another version of nesf?)", cls.__name__,
+                    ", ".join(unknown))
     clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in known}
     return cls(**clean)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise NesfError(message)
 
 
 @dataclass(frozen=True)
@@ -107,16 +121,28 @@ class TrainConfig:
     seed: int = 0
     loss_weights: LossWeights = field(default_factory=LossWeights)
     mixed_precision: bool = False      # bf16 autocast (CUDA only)
-    compile: bool = False              # torch.compile the field MLPs (CUDA only)
+    compile: bool = False              # torch.compile the two field MLPs (CPU or CUDA; ~30 s of compiling first)
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise NesfError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.optimizer not in OPTIMIZERS:
             raise NesfError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise NesfError(f"TrainConfig needs learning_rate > 0, epochs >= 1 and batch_size >= 1 (got "
-                             f"{self.learning_rate}, {self.epochs}, {self.batch_size})")
+        _require(self.epochs >= 1, f"TrainConfig.epochs must be at least 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"TrainConfig.batch_size must be at least 1, got {self.batch_size}")
+        _require(self.learning_rate > 0, f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        _require(self.lr_halving_epochs >= 1,
+                 f"TrainConfig.lr_halving_epochs must be at least 1, got {self.lr_halving_epochs}")
+        _require(0 < self.lr_gamma <= 1, f"TrainConfig.lr_gamma must lie in (0, 1], got {self.lr_gamma}")
+        _require(self.warmup_epochs >= 0, f"TrainConfig.warmup_epochs must not be negative, got {self.warmup_epochs}")
+        _require(0 <= self.lr_final_fraction <= 1,
+                 f"TrainConfig.lr_final_fraction must lie in [0, 1], got {self.lr_final_fraction}")
+        _require(self.weight_decay >= 0, f"TrainConfig.weight_decay must not be negative, got {self.weight_decay}")
+        for name in ("bn_recalibration_batches", "early_stopping_patience"):
+            _require(getattr(self, name) >= 0, f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
+        _require(self.validate_every >= 1, f"TrainConfig.validate_every must be at least 1, got {self.validate_every}")
+        _require(self.checkpoint_every_s >= 0,
+                 f"TrainConfig.checkpoint_every_s must not be negative, got {self.checkpoint_every_s}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -147,6 +173,15 @@ class DecodeConfig:
     convergence_tolerance: float = 0.0    # A; flag: > 0 stops moving particles whose step is below it
     wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge duplicates
 
+    def __post_init__(self):
+        for name in ("particle_interval", "nms_radius", "species_interval", "species_range"):
+            _require(getattr(self, name) > 0, f"DecodeConfig.{name} must be positive, got {getattr(self, name)}")
+        _require(self.iterations >= 0, f"DecodeConfig.iterations must not be negative, got {self.iterations}")
+        _require(self.nms_min_particles >= 1,
+                 f"DecodeConfig.nms_min_particles must be at least 1, got {self.nms_min_particles}")
+        for name in ("score_threshold", "cell_margin", "convergence_tolerance"):
+            _require(getattr(self, name) >= 0, f"DecodeConfig.{name} must not be negative, got {getattr(self, name)}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -158,3 +193,33 @@ class DecodeConfig:
     def fast(cls) -> "DecodeConfig":
         """The app's interactive preset: particles in the predicted cell, converged particles stop early."""
         return cls(particles_in_predicted_cell=True, convergence_tolerance=1e-3)
+
+    @classmethod
+    def preset(cls, name: str) -> "DecodeConfig":
+        """A named preset of DECODE_PRESETS: "paper" (the paper's decoding) or "fast" (`fast()`)."""
+        if name not in DECODE_PRESETS:
+            raise NesfError(f"unknown decoding preset {name!r}; use one of {', '.join(DECODE_PRESETS)}")
+        return cls() if name == "paper" else cls.fast()
+
+
+# named decoding presets, and what each does; CHECKPOINT_PRESET (a checkpoint's own config) is resolved by
+# `nesf.api.Autoencoder.decode_preset`
+CHECKPOINT_PRESET = "checkpoint"
+DECODE_PRESETS = {"paper": "the paper's decoding: the full particle grid over the dataset box",
+                  "fast": "particles only in the predicted cell, converged particles stop early"}
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """A 2-D map of latent vectors (section 2.5): t-SNE settings, scikit-learn's defaults as the paper used them."""
+
+    perplexity: float = 30.0   # t-SNE perplexity (capped at (N - 1) / 3 for small sets)
+    seed: int = 0              # random state of PCA and t-SNE
+    iterations: int = 1000     # t-SNE iterations after 250 early-exaggeration iterations
+
+    def __post_init__(self):
+        _require(self.perplexity > 0, f"MapConfig.perplexity must be positive, got {self.perplexity}")
+        _require(self.iterations >= 1, f"MapConfig.iterations must be at least 1, got {self.iterations}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
