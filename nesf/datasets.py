@@ -212,24 +212,13 @@ class CrystalDataset:
                 self._formulas = _reduced_formulas([c for _, c in self.all_crystals()])
         return self._formulas
 
-    def find(self, query: str) -> list[tuple[str, Crystal]]:
-        """(split, crystal) pairs whose id equals `query` (case-insensitive), then those whose reduced formula
-        equals it (e.g. "SrTiO3", "O3SrTi"), then those whose id contains it."""
-        query = str(query).strip()
-        if not query:
-            return []
+    def find(self, query: str, limit: int | None = None) -> list[tuple[str, Crystal]]:
+        """(split, crystal) pairs matching `query` (an id, a formula in any element order, or elements), best first:
+        as `nesf.search.search` ranks them."""
+        from nesf.search import search
+
         pairs = self.all_crystals()
-        lowered = query.lower()
-        wanted_formula = reduced_formula_of(query)
-        exact = [i for i, (_, c) in enumerate(pairs) if c.id.lower() == lowered]
-        by_formula = [i for i, f in enumerate(self.formulas()) if wanted_formula and f == wanted_formula]
-        partial = [i for i, (_, c) in enumerate(pairs) if lowered in c.id.lower()]
-        seen, found = set(), []
-        for i in exact + by_formula + partial:
-            if i not in seen:
-                seen.add(i)
-                found.append(pairs[i])
-        return found
+        return [pairs[i] for i in search([c.id for _, c in pairs], self.formulas(), query, limit)]
 
 
 def _reduced_formulas(crystals: list[Crystal]) -> list[str]:
@@ -250,18 +239,6 @@ def _reduced_formulas(crystals: list[Crystal]) -> list[str]:
             cache[key] = Composition(parts).reduced_formula if parts else ""
         out.append(cache[key])
     return out
-
-
-def reduced_formula_of(text: str) -> str | None:
-    """The reduced formula of `text` ("O3SrTi" -> "SrTiO3"), or None when it is not a formula (an id, a typo)."""
-    from pymatgen.core import Composition
-
-    if not re.fullmatch(r"[A-Za-z0-9().]+", text):
-        return None
-    try:
-        return Composition(text).reduced_formula
-    except Exception:  # not a formula (an id, a typo)
-        return None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

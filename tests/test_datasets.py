@@ -67,7 +67,12 @@ def test_alias_and_unknown_names(data_dir, cache_dir, lim_l6):
 def test_find(lim_l6):
     hits = lim_l6.find("SrTiO3")
     assert ("train", "mp-5229") in [(s, c.id) for s, c in hits]
-    assert all(c.formula == "SrTiO3" for _, c in hits)
+    # the formula's crystals first, then the others that hold Sr, Ti and O (the search of nesf.search)
+    formulas = [c.formula for _, c in hits]
+    exact = formulas.count("SrTiO3")
+    assert exact and formulas[:exact] == ["SrTiO3"] * exact
+    assert all({"Sr", "Ti", "O"} <= set(c.to_structure().composition.as_dict()) for _, c in hits[exact:])
+    assert lim_l6.find("O", limit=3) == lim_l6.find("O")[:3]
     assert lim_l6.find("mp-5229")[0][1].id == "mp-5229"
     assert lim_l6.find("MP-5229")[0][1].id == "mp-5229"
     assert lim_l6.find("") == []
