@@ -102,7 +102,7 @@ def main() -> None:
         print(f"checkpoint: none given and {DEFAULT_CHECKPOINT} absent: trained a THROWAWAY model (1 epoch, 64 "
               f"crystals, {time.perf_counter() - started:.0f} s) in {checkpoint.parent}; its metrics mean nothing")
     autoencoder = Autoencoder.from_checkpoint(checkpoint, device)
-    print(f"checkpoint: {checkpoint} ({autoencoder.info['name']}, {autoencoder.info['epoch']} epochs)")
+    print(f"checkpoint: {checkpoint} ({autoencoder.info.name}, {autoencoder.info.epoch} epochs)")
 
     test = dataset.crystals("test")[: max(args.count, args.single)]
     scored = test[: args.count]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from nesf.batch import CrystalTensors
-from nesf.checkpoint import file_sha256, load_checkpoint, trained_epochs
-from nesf.config import DecodeConfig, ModelConfig
+from nesf.checkpoint import CheckpointInfo, file_sha256, load_checkpoint
+from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig
 from nesf.crystal import Crystal
 from nesf.decode import StructureDecoder, to_crystals
 from nesf.device import get_device
@@ -28,6 +29,8 @@ ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
 BOX_TOLERANCE = 0.5  # Angstrom an atom may lie outside the model's bounding box before a crystal is refused
 
+Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], message)
+
 
 class Autoencoder:
     def __init__(self, model: NeSF, payload: dict, device: torch.device, path: Path | None = None):
@@ -38,11 +41,7 @@ class Autoencoder:
         self.bbox_min = np.asarray(payload["bbox_min"], dtype=np.float64)
         self.bbox_max = np.asarray(payload["bbox_max"], dtype=np.float64)
         self.decode_config = DecodeConfig.from_dict(payload.get("decode_config", {}))
-        self.info = {key: payload.get(key) for key in (
-            "name", "dataset", "split_sizes", "created", "epoch", "wall_time_s", "metrics", "history",
-            "model_config", "train_config", "sampling_config", "decode_config", "hardware", "best_val_loss",
-            "init_from")}
-        self.info["epochs"] = trained_epochs(payload)  # with those of the checkpoint it was fine-tuned from
+        self.info = CheckpointInfo.from_payload(payload, path)  # name, dataset, epochs, metrics, history, configs
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str | torch.device = "auto") -> "Autoencoder":
@@ -87,16 +86,30 @@ class Autoencoder:
             raise NesfError(f"{name}: cell too large for this model: atoms span ({extent}) A, the model's box is "
                             f"({box}) A from ({', '.join(f'{x:.1f}' for x in self.bbox_min)})")
 
+    def decode_preset(self, name: str) -> DecodeConfig:
+        """The decode config named `name`: a preset of `DecodeConfig.preset`, or "checkpoint" for this checkpoint's
+        own. NesfError for any other name."""
+        if name == CHECKPOINT_PRESET:
+            return self.decode_config
+        if name not in DECODE_PRESETS:
+            raise NesfError(f"unknown decoding preset {name!r}; use one of "
+                            f"{', '.join([*DECODE_PRESETS, CHECKPOINT_PRESET])}")
+        return DecodeConfig.preset(name)
+
     @torch.no_grad()
-    def encode(self, crystals: list[Crystal], *, check_box: bool = True) -> np.ndarray:
+    def encode(self, crystals: list[Crystal], *, check_box: bool = True, progress: Progress | None = None
+               ) -> np.ndarray:
         """(B, latent_size) latent vectors. `check_box=False` encodes crystals outside the model's box too (their
-        reconstructions will miss the atoms outside it)."""
+        reconstructions will miss the atoms outside it). `progress(fraction, message)` after every chunk."""
         for crystal in crystals:
             self.check(crystal, check_box=check_box)
         latents = []
         for start in range(0, len(crystals), ENCODE_CHUNK):
             tensors = CrystalTensors(crystals[start:start + ENCODE_CHUNK], self.vocab, self.device)
             latents.append(self.model.encode(tensors.batch()).float().cpu().numpy())
+            if progress is not None:
+                done = min(start + ENCODE_CHUNK, len(crystals))
+                progress(done / len(crystals), f"encoded {done}/{len(crystals)} crystals")
         return np.concatenate(latents) if latents else np.zeros((0, self.model.config.latent_size), np.float32)
 
     @torch.no_grad()

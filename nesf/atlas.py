@@ -20,6 +20,7 @@ import torch
 
 from nesf.atomic import atomic_torch_save
 from nesf.checkpoint import describe_load_error
+from nesf.config import MapConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 
@@ -31,6 +32,7 @@ TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spa
                  "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
 
 Progress = Callable[[float, str], None]
+TSNE_DEFAULTS = MapConfig().to_dict()  # {"perplexity", "seed", "iterations"} of a default map
 
 
 @dataclass
@@ -48,8 +50,9 @@ class Atlas:
         return len(self.table)
 
 
-def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0,
-                iterations: int = 1000, progress: Progress | None = None) -> np.ndarray:
+def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = TSNE_DEFAULTS["perplexity"],
+                seed: int = TSNE_DEFAULTS["seed"], iterations: int = TSNE_DEFAULTS["iterations"],
+                progress: Progress | None = None) -> np.ndarray:
     """2-D coordinates (N, 2) of latent vectors by t-SNE (openTSNE, FFT-accelerated, on the top 50 principal
     components; `iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
     progress = progress or (lambda fraction, message: None)
@@ -90,7 +93,8 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
 
 
 def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
-                tsne_perplexity: float = 30.0, seed: int = 0, tsne_iterations: int = 1000,
+                tsne_perplexity: float = TSNE_DEFAULTS["perplexity"], seed: int = TSNE_DEFAULTS["seed"],
+                tsne_iterations: int = TSNE_DEFAULTS["iterations"],
                 reconstruction_errors_for: set[str] | None = None, progress: Progress | None = None) -> Atlas:
     """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error) and map them."""
     from nesf.config import DecodeConfig
@@ -161,29 +165,43 @@ def load_atlas(path: Path) -> Atlas:
                  map_settings=dict(payload.get("map_settings", {})))
 
 
-def nearest_neighbors(atlas: Atlas, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and Euclidean distances of the `k` atlas crystals nearest to `latent` in the full latent space."""
-    distances = np.linalg.norm(atlas.latents - np.asarray(latent, dtype=np.float32)[None], axis=1)
-    order = np.argsort(distances, kind="stable")[:k]
+def _latents_of(source) -> np.ndarray:
+    return np.asarray(getattr(source, "latents", source), dtype=np.float64)
+
+
+def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the `k` crystals nearest to `latent` in the full latent space, nearest
+    first. `source`: an Atlas, anything else with `latents` (N, L), or the (N, L) array itself."""
+    latents = _latents_of(source)
+    if latents.ndim != 2 or len(latents) == 0:
+        raise NesfError("no latent vectors to search for neighbours")
+    distances = np.linalg.norm(latents - np.asarray(latent, dtype=np.float64).reshape(1, -1), axis=1)
+    order = np.argsort(distances, kind="stable")[:max(int(k), 1)]
     return order, distances[order]
 
 
-def project_new(atlas: Atlas, latents: np.ndarray, method: str = "tsne", k: int = 5) -> np.ndarray:
-    """Place new latents (M, L) on an existing map: exact for PCA (refit on the atlas latents), and for t-SNE the
-    inverse-distance-weighted mean of the map positions of the k nearest atlas crystals in latent space."""
+def project_new(source, latents: np.ndarray, method: str = "tsne", k: int = 5, *,
+                coords: np.ndarray | None = None) -> np.ndarray:
+    """Place new latents (M, L) on an existing map (N, 2) of `source`'s latents: exact for PCA (refit on `source`'s
+    latents, signs aligned with the map), and for t-SNE the inverse-distance-weighted mean of the map positions of the
+    k nearest crystals in latent space. `coords`: the map (default: the atlas' own map of `method`)."""
+    if method not in ("tsne", "pca"):
+        raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
     latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+    base = _latents_of(source)
+    coords = np.asarray(getattr(source, method) if coords is None else coords, dtype=np.float64)
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=2, random_state=int(atlas.map_settings.get("seed", 0))).fit(atlas.latents)
+        seed = int((getattr(source, "map_settings", None) or {}).get("seed", 0))
+        pca = PCA(n_components=2, random_state=seed).fit(base)
         projected = pca.transform(latents)
         # align signs with the stored map (PCA components are defined up to sign)
-        stored = pca.transform(atlas.latents)
-        signs = np.sign(np.sum(stored * atlas.pca, axis=0))
+        signs = np.sign(np.sum(pca.transform(base) * coords, axis=0))
         return projected * np.where(signs == 0, 1, signs)
     positions = []
     for latent in latents:
-        order, distances = nearest_neighbors(atlas, latent, k)
+        order, distances = nearest_neighbors(base, latent, k)
         weights = 1.0 / (distances + 1e-6)
-        positions.append((atlas.tsne[order] * weights[:, None]).sum(0) / weights.sum())
-    return np.array(positions)
+        positions.append((coords[order] * weights[:, None]).sum(0) / weights.sum())
+    return np.array(positions).reshape(-1, 2)

@@ -65,17 +65,17 @@ def _init_from_line(source: dict | None) -> list[str]:
 
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
-    reference = PAPER_TABLE1.get(str(info.get("dataset", "")).split("_fold")[0], {})
-    lines = [f"# {info.get('name')} — NeSF model card", "",
-             f"- Dataset: `{info.get('dataset')}`; split sizes {info.get('split_sizes')}",
-             f"- Trained: {info.get('epoch')} epochs, {float(info.get('wall_time_s') or 0) / 3600:.2f} h wall time on "
-             f"{info.get('hardware')}; created {info.get('created')}",
-             *_init_from_line(info.get("init_from")),
-             f"- Model config: `{info.get('model_config')}`",
-             f"- Train config: `{info.get('train_config')}`",
-             f"- Sampling config: `{info.get('sampling_config')}`",
-             f"- Decoding used below: {decode_name} (`{info.get('decode_config')}`)",
-             f"- Best validation loss: {info.get('best_val_loss')}", ""]
+    reference = PAPER_TABLE1.get(info.dataset.split("_fold")[0], {})
+    lines = [f"# {info.name} — NeSF model card", "",
+             f"- Dataset: `{info.dataset}`; split sizes {info.split_sizes}",
+             f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time on "
+             f"{info.hardware or None}; created {info.created}",
+             *_init_from_line(info.init_from),
+             f"- Model config: `{info.model_config}`",
+             f"- Train config: `{info.train_config}`",
+             f"- Sampling config: `{info.sampling_config}`",
+             f"- Decoding used below: {decode_name} (`{info.decode_config}`)",
+             f"- Best validation loss: {info.best_val_loss}", ""]
     for split, values in metrics.items():
         lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
                   "", "| metric | ours | paper (NeSF, Table 1) |", "|---|---|---|"]

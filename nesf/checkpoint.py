@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,13 +28,14 @@ def save_checkpoint(payload: dict, path: Path) -> None:
     atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load and validate a checkpoint; any problem raises NesfError naming the file."""
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> dict:
+    """Load and validate a checkpoint; any problem raises NesfError naming the file. `mmap=True` maps the file
+    instead of reading it: tensors (the weights, the optimizer state) are read only where they are used."""
     path = Path(path)
     if not path.is_file():
         raise NesfError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # corrupt, truncated, not a torch file, or holds non-plain objects
         raise NesfError(f"{path}: not a readable NeSF checkpoint ({describe_load_error(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -77,14 +78,62 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    path: Path
+    """What a checkpoint says about itself, without its weights: the one metadata record of the CLI, the card and
+    the app. `epochs` counts those of the checkpoint it was fine-tuned from too; `epoch` is this run's own."""
+
+    path: Path | None
     name: str
     dataset: str
     created: str
-    epochs: int
-    metrics: dict
-    shipped: bool
-    atlas_path: Path | None
+    epochs: int                       # trained epochs behind the weights, fine-tuning source included
+    metrics: dict                     # per split: Table 1 metrics, probe readings, count, decode time
+    shipped: bool = False             # in the shipped checkpoint folder (not trained from the app)
+    atlas_path: Path | None = None    # <stem>.atlas.pt beside it, when there is one
+    mtime: float = 0.0                # file modification time (s since the epoch), a cache key
+    epoch: int = 0                    # epochs of this run
+    split_sizes: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0          # this run's training time
+    hardware: str = ""
+    best_val_loss: float | None = None
+    history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
+    init_from: dict | None = None     # the checkpoint it was fine-tuned from: name, epochs, wall_time_s, sha256
+    model_config: dict = field(default_factory=dict)
+    train_config: dict = field(default_factory=dict)
+    sampling_config: dict = field(default_factory=dict)
+    decode_config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: dict, path: Path | None = None, *, shipped: bool = False) -> "CheckpointInfo":
+        """The metadata of a loaded checkpoint (tensors are not touched)."""
+        path = Path(path) if path is not None else None
+        atlas = atlas_path_for(path) if path is not None else None
+        best = payload.get("best_val_loss")
+        return cls(
+            path=path, name=str(payload.get("name", path.stem if path else "")),
+            dataset=str(payload.get("dataset", "") or ""), created=str(payload.get("created", "") or ""),
+            epochs=trained_epochs(payload), metrics=dict(payload.get("metrics") or {}), shipped=shipped,
+            atlas_path=atlas if atlas is not None and atlas.is_file() else None,
+            mtime=path.stat().st_mtime if path is not None and path.exists() else 0.0,
+            epoch=int(payload.get("epoch", 0) or 0), split_sizes=dict(payload.get("split_sizes") or {}),
+            wall_time_s=float(payload.get("wall_time_s") or 0.0), hardware=str(payload.get("hardware") or ""),
+            best_val_loss=None if best is None else float(best), history=list(payload.get("history") or []),
+            init_from=dict(payload["init_from"]) if payload.get("init_from") else None,
+            model_config=dict(payload.get("model_config") or {}), train_config=dict(payload.get("train_config") or {}),
+            sampling_config=dict(payload.get("sampling_config") or {}),
+            decode_config=dict(payload.get("decode_config") or {}))
+
+    @property
+    def label(self) -> str:
+        """One line naming it: name · dataset · creation date · shipped or trained here."""
+        date = self.created[:10] if self.created else "?"
+        origin = "shipped" if self.shipped else "trained here"
+        return f"{self.name} · {self.dataset or '?'} · {date} · {origin}"
+
+
+def read_checkpoint_info(path: Path, *, shipped: bool = False) -> CheckpointInfo:
+    """A checkpoint's metadata, read without loading its weights (the file is memory-mapped and its tensors are
+    left alone). NesfError names the file when it is no readable checkpoint."""
+    return CheckpointInfo.from_payload(load_checkpoint(path, mmap=True), path, shipped=shipped)
 
 
 def atlas_path_for(path: Path) -> Path:
@@ -99,18 +148,12 @@ def list_checkpoints(directories, shipped_directory: Path | None = None) -> list
         directory = Path(directory)
         if not directory.is_dir():
             continue
+        shipped = shipped_directory is not None and directory.resolve() == Path(shipped_directory).resolve()
         for path in sorted(directory.glob("*.pt")):
             if path.name.endswith(".atlas.pt"):
                 continue
             try:
-                payload = load_checkpoint(path)
+                found.append(read_checkpoint_info(path, shipped=shipped))
             except NesfError:
                 continue
-            atlas = atlas_path_for(path)
-            found.append(CheckpointInfo(
-                path=path, name=str(payload.get("name", path.stem)), dataset=str(payload.get("dataset", "")),
-                created=str(payload.get("created", "")), epochs=trained_epochs(payload),
-                metrics=dict(payload.get("metrics", {})),
-                shipped=shipped_directory is not None and directory.resolve() == Path(shipped_directory).resolve(),
-                atlas_path=atlas if atlas.is_file() else None))
     return found

@@ -171,6 +171,7 @@ def _write_atlas(checkpoint: Path, dataset, args, emit=None) -> Path:
     from nesf.api import Autoencoder
     from nesf.atlas import build_atlas, save_atlas
     from nesf.checkpoint import atlas_path_for
+    from nesf.config import MapConfig
 
     autoencoder = Autoencoder.from_checkpoint(checkpoint, args.device)
     pairs = dataset.all_crystals()
@@ -179,9 +180,11 @@ def _write_atlas(checkpoint: Path, dataset, args, emit=None) -> Path:
     if emit:
         emit({"event": "atlas", "message": f"encoding and mapping {len(crystals)} crystals"})
     errors_for = {"none": set(), "test": {"test"}, "all": {"train", "val", "test"}}[getattr(args, "errors", "test")]
+    # `train` has no map options and its --seed is None unless given: the map's defaults fill in
+    maps = _given(args, MapConfig(), **{name: name for name in ("perplexity", "seed", "iterations")
+                                        if hasattr(args, name)})
     atlas = build_atlas(autoencoder, crystals, table, dataset=dataset.name, reconstruction_errors_for=errors_for,
-                        tsne_perplexity=getattr(args, "perplexity", 30.0), seed=getattr(args, "seed", 0),
-                        tsne_iterations=getattr(args, "iterations", 1000))
+                        tsne_perplexity=maps.perplexity, seed=maps.seed, tsne_iterations=maps.iterations)
     path = Path(getattr(args, "out", None) or atlas_path_for(checkpoint))
     save_atlas(atlas, path)
     return path
@@ -189,9 +192,7 @@ def _write_atlas(checkpoint: Path, dataset, args, emit=None) -> Path:
 
 # -- evaluate -----------------------------------------------------------------------------------------------------
 def _decode_config(args, autoencoder):
-    from nesf.config import DecodeConfig
-
-    return {"paper": DecodeConfig(), "fast": DecodeConfig.fast(), "checkpoint": autoencoder.decode_config}[args.decode]
+    return autoencoder.decode_preset(args.decode)
 
 
 def cmd_evaluate(args) -> int:
@@ -202,7 +203,7 @@ def cmd_evaluate(args) -> int:
     from nesf.probe import format_probe
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
     crystals = dataset.crystals(args.split)[: args.limit or None]
     if not crystals:
         raise NesfError(f"dataset {dataset.name!r} has no {args.split!r} split")
@@ -255,16 +256,19 @@ def cmd_reconstruct(args) -> int:
 
 def _endpoint(spec: str, args):
     from nesf.datasets import load_dataset
+    from nesf.search import reduced_formula_of
     from nesf.structure_io import read_structure_file
 
     if Path(spec).is_file():
         return read_structure_file(Path(spec))[0]
     if not args.dataset:
-        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id also give --dataset")
-    matches = [c for _, c in load_dataset(args.dataset, _data_dir(args)).all_crystals() if c.id == spec]
-    if not matches:
-        raise NesfError(f"{spec}: no crystal with this id in dataset {args.dataset}")
-    return matches[0]
+        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
+    # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
+    # those elements or whose id contains the text)
+    hits = load_dataset(args.dataset, _data_dir(args)).find(spec, limit=1)
+    if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
+        raise NesfError(f"{spec}: no crystal with this id or formula in dataset {args.dataset}")
+    return hits[0][1]
 
 
 def cmd_interpolate(args) -> int:
@@ -289,7 +293,7 @@ def cmd_atlas(args) -> int:
     from nesf.datasets import load_dataset
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
     path = _write_atlas(Path(args.checkpoint), dataset, args)
     print(f"atlas of {len(dataset)} crystals -> {path}")
     return 0
@@ -301,7 +305,7 @@ def cmd_card(args) -> int:
     from nesf.datasets import load_dataset
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    dataset = load_dataset(args.dataset or autoencoder.info["dataset"], _data_dir(args))
+    dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
     config = _decode_config(args, autoencoder)
     metrics = {}
     for split in args.splits:
@@ -325,6 +329,10 @@ def cmd_card(args) -> int:
 
 # -- parser -------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, MapConfig
+
+    maps = MapConfig()
+
     parser = argparse.ArgumentParser(prog="nesf", description="Neural Structure Fields: train, evaluate, explore.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -356,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress-file", type=Path, default=None, help="append JSON-lines progress events here")
     p.add_argument("--checkpoint-every-s", type=float, default=None, help="seconds between checkpoints (120)")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bf16 autocast (CUDA)")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile (CUDA)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the field MLPs (CPU or CUDA)")
     p.add_argument("--positional-encoding", type=int, default=None, help="sin/cos query encoding frequencies (0: off)")
     p.add_argument("--periodic-targets", action="store_true", default=None, help="nearest atom over periodic images")
     p.add_argument("--global-in-cell", action="store_true", default=None,
@@ -387,11 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     decode_help = "paper: the paper's decoding; fast: particles in the predicted cell + early stop; checkpoint: its own"
+    decode_choices = [*DECODE_PRESETS, CHECKPOINT_PRESET]
     p = sub.add_parser("evaluate", help="Table 1 metrics of a checkpoint on a split")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", default=None, help="default: the checkpoint's dataset")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--no-match", action="store_true", help="skip StructureMatcher")
     p.add_argument("--no-probe", action="store_true", help="skip the composition probe (it encodes the train split)")
@@ -403,19 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out-dir", type=Path, default=Path("reconstructed"))
-    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     _common(p)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("interpolate", help="decode a latent path between two structures")
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("start", help="structure file, or a crystal id with --dataset")
+    p.add_argument("start", help="structure file, or a crystal id or formula with --dataset")
     p.add_argument("end")
     p.add_argument("--dataset", default=None)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--method", default="linear", choices=["linear", "spherical"])
     p.add_argument("--out-dir", type=Path, default=Path("interpolation"))
-    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     _common(p)
     p.set_defaults(func=cmd_interpolate)
 
@@ -423,9 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", default=None)
     p.add_argument("--out", type=Path, default=None, help="default: <checkpoint>.atlas.pt")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--perplexity", type=float, default=maps.perplexity)
+    p.add_argument("--seed", type=int, default=maps.seed)
+    p.add_argument("--iterations", type=int, default=maps.iterations)
     p.add_argument("--errors", choices=["none", "test", "all"], default="test",
                    help="which splits get a reconstruction error (decodes them)")
     _common(p)
@@ -435,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None)
     p.add_argument("--splits", nargs="+", default=["test"])
     p.add_argument("--ci-count", type=int, default=64, help="also evaluate the first N of each split (CI check)")
-    p.add_argument("--decode", default="checkpoint", choices=["paper", "fast", "checkpoint"], help=decode_help)
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended to the card")
     _common(p)
     p.set_defaults(func=cmd_card)

@@ -223,3 +223,7 @@ class MapConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MapConfig":
+        return _from_dict(cls, values)

@@ -69,3 +69,46 @@ def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
     assert set(order) == {1, 3, 5} and distances[0] == pytest.approx(0, abs=1e-5)
     placed = project_new(loaded, loaded.latents[:1], "pca")
     np.testing.assert_allclose(placed[0], loaded.pca[0], atol=1e-3)
+
+
+def test_encode_reports_progress_per_chunk(autoencoder, monkeypatch):
+    from nesf import api
+
+    monkeypatch.setattr(api, "ENCODE_CHUNK", 2)
+    crystals = [cscl(), bcc_iron(), cscl(), bcc_iron(), cscl()]
+    calls = []
+    latents = autoencoder.encode(crystals, progress=lambda fraction, message: calls.append((fraction, message)))
+    assert [fraction for fraction, _ in calls] == pytest.approx([0.4, 0.8, 1.0])
+    assert calls[-1][1] == "encoded 5/5 crystals"
+    np.testing.assert_allclose(latents, autoencoder.encode(crystals), atol=1e-6)  # the same latents without it
+
+
+def test_decode_presets_by_name(autoencoder):
+    assert autoencoder.decode_preset("paper") == DecodeConfig()
+    assert autoencoder.decode_preset("fast") == DecodeConfig.fast()
+    assert autoencoder.decode_preset("checkpoint") == autoencoder.decode_config
+    with pytest.raises(NesfError, match=r"unknown decoding preset 'Fast'; use one of paper, fast, checkpoint"):
+        autoencoder.decode_preset("Fast")
+
+
+def test_neighbours_and_projection_of_plain_arrays():
+    rng = np.random.default_rng(0)
+    latents = rng.normal(size=(40, 6))
+    order, distances = nearest_neighbors(latents, latents[7] + 1e-3, k=3)
+    assert order[0] == 7 and distances[0] == pytest.approx(1e-3 * np.sqrt(6))
+    assert np.all(np.diff(distances) >= 0) and len(order) == 3
+    # PCA: new points land where the PCA of the base latents puts them, whatever the signs of the stored map
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2).fit(latents)
+    stored = pca.transform(latents) * np.array([-1.0, 1.0])
+    new = rng.normal(size=(3, 6))
+    np.testing.assert_allclose(project_new(latents, new, "pca", coords=stored),
+                               pca.transform(new) * np.array([-1.0, 1.0]), atol=1e-6)
+    # t-SNE: a latent on top of a base crystal lands (almost) on its map position
+    coords = rng.normal(size=(40, 2))
+    np.testing.assert_allclose(project_new(latents, latents[3:4], "tsne", coords=coords)[0], coords[3], atol=1e-3)
+    with pytest.raises(NesfError, match="unknown map method 'umap'"):
+        project_new(latents, new, "umap", coords=coords)
+    with pytest.raises(NesfError, match="no latent vectors"):
+        nearest_neighbors(np.zeros((0, 6)), new[0])

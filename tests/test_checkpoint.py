@@ -14,7 +14,7 @@ def test_checkpoint_loads_with_weights_only(toy_checkpoint):
     assert payload["format"] == "nesf-checkpoint"
     autoencoder = Autoencoder.from_checkpoint(path, "cpu")
     assert autoencoder.vocab == [8, 12, 17, 26, 55]
-    assert autoencoder.info["dataset"] == "toy"
+    assert autoencoder.info.dataset == "toy"
 
 
 def test_random_bytes_are_refused_with_the_file_name(tmp_path):
@@ -74,3 +74,34 @@ def test_listing_skips_unreadable_files_and_atlases(toy_checkpoint, tmp_path):
     listed = list_checkpoints([tmp_path], shipped_directory=tmp_path)
     assert [info.path.name for info in listed] == ["good.pt"]
     assert listed[0].shipped and listed[0].dataset == "toy" and listed[0].atlas_path == tmp_path / "good.atlas.pt"
+
+
+def test_metadata_is_read_without_loading_the_weights(toy_checkpoint, monkeypatch):
+    from nesf import checkpoint as module
+
+    path, _ = toy_checkpoint
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(module.torch, "load", spy)
+    info = module.read_checkpoint_info(path)
+    assert calls == [{"map_location": "cpu", "weights_only": True, "mmap": True}]  # memory-mapped, not read
+    autoencoder = Autoencoder.from_checkpoint(path, "cpu")
+    assert info == autoencoder.info  # the same record whether the weights are loaded or not
+    assert info.name and info.dataset == "toy" and info.epochs >= 1 and info.mtime == path.stat().st_mtime
+    assert info.model_config == autoencoder.model.config.to_dict()
+    assert "shipped" not in info.label and "toy" in info.label
+
+
+def test_metadata_of_a_missing_or_foreign_file_names_it(tmp_path):
+    from nesf.checkpoint import read_checkpoint_info
+
+    with pytest.raises(NesfError, match=r"nothing\.pt: checkpoint not found"):
+        read_checkpoint_info(tmp_path / "nothing.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(NesfError, match=r"other\.pt: not a NeSF checkpoint"):
+        read_checkpoint_info(tmp_path / "other.pt")

@@ -280,3 +280,20 @@ def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
     assert 1 <= epoch < 1000
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["epoch"] == epoch and "training_state" in payload
+
+
+def test_interpolation_endpoints_by_id_or_formula(data_dir):
+    import argparse
+
+    from nesf.cli import _endpoint
+    from nesf.errors import NesfError
+
+    crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
+    args = argparse.Namespace(dataset=DATASET, data_dir=data_dir)
+    assert _endpoint(crystal.id, args).id == crystal.id
+    assert _endpoint(crystal.id.upper(), args).id == crystal.id
+    assert _endpoint(crystal.formula, args).formula == crystal.formula
+    with pytest.raises(NesfError, match=r"Xe: no crystal with this id or formula in dataset YBCO13_fold0"):
+        _endpoint("Xe", args)
+    with pytest.raises(NesfError, match=r"mp-0: not a file; to pick a dataset crystal by id or formula"):
+        _endpoint("mp-0", argparse.Namespace(dataset=None, data_dir=data_dir))
