@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from app import settings
+from nesf.checkpoint import CheckpointInfo
+from nesf.config import MapConfig
 from nesf.errors import NesfError
 
 log = logging.getLogger("nesf.app")
@@ -38,27 +41,6 @@ def crystals_key(crystals) -> str:
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Checkpoint:
-    """A checkpoint the app can use (shipped or trained from the app)."""
-
-    path: str
-    name: str
-    dataset: str
-    created: str
-    epochs: int
-    metrics: dict
-    shipped: bool
-    atlas_path: str | None
-    mtime: float
-
-    @property
-    def label(self) -> str:
-        date = self.created[:10] if self.created else "?"
-        origin = "shipped" if self.shipped else "trained here"
-        return f"{self.name} · {self.dataset or '?'} · {date} · {origin}"
-
-
 def _dir_signature(directories) -> tuple:
     entries = []
     for directory in directories:
@@ -73,22 +55,15 @@ def _dir_signature(directories) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _list_checkpoints(signature: tuple, shipped_dir: str, user_dir: str) -> list[Checkpoint]:
+def _list_checkpoints(signature: tuple, shipped_dir: str, user_dir: str) -> list[CheckpointInfo]:
     from nesf.checkpoint import list_checkpoints
 
-    found = []
-    for info in list_checkpoints([shipped_dir, user_dir], shipped_directory=Path(shipped_dir)):
-        path = Path(info.path)
-        found.append(Checkpoint(
-            path=str(path), name=info.name, dataset=info.dataset, created=info.created,
-            epochs=int(getattr(info, "epochs", 0) or 0), metrics=dict(info.metrics or {}), shipped=bool(info.shipped),
-            atlas_path=str(info.atlas_path) if info.atlas_path else None, mtime=path.stat().st_mtime,
-        ))
+    found = list_checkpoints([shipped_dir, user_dir], shipped_directory=Path(shipped_dir))
     # shipped first, then newest trained
     return sorted(found, key=lambda c: (not c.shipped, c.name if c.shipped else "", -c.mtime))
 
 
-def checkpoints() -> list[Checkpoint]:
+def checkpoints() -> list[CheckpointInfo]:
     """Every checkpoint under checkpoints/ (shipped) and checkpoints/user/ (trained from the app)."""
     dirs = [settings.CHECKPOINT_DIR, settings.USER_CHECKPOINT_DIR]
     return _list_checkpoints(_dir_signature(dirs), str(settings.CHECKPOINT_DIR), str(settings.USER_CHECKPOINT_DIR))
@@ -101,8 +76,8 @@ def _model(path: str, mtime: float, device: str):
     return Autoencoder.from_checkpoint(path, device=device)
 
 
-def model(checkpoint: Checkpoint, device: str = "auto"):
-    return _model(checkpoint.path, checkpoint.mtime, device)
+def model(checkpoint: CheckpointInfo, device: str = "auto"):
+    return _model(str(checkpoint.path), checkpoint.mtime, device)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -112,8 +87,8 @@ def _sha256(path: str, mtime: float) -> str:
     return file_sha256(Path(path))
 
 
-def checkpoint_hash(checkpoint: Checkpoint) -> str:
-    return _sha256(checkpoint.path, checkpoint.mtime)
+def checkpoint_hash(checkpoint: CheckpointInfo) -> str:
+    return _sha256(str(checkpoint.path), checkpoint.mtime)
 
 
 @st.cache_resource(show_spinner="Loading the latent atlas…", max_entries=4)
@@ -123,7 +98,7 @@ def _atlas(path: str, mtime: float):
     return load_atlas(Path(path))
 
 
-def atlas(checkpoint: Checkpoint):
+def atlas(checkpoint: CheckpointInfo):
     """The checkpoint's atlas (latents, maps and table of its dataset), or None when it has none."""
     if not checkpoint.atlas_path:
         return None
@@ -159,39 +134,16 @@ class Collection:
     crystals: list
     latents: np.ndarray | None = None
     maps: dict = field(default_factory=dict)   # "tsne" | "pca" -> (N, 2)
-    map_settings: dict = field(default_factory=lambda: dict(settings.TSNE_DEFAULTS))  # of the shipped t-SNE map
+    map_settings: dict = field(default_factory=lambda: MapConfig().to_dict())  # of the shipped t-SNE map
 
     def find(self, query: str, limit: int = 50) -> pd.DataFrame:
-        """Rows matching `query`, best first: the id (case-insensitive) or the reduced formula ("O3SrTi" finds
-        SrTiO3) exactly; then, for a formula or element query ("O", "ZnS"), crystals that contain all its
-        elements, fewest elements first; then ids (and, for text that is no formula, formulas) containing it."""
-        from nesf.datasets import reduced_formula_of
+        """Rows matching `query` (an id, a formula in any element order, elements), best first: `nesf.search`."""
+        from nesf.search import search
 
-        query = (query or "").strip()
-        if not query:
-            return self.table.head(0)
-        ids = self.table["id"].astype(str)
-        formulas = self.table["formula"].astype(str)
-        reduced = reduced_formula_of(query)
-        exact = (ids.str.lower() == query.lower()) | (formulas == (reduced or query))
-        partial = ids.str.contains(query, case=False, regex=False)
-        if reduced:
-            wanted = set(_ELEMENT_SYMBOL.findall(reduced))
-            element_sets = formulas.map(lambda formula: set(_ELEMENT_SYMBOL.findall(formula)))
-            containing = element_sets.map(wanted.issubset) & ~exact
-            by_size = element_sets[containing].map(len).sort_values(kind="stable").index
-            partial &= ~containing
-            ranked = [self.table[exact], self.table.loc[by_size], self.table[partial & ~exact]]
-        else:
-            partial |= formulas.str.contains(query, case=False, regex=False)
-            ranked = [self.table[exact], self.table[partial & ~exact]]
-        return pd.concat(ranked).head(limit)
+        return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
 
 
-_ELEMENT_SYMBOL = re.compile(r"[A-Z][a-z]?")
-
-
-def atlas_collection(checkpoint: Checkpoint) -> Collection | None:
+def atlas_collection(checkpoint: CheckpointInfo) -> Collection | None:
     found = atlas(checkpoint)
     if found is None:
         return None
@@ -200,42 +152,37 @@ def atlas_collection(checkpoint: Checkpoint) -> Collection | None:
         name=f"{found.dataset} (atlas)", key=f"atlas:{checkpoint.path}:{checkpoint.mtime}", table=table,
         crystals=list(found.crystals), latents=np.asarray(found.latents),
         maps={"tsne": np.asarray(found.tsne), "pca": np.asarray(found.pca)},
-        map_settings={**settings.TSNE_DEFAULTS, **{k: v for k, v in (getattr(found, "map_settings", None) or {}).items()
-                                                   if k in settings.TSNE_DEFAULTS}},
+        map_settings=MapConfig.from_dict(found.map_settings).to_dict(),
     )
 
 
 def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Collection:
     memo = _store()
     memo_key = ("dataset", name, data_dir, model_path, model_mtime, device)
-    if memo_key in memo:
-        return memo[memo_key]
+    if (found := memo.get(memo_key)) is not None:
+        return found
 
     data = dataset(name, data_dir)
     crystals = data.all_crystal_list()
     if not crystals:
         raise NesfError(f"dataset {name} has no crystals")
     net = _model(model_path, model_mtime, device)
-    progress = st.progress(0.0, text=f"Encoding {len(crystals)} crystals of {name}…")
-    latents = []
-    batch = 256
+    bar = st.progress(0.0, text=f"Encoding {len(crystals)} crystals of {name}…")
     try:
-        for start in range(0, len(crystals), batch):
-            latents.append(np.asarray(net.encode(crystals[start:start + batch])))
-            progress.progress(min(1.0, (start + batch) / len(crystals)), text=f"Encoding {name}…")
-        progress.progress(1.0, text=f"Space groups of {name} (once per dataset)…")
+        latents = net.encode(crystals, progress=lambda fraction, _: bar.progress(fraction, text=f"Encoding {name}…"))
+        bar.progress(1.0, text=f"Space groups of {name} (once per dataset)…")
         table = data.attributes()
     finally:
-        progress.empty()
+        bar.empty()
     found = Collection(name=name, key=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}", table=table,
-                       crystals=crystals, latents=np.concatenate(latents))
+                       crystals=crystals, latents=np.asarray(latents))
     memo[memo_key] = found
     return found
 
 
-def dataset_collection(name: str, data_dir: str, checkpoint: Checkpoint, device: str = "auto") -> Collection:
+def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Collection:
     """A dataset of the data directory, encoded with the active model (once per model and dataset)."""
-    return _dataset_collection(name, data_dir, checkpoint.path, checkpoint.mtime, device)
+    return _dataset_collection(name, data_dir, str(checkpoint.path), checkpoint.mtime, device)
 
 
 # -- uploads ----------------------------------------------------------------------------------------------------
@@ -254,18 +201,12 @@ def read_upload(data: bytes, filename: str) -> list:
 
 
 # -- model computations -----------------------------------------------------------------------------------------
-def decode_config(mode: str):
-    from nesf.config import DecodeConfig
-
-    return DecodeConfig() if mode == "paper" else DecodeConfig.fast()
-
-
 @st.cache_data(show_spinner=False, max_entries=512)
 def _encode(model_hash: str, key: str, _crystals, _net) -> np.ndarray:
     return np.asarray(_net.encode(list(_crystals)))
 
 
-def encode(checkpoint: Checkpoint, crystals, device: str = "auto") -> np.ndarray:
+def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.ndarray:
     """(B, 192) latents of `crystals` (cached by checkpoint and content)."""
     net = model(checkpoint, device)
     for crystal in crystals:
@@ -275,10 +216,10 @@ def encode(checkpoint: Checkpoint, crystals, device: str = "auto") -> np.ndarray
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _reconstruct(model_hash: str, key: str, mode: str, _crystals, _net) -> list:
-    return list(_net.reconstruct(list(_crystals), config=decode_config(mode)))
+    return list(_net.reconstruct(list(_crystals), config=_net.decode_preset(mode)))
 
 
-def reconstruct(checkpoint: Checkpoint, crystals, mode: str = "fast", device: str = "auto") -> list:
+def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
     """Reconstructions of `crystals` (cached by checkpoint, decoding preset and content)."""
     net = model(checkpoint, device)
     for crystal in crystals:
@@ -289,11 +230,11 @@ def reconstruct(checkpoint: Checkpoint, crystals, mode: str = "fast", device: st
 @st.cache_data(show_spinner=False, max_entries=64)
 def _interpolate(model_hash: str, start_key: str, end_key: str, steps: int, method: str, mode: str,
                  _start, _end, _net):
-    latents, crystals = _net.interpolate(_start, _end, steps, method=method, config=decode_config(mode))
+    latents, crystals = _net.interpolate(_start, _end, steps, method=method, config=_net.decode_preset(mode))
     return np.asarray(latents), list(crystals)
 
 
-def interpolate(checkpoint: Checkpoint, start, end, steps: int, method: str, mode: str = "fast",
+def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str, mode: str = "fast",
                 device: str = "auto"):
     """(latents (steps, 192), decoded crystals) along the path from `start` to `end` (crystals or latents)."""
     net = model(checkpoint, device)
@@ -307,10 +248,38 @@ def interpolate(checkpoint: Checkpoint, start, end, steps: int, method: str, mod
     return _interpolate(checkpoint_hash(checkpoint), key(start), key(end), int(steps), method, mode, start, end, net)
 
 
+class _Memo:
+    """A bounded, thread-safe memo (least recently used entries go first) for results computed with a progress bar
+    (cached functions must not draw elements)."""
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The value kept under `key`, or None."""
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key]
+
+    def __setitem__(self, key, value) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @st.cache_resource(show_spinner=False)
-def _store() -> dict:
-    """A server-wide memo for results computed with a progress bar (cached functions must not draw elements)."""
-    return {}
+def _store() -> _Memo:
+    """The server-wide memo of encoded datasets and computed maps."""
+    return _Memo(settings.MEMO_ENTRIES)
 
 
 def _compute_map(collection_key: str, method: str, perplexity: float, seed: int, iterations: int,
@@ -319,8 +288,8 @@ def _compute_map(collection_key: str, method: str, perplexity: float, seed: int,
 
     memo = _store()
     key = ("map", collection_key, method, perplexity, seed, iterations)
-    if key in memo:
-        return memo[key]
+    if (found := memo.get(key)) is not None:
+        return found
     bar = st.progress(0.0, text=f"Computing the {method.upper()} map of {len(latents)} crystals…")
 
     def progress(fraction, message=""):
@@ -349,38 +318,3 @@ def map_coords(collection: Collection, method: str, perplexity: float, seed: int
     if collection.latents is None:
         raise NesfError(f"{collection.name}: no latent vectors to map")
     return _compute_map(collection.key, method, float(perplexity), int(seed), int(iterations), collection.latents)
-
-
-# -- latent-space geometry --------------------------------------------------------------------------------------
-def nearest(collection: Collection, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and Euclidean distances of the k crystals of `collection` nearest to `latent` in latent space
-    (192-d, not on the map)."""
-    if collection.latents is None or len(collection.latents) == 0:
-        raise NesfError(f"{collection.name}: no latent vectors")
-    latents = np.asarray(collection.latents, dtype=np.float64)
-    distances = np.linalg.norm(latents - np.asarray(latent, dtype=np.float64).reshape(1, -1), axis=1)
-    k = min(int(k), len(distances))
-    order = np.argpartition(distances, k - 1)[:k]
-    order = order[np.argsort(distances[order])]
-    return order, distances[order]
-
-
-def project(collection: Collection, coords: np.ndarray, method: str, latents: np.ndarray, k: int = 5) -> np.ndarray:
-    """Positions of new latents on an existing map of `collection`.
-
-    PCA: the map is an affine function of the latents, recovered exactly by least squares on the collection.
-    t-SNE: inverse-distance weighted mean of the map positions of the k nearest crystals in latent space.
-    """
-    latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
-    base = np.asarray(collection.latents, dtype=np.float64)
-    coords = np.asarray(coords, dtype=np.float64)
-    if method == "pca":
-        design = np.hstack([base, np.ones((len(base), 1))])
-        weights, *_ = np.linalg.lstsq(design, coords, rcond=None)
-        return np.hstack([latents, np.ones((len(latents), 1))]) @ weights
-    out = np.empty((len(latents), 2))
-    for row, latent in enumerate(latents):
-        index, distance = nearest(collection, latent, k)
-        w = 1.0 / np.maximum(distance, 1e-9)
-        out[row] = (coords[index] * w[:, None]).sum(axis=0) / w.sum()
-    return out

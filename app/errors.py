@@ -11,10 +11,7 @@ import logging
 
 import streamlit as st
 
-try:
-    from nesf.errors import NesfError
-except ImportError:  # pragma: no cover - the library is always there in the app
-    NesfError = ValueError  # type: ignore[misc,assignment]
+from nesf.errors import NesfError
 
 log = logging.getLogger("nesf.app")
 

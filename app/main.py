@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
+from app import state  # noqa: E402
 from app.ui import sidebar  # noqa: E402
 
 st.set_page_config(page_title="NeSF Explorer", page_icon=str(Path(__file__).with_name("static") / "favicon.png"),
@@ -31,7 +32,7 @@ pages = {
                            url_path="interpolate"),
     "model": st.Page(PAGE_DIR / "page_model.py", title="Model", icon=":material/neurology:", url_path="model"),
 }
-st.session_state["_pages"] = pages
+state.set_pages(pages)
 navigation = st.navigation(list(pages.values()))
-st.session_state["_ctx"] = sidebar.render()
+state.set_context(sidebar.render())
 navigation.run()

@@ -32,11 +32,9 @@ MAX_INTERPOLATION_STEPS = 30
 
 # 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).
 THREEDMOL_JS_URL = "/app/static/3Dmol-min.js"
-THREEDMOL_JS_PATH = Path(__file__).resolve().parent / "static" / "3Dmol-min.js"
 
-TRAIN_COMMAND = os.environ.get("NESF_TRAIN_COMMAND", "")
+MEMO_ENTRIES = 16          # encoded datasets and computed maps kept by the server (least recently used go first)
 
-STRUCTURE_EXTENSIONS = ["cif", "vasp", "poscar", "contcar", "json", "extxyz", "xyz"]
-
-# Paper's t-SNE settings are scikit-learn defaults; the app lets the user change them before computing.
-TSNE_DEFAULTS = {"perplexity": 30.0, "seed": 0, "iterations": 1000}
+# The Retrain form's epochs: a run the app can finish in minutes to hours (the paper's 3,200 take days on a CPU).
+# Its other fields start at the training config's defaults (nesf.config.TrainConfig).
+RETRAIN_EPOCHS = 50

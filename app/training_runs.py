@@ -24,10 +24,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from nesf.config import TrainConfig
 from nesf.errors import NesfError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
@@ -38,18 +39,27 @@ TERMINAL_EVENTS = ("done", "cancelled", "failed")
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
+# TrainSpec field -> `nesf train` option; a field left None is the training config's default (nesf.config)
+SPEC_OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr"}
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """What to train. `datasets` are dataset names; `structures_dir` a folder of uploaded structure files."""
+    """What to train. `datasets` are dataset names; `structures_dir` a folder of uploaded structure files.
+    `epochs`, `batch_size` and `learning_rate` left None are those of `nesf train` (TrainConfig's defaults)."""
 
     name: str
     datasets: tuple[str, ...] = ()
     structures_dir: str | None = None
-    epochs: int = 100
-    batch_size: int = 128
-    learning_rate: float = 1e-3
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
     data_dir: str | None = None
     device: str = "auto"
+
+    def hyperparameters(self) -> dict:
+        """The TrainConfig fields this spec sets (the others keep their defaults)."""
+        return {name: getattr(self, name) for name in SPEC_OPTIONS if getattr(self, name) is not None}
 
     def validate(self, taken_names: set[str] = frozenset()) -> None:
         if not NAME_PATTERN.match(self.name or ""):
@@ -60,12 +70,7 @@ class TrainSpec:
             raise NesfError(f"a checkpoint named {self.name!r} exists already; choose another name")
         if not self.datasets and not self.structures_dir:
             raise NesfError("choose at least one dataset (or upload structure files) to train on")
-        if not 1 <= int(self.epochs) <= 100_000:
-            raise NesfError(f"epochs must lie in 1..100000, got {self.epochs}")
-        if not 1 <= int(self.batch_size) <= 4096:
-            raise NesfError(f"batch size must lie in 1..4096, got {self.batch_size}")
-        if not 0 < float(self.learning_rate) <= 1.0:
-            raise NesfError(f"learning rate must lie in (0, 1], got {self.learning_rate}")
+        replace(TrainConfig(), **self.hyperparameters())  # TrainConfig refuses bad values, naming them
 
 
 @dataclass
@@ -106,10 +111,9 @@ def default_command(spec: TrainSpec, out_dir: Path, progress_file: Path) -> list
         argv += ["--dataset", name]
     if spec.structures_dir:
         argv += ["--structures-dir", str(spec.structures_dir)]
+    for name, value in spec.hyperparameters().items():
+        argv += [SPEC_OPTIONS[name], repr(float(value)) if name == "learning_rate" else str(int(value))]
     argv += [
-        "--epochs", str(int(spec.epochs)),
-        "--batch-size", str(int(spec.batch_size)),
-        "--lr", repr(float(spec.learning_rate)),
         "--name", spec.name,
         "--out-dir", str(out_dir),
         "--progress-file", str(progress_file),
@@ -227,7 +231,7 @@ class TrainingManager:
             run_id=run_id,
             name=spec.get("name", run_id),
             state="running",
-            epochs=int(spec.get("epochs", 0)),
+            epochs=int(spec.get("epochs") or 0),
             started=float(spec.get("started", 0.0)),
             pid=pid,
         )

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import backend
+from nesf.checkpoint import CheckpointInfo
 
 
 @dataclass
 class AppContext:
-    checkpoint: backend.Checkpoint | None   # the active checkpoint (None: no checkpoint found)
+    checkpoint: CheckpointInfo | None       # the active checkpoint (None: no checkpoint found)
     device: str                             # "auto" resolves to CUDA when present, else CPU
     device_label: str                       # what the sidebar shows, e.g. "CPU" or "CUDA (NVIDIA H100)"
-    decode_mode: str                        # "fast" (interactive preset) or "paper" (paper's settings)
+    decode_mode: str                        # a decoding preset: "fast", "paper" or "checkpoint" (its own)
     data_dir: str
     collection: backend.Collection | None   # the active dataset: crystals, table, latents, maps
 

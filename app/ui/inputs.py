@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import backend, settings
+from app import backend, settings, state
 from app.errors import describe
 from app.ui.context import AppContext
 
@@ -84,7 +84,7 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
         found = upload_structures(f"{key}_upload", multiple=False, label=f"{title}: structure file")
         return found[0] if found else None
     if where == "Map selection":
-        selected = st.session_state.get("map_selection") or []
+        selected = state.map_selection()
         if ctx.collection is None or not selected:
             st.caption("Select points on the Latent map page first.")
             return None

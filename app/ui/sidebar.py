@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
-from app import backend, settings
+from app import backend, settings, state
 from app.errors import shown_errors
 from app.ui import training_panel
 from app.ui.context import AppContext
+from nesf.checkpoint import CheckpointInfo
 
 ATLAS_CHOICE = "__atlas__"
 HEADLINE_METRICS = (
@@ -41,13 +41,7 @@ def headline_metrics(metrics: dict) -> str:
     return f"{split}: " + " · ".join(parts) if parts else "no metrics recorded"
 
 
-def _default_data_dir() -> str:
-    try:
-        from nesf.datasets import default_data_dir
-
-        return str(default_data_dir())
-    except ImportError:  # pragma: no cover
-        return os.environ.get("NESF_DATA_DIR", "data")
+DECODE_LABELS = {"fast": "fast (interactive)", "paper": "paper settings", "checkpoint": "checkpoint's own"}
 
 
 def render() -> AppContext:
@@ -56,16 +50,15 @@ def render() -> AppContext:
     sb.markdown("### :material/hub: NeSF Explorer")
 
     # -- checkpoint ----------------------------------------------------------------------------------------------
-    found: list[backend.Checkpoint] = []
+    found: list[CheckpointInfo] = []
     with shown_errors("Listing checkpoints", container=sb):
         found = backend.checkpoints()
     checkpoint = None
     if not found:
         sb.error(f"No checkpoint found in {settings.CHECKPOINT_DIR}. Train one with the Retrain panel below.")
     else:
-        by_path = {c.path: c for c in found}
-        if st.session_state.get("checkpoint") not in by_path:
-            st.session_state["checkpoint"] = found[0].path
+        by_path = {str(c.path): c for c in found}
+        state.keep_choice("checkpoint", list(by_path))
         path = sb.selectbox("Checkpoint", list(by_path), key="checkpoint", format_func=lambda p: by_path[p].label,
                             help="Shipped checkpoints live in checkpoints/, the ones trained here in checkpoints/user/.")
         checkpoint = by_path[path]
@@ -77,8 +70,9 @@ def render() -> AppContext:
     sb.caption(f":material/memory: Device: **{device_label}**")
 
     # -- dataset -----------------------------------------------------------------------------------------------
-    if "data_dir" not in st.session_state:
-        st.session_state["data_dir"] = _default_data_dir()
+    from nesf.datasets import default_data_dir
+
+    state.set_default("data_dir", str(default_data_dir()))
     data_dir = sb.text_input("Data directory", key="data_dir",
                              help="Where the datasets are (NESF_DATA_DIR). The latent atlas of the checkpoint "
                                   "needs no data directory.")
@@ -95,8 +89,7 @@ def render() -> AppContext:
     options = ([ATLAS_CHOICE] if atlas_name else []) + list(names)
     labels = {ATLAS_CHOICE: atlas_name, **names}
     if options:
-        if st.session_state.get("dataset_choice") not in options:
-            st.session_state["dataset_choice"] = options[0]
+        state.keep_choice("dataset_choice", options)
         choice = sb.selectbox("Active dataset", options, key="dataset_choice", format_func=lambda n: labels[n])
         if checkpoint is not None:
             with shown_errors(f"Loading dataset {labels[choice]}", container=sb):
@@ -109,13 +102,14 @@ def render() -> AppContext:
     else:
         sb.warning("No dataset: the data directory holds none and the checkpoint has no atlas.")
 
-    decode_mode = sb.radio("Decoding", ["fast", "paper"], key="decode_mode", horizontal=True,
-                           format_func={"fast": "fast (interactive)", "paper": "paper settings"}.get,
+    decode_mode = sb.radio("Decoding", list(DECODE_LABELS), key="decode_mode", horizontal=True,
+                           format_func=DECODE_LABELS.get,
                            help="Fast: particles only in the predicted cell, converged particles stop early. "
-                                "Paper: the full particle grid of the paper (slower).")
+                                "Paper: the full particle grid of the paper (slower). Checkpoint's own: the "
+                                "decoding the checkpoint was trained for (what the command line uses).")
 
     # -- retrain -----------------------------------------------------------------------------------------------
-    taken = {c.name for c in found} | {Path(c.path).stem for c in found}
+    taken = {c.name for c in found} | {c.path.stem for c in found}
     with sb:
         training_panel.render(dataset_names=names, data_dir=data_dir, taken_names=taken)
 

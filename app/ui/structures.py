@@ -8,8 +8,11 @@ import streamlit as st
 
 from app import viewer
 from app.errors import describe
+from nesf.metrics import TABLE1_LABELS
 
 VIEWER_HEIGHT = 360
+# the paper's Table 1 metric names (nesf.metrics, plain ASCII) with their units in symbols, for the pages
+TABLE1_DISPLAY = {key: label.replace("[A]", "[Å]").replace("[deg]", "[°]") for key, label in TABLE1_LABELS.items()}
 
 
 def safe_spacegroup(crystal) -> tuple[int | None, str, str]:

@@ -8,9 +8,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import backend, settings
+from app import backend, settings, state
 from app.errors import describe, shown_errors
 from app.training_runs import RunStatus, TrainingManager, TrainSpec
+from nesf.config import TrainConfig
 
 POLL_S = 1.5
 
@@ -59,22 +60,21 @@ def _finished_message(status: RunStatus) -> None:
 
 def _status_body() -> None:
     runs = manager()
-    watched = st.session_state.get("watched_run")
+    watched = state.watched_run()
     active = runs.active()
     if active is None and watched:
         # the run this browser was following has ended: rerun the whole app so the checkpoint list updates
-        st.session_state["watched_run"] = None
-        st.session_state["finished_run"] = watched
+        state.run_finished(watched)
         st.rerun(scope="app")
     if active is None:
-        finished = st.session_state.get("finished_run")
+        finished = state.finished_run()
         if finished:
             try:
                 _finished_message(runs.status(finished))
             except Exception as exc:  # noqa: BLE001
                 st.caption(describe(exc, "Last training run"))
         return
-    st.session_state["watched_run"] = active.run_id
+    state.watch_run(active.run_id)
     st.markdown(f"**Training {active.name}** · epoch {active.epoch}/{active.epochs or '?'}")
     st.progress(active.fraction, text=f"elapsed {format_duration(active.elapsed_s)} · ETA {format_duration(active.eta_s)}")
     if active.history:
@@ -107,7 +107,7 @@ def render(*, dataset_names: dict[str, str], data_dir: str, taken_names: set[str
     runs = manager()
     active = runs.active()
     with st.expander("Retrain", icon=":material/model_training:", expanded=active is not None
-                     or bool(st.session_state.get("finished_run"))):
+                     or bool(state.finished_run())):
         st.fragment(_status_body, run_every=POLL_S if active is not None else None)()
         if active is not None:
             st.info("One training run at a time: wait for it or cancel it to start another.", icon=":material/info:")
@@ -117,10 +117,12 @@ def render(*, dataset_names: dict[str, str], data_dir: str, taken_names: set[str
                                     key="train_datasets")
             files = st.file_uploader("…or your structure files", accept_multiple_files=True, key="train_files",
                                      help="CIF, POSCAR/CONTCAR, pymatgen JSON or extxyz; split 90/5/5.")
+            defaults = TrainConfig()
             cols = st.columns(2)
-            epochs = cols[0].number_input("Epochs", 1, 100_000, 50, key="train_epochs")
-            batch_size = cols[1].number_input("Batch size", 1, 4096, 64, key="train_batch_size")
-            lr = cols[0].number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", step=1e-4, key="train_lr")
+            epochs = cols[0].number_input("Epochs", 1, 100_000, settings.RETRAIN_EPOCHS, key="train_epochs")
+            batch_size = cols[1].number_input("Batch size", 1, 4096, defaults.batch_size, key="train_batch_size")
+            lr = cols[0].number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.0e", step=1e-4,
+                                      key="train_lr")
             name = cols[1].text_input("Name", "my-model", key="train_name")
             submitted = st.form_submit_button("Start training", icon=":material/play_arrow:",
                                               disabled=active is not None, type="primary")
@@ -131,6 +133,5 @@ def render(*, dataset_names: dict[str, str], data_dir: str, taken_names: set[str
                                  epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(lr),
                                  data_dir=data_dir or None)
                 status = runs.start(spec, taken_names=taken_names)
-                st.session_state["watched_run"] = status.run_id
-                st.session_state["finished_run"] = None
+                state.watch_run(status.run_id)
                 st.rerun()

@@ -11,11 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import backend, settings, viewer
+from app import backend, settings, state, viewer
 from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
+from nesf.atlas import nearest_neighbors, project_new
 
 
 def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataF
                "atoms": crystal.num_atoms, "space group": f"{symbol} ({number})" if number else symbol,
                "volume (Å³)": crystal.volume_angstrom3}
         if ctx.collection is not None and ctx.collection.latents is not None:
-            index, distance = backend.nearest(ctx.collection, latent, k=1)
+            index, distance = nearest_neighbors(ctx.collection, latent, k=1)
             table = ctx.collection.table
             row["nearest in dataset"] = f"{table.at[int(index[0]), 'id']} ({table.at[int(index[0]), 'formula']})"
             row["latent distance"] = float(distance[0])
@@ -110,20 +111,19 @@ def _walker(ctx: AppContext, table: pd.DataFrame, crystals: list) -> None:
     """Slider (and play button) over the steps, with the decoded structure in 3D; a fragment, so moving the
     slider redraws only this part."""
     steps = len(crystals)
-    if st.session_state.get("interp_step", 0) >= steps:
-        st.session_state["interp_step"] = 0
-    playing = st.session_state.get("interp_playing", False)
+    state.walker_step(steps)
+    playing = state.playing()
 
     def body():
-        if st.session_state.get("interp_playing", False):
-            st.session_state["interp_step"] = (st.session_state.get("interp_step", 0) + 1) % steps
+        if state.playing():
+            state.advance_walker(steps)
         cols = st.columns([1, 6])
-        label = "Pause" if st.session_state.get("interp_playing") else "Play"
+        label = "Pause" if state.playing() else "Play"
         if cols[0].button(label, icon=":material/pause:" if label == "Pause" else ":material/play_arrow:",
                           key="interp_play"):
-            st.session_state["interp_playing"] = not st.session_state.get("interp_playing", False)
+            state.toggle_playing()
             st.rerun()
-        step = cols[1].slider("Step", 0, steps - 1, key="interp_step")
+        step = cols[1].slider("Step", 0, steps - 1, key=state.INTERP_STEP)
         row = table.iloc[step]
         st.markdown(f"Step **{step}** / {steps - 1} · **{row['formula']}** · {row['atoms']} atoms · "
                     f"{row['space group']} · {row['volume (Å³)']:.1f} Å³"
@@ -139,7 +139,7 @@ def _walker(ctx: AppContext, table: pd.DataFrame, crystals: list) -> None:
 
 
 def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> None:
-    method = st.session_state.get("map_method", "tsne")
+    method = state.map_method()
     collection = ctx.collection
     coords = collection.maps.get(method)
     if coords is None:
@@ -148,7 +148,7 @@ def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> N
     if coords is None:
         st.caption("The active dataset has no map yet: open the Latent map page to compute one.")
         return
-    path = backend.project(collection, coords, method, latents)
+    path = project_new(collection, latents, method, coords=coords)
     fig = base_map_figure(collection, coords, color_by=None, height=420)
     fig.add_trace(go.Scatter(
         x=path[:, 0], y=path[:, 1], mode="lines+markers+text", name="path",

@@ -8,31 +8,29 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import backend, viewer
+from app import backend, state, viewer
 from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import available_colors, base_map_figure
+from nesf.atlas import nearest_neighbors, project_new
 
 MAX_SHOWN = 12   # selected crystals listed for viewing at once
 
 
-def _map_settings(defaults: dict) -> dict:
+def _map_settings(shipped: dict) -> state.MapSettings:
     """Method and t-SNE parameters, chosen before computing (a form: nothing runs while they are edited)."""
-    current = st.session_state.setdefault("map_params", {"method": "tsne", **defaults})
+    current = state.map_settings(shipped)
     with st.popover("Map settings", icon=":material/tune:"):
         with st.form("map_settings_form", border=False):
-            method = st.radio("Method", ["tsne", "pca"], index=["tsne", "pca"].index(current["method"]),
+            method = st.radio("Method", ["tsne", "pca"], index=["tsne", "pca"].index(current.method),
                               format_func={"tsne": "t-SNE", "pca": "PCA"}.get, horizontal=True)
-            perplexity = st.number_input("Perplexity", 2.0, 200.0, float(current["perplexity"]), step=5.0)
-            seed = st.number_input("Seed", 0, 2**31 - 1, int(current["seed"]))
-            iterations = st.number_input("Iterations", 250, 5000, int(current["iterations"]), step=250)
+            perplexity = st.number_input("Perplexity", 2.0, 200.0, float(current.perplexity), step=5.0)
+            seed = st.number_input("Seed", 0, 2**31 - 1, int(current.seed))
+            iterations = st.number_input("Iterations", 250, 5000, int(current.iterations), step=250)
             if st.form_submit_button("Compute map", type="primary"):
-                current = {"method": method, "perplexity": float(perplexity), "seed": int(seed),
-                           "iterations": int(iterations)}
-                st.session_state["map_params"] = current
-                st.session_state["map_recompute"] = method == "tsne"
-    st.session_state["map_method"] = current["method"]
+                current = state.MapSettings(method, float(perplexity), int(seed), int(iterations))
+                state.ask_for_map(current)
     return current
 
 
@@ -56,13 +54,13 @@ def render(ctx: AppContext) -> None:
 
     coords = None
     with shown_errors("Computing the map"):
-        coords = backend.map_coords(collection, params["method"], params["perplexity"], params["seed"],
-                                    params["iterations"], recompute=st.session_state.get("map_recompute", False))
+        coords = backend.map_coords(collection, params.method, params.perplexity, params.seed, params.iterations,
+                                    recompute=state.map_recompute())
     if coords is None:
         return
-    method_name = "t-SNE" if params["method"] == "tsne" else "PCA"
-    extra = (f" · perplexity {params['perplexity']:g}, seed {params['seed']}, {params['iterations']} iterations"
-             if params["method"] == "tsne" else "")
+    method_name = "t-SNE" if params.method == "tsne" else "PCA"
+    extra = (f" · perplexity {params.perplexity:g}, seed {params.seed}, {params.iterations} iterations"
+             if params.method == "tsne" else "")
     st.caption(f"{len(collection.crystals):,} crystals of {collection.name} · {method_name}{extra} · "
                "drag a lasso or click points to open them")
 
@@ -73,7 +71,7 @@ def render(ctx: AppContext) -> None:
         top[3].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
 
     fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight)
-    placed = _placed_uploads(ctx, coords, params["method"])
+    placed = _placed_uploads(ctx, coords, params.method)
     if placed is not None:
         fig.add_trace(go.Scatter(
             x=placed["x"], y=placed["y"], mode="markers+text", text=placed["formula"], textposition="top center",
@@ -87,7 +85,7 @@ def render(ctx: AppContext) -> None:
     )
     selected = _selected_rows(event)
     if selected:
-        st.session_state["map_selection"] = selected
+        state.select_on_map(selected)
 
     export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
     export = pd.concat([collection.table.reset_index(drop=True), export], axis=1)
@@ -96,8 +94,7 @@ def render(ctx: AppContext) -> None:
                             key="map_csv", icon=":material/download:")
     cols[1].caption("PNG: the camera icon in the map's toolbar.")
 
-    rows = st.session_state.get("map_selection") or []
-    rows = [r for r in rows if r < len(collection.crystals)]
+    rows = [r for r in state.map_selection() if r < len(collection.crystals)]
     if rows:
         _selection_panel(ctx, rows)
     else:
@@ -138,10 +135,10 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
             return None
         with shown_errors("Placing the uploads"):
             latents = backend.encode(ctx.checkpoint, [p.crystal for p in good], ctx.device)
-            xy = backend.project(ctx.collection, coords, method, latents)
+            xy = project_new(ctx.collection, latents, method, coords=coords)
             rows = []
             for item, latent, (x, y) in zip(good, latents, xy):
-                index, distance = backend.nearest(ctx.collection, latent, k=3)
+                index, _ = nearest_neighbors(ctx.collection, latent, k=3)
                 near = ", ".join(f"{ctx.collection.table.at[int(i), 'id']} ({ctx.collection.table.at[int(i), 'formula']})"
                                  for i in index)
                 rows.append({"file": item.source, "formula": item.crystal.formula, "x": x, "y": y,
@@ -177,7 +174,7 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
         structures.metrics_row(structures.per_structure_metrics(crystal, recon))
 
     st.markdown("**Nearest neighbors in the 192-d latent space**")
-    index, distance = backend.nearest(collection, collection.latents[row], k=6)
+    index, distance = nearest_neighbors(collection, collection.latents[row], k=6)
     neighbors = collection.table.loc[index, ["id", "formula", "num_atoms"] +
                                      [c for c in ("spacegroup_symbol", "crystal_system") if c in collection.table]]
     neighbors = neighbors.assign(latent_distance=distance)
@@ -186,10 +183,6 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
                  column_config={"latent_distance": st.column_config.NumberColumn("latent distance", format="%.3f")})
     cols = st.columns(2)
     if cols[0].button("Use as interpolation source", key="map_to_src", icon=":material/start:"):
-        st.session_state["interp_src_from"] = "Map selection"
-        st.session_state["interp_src_mapsel"] = row
-        st.switch_page(st.session_state["_pages"]["interpolate"])
+        state.use_for_interpolation("src", row)
     if cols[1].button("Use as interpolation destination", key="map_to_dst", icon=":material/flag:"):
-        st.session_state["interp_dst_from"] = "Map selection"
-        st.session_state["interp_dst_mapsel"] = row
-        st.switch_page(st.session_state["_pages"]["interpolate"])
+        state.use_for_interpolation("dst", row)

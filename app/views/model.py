@@ -8,11 +8,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import backend
 from app.errors import shown_errors
 from app.ui import training_panel
 from app.ui.context import AppContext
-from app.views.reconstruct import TABLE1_LABELS
+from app.ui.structures import TABLE1_DISPLAY
+from nesf.checkpoint import CheckpointInfo
 
 
 def render(ctx: AppContext) -> None:
@@ -25,12 +25,12 @@ def render(ctx: AppContext) -> None:
     _runs()
 
 
-def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
+def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
     st.subheader(checkpoint.name)
     origin = "shipped with the app" if checkpoint.shipped else "trained in this app"
-    st.caption(f"`{Path(checkpoint.path).name}` · {origin} · dataset {checkpoint.dataset or '?'} · created "
+    st.caption(f"`{checkpoint.path.name}` · {origin} · dataset {checkpoint.dataset or '?'} · created "
                f"{checkpoint.created or '?'} · {checkpoint.epochs} epochs · running on {ctx.device_label}")
-    info = {}
+    info = checkpoint  # its metadata; loading the model below shows any problem with its weights
     with shown_errors("Loading the model"):
         info = ctx.model().info
     cols = st.columns([3, 4])
@@ -47,21 +47,21 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
             st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
                         "training split's latents, scored on each split, beside the latent-free baseline)")
             st.dataframe(probe, hide_index=True, width="stretch")
-        sizes = info.get("split_sizes") or {}
+        sizes = info.split_sizes
         if sizes:
             st.markdown("**Data** · " + " · ".join(f"{k}: {v:,}" for k, v in sizes.items()))
-        wall = info.get("wall_time_s")
+        wall = info.wall_time_s
         if wall:
             st.markdown(f"**Training time** · {training_panel.format_duration(wall)}")
-        source = info.get("init_from")
+        source = info.init_from
         if source:  # the loss curve and training time above are this run's; say what came before it
             st.markdown(f"**Fine-tuned from** `{source.get('name')}` · {source.get('epochs')} epochs, "
                         f"{training_panel.format_duration(float(source.get('wall_time_s') or 0))} before this run")
-        hardware = info.get("hardware")
+        hardware = info.hardware
         if hardware:
             st.markdown(f"**Hardware** · {hardware}")
     with cols[1]:
-        history = info.get("history") or []
+        history = info.history
         if history:
             frame = pd.DataFrame(history)
             fig = go.Figure()
@@ -75,13 +75,13 @@ def _checkpoint_card(ctx: AppContext, checkpoint: backend.Checkpoint) -> None:
             st.plotly_chart(fig, key="model_history")
         else:
             st.caption("No training history in this checkpoint.")
-    card = Path(checkpoint.path).with_suffix(".md")
+    card = checkpoint.path.with_suffix(".md")
     if card.is_file():
         with st.expander("Model card", icon=":material/description:"):
             st.markdown(card.read_text(errors="replace"))
     with st.expander("Configuration", icon=":material/settings:"):
-        st.json({k: info.get(k) for k in ("model_config", "train_config", "sampling_config", "decode_config")},
-                expanded=False)
+        st.json({"model_config": info.model_config, "train_config": info.train_config,
+                 "sampling_config": info.sampling_config, "decode_config": info.decode_config}, expanded=False)
 
 
 def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
@@ -94,7 +94,7 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
         return None
     paper = PAPER_TABLE1.get(str(dataset or "").split("_fold")[0], {})
     rows = []
-    for key, label in TABLE1_LABELS.items():
+    for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}
         for split, values in splits.items():
             header = f"{split} ({values['count']})" if "count" in values else split

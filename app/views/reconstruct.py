@@ -9,18 +9,7 @@ from app import backend, viewer
 from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
-
-TABLE1_LABELS = {
-    "atom_count_error_percent": "Error in number of atoms [%]",
-    "position_error_actual_angstrom": "Position error (actual) [Å]",
-    "position_error_detected_angstrom": "Position error (detected) [Å]",
-    "species_error_actual_percent": "Species error (actual) [%]",
-    "species_error_detected_percent": "Species error (detected) [%]",
-    "lattice_length_error_angstrom": "Lattice length error [Å]",
-    "lattice_angle_error_degrees": "Lattice angle error [°]",
-    "match_rate_percent": "StructureMatcher match rate [%]",
-    "match_rmsd": "StructureMatcher RMSD",
-}
+from app.ui.structures import TABLE1_DISPLAY
 
 
 def render(ctx: AppContext) -> None:
@@ -33,7 +22,7 @@ def render(ctx: AppContext) -> None:
     with upload_tab:
         picked = inputs.upload_structures("recon_upload")
     with dataset_tab:
-        picked += inputs.dataset_search(ctx, "recon_dataset", default_query=st.session_state.get("recon_default", ""))
+        picked += inputs.dataset_search(ctx, "recon_dataset")
     if not picked:
         st.info("Upload one or more structure files, or search the dataset, to see their reconstructions.",
                 icon=":material/info:")
@@ -108,7 +97,7 @@ def _batch_summary(good, results, metrics) -> None:
     with shown_errors("Table 1 metrics"):
         summary = table1_metrics([p.crystal for p in good], results)
         table = pd.DataFrame(
-            [{"metric": TABLE1_LABELS.get(k, k), "value": v} for k, v in summary.items()]
+            [{"metric": TABLE1_DISPLAY.get(k, k), "value": v} for k, v in summary.items()]
         )
         st.dataframe(table, hide_index=True, width="content")
         cols = st.columns(2)

@@ -63,7 +63,7 @@ def test_latent_map_search_and_recolor(at):
 
 
 def test_latent_map_selection_opens_structure_and_neighbors(at):
-    at.session_state["map_selection"] = [0, 1, 2]
+    at.session_state["nesf.map_selection"] = [0, 1, 2]  # app.state.MAP_SELECTION
     at.run()
     _no_traceback(at)
     assert any("3 selected" in s for s in _texts(at, "subheader"))

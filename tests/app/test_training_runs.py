@@ -76,8 +76,8 @@ def test_failed_and_crashed_runs_say_what_happened(tmp_path):
     [
         (TrainSpec(name="bad name!", datasets=("A",)), "checkpoint name"),
         (TrainSpec(name="ok"), "at least one dataset"),
-        (TrainSpec(name="ok", datasets=("A",), epochs=0), "epochs"),
-        (TrainSpec(name="ok", datasets=("A",), learning_rate=0), "learning rate"),
+        (TrainSpec(name="ok", datasets=("A",), epochs=0), r"TrainConfig\.epochs must be at least 1, got 0"),
+        (TrainSpec(name="ok", datasets=("A",), learning_rate=0), r"TrainConfig\.learning_rate must be positive, got 0"),
         (TrainSpec(name="lcs6a", datasets=("A",)), "exists already"),
     ],
 )
@@ -92,3 +92,15 @@ def test_progress_reader_skips_partial_lines(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"event": "start"}\nnot json\n{"event": "epoch", "epoch": 1}\n{"event": "ep')
     assert [e["event"] for e in read_events(path)] == ["start", "epoch"]
+
+
+def test_command_passes_only_the_hyperparameters_given(tmp_path, monkeypatch):
+    from app.training_runs import default_command
+
+    monkeypatch.delenv("NESF_TRAIN_COMMAND", raising=False)
+    bare = default_command(TrainSpec(name="m", datasets=("A",)), tmp_path, tmp_path / "p.jsonl")
+    assert "--epochs" not in bare and "--batch-size" not in bare and "--lr" not in bare  # TrainConfig's defaults
+    given = default_command(TrainSpec(name="m", datasets=("A",), epochs=5, learning_rate=2e-3), tmp_path,
+                            tmp_path / "p.jsonl")
+    assert given[given.index("--epochs") + 1] == "5" and given[given.index("--lr") + 1] == "0.002"
+    assert "--batch-size" not in given
