@@ -10,40 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nesf.errors import NesfError
-
-
-def lattice_from_parameters(lengths_angstrom, angles_degrees, *, vesta: bool = False) -> np.ndarray:
-    """(3, 3) lattice matrix of row vectors in Angstrom from (a, b, c) and (alpha, beta, gamma) in degrees.
-
-    `vesta=False` follows pymatgen's default frame (c along z); `vesta=True` puts a along x (the VESTA frame),
-    which is the frame of some triclinic cells in the paper's datasets.
-    """
-    from pymatgen.core import Lattice
-
-    a, b, c = (float(x) for x in lengths_angstrom)
-    alpha, beta, gamma = (float(x) for x in angles_degrees)
-    return np.array(Lattice.from_parameters(a, b, c, alpha, beta, gamma, vesta=vesta).matrix, dtype=np.float64)
-
-
-def count_inside_cell(lattice: np.ndarray, cart_coords: np.ndarray, tolerance: float) -> int:
-    """How many Cartesian coordinates (n, 3) have fractional coordinates within [-tolerance, 1 + tolerance] of the
-    (3, 3) row-vector `lattice`: how well a lattice frame holds a set of atoms."""
-    if len(cart_coords) == 0:
-        return 0
-    frac = np.asarray(cart_coords, dtype=np.float64) @ np.linalg.inv(lattice)
-    return int(np.sum(np.all((frac >= -tolerance) & (frac <= 1 + tolerance), axis=1)))
-
-
-def parameters_from_lattice(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lengths (a, b, c) in Angstrom and angles (alpha, beta, gamma) in degrees of a (3, 3) row-vector lattice."""
-    lattice = np.asarray(lattice, dtype=np.float64)
-    lengths = np.linalg.norm(lattice, axis=1)
-    a, b, c = lattice
-    def angle(u, v):
-        cos = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v))
-        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    angles = np.array([angle(b, c), angle(a, c), angle(a, b)])
-    return lengths, angles
+from nesf.lattice import lattice_from_parameters, parameters_from_lattice
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,19 +6,16 @@ device. Deterministic: no random numbers.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from nesf.config import DecodeConfig
-from nesf.crystal import Crystal, count_inside_cell, lattice_from_parameters
+from nesf.crystal import Crystal
 from nesf.grids import box_grid, local_grid
-from nesf.lattice import lattice_from_parameters_torch
+from nesf.lattice import DECODED_FRAME_TOLERANCE, frame_holding, inside_predicted_cell_torch
 from nesf.nms import batched_nms
-
-FRAME_TOLERANCE = 0.05  # fractional margin within which a decoded atom counts as inside a candidate cell frame
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class StructureDecoder:
         particles = grid[None].expand(size, -1, -1).clone()  # (B, G, 3)
         valid = torch.ones(particles.shape[:2], dtype=torch.bool, device=device)
         if cfg.particles_in_predicted_cell:
-            valid &= _inside_cell(particles, lengths, angles_deg, cfg.cell_margin)
+            valid &= inside_predicted_cell_torch(particles, lengths, angles_deg, cfg.cell_margin)
 
         last_step, moved = self._move(fields, particles, valid)
         score = last_step.square().sum(-1)  # (B, G) squared last step, the official score
@@ -105,23 +102,6 @@ class StructureDecoder:
         return species
 
 
-def _inside_cell(particles, lengths, angles_deg, margin: float) -> torch.Tensor:
-    """(B, G) True where a particle lies within `margin` Angstrom (per fractional axis) of the predicted cell, in
-    either of the two frames the datasets use (pymatgen's default and VESTA's)."""
-    return (_inside_frame(particles, lengths, angles_deg, margin, vesta=False)
-            | _inside_frame(particles, lengths, angles_deg, margin, vesta=True))
-
-
-def _inside_frame(particles, lengths, angles_deg, margin: float, *, vesta: bool) -> torch.Tensor:
-    lattice = lattice_from_parameters_torch(lengths.double(), angles_deg.double(), vesta=vesta)  # (B, 3, 3)
-    finite = torch.isfinite(lattice).all(-1).all(-1) & (torch.linalg.det(lattice).abs() > 1e-3)
-    safe = torch.where(finite[:, None, None], lattice, torch.eye(3, dtype=lattice.dtype, device=lattice.device))
-    frac = particles.double() @ torch.linalg.inv(safe)  # (B, G, 3)
-    pad = margin / torch.linalg.norm(safe, dim=2)  # (B, 3) margin in fractional units per axis
-    inside = ((frac >= -pad[:, None]) & (frac <= 1 + pad[:, None])).all(-1)
-    return inside | ~finite[:, None]
-
-
 def to_crystals(decoded: DecodedBatch, vocab: list[int], ids: list[str] | None = None) -> list[Crystal]:
     """Decoder output -> Crystals (atomic numbers from the vocabulary, lattice from the predicted parameters)."""
     vocab_array = np.asarray(vocab, dtype=np.int64)
@@ -138,16 +118,5 @@ def _safe_lattice(lengths, angles_deg, positions: np.ndarray) -> np.ndarray:
     x, the frame of some triclinic cells in the paper's datasets) when that frame holds more of them. If the heads
     predict an impossible cell: a cube of the mean predicted length."""
     lengths = np.maximum(np.asarray(lengths, dtype=np.float64), 0.1)
-    candidates = []
-    for vesta in (False, True):
-        try:
-            lattice = lattice_from_parameters(lengths, angles_deg, vesta=vesta)
-        except (ValueError, ArithmeticError):
-            continue
-        if np.all(np.isfinite(lattice)) and abs(np.linalg.det(lattice)) > 1e-3:
-            candidates.append(lattice)
-    if not candidates:
-        return np.eye(3) * float(np.mean(lengths))
-    # the first (default frame) wins a tie
-    return max(candidates, key=lambda lattice: count_inside_cell(lattice, positions, FRAME_TOLERANCE))
-
+    lattice = frame_holding(lengths, angles_deg, positions, DECODED_FRAME_TOLERANCE)
+    return np.eye(3) * float(np.mean(lengths)) if lattice is None else lattice

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nesf.crystal import Crystal, count_inside_cell, lattice_from_parameters
+from nesf.crystal import Crystal
 from nesf.errors import NesfError
+from nesf.lattice import DATA_FRAME_TOLERANCE, frame_holding
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -26,8 +27,6 @@ _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
-
-FRAC_TOLERANCE = 0.02  # how far outside [0, 1] a fractional coordinate may be before a frame is rejected
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -55,10 +54,6 @@ def load_restricted_pickle(path: Path):
         raise NesfError(f"{path}: not a readable dataset pickle ({type(exc).__name__}: {exc})") from exc
 
 
-def _fits_cell(lattice: np.ndarray, cart_coords: np.ndarray) -> bool:
-    return count_inside_cell(lattice, cart_coords, FRAC_TOLERANCE) == len(cart_coords)
-
-
 def crystal_from_paper_entry(entry, sidx_to_z, source: str) -> Crystal:
     """One pickle tuple -> Crystal, choosing the lattice frame (pymatgen default or VESTA) that holds its atoms."""
     try:
@@ -70,11 +65,9 @@ def crystal_from_paper_entry(entry, sidx_to_z, source: str) -> Crystal:
     if species_idx.size and (species_idx.min() < 0 or species_idx.max() >= len(sidx_to_z)):
         raise NesfError(f"{source}: {material_id}: species index outside the vocabulary of {len(sidx_to_z)}")
     angles_deg = [math.degrees(float(x)) for x in angles_rad]
-    lattice = lattice_from_parameters(abc, angles_deg)
-    if not _fits_cell(lattice, cart_coords):
-        vesta = lattice_from_parameters(abc, angles_deg, vesta=True)
-        if _fits_cell(vesta, cart_coords):
-            lattice = vesta
+    lattice = frame_holding(abc, angles_deg, cart_coords, DATA_FRAME_TOLERANCE)
+    if lattice is None:
+        raise NesfError(f"{source}: {material_id}: lattice parameters {list(abc)}, {angles_deg} form no cell")
     species = np.asarray(sidx_to_z, dtype=np.int64)[species_idx]
     return Crystal(lattice, cart_coords, species, str(material_id))
 

@@ -14,6 +14,7 @@ from nesf.batch import CrystalBatch
 from nesf.config import SamplingConfig
 from nesf.fields import nearest_atom
 from nesf.grids import box_grid, local_grid
+from nesf.lattice import inside_cell_torch
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class QuerySampler:
                                                                          generator=generator)
         global_crystal = torch.arange(size, device=device)[:, None].expand(size, self.global_grid.shape[0])
         if cfg.global_in_cell:
-            keep = within_cell(self.global_grid, batch.lattice, cfg.cell_margin)  # (B, G)
+            keep = inside_cell_torch(self.global_grid, batch.lattice, cfg.cell_margin)  # (B, G)
             global_queries, global_crystal = global_queries[keep], global_crystal[keep]
         local_queries, local_crystal = self._around_atoms(batch, self.local_offsets, cfg.local_sigma, generator,
                                                           cfg.local_query_fraction)
@@ -72,10 +73,3 @@ class QuerySampler:
         return TrainingQueries(position_queries, position_crystal, position_targets,
                                species_queries, species_crystal, species_targets)
 
-
-def within_cell(points: torch.Tensor, lattice: torch.Tensor, margin: float) -> torch.Tensor:
-    """points (G, 3), lattice (B, 3, 3) -> (B, G) True where a point lies in the cell widened by `margin` Angstrom
-    along each axis (fractional margin = margin / axis length)."""
-    frac = points[None].double() @ torch.linalg.inv(lattice.double())  # (B, G, 3)
-    pad = margin / torch.linalg.norm(lattice.double(), dim=2)  # (B, 3)
-    return ((frac >= -pad[:, None]) & (frac <= 1 + pad[:, None])).all(-1)
