@@ -62,26 +62,36 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA only)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the field MLPs (CPU or CUDA)")
     parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
+    parser.add_argument("--recipe", default="paper", help="named recipe (nesf.recipes) the flags are added to")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process's CPU time (fair beside other load; CPU only)")
     args, device, dataset = parse_with_common_arguments(parser)
-    from nesf.config import SamplingConfig, TrainConfig
+    from dataclasses import replace
+
+    from nesf.recipes import get_recipe
     from nesf.train import Trainer, TrainingData, bounding_box
 
     train = dataset.crystals("train")
     bbox_min, bbox_max = bounding_box(train)
     data = TrainingData("lim_l6", train, [], dataset.species_vocab, bbox_min, bbox_max)
-    sampling = SamplingConfig(global_in_cell=args.global_in_cell)
+    recipe = get_recipe(args.recipe)
+    sampling = replace(recipe.sampling, global_in_cell=args.global_in_cell or recipe.sampling.global_in_cell)
     flags = [name for name, on in (("mixed-precision", args.mixed_precision), ("compile", args.compile),
                                    ("global-in-cell", args.global_in_cell)) if on]
-    ignored = [f for f in flags if f in ("mixed-precision", "compile") and device.type != "cuda"]
+    ignored = [f for f in flags if f == "mixed-precision" and device.type != "cuda"]
+    clock = time.process_time if args.cpu_time and device.type == "cpu" else time.perf_counter
     print(f"device: {device_name(device)}")
-    print(f"LCS6A train: {len(train)} crystals; flags: {', '.join(flags) or 'none (paper)'}"
-          + (f"  [{', '.join(ignored)}: CUDA only, no effect here]" if ignored else ""))
+    print(f"LCS6A train: {len(train)} crystals; recipe {recipe.name}; flags: {', '.join(flags) or 'none'}"
+          + (f"  [{', '.join(ignored)}: CUDA only, no effect here]" if ignored else "")
+          + ("; timed in process CPU time" if clock is time.process_time else ""))
 
     for batch_size in args.batch_size:
-        config = TrainConfig(batch_size=batch_size, mixed_precision=args.mixed_precision, compile=args.compile)
-        trainer = Trainer(data, train_config=config, sampling_config=sampling, device=device)
+        config = replace(recipe.train, batch_size=batch_size, mixed_precision=args.mixed_precision,
+                         compile=args.compile)
+        trainer = Trainer(data, model_config=recipe.model, train_config=config, sampling_config=sampling,
+                          device=device)
         generator = torch.Generator().manual_seed(0)
         batches = trainer.train_tensors.batches(batch_size, shuffle=True, generator=generator)
         batches = itertools.cycle(list(itertools.islice(batches, args.warmup + args.steps)))
@@ -91,14 +101,14 @@ def main() -> None:
         for _ in range(args.warmup):
             trainer.train_step(next(batches))
         synchronize(device)
-        started = time.perf_counter()
+        started = clock()
         crystals = 0
         for _ in range(args.steps):
             batch = next(batches)
             loss = trainer.train_step(batch)["loss"]
             crystals += batch.size
         synchronize(device)
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         print(f"batch {batch_size:>4}: {crystals / elapsed:9.1f} crystals/s  {1000 * elapsed / args.steps:9.1f} ms/step"
               f"  ({args.steps} steps after {args.warmup} warmup; ~{per_crystal:,.0f} queries/crystal; "
               f"last loss {float(loss):.3f})")

@@ -49,7 +49,13 @@ ADAMW = _derive(AUX_SPECIES1, "adamw", "aux_species1 + AdamW, weight decay 0.01"
 BATCH64 = _derive(AUX_SPECIES1, "batch64", "aux_species1 + batch 64 at lr 2e-3", train={"batch_size": 64,
                                                                                        "learning_rate": 2e-3})
 
-RECIPES = {r.name: r for r in (PAPER, STANDIN, SPECIES1, AUX, AUX_SPECIES1, COSINE, QUERIES, ADAMW, BATCH64)}
+CPU = _derive(AUX_SPECIES1, "cpu", "the 2-core CPU recipe: aux_species1 + a quarter of the species and half of the "
+                                   "local queries + warm-up (1 epoch) and cosine decay + torch.compile of the fields",
+              train={"lr_schedule": "cosine", "warmup_epochs": 1.0, "lr_final_fraction": 0.0, "compile": True,
+                     "validate_every": 5},
+              sampling={"species_query_fraction": 0.25, "local_query_fraction": 0.5})
+
+RECIPES = {r.name: r for r in (PAPER, STANDIN, SPECIES1, AUX, AUX_SPECIES1, COSINE, QUERIES, ADAMW, BATCH64, CPU)}
 
 
 def get_recipe(name: str) -> Recipe:

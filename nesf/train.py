@@ -151,8 +151,11 @@ class Trainer:
     # -- model plumbing -------------------------------------------------------------------------------------------
     def _wrap_network(self):
         network = self.model
-        if self.train_config.compile and self.device.type == "cuda":
-            network = torch.compile(network)
+        if self.train_config.compile:
+            # The two field MLPs take nearly all the time; compiled in place (state-dict keys unchanged), with
+            # dynamic shapes since the query count changes every step. CPU: ~1.6x faster steps (BENCHMARKS.md).
+            self.model.position_field.compile(dynamic=True)
+            self.model.species_field.compile(dynamic=True)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
