@@ -130,7 +130,7 @@ class TrainConfig:
             raise NesfError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         _require(self.epochs >= 1, f"TrainConfig.epochs must be at least 1, got {self.epochs}")
         _require(self.batch_size >= 1, f"TrainConfig.batch_size must be at least 1, got {self.batch_size}")
-        _require(self.learning_rate > 0, f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        _require(self.learning_rate > 0, f"TrainConfig needs learning_rate > 0, got {self.learning_rate}")
         _require(self.lr_halving_epochs >= 1,
                  f"TrainConfig.lr_halving_epochs must be at least 1, got {self.lr_halving_epochs}")
         _require(0 < self.lr_gamma <= 1, f"TrainConfig.lr_gamma must lie in (0, 1], got {self.lr_gamma}")

@@ -11,7 +11,7 @@ from nesf.errors import NesfError
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, r"TrainConfig\.epochs must be at least 1, got 0"),
     ({"batch_size": -2}, r"TrainConfig\.batch_size must be at least 1, got -2"),
-    ({"learning_rate": 0.0}, r"TrainConfig\.learning_rate must be positive, got 0\.0"),
+    ({"learning_rate": 0.0}, r"TrainConfig needs learning_rate > 0, got 0\.0"),
     ({"lr_gamma": 1.5}, r"TrainConfig\.lr_gamma must lie in \(0, 1\], got 1\.5"),
     ({"validate_every": 0}, r"TrainConfig\.validate_every must be at least 1, got 0"),
     ({"weight_decay": -1e-3}, r"TrainConfig\.weight_decay must not be negative"),

@@ -77,7 +77,7 @@ def test_failed_and_crashed_runs_say_what_happened(tmp_path):
         (TrainSpec(name="bad name!", datasets=("A",)), "checkpoint name"),
         (TrainSpec(name="ok"), "at least one dataset"),
         (TrainSpec(name="ok", datasets=("A",), epochs=0), r"TrainConfig\.epochs must be at least 1, got 0"),
-        (TrainSpec(name="ok", datasets=("A",), learning_rate=0), r"TrainConfig\.learning_rate must be positive, got 0"),
+        (TrainSpec(name="ok", datasets=("A",), learning_rate=0), r"TrainConfig needs learning_rate > 0, got 0"),
         (TrainSpec(name="lcs6a", datasets=("A",)), "exists already"),
     ],
 )
