@@ -29,6 +29,18 @@ os.environ.setdefault("SPGLIB_WARNING", "OFF")
 logger = logging.getLogger(__name__)
 
 CONVENTIONAL_SYMPREC = 0.01  # Angstrom; pymatgen's default, used by the official dataset generation
+# Sanity limits checked before any native code (spglib crashes the process on a NaN cell): far wider than any model's
+# range, they only keep garbage away from C code. The model's own range is checked later (`Autoencoder.check`).
+MAX_CELL_LENGTH = 1000.0       # Angstrom
+MIN_VOLUME_PER_ATOM = 1.0      # Angstrom^3 (the densest solids have ~5)
+MIN_ATOM_DISTANCE = 0.5        # Angstrom, between two atoms over periodic images (H2 bonds are 0.74)
+# pymatgen expands a CIF's sites by its symmetry operations in time that grows with the square of the positions it
+# generates (10 random sites x 192 Fm-3m operations: 2 s; 50 sites: 25 s). A cell of max_atoms atoms at general
+# positions generates max_atoms positions, one with high-symmetry sites a few times more (rock salt: 2 x 192 = 384
+# for 8 atoms); a file may ask for at most this factor x max_atoms.
+MAX_CIF_EXPANSION = 5
+_CIF_CELL_FIELDS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+                    "_cell_angle_gamma")
 FORMATS = ("cif", "poscar", "json", "extxyz")
 
 _EXTENSIONS = {
@@ -91,7 +103,7 @@ def read_structures(data: bytes, filename: str, *, max_bytes: int = 5_000_000, m
             f"{name}: unknown structure format (extension {Path(name).suffix or 'none'!r}; "
             f"content is not CIF, POSCAR, pymatgen JSON or extended XYZ)"
         )
-    structures = _parse(text, fmt, name)
+    structures = _parse(text, fmt, name, max_atoms)
     if not structures:
         raise NesfError(f"{name}: no structure found in the {fmt} file")
 
@@ -133,13 +145,13 @@ def _sniff_format(text: str) -> str | None:
     return None
 
 
-def _parse(text: str, fmt: str, name: str) -> list:
+def _parse(text: str, fmt: str, name: str, max_atoms: int = 500) -> list:
     """pymatgen Structures of `text` in format `fmt`; every failure becomes NesfError naming `name`."""
     parser = {"cif": _parse_cif, "poscar": _parse_poscar, "json": _parse_json, "extxyz": _parse_extxyz}[fmt]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            structures = parser(text, name)
+            structures = parser(text, name, max_atoms) if fmt == "cif" else parser(text, name)
         except NesfError:
             raise
         except Exception as exc:  # pymatgen raises many types on bad text
@@ -154,13 +166,52 @@ def _short(exc, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _parse_cif(text: str, name: str) -> list:
+_CIF_TOKEN = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|\S+")
+
+
+def _cif_loop_rows(text: str, tag_prefixes: tuple[str, ...]) -> int:
+    """Rows of the largest `loop_` whose tags start with one of `tag_prefixes` (values counted, not lines)."""
+    largest = 0
+    for block in re.split(r"(?im)^\s*loop_\s*$", text)[1:]:
+        tags, values = [], 0
+        for line in block.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if stripped.startswith("_") and not values:
+                tags.append(stripped.split()[0].lower())
+                continue
+            if stripped.startswith(("_", "loop_", "data_")) or stripped.lower().startswith("data_"):
+                break
+            values += len(_CIF_TOKEN.findall(stripped))
+        if tags and any(tag.startswith(tag_prefixes) for tag in tags):
+            largest = max(largest, values // len(tags))
+    return largest
+
+
+def _check_cif_size(text: str, name: str, max_atoms: int) -> None:
+    """Refuse, before pymatgen expands it, a CIF listing more sites than `max_atoms` or asking for more than
+    MAX_CIF_EXPANSION x max_atoms positions (sites x symmetry operations) per data block."""
+    for block in re.split(r"(?im)^\s*data_", text)[1:] or [text]:
+        sites = _cif_loop_rows(block, ("_atom_site_fract", "_atom_site_cartn", "_atom_site_label",
+                                       "_atom_site_type"))
+        operations = max(1, _cif_loop_rows(block, ("_symmetry_equiv_pos", "_space_group_symop")))
+        if sites > max_atoms:
+            raise NesfError(f"{name}: lists {sites} atom sites, more than the limit of {max_atoms} atoms")
+        if sites * operations > MAX_CIF_EXPANSION * max_atoms:
+            raise NesfError(f"{name}: {sites} sites x {operations} symmetry operations would expand to up to "
+                            f"{sites * operations:,} atoms, far over the limit of {max_atoms}")
+
+
+def _parse_cif(text: str, name: str, max_atoms: int) -> list:
     from io import StringIO
 
     from pymatgen.io.cif import CifParser
 
     if not re.search(r"^\s*data_", text, re.MULTILINE):
         raise NesfError(f"{name}: not a CIF file (no data_ block)")
+    _check_cif_cell_fields(text, name)
+    _check_cif_size(text, name, max_atoms)
     parser = CifParser(StringIO(text), check_cif=False)
     structures = parser.parse_structures(primitive=False, on_error="warn")
     if not structures:
@@ -168,6 +219,63 @@ def _parse_cif(text: str, name: str) -> list:
         if disorder:
             raise NesfError(f"{name}: disordered structure (occupancies that do not sum to one per site)")
     return structures
+
+
+def _check_cif_cell_fields(text: str, name: str) -> None:
+    """Refuse cell parameters that are not finite, positive lengths and angles strictly between 0 and 180 degrees,
+    naming the field (pymatgen would build a NaN or mirrored cell from them); refuse six that make no cell."""
+    values = {}
+    for field in _CIF_CELL_FIELDS:
+        for match in re.finditer(rf"^\s*{field}\s+(\S+)", text, re.MULTILINE | re.IGNORECASE):
+            raw = match.group(1)
+            try:
+                value = float(re.sub(r"\(\d+\)$", "", raw))  # CIF standard uncertainty: 4.123(4)
+            except ValueError:
+                continue  # pymatgen reports what it cannot read
+            unit = "A" if "length" in field else "deg"
+            if not np.isfinite(value):
+                raise NesfError(f"{name}: {field} is {raw}, not a finite number")
+            if "length" in field and not 0 < value <= MAX_CELL_LENGTH:
+                raise NesfError(f"{name}: {field} = {raw} {unit}; a cell length must lie in (0, {MAX_CELL_LENGTH:g}] A")
+            if "angle" in field and not 0 < value < 180:
+                raise NesfError(f"{name}: {field} = {raw} {unit}; a cell angle must lie strictly between 0 and 180")
+            values[field] = value
+    if len(values) == 6:
+        a, b, c, *angles = (values[field] for field in _CIF_CELL_FIELDS)
+        cos_a, cos_b, cos_g = np.cos(np.radians(angles))
+        shape = 1 - cos_a ** 2 - cos_b ** 2 - cos_g ** 2 + 2 * cos_a * cos_b * cos_g
+        if shape <= 1e-6:
+            raise NesfError(f"{name}: cell angles ({', '.join(f'{x:g}' for x in angles)}) deg do not form a cell "
+                            f"(each must be less than the sum of the other two, and all three less than 360)")
+        if a * b * c * np.sqrt(shape) < MIN_VOLUME_PER_ATOM:
+            raise NesfError(f"{name}: cell volume {a * b * c * np.sqrt(shape):.3g} A^3 from a, b, c = {a:g}, {b:g}, "
+                            f"{c:g} A is below {MIN_VOLUME_PER_ATOM:g} A^3: not a crystal cell")
+
+
+def _check_cell(structure, label: str) -> None:
+    """Refuse a structure whose cell or coordinates would make spglib crash or hang: non-finite numbers, lengths
+    beyond MAX_CELL_LENGTH, a (near) flat cell, overlapping atoms. Runs before any native code sees it."""
+    matrix = np.asarray(structure.lattice.matrix, dtype=np.float64)
+    if not np.all(np.isfinite(matrix)):
+        raise NesfError(f"{label}: the cell holds non-finite numbers (lattice {np.round(matrix, 3).tolist()})")
+    lengths = np.linalg.norm(matrix, axis=1)
+    if np.any(lengths > MAX_CELL_LENGTH) or np.any(lengths <= 0):
+        shown = ", ".join(f"{x:.4g}" for x in lengths)
+        raise NesfError(f"{label}: cell lengths ({shown}) A; each must lie in (0, {MAX_CELL_LENGTH:g}] A")
+    frac = np.asarray(structure.frac_coords, dtype=np.float64)
+    if not np.all(np.isfinite(frac)):
+        raise NesfError(f"{label}: atomic coordinates hold non-finite numbers")
+    volume = abs(float(np.linalg.det(matrix)))
+    if volume < MIN_VOLUME_PER_ATOM * len(structure):
+        raise NesfError(f"{label}: cell volume {volume:.3g} A^3 for {len(structure)} atoms, below "
+                        f"{MIN_VOLUME_PER_ATOM:g} A^3 per atom (a flat or collapsed cell)")
+    if len(structure) > 1:
+        distances = structure.distance_matrix  # periodic, with the nearest image
+        np.fill_diagonal(distances, np.inf)
+        i, j = np.unravel_index(np.argmin(distances), distances.shape)
+        if distances[i, j] < MIN_ATOM_DISTANCE:
+            raise NesfError(f"{label}: atoms {i + 1} ({structure[i].specie}) and {j + 1} ({structure[j].specie}) are "
+                            f"{distances[i, j]:.2f} A apart, closer than {MIN_ATOM_DISTANCE} A (overlapping sites)")
 
 
 def _parse_poscar(text: str, name: str) -> list:
@@ -271,8 +379,7 @@ def _to_conventional_crystal(structure, crystal_id: str, label: str, max_atoms: 
         raise NesfError(f"{label}: {len(structure)} atoms, more than the limit of {max_atoms}")
     if any(getattr(site.specie, "Z", 0) < 1 for site in structure):
         raise NesfError(f"{label}: a site holds a dummy species, not an element")
-    if abs(structure.volume) < 1e-3:
-        raise NesfError(f"{label}: the cell volume is ~0 A^3 ({structure.volume:.3g})")
+    _check_cell(structure, label)
     conventional, cell = conventional_standard_structure(structure), "conventional standard"
     if conventional is None:
         conventional, cell = structure, "as given (symmetry analysis failed)"

@@ -187,3 +187,49 @@ def test_crystal_system_names():
         "triclinic", "triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic", "cubic"]
     with pytest.raises(NesfError, match="231"):
         structure_io.crystal_system(231)
+
+
+NACL_CIF = """data_test
+_cell_length_a {a}
+_cell_length_b 5.64
+_cell_length_c 5.64
+_cell_angle_alpha {alpha}
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na1 Na 0 0 0
+Cl1 Cl 0.5 0.5 0.5
+{extra}"""
+
+
+@pytest.mark.parametrize("a, alpha, extra, message", [
+    ("nan", "90", "", r"_cell_length_a is nan, not a finite number"),   # segfaulted inside spglib before
+    ("inf", "90", "", r"_cell_length_a is inf, not a finite number"),
+    ("-5.64", "90", "", r"_cell_length_a = -5.64 A; a cell length must lie in \(0, 1000\] A"),
+    ("1e300", "90", "", r"_cell_length_a = 1e300 A; a cell length must lie in \(0, 1000\] A"),
+    ("1e-5", "90", "", r"cell volume 0.000318 A\^3 from a, b, c = 1e-05, 5.64, 5.64 A is below 1 A\^3"),
+    ("5.64", "180", "", r"_cell_angle_alpha = 180 deg; a cell angle must lie strictly between 0 and 180"),
+    ("5.64", "179.999", "", r"cell angles \(179.999, 90, 90\) deg do not form a cell"),
+    ("5.64", "90", "Na2 Na 0.01 0 0\n", r"atoms 1 \(Na\) and 3 \(Na\) are 0.06 A apart, closer than 0.5 A"),
+    ("5.64", "90", "".join(f"X{i} Na 0.{i:03d} 0.3 0.3\n" for i in range(600)),
+     r"lists 602 atom sites, more than the limit of 500 atoms"),
+])
+def test_cells_that_would_crash_or_hang_native_code_are_refused_first(a, alpha, extra, message):
+    data = NACL_CIF.format(a=a, alpha=alpha, extra=extra).encode()
+    with pytest.raises(NesfError, match=r"^bad\.cif: .*" + message):
+        read_structures(data, "bad.cif")
+
+
+def test_symmetry_expansion_is_bounded_before_pymatgen_expands_it():
+    operations = "".join(f"'x+{i}/97, y, z'\n" for i in range(96))
+    text = NACL_CIF.format(a="5.64", alpha="90", extra="").replace(
+        "_symmetry_space_group_name_H-M 'P 1'\n", "loop_\n_symmetry_equiv_pos_as_xyz\n" + operations)
+    text += "".join(f"Y{i} Cl 0.{i + 10:02d} 0.2 0.7\n" for i in range(30))
+    with pytest.raises(NesfError, match=r"32 sites x 96 symmetry operations would expand to up to 3,072 atoms"):
+        read_structures(text.encode(), "bad.cif")
