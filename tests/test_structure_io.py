@@ -216,7 +216,7 @@ Cl1 Cl 0.5 0.5 0.5
     ("1e-5", "90", "", r"cell volume 0.000318 A\^3 from a, b, c = 1e-05, 5.64, 5.64 A is below 1 A\^3"),
     ("5.64", "180", "", r"_cell_angle_alpha = 180 deg; a cell angle must lie strictly between 0 and 180"),
     ("5.64", "179.999", "", r"cell angles \(179.999, 90, 90\) deg do not form a cell"),
-    ("5.64", "90", "Na2 Na 0.01 0 0\n", r"atoms 1 \(Na\) and 3 \(Na\) are 0.06 A apart, closer than 0.5 A"),
+    ("5.64", "90", "Na2 Na 0.01 0 0\n", r"atoms 1 \(Na\) and 2 \(Na\) are 0.06 A apart, closer than 0.5 A"),
     ("5.64", "90", "".join(f"X{i} Na 0.{i:03d} 0.3 0.3\n" for i in range(600)),
      r"lists 602 atom sites, more than the limit of 500 atoms"),
 ])
