@@ -167,6 +167,9 @@ def test_model_page_shows_checkpoint(at):
         table = at.dataframe[0].value
         assert list(table.columns)[-1] == "paper (NeSF)"
         assert any(column.startswith(split) for column in table.columns)
+        if "probe_presence_error" in recorded[1]:  # the composition probe, beside the metrics
+            probe = [frame.value for frame in at.dataframe if "reading" in frame.value.columns][0]
+            assert "Element presence error (linear probe)" in list(probe["reading"])
     source = load_checkpoint(at.sidebar.selectbox(key="checkpoint").value).get("init_from")
     if source:
         assert any(m.startswith(f"**Fine-tuned from** `{source['name']}` · {source['epochs']} epochs")
@@ -212,3 +215,15 @@ def test_training_start_refusal_and_cancel(at, app_env):
         if any("was cancelled" in w for w in _texts(at.sidebar, "warning")):
             break
     assert any("was cancelled" in w for w in _texts(at.sidebar, "warning")), _texts(at.sidebar, "warning")
+
+
+def test_probe_table_puts_each_split_with_a_probe_in_a_column():
+    from app.views.model import probe_table
+
+    metrics = {"test": {"count": 301, "probe_presence_error": 0.01, "probe_presence_baseline": 0.07},
+               "test[:64]": {"count": 64, "atom_count_error_percent": 3.0}}
+    table = probe_table(metrics)
+    assert list(table.columns) == ["reading", "test (301)"]
+    row = table[table["reading"] == "Element presence error (linear probe)"]
+    assert float(row["test (301)"].iloc[0]) == 0.01
+    assert probe_table({"test": {"count": 3, "atom_count_error_percent": 1.0}}) is None
