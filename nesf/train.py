@@ -143,6 +143,7 @@ class Trainer:
         self.best_state: dict | None = None
         self.epochs_since_best = 0
         self.wall_time_s = 0.0
+        self.cpu_time_s = 0.0          # this process's CPU time in training (all threads), summed over resumes
         self._start_epoch = 0          # epoch and wall time this run started from (non-zero after `resume`)
         self._start_wall_time_s = 0.0
         self.init_from: dict | None = None  # the checkpoint whose weights this run started from (`initialize_from`)
@@ -227,6 +228,7 @@ class Trainer:
         """Train until the configured epochs, early stop, or `should_stop()`; returns 'done' or 'cancelled'."""
         cfg = self.train_config
         started = time.monotonic() - self.wall_time_s
+        cpu_started = time.process_time() - self.cpu_time_s
         last_save = time.monotonic()
         self._emit({"event": "start", "epoch": self.epoch, "epochs": cfg.epochs})
         status = "done"
@@ -255,8 +257,10 @@ class Trainer:
             self.step_in_epoch = 0
             self.epoch += 1
             self.wall_time_s = time.monotonic() - started
+            self.cpu_time_s = time.process_time() - cpu_started
             record = {"epoch": self.epoch, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
-                      "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.wall_time_s}
+                      "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.wall_time_s,
+                      "cpu_s": self.cpu_time_s}
             if self.epoch % cfg.validate_every == 0 or self.epoch == cfg.epochs:
                 self._validate_into(record)
             self.history.append(record)
@@ -278,6 +282,7 @@ class Trainer:
         if status == "done" and cfg.bn_recalibration_batches > 0:
             self.recalibrate()
         self.wall_time_s = time.monotonic() - started
+        self.cpu_time_s = time.process_time() - cpu_started
         if self.checkpoint_path:
             self.save()
         return status
@@ -335,6 +340,7 @@ class Trainer:
             "model_state": {k: v.detach().cpu() for k, v in inference_state.items()},
             "epoch": self.epoch,
             "wall_time_s": self.wall_time_s,
+            "cpu_time_s": self.cpu_time_s,
             "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
             "history": list(self.history),
             "metrics": {},
@@ -386,6 +392,7 @@ class Trainer:
         self.history = list(payload.get("history", []))
         self.wall_time_s = float(payload.get("wall_time_s", 0.0))
         self._start_wall_time_s = self.wall_time_s
+        self.cpu_time_s = float(payload.get("cpu_time_s", 0.0))
         best = payload.get("best_val_loss")
         self.best_val_loss = float(best) if best is not None else math.inf
         # the kept weights differ from the training weights only when a validation pass chose them

@@ -240,3 +240,16 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
         trainer.save()
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cpu_time_accumulates_over_a_resume(tmp_path):
+    path = tmp_path / "run.pt"
+    make_trainer(path, epochs=1).fit()
+    first = load_checkpoint(path)["cpu_time_s"]
+    assert first > 0
+    resumed = make_trainer(path, epochs=2)
+    resumed.resume(path)
+    resumed.fit()
+    payload = load_checkpoint(path)
+    assert payload["cpu_time_s"] > first
+    assert payload["history"][-1]["cpu_s"] == pytest.approx(payload["cpu_time_s"], rel=0.5)
