@@ -68,8 +68,9 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
     reference = PAPER_TABLE1.get(info.dataset.split("_fold")[0], {})
     lines = [f"# {info.name} — NeSF model card", "",
              f"- Dataset: `{info.dataset}`; split sizes {info.split_sizes}",
-             f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time on "
-             f"{info.hardware or None}; created {info.created}",
+             f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time"
+             + (f" ({info.cpu_time_s / 3600:.2f} CPU core-hours)" if info.cpu_time_s else "")
+             + f" on {info.hardware or None}; created {info.created}",
              *_init_from_line(info.init_from),
              f"- Model config: `{info.model_config}`",
              f"- Train config: `{info.train_config}`",

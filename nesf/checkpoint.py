@@ -93,6 +93,7 @@ class CheckpointInfo:
     epoch: int = 0                    # epochs of this run
     split_sizes: dict = field(default_factory=dict)
     wall_time_s: float = 0.0          # this run's training time
+    cpu_time_s: float = 0.0           # its training CPU time, all threads (0 in checkpoints from before it was kept)
     hardware: str = ""
     best_val_loss: float | None = None
     history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
@@ -115,7 +116,8 @@ class CheckpointInfo:
             atlas_path=atlas if atlas is not None and atlas.is_file() else None,
             mtime=path.stat().st_mtime if path is not None and path.exists() else 0.0,
             epoch=int(payload.get("epoch", 0) or 0), split_sizes=dict(payload.get("split_sizes") or {}),
-            wall_time_s=float(payload.get("wall_time_s") or 0.0), hardware=str(payload.get("hardware") or ""),
+            wall_time_s=float(payload.get("wall_time_s") or 0.0),
+            cpu_time_s=float(payload.get("cpu_time_s") or 0.0), hardware=str(payload.get("hardware") or ""),
             best_val_loss=None if best is None else float(best), history=list(payload.get("history") or []),
             init_from=dict(payload["init_from"]) if payload.get("init_from") else None,
             model_config=dict(payload.get("model_config") or {}), train_config=dict(payload.get("train_config") or {}),
