@@ -132,7 +132,11 @@ def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):
     written = out_dir / "recon-input.cif"
     assert written.is_file() and str(written) in out
     assert out.startswith(f"input: {crystal.formula} ({crystal.num_atoms} atoms) -> ")
-    read_structure_file(written)  # a CIF pymatgen reads back (may hold any number of atoms for a tiny model)
+    # a CIF pymatgen reads back (a 3-epoch model may decode any cell: the upload checks may refuse it, the file is
+    # still well formed)
+    from pymatgen.core import Structure
+
+    Structure.from_file(written)
 
 
 def test_interpolate_writes_path(trained, data_dir, tmp_path, capsys):
