@@ -172,11 +172,16 @@ class DecodeConfig:
     cell_margin: float = 0.5              # A, how far outside the predicted cell particles are kept (with the flag)
     convergence_tolerance: float = 0.0    # A; flag: > 0 stops moving particles whose step is below it
     wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge duplicates
+    max_nms_rounds: int = 0               # flag: > 0 stops non-max suppression after this many clusters (accepted
+                                          # or not) per crystal; untrained fields leave particles spread out and
+                                          # would take thousands of rounds (0: no limit, the paper)
 
     def __post_init__(self):
         for name in ("particle_interval", "nms_radius", "species_interval", "species_range"):
             _require(getattr(self, name) > 0, f"DecodeConfig.{name} must be positive, got {getattr(self, name)}")
         _require(self.iterations >= 0, f"DecodeConfig.iterations must not be negative, got {self.iterations}")
+        _require(self.max_nms_rounds >= 0,
+                 f"DecodeConfig.max_nms_rounds must not be negative, got {self.max_nms_rounds}")
         _require(self.nms_min_particles >= 1,
                  f"DecodeConfig.nms_min_particles must be at least 1, got {self.nms_min_particles}")
         for name in ("score_threshold", "cell_margin", "convergence_tolerance"):
@@ -191,8 +196,9 @@ class DecodeConfig:
 
     @classmethod
     def fast(cls) -> "DecodeConfig":
-        """The app's interactive preset: particles in the predicted cell, converged particles stop early."""
-        return cls(particles_in_predicted_cell=True, convergence_tolerance=1e-3)
+        """The app's interactive preset: particles in the predicted cell, converged particles stop early, at most
+        1,024 clusters per crystal (a trained model's crystals need tens)."""
+        return cls(particles_in_predicted_cell=True, convergence_tolerance=1e-3, max_nms_rounds=1024)
 
     @classmethod
     def preset(cls, name: str) -> "DecodeConfig":

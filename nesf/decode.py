@@ -53,7 +53,7 @@ class StructureDecoder:
         score = last_step.square().sum(-1)  # (B, G) squared last step, the official score
         valid &= score <= cfg.score_threshold ** 2
         centres, accepted = batched_nms(particles, score, valid, radius=cfg.nms_radius,
-                                        min_particles=cfg.nms_min_particles)
+                                        min_particles=cfg.nms_min_particles, max_rounds=cfg.max_nms_rounds)
         species = self._vote_species(fields, centres, accepted, device)
         accepted_cpu, centres_cpu, species_cpu = accepted.cpu().numpy(), centres.cpu().double().numpy(), species.cpu().numpy()
         return DecodedBatch(

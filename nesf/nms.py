@@ -14,9 +14,10 @@ SYNC_EVERY = 8  # rounds between checks for "all particles consumed" (each check
 
 
 def batched_nms(positions: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, *, radius: float,
-                min_particles: int) -> tuple[torch.Tensor, torch.Tensor]:
+                min_particles: int, max_rounds: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """positions (B, P, 3), scores (B, P), valid (B, P) bool ->
-    centres (B, K, 3) and accepted (B, K) bool, K = rounds run; accepted centres are in ascending-score order."""
+    centres (B, K, 3) and accepted (B, K) bool, K = rounds run; accepted centres are in ascending-score order.
+    `max_rounds` > 0 stops after that many rounds (the particles left are dropped)."""
     batch_size = positions.shape[0]
     alive = valid.clone()
     masked_scores = scores.masked_fill(~valid, float("inf"))
@@ -26,6 +27,8 @@ def batched_nms(positions: torch.Tensor, scores: torch.Tensor, valid: torch.Tens
     round_index = 0
     while True:
         if round_index % SYNC_EVERY == 0 and not bool(alive.any()):
+            break
+        if max_rounds and round_index >= max_rounds:
             break
         round_index += 1
         live_scores = masked_scores.masked_fill(~alive, float("inf"))

@@ -124,3 +124,17 @@ def test_torch_lattice_matches_pymatgen(vesta):
     ours = lattice_from_parameters_torch(torch.from_numpy(lengths), torch.from_numpy(angles), vesta=vesta).numpy()
     for i in range(20):
         np.testing.assert_allclose(ours[i], lattice_from_parameters(lengths[i], angles[i], vesta=vesta), atol=1e-9)
+
+
+def test_nms_round_limit_bounds_spread_particles_and_keeps_the_first_clusters():
+    rng = np.random.default_rng(1)
+    spread = torch.from_numpy(rng.uniform(0, 20, size=(2, 3000, 3)))  # untrained fields: no clusters at all
+    scores = torch.from_numpy(rng.random((2, 3000)))
+    valid = torch.ones((2, 3000), dtype=torch.bool)
+    unlimited, _ = batched_nms(spread, scores, valid, radius=0.5, min_particles=1)
+    limited, accepted = batched_nms(spread, scores, valid, radius=0.5, min_particles=1, max_rounds=100)
+    assert unlimited.shape[1] > 1000 and limited.shape[1] == 100 and bool(accepted.all())
+    torch.testing.assert_close(limited, unlimited[:, :100])  # the same first clusters, in the same order
+    assert DecodeConfig.fast().max_nms_rounds == 1024 and DecodeConfig().max_nms_rounds == 0
+    with pytest.raises(ValueError, match="DecodeConfig.max_nms_rounds must not be negative, got -1"):
+        DecodeConfig(max_nms_rounds=-1)
