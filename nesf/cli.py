@@ -93,6 +93,24 @@ def _training_data(args):
     return data, dataset
 
 
+def open_progress_file(path: Path):
+    """`path` opened to append JSON lines (line-buffered). A run killed mid-line (SIGKILL, a full disk) leaves a
+    torn last line without its newline: one is added first, so the next event starts a line of its own instead of
+    being glued to the torn one (and lost to every reader, which skips unparseable lines)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "a", buffering=1)
+    try:
+        with open(path, "rb") as existing:
+            existing.seek(0, os.SEEK_END)
+            if existing.tell():
+                existing.seek(-1, os.SEEK_END)
+                if existing.read(1) != b"\n":
+                    stream.write("\n")
+    except OSError:
+        pass
+    return stream
+
+
 def cmd_train(args) -> int:
     from dataclasses import replace
 
@@ -102,9 +120,7 @@ def cmd_train(args) -> int:
     from nesf.train import Trainer, init_distributed
 
     is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
-    if args.progress_file and is_writer:
-        Path(args.progress_file).parent.mkdir(parents=True, exist_ok=True)
-    events = open(args.progress_file, "a", buffering=1) if args.progress_file and is_writer else None
+    events = open_progress_file(Path(args.progress_file)) if args.progress_file and is_writer else None
 
     def emit(event: dict) -> None:
         if not is_writer:
