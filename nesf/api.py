@@ -22,12 +22,12 @@ from nesf.errors import NesfError
 from nesf.fields import ModelFields
 from nesf.latent import interpolate as interpolate_latents
 from nesf.model import NeSF
+from nesf.model_range import ModelRange
 
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
-BOX_TOLERANCE = 0.5  # Angstrom an atom may lie outside the model's bounding box before a crystal is refused
 
 Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], message)
 
@@ -41,6 +41,8 @@ class Autoencoder:
         self.bbox_min = np.asarray(payload["bbox_min"], dtype=np.float64)
         self.bbox_max = np.asarray(payload["bbox_max"], dtype=np.float64)
         self.decode_config = DecodeConfig.from_dict(payload.get("decode_config", {}))
+        self.range = (ModelRange.from_dict(payload["model_range"]) if payload.get("model_range")
+                      else ModelRange.from_box(self.vocab, self.bbox_min, self.bbox_max))
         self.info = CheckpointInfo.from_payload(payload, path)  # name, dataset, epochs, metrics, history, configs
 
     @classmethod
@@ -65,26 +67,28 @@ class Autoencoder:
         return file_sha256(self.path) if self.path else ""
 
     def check(self, crystal: Crystal, *, check_box: bool = True) -> None:
-        """Raise NesfError if the model cannot represent `crystal` (no atoms, unknown element, outside its box)."""
+        """Raise NesfError naming every way `crystal` lies outside what this model can represent: no atoms, elements
+        it does not know, and (unless `check_box=False`) a cell outside its training range (`ModelRange`)."""
         name = crystal.id or crystal.formula or "structure"
         if crystal.num_atoms == 0:
             raise NesfError(f"{name}: has no atoms")
-        unknown = sorted({int(z) for z in crystal.species} - set(self.vocab))
-        if unknown:
-            from pymatgen.core import Element
-
-            symbols = ", ".join(Element.from_Z(z).symbol for z in unknown)
-            raise NesfError(f"{name}: element(s) {symbols} not in this model's vocabulary of {len(self.vocab)} "
-                            f"elements")
+        problems = self.range.problems(crystal)
         if not check_box:
-            return
-        low = crystal.cart_coords.min(axis=0)
-        high = crystal.cart_coords.max(axis=0)
-        if np.any(low < self.bbox_min - BOX_TOLERANCE) or np.any(high > self.bbox_max + BOX_TOLERANCE):
-            extent = ", ".join(f"{x:.1f}" for x in high - low)
-            box = ", ".join(f"{x:.1f}" for x in self.bbox_max - self.bbox_min)
-            raise NesfError(f"{name}: cell too large for this model: atoms span ({extent}) A, the model's box is "
-                            f"({box}) A from ({', '.join(f'{x:.1f}' for x in self.bbox_min)})")
+            problems = [p for p in problems if p.startswith("element")]
+        if problems:
+            raise NesfError(f"{name}: outside this model's range: {'; '.join(problems)}")
+
+    def fitting_cell(self, crystal: Crystal) -> Crystal | None:
+        """Where `crystal`'s cell lies outside this model's range but another valid cell of the same crystal (the
+        primitive or Niggli-reduced one, `alternative_cells`) fits: that cell; else None."""
+        if not self.range.problems(crystal):
+            return None
+        from nesf.structure_io import alternative_cells
+
+        for alternative in alternative_cells(crystal):
+            if not self.range.problems(alternative):
+                return alternative
+        return None
 
     def decode_preset(self, name: str) -> DecodeConfig:
         """The decode config named `name`: a preset of `DecodeConfig.preset`, or "checkpoint" for this checkpoint's

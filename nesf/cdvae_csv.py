@@ -24,7 +24,7 @@ from nesf.structure_io import read_structures
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("material_id", "cif")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bumped when the parsing changes: crystals now in the canonical frame (nesf.canonical)
 
 
 def read_cdvae_csv(

@@ -1,10 +1,12 @@
 """Structure files in and out: CIF, POSCAR/CONTCAR, pymatgen JSON and extended XYZ, as `Crystal` records.
 
-Every structure read is converted to its conventional standard cell, as the paper's datasets were built
-(`SpacegroupAnalyzer(structure).get_conventional_standard_structure()` with pymatgen's default symprec, 0.01, as in
-the official `src/dataset_generation/03_convert_to_conventional_cell.py`). Lengths are in Angstrom throughout.
+Every structure read is converted to its canonical cell (`nesf.canonical`): the conventional standard cell, as the
+paper's datasets were built (`SpacegroupAnalyzer(structure).get_conventional_standard_structure()` with pymatgen's
+default symprec, 0.01, as in the official `src/dataset_generation/03_convert_to_conventional_cell.py`), in one
+setting and origin whatever the file's, in the datasets' frame, coordinates wrapped into the cell. Lengths are in
+Angstrom throughout.
 
-With `nesf.crystal`, this module is the only place that touches pymatgen. Bad input of any kind raises `NesfError`
+With `nesf.crystal` and `nesf.canonical`, this module is the only place that touches pymatgen. Bad input of any kind raises `NesfError`
 naming the file and the problem; pymatgen's and spglib's exceptions and warnings never escape.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nesf.canonical import CANONICAL_SYMPREC, canonical_frame, canonical_structure
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 
@@ -28,7 +31,6 @@ os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 logger = logging.getLogger(__name__)
 
-CONVENTIONAL_SYMPREC = 0.01  # Angstrom; pymatgen's default, used by the official dataset generation
 # Sanity limits checked before any native code (spglib crashes the process on a NaN cell): far wider than any model's
 # range, they only keep garbage away from C code. The model's own range is checked later (`Autoencoder.check`).
 MAX_CELL_LENGTH = 1000.0       # Angstrom
@@ -380,9 +382,9 @@ def _to_conventional_crystal(structure, crystal_id: str, label: str, max_atoms: 
     if any(getattr(site.specie, "Z", 0) < 1 for site in structure):
         raise NesfError(f"{label}: a site holds a dummy species, not an element")
     _check_cell(structure, label)
-    conventional, cell = conventional_standard_structure(structure), "conventional standard"
+    conventional, cell = canonical_structure(structure), "conventional standard"
     if conventional is None:
-        conventional, cell = structure, "as given (symmetry analysis failed)"
+        conventional, cell = _as_given_in_canonical_frame(structure), "as given (symmetry analysis failed)"
         logger.warning("%s: symmetry analysis failed; keeping the cell as given", label)
     if len(conventional) > max_atoms:
         raise NesfError(
@@ -395,16 +397,40 @@ def _to_conventional_crystal(structure, crystal_id: str, label: str, max_atoms: 
     return crystal
 
 
-def conventional_standard_structure(structure, symprec: float = CONVENTIONAL_SYMPREC):
-    """pymatgen's conventional standard cell of `structure`, or None where the symmetry analysis fails."""
+def _as_given_in_canonical_frame(structure):
+    """The cell as given, rebuilt in the canonical frame (parameters, wrapped coordinates, duplicates merged)."""
+    from pymatgen.core import Lattice, Structure
+
+    lattice, frac, species = canonical_frame(structure.lattice.matrix, structure.frac_coords,
+                                             np.array([site.specie.Z for site in structure]))
+    return Structure(Lattice(lattice), species.tolist(), frac)
+
+
+def alternative_cells(crystal: Crystal) -> list[Crystal]:
+    """Other valid cells of the same crystal, smallest first, each in the canonical frame: the primitive standard
+    cell and its Niggli-reduced form (where they differ from the conventional one). For a model whose range the
+    conventional cell exceeds; `crystal.meta["cell"]` names each."""
+    from pymatgen.core import Lattice, Structure
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    found: list[Crystal] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return SpacegroupAnalyzer(structure, symprec=symprec).get_conventional_standard_structure()
-        except Exception:  # spglib gives up on garbage cells
-            return None
+            primitive = SpacegroupAnalyzer(crystal.to_structure(), symprec=CANONICAL_SYMPREC
+                                           ).get_primitive_standard_structure()
+            cells = [("primitive standard", primitive), ("Niggli-reduced primitive", primitive.get_reduced_structure())]
+        except Exception:  # spglib or the reduction gave up: no alternative
+            return found
+    for label, structure in cells:
+        lattice, frac, species = canonical_frame(structure.lattice.matrix, structure.frac_coords,
+                                                 np.array([site.specie.Z for site in structure]))
+        alternative = Crystal.from_frac(lattice, frac, species, crystal.id)
+        if any(np.allclose(alternative.lattice, other.lattice, atol=1e-4) for other in [crystal, *found]):
+            continue  # the same cell as the conventional one or as an alternative already listed
+        alternative.meta.update({**crystal.meta, "cell": label})
+        found.append(alternative)
+    return found
 
 
 # ----------------------------------------------------------------------------------------------------- writing

@@ -29,6 +29,7 @@ from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.model import NeSF
+from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
 from nesf.sampling import QuerySampler
 from nesf.schedule import learning_rate
@@ -130,6 +131,7 @@ class Trainer:
         self.model = NeSF(self.model_config).to(self.device)
         self.optimizer = make_optimizer(self.model, self.train_config)
         self.sampler = QuerySampler(data.bbox_min, data.bbox_max, self.sampling_config, self.device)
+        self.model_range = ModelRange.of(data.train, data.vocab, data.bbox_min, data.bbox_max)
         train = data.train[self.rank::self.world_size] if self.world_size > 1 else data.train
         self.train_tensors = CrystalTensors(train, data.vocab, self.device)
         self.val_tensors = CrystalTensors(data.val, data.vocab, self.device) if data.val else None
@@ -337,6 +339,7 @@ class Trainer:
             "vocab": [int(z) for z in self.data.vocab],
             "bbox_min": [float(x) for x in self.data.bbox_min],
             "bbox_max": [float(x) for x in self.data.bbox_max],
+            "model_range": self.model_range.to_dict(),
             "model_state": {k: v.detach().cpu() for k, v in inference_state.items()},
             "epoch": self.epoch,
             "wall_time_s": self.wall_time_s,

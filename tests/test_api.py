@@ -18,13 +18,15 @@ def autoencoder(toy_checkpoint):
 
 def test_unknown_element_is_named(autoencoder):
     gold = cubic(4.08, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]], [79] * 4, "gold")
-    with pytest.raises(NesfError, match=r"gold: element\(s\) Au not in this model's vocabulary of 5 elements"):
+    with pytest.raises(NesfError, match=r"gold: outside this model's range: element\(s\) Au not among the 5 this model was trained on"):
         autoencoder.encode([gold])
 
 
 def test_cell_larger_than_the_box_is_refused(autoencoder):
     big = cubic(12.0, [[0, 0, 0], [.5, .5, .5]], [55, 17], "big")
-    with pytest.raises(NesfError, match="big: cell too large for this model"):
+    limit = autoencoder.range.max_length_angstrom
+    with pytest.raises(NesfError, match=rf"big: outside this model's range: a = 12.00 A; this model was trained on "
+                                        rf"cells with a, b, c <= {limit:.2f} A"):
         autoencoder.reconstruct([big])
     assert autoencoder.encode([big], check_box=False).shape == (1, 192)
 

@@ -94,3 +94,31 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
         return Picked(ctx.collection.crystals[i], str(ctx.collection.table.at[i, "id"]), int(i)) if i is not None else None
     found = dataset_search(ctx, key, multiple=False, default_query=default_query, label=f"{title}: id or formula")
     return found[0] if found else None
+
+
+def fitting(net, picked: list[Picked], key: str) -> list[Picked]:
+    """The picked crystals the model can represent. Each one outside the model's range gets a message naming what
+    is out of range; where another valid cell of the same crystal fits (primitive or Niggli-reduced), a toggle
+    offers it, and the crystal goes on in that cell once the user accepts."""
+    good = []
+    for i, item in enumerate(picked):
+        try:
+            net.check(item.crystal)
+            good.append(item)
+            continue
+        except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
+            message = describe(exc, item.source)
+        try:
+            alternative = net.fitting_cell(item.crystal)
+        except Exception:  # noqa: BLE001 - no offer, the message above stands
+            alternative = None
+        if alternative is None:
+            st.error(message, icon=":material/error:")
+            continue
+        lengths = ", ".join(f"{x:.2f}" for x in alternative.lengths_angstrom)
+        st.warning(message, icon=":material/warning:")
+        if st.toggle(f"Use its {alternative.meta.get('cell', 'alternative')} cell instead ({alternative.num_atoms} "
+                     f"atoms, a, b, c = {lengths} Å), which fits this model", key=f"{key}_alt_{i}_{item.source}"):
+            good.append(Picked(alternative, f"{item.source} ({alternative.meta.get('cell', 'alternative')} cell)",
+                               item.index))
+    return good

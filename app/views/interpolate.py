@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import backend, settings, state, viewer
-from app.errors import describe, shown_errors
+from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
@@ -66,13 +66,10 @@ def render(ctx: AppContext) -> None:
         st.info("Choose a source and a destination.", icon=":material/info:")
         return
 
-    net = ctx.model()
-    try:
-        net.check(source.crystal)
-        net.check(destination.crystal)
-    except Exception as exc:  # noqa: BLE001
-        st.error(describe(exc), icon=":material/error:")
+    ends = inputs.fitting(ctx.model(), [source, destination], "interp")
+    if len(ends) < 2:
         return
+    source, destination = ends
     latents = crystals = None
     with st.spinner(f"Decoding {steps} steps…"), shown_errors("Interpolation"):
         latents, crystals = backend.interpolate(ctx.checkpoint, source.crystal, destination.crystal, steps, method,

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import backend, state, viewer
-from app.errors import describe, shown_errors
+from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import available_colors, base_map_figure
@@ -123,14 +123,7 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
         picked = inputs.upload_structures("map_upload", label="Structure files to place")
         if not picked:
             return None
-        good = []
-        net = ctx.model()
-        for item in picked:
-            try:
-                net.check(item.crystal)
-                good.append(item)
-            except Exception as exc:  # noqa: BLE001
-                st.error(describe(exc, item.source))
+        good = inputs.fitting(ctx.model(), picked, "map")
         if not good:
             return None
         with shown_errors("Placing the uploads"):

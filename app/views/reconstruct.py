@@ -29,13 +29,7 @@ def render(ctx: AppContext) -> None:
         return
 
     net = ctx.model()
-    good, results = [], []
-    for item in picked:
-        try:
-            net.check(item.crystal)
-            good.append(item)
-        except Exception as exc:  # noqa: BLE001
-            st.error(describe(exc, item.source), icon=":material/error:")
+    good = inputs.fitting(net, picked, "recon")
     if not good:
         return
     with st.spinner(f"Reconstructing {len(good)} structure(s)…"), shown_errors("Reconstruction"):

@@ -1,0 +1,208 @@
+"""One canonical frame for every crystal that enters the model, the frame of the paper's datasets.
+
+`canonical_structure` maps a crystal given in any orientation, origin, axis order or cell setting (primitive,
+conventional, supercell) to one cell:
+
+1. the conventional standard cell (spglib through pymatgen, symprec 0.01 Angstrom, as the official dataset
+   generation: `get_conventional_standard_structure`);
+2. among the settings that are equally standard (the same space-group operations: origin shifts and axis changes of
+   the space group's normalizer that keep the cell's shape), the one whose sorted (element, fractional position) list
+   is smallest; where the group leaves the origin free along an axis (polar groups, P1), an atom of the rarest
+   element is put at 0 along it, again taking the smallest result. spglib alone picks among these from the input's
+   origin and axes, so this step is what makes the result independent of them;
+3. the lattice rebuilt from its parameters in the datasets' frame: pymatgen's default (c along z), VESTA's (a along
+   x) for triclinic cells, as 110 of LCS6A's 140 triclinic training cells (the other 30 fit either frame);
+4. fractional coordinates wrapped into [0, 1), atoms closer than DUPLICATE_DISTANCE merged.
+
+Lengths in Angstrom, angles in degrees. With `nesf.crystal` and `nesf.structure_io`, one of the modules that touch
+pymatgen.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import warnings
+
+import numpy as np
+
+from nesf.lattice import lattice_from_parameters
+
+CANONICAL_SYMPREC = 0.01      # Angstrom; pymatgen's default, used by the official dataset generation
+DUPLICATE_DISTANCE = 1e-3     # Angstrom; two atoms closer than this (over periodic images) are one
+_KEY_DECIMALS = 4             # fractional coordinates are compared to this many decimals when ranking settings
+_SHIFT_DENOMINATOR = 8        # normalizer origin shifts are searched on the grid k / 8 (covers the 230 groups' ones)
+_OP_TOLERANCE = 1e-3          # fractional, when comparing translations of symmetry operations
+_METRIC_TOLERANCE = 1e-4      # relative, when an axis change keeps the cell's shape
+
+
+def is_triclinic(angles_degrees) -> bool:
+    """A cell with fewer than two right angles: the datasets store these in VESTA's frame."""
+    return sum(abs(float(x) - 90.0) < 1e-3 for x in angles_degrees) < 2
+
+
+def frame_lattice(lengths_angstrom, angles_degrees) -> np.ndarray:
+    """(3, 3) lattice of these parameters in the canonical frame: VESTA's for triclinic cells, else pymatgen's."""
+    return lattice_from_parameters(lengths_angstrom, angles_degrees, vesta=is_triclinic(angles_degrees))
+
+
+def wrap_fractional(frac_coords: np.ndarray) -> np.ndarray:
+    """Fractional coordinates in [0, 1) (values within 1e-8 of 1 become 0)."""
+    wrapped = np.mod(np.round(np.asarray(frac_coords, dtype=np.float64), 10), 1.0)
+    wrapped[wrapped >= 1.0 - 1e-8] = 0.0
+    return wrapped
+
+
+def merge_duplicates(lattice: np.ndarray, frac_coords: np.ndarray, species: np.ndarray,
+                     distance: float = DUPLICATE_DISTANCE) -> tuple[np.ndarray, np.ndarray]:
+    """(frac_coords, species) without the atoms that sit within `distance` Angstrom of an earlier atom of the same
+    element (over periodic images). Atoms of different elements on one spot are left for the caller to refuse."""
+    keep: list[int] = []
+    for i in range(len(species)):
+        if keep:
+            delta = frac_coords[keep] - frac_coords[i]
+            delta -= np.round(delta)
+            near = np.linalg.norm(delta @ lattice, axis=1) < distance
+            if np.any(near & (species[keep] == species[i])):
+                continue
+        keep.append(i)
+    return frac_coords[keep], species[keep]
+
+
+def canonical_frame(lattice: np.ndarray, frac_coords: np.ndarray, species: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 3 and 4 only, for a cell that is already the chosen setting: (lattice in the canonical frame, wrapped
+    and merged fractional coordinates, species)."""
+    from nesf.lattice import parameters_from_lattice
+
+    lengths, angles = parameters_from_lattice(lattice)
+    canonical_lattice = frame_lattice(lengths, angles)
+    frac, species = merge_duplicates(canonical_lattice, wrap_fractional(frac_coords), np.asarray(species))
+    return canonical_lattice, frac, species
+
+
+def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):
+    """The canonical cell of a pymatgen `Structure` (see the module docstring), as a new Structure, or None where the
+    symmetry analysis fails (garbage cells). The caller validates the cell first: spglib crashes on NaN cells."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            conventional = SpacegroupAnalyzer(structure, symprec=symprec).get_conventional_standard_structure()
+        except Exception:  # spglib gives up on garbage cells
+            return None
+    lengths, angles = conventional.lattice.abc, conventional.lattice.angles
+    frac = wrap_fractional(conventional.frac_coords)
+    species = np.array([site.specie.Z for site in conventional], dtype=np.int64)
+    operations = _symmetry_operations(conventional.lattice.matrix, frac, species, symprec)
+    if operations is not None:
+        frac = _smallest_setting(conventional.lattice.matrix, frac, species, *operations)
+    lattice = frame_lattice(lengths, angles)
+    frac, species = merge_duplicates(lattice, frac, species)
+    return Structure(Lattice(lattice), species.tolist(), frac)
+
+
+def _symmetry_operations(lattice, frac, species, symprec):
+    import spglib
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            symmetry = spglib.get_symmetry((np.asarray(lattice), frac, species), symprec=symprec)
+    except Exception:
+        return None
+    if not symmetry:
+        return None
+    return np.asarray(symmetry["rotations"], dtype=np.int64), np.asarray(symmetry["translations"], dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _unimodular_matrices() -> np.ndarray:
+    """All 3x3 integer matrices with entries in {-1, 0, 1} and determinant +1 (axis changes that keep handedness)."""
+    values = np.array(list(itertools.product((-1, 0, 1), repeat=9)), dtype=np.int64).reshape(-1, 3, 3)
+    return values[np.round(np.linalg.det(values)).astype(np.int64) == 1]
+
+
+def _shift_grid() -> np.ndarray:
+    steps = np.arange(_SHIFT_DENOMINATOR) / _SHIFT_DENOMINATOR
+    return np.array(list(itertools.product(steps, repeat=3)))
+
+
+def _smallest_setting(lattice, frac, species, rotations, translations) -> np.ndarray:
+    """Fractional coordinates of the smallest (by `_setting_key`) of the settings equivalent to this standard one."""
+    metric = lattice @ lattice.T
+    matrices = _unimodular_matrices()
+    # a basis change M (new rows = M @ lattice) keeps the cell's shape when M G M^T = G
+    kept = np.abs(np.einsum("nij,jk,nlk->nil", matrices, metric, matrices) - metric).max(axis=(1, 2))
+    matrices = matrices[kept <= _METRIC_TOLERANCE * np.abs(metric).max()]
+    rotation_keys = {r.tobytes() for r in rotations}
+    by_rotation: dict[bytes, np.ndarray] = {}
+    for r, w in zip(rotations, translations):
+        by_rotation.setdefault(r.tobytes(), []).append(w)
+    by_rotation = {k: np.array(v) for k, v in by_rotation.items()}
+    free = _free_directions(rotations)
+    anchor = _anchor_atoms(species)
+    shifts = _shift_grid()
+    best_key, best = None, frac
+    for matrix in matrices:
+        a = np.round(np.linalg.inv(matrix.T)).astype(np.int64)  # x' = A x for fractional column vectors
+        a_inv = matrix.T
+        new_rotations = np.einsum("ij,njk,kl->nil", a, rotations, a_inv)
+        if {r.tobytes() for r in new_rotations} != rotation_keys:
+            continue
+        # the operations become (A W A^-1, A w + (I - W') t); each must be one of the group's (one with the same
+        # rotation: those differ by the centring translations only). Checked operation by operation on the shifts
+        # still standing, which are few after the first operations.
+        standing = shifts
+        for r_new, w in zip(new_rotations, translations @ a.T):
+            moved = w[None, :] + standing @ (np.eye(3) - r_new).T  # (T, 3)
+            delta = moved[:, None, :] - by_rotation[r_new.tobytes()][None, :, :]
+            delta -= np.round(delta)
+            standing = standing[(np.abs(delta) < _OP_TOLERANCE).all(-1).any(-1)]
+            if not len(standing):
+                break
+        if not len(standing):
+            continue
+        transformed = frac @ a.T  # (N, 3)
+        free_projector = _projector(a.astype(np.float64) @ free) if free.shape[1] else None
+        if free_projector is not None:  # shifts along the free directions are undone by the anchoring below
+            standing = np.unique(np.round(wrap_fractional(standing - standing @ free_projector.T), 6), axis=0)
+        for shift in standing:
+            candidate = transformed + shift
+            anchors = [candidate] if free_projector is None else [
+                candidate - candidate[i] @ free_projector.T for i in anchor]
+            for option in anchors:
+                option = wrap_fractional(option)
+                key = _setting_key(option, species)
+                if best_key is None or key < best_key:
+                    best_key, best = key, option
+    return best
+
+
+def _free_directions(rotations: np.ndarray) -> np.ndarray:
+    """(3, k) basis of the fractional directions every rotation leaves fixed: the origin is free along them."""
+    stacked = (rotations - np.eye(3)[None]).reshape(-1, 3).astype(np.float64)
+    _, singular, vt = np.linalg.svd(stacked)
+    rank = int(np.sum(singular > 1e-8))
+    return vt[rank:].T
+
+
+def _projector(basis: np.ndarray) -> np.ndarray:
+    q, _ = np.linalg.qr(basis)
+    return q @ q.T
+
+
+def _anchor_atoms(species: np.ndarray) -> np.ndarray:
+    """Indices of the atoms of the rarest element (the lightest among equally rare ones)."""
+    values, counts = np.unique(species, return_counts=True)
+    rarest = values[np.lexsort((values, counts))[0]]
+    return np.flatnonzero(species == rarest)
+
+
+def _setting_key(frac: np.ndarray, species: np.ndarray) -> tuple:
+    rounded = np.round(frac, _KEY_DECIMALS)
+    rounded[rounded >= 1.0] = 0.0
+    order = np.lexsort((rounded[:, 2], rounded[:, 1], rounded[:, 0], species))
+    return tuple(np.column_stack([species[order], rounded[order]]).ravel().tolist())

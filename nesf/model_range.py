@@ -1,0 +1,101 @@
+"""What a model can represent: the range its training crystals covered, and the checks that name what is outside it.
+
+A model only knows the cells it was trained on: lattice lengths and angles, atoms per cell and elements within the
+training set's range, atoms inside its bounding box (the global query grid). `ModelRange.problems(crystal)` lists, in
+words, every way a crystal (in the canonical frame, `nesf.canonical`) falls outside, with the amount.
+Lengths in Angstrom, angles in degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from nesf.crystal import Crystal
+
+LENGTH_TOLERANCE = 0.5   # Angstrom beyond the longest training cell edge (and beyond the bounding box) still accepted
+ANGLE_TOLERANCE = 2.0    # degrees beyond the training angles' range still accepted
+
+
+@dataclass(frozen=True)
+class ModelRange:
+    max_length_angstrom: float     # longest a, b or c of a training cell
+    min_angle_degrees: float       # smallest alpha, beta or gamma of a training cell
+    max_angle_degrees: float
+    max_atoms: int                 # most atoms in a training cell
+    box_min_angstrom: tuple        # (3,) the training atoms' bounding box (Cartesian, canonical frame)
+    box_max_angstrom: tuple
+    elements: tuple                # atomic numbers the model knows (its vocabulary)
+
+    @classmethod
+    def of(cls, crystals: list[Crystal], vocab, box_min, box_max) -> "ModelRange":
+        """The range covered by training `crystals` (non-empty)."""
+        lengths = np.array([c.lengths_angstrom for c in crystals])
+        angles = np.array([c.angles_degrees for c in crystals])
+        return cls(float(lengths.max()), float(angles.min()), float(angles.max()),
+                   int(max(c.num_atoms for c in crystals)), tuple(float(x) for x in box_min),
+                   tuple(float(x) for x in box_max), tuple(int(z) for z in vocab))
+
+    @classmethod
+    def from_box(cls, vocab, box_min, box_max) -> "ModelRange":
+        """For checkpoints saved before the range was recorded: only the box and the elements are known."""
+        extent = np.asarray(box_max, dtype=np.float64) - np.asarray(box_min, dtype=np.float64)
+        return cls(float(extent.max()), 0.0, 180.0, 10**9, tuple(float(x) for x in box_min),
+                   tuple(float(x) for x in box_max), tuple(int(z) for z in vocab))
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelRange":
+        return cls(float(data["max_length_angstrom"]), float(data["min_angle_degrees"]),
+                   float(data["max_angle_degrees"]), int(data["max_atoms"]),
+                   tuple(float(x) for x in data["box_min_angstrom"]), tuple(float(x) for x in data["box_max_angstrom"]),
+                   tuple(int(z) for z in data["elements"]))
+
+    def problems(self, crystal: Crystal) -> list[str]:
+        """Each way `crystal` lies outside this range, in words with the amounts; empty when it fits."""
+        found = []
+        unknown = sorted({int(z) for z in crystal.species} - set(self.elements))
+        if unknown:
+            found.append(f"element(s) {', '.join(_symbol(z) for z in unknown)} not among the {len(self.elements)} "
+                         f"this model was trained on")
+        if crystal.num_atoms > self.max_atoms:
+            found.append(f"{crystal.num_atoms} atoms in the cell; this model was trained on cells of at most "
+                         f"{self.max_atoms} atoms")
+        for name, length in zip("abc", crystal.lengths_angstrom):
+            if length > self.max_length_angstrom + LENGTH_TOLERANCE:
+                found.append(f"{name} = {length:.2f} A; this model was trained on cells with a, b, c <= "
+                             f"{self.max_length_angstrom:.2f} A")
+        for name, angle in zip(("alpha", "beta", "gamma"), crystal.angles_degrees):
+            if not self.min_angle_degrees - ANGLE_TOLERANCE <= angle <= self.max_angle_degrees + ANGLE_TOLERANCE:
+                found.append(f"{name} = {angle:.1f} deg; this model was trained on angles from "
+                             f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} deg")
+        if crystal.num_atoms and not found:
+            low = crystal.cart_coords.min(axis=0) - np.asarray(self.box_min_angstrom)
+            high = crystal.cart_coords.max(axis=0) - np.asarray(self.box_max_angstrom)
+            for i, (axis, below, above) in enumerate(zip("xyz", low, high)):
+                if below < -LENGTH_TOLERANCE or above > LENGTH_TOLERANCE:
+                    beyond = -below if below < -LENGTH_TOLERANCE else above
+                    found.append(f"atoms lie {beyond:.2f} A beyond the model's box along {axis} (the training atoms "
+                                 f"span {self.box_min_angstrom[i]:.1f} to {self.box_max_angstrom[i]:.1f} A)")
+        return found
+
+    def summary(self) -> dict:
+        """The range as a flat table for the model card."""
+        return {
+            "cell lengths a, b, c (A)": f"<= {self.max_length_angstrom:.2f}",
+            "cell angles (deg)": f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f}",
+            "atoms per cell": f"<= {self.max_atoms}" if self.max_atoms < 10**9 else "not recorded",
+            "elements": f"{len(self.elements)}: {' '.join(_symbol(z) for z in sorted(self.elements))}",
+            "bounding box (A)": " .. ".join(
+                "(" + ", ".join(f"{x:.1f}" for x in corner) + ")"
+                for corner in (self.box_min_angstrom, self.box_max_angstrom)),
+        }
+
+
+def _symbol(z: int) -> str:
+    from pymatgen.core import Element
+
+    return Element.from_Z(int(z)).symbol
