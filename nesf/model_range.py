@@ -20,7 +20,7 @@ ANGLE_TOLERANCE = 2.0    # degrees beyond the training angles' range still accep
 
 @dataclass(frozen=True)
 class ModelRange:
-    max_length_angstrom: float     # longest a, b or c of a training cell
+    max_lengths_angstrom: tuple    # (3,) longest a, b and c of the training cells
     min_angle_degrees: float       # smallest alpha, beta or gamma of a training cell
     max_angle_degrees: float
     max_atoms: int                 # most atoms in a training cell
@@ -33,7 +33,7 @@ class ModelRange:
         """The range covered by training `crystals` (non-empty)."""
         lengths = np.array([c.lengths_angstrom for c in crystals])
         angles = np.array([c.angles_degrees for c in crystals])
-        return cls(float(lengths.max()), float(angles.min()), float(angles.max()),
+        return cls(tuple(float(x) for x in lengths.max(axis=0)), float(angles.min()), float(angles.max()),
                    int(max(c.num_atoms for c in crystals)), tuple(float(x) for x in box_min),
                    tuple(float(x) for x in box_max), tuple(int(z) for z in vocab))
 
@@ -41,7 +41,7 @@ class ModelRange:
     def from_box(cls, vocab, box_min, box_max) -> "ModelRange":
         """For checkpoints saved before the range was recorded: only the box and the elements are known."""
         extent = np.asarray(box_max, dtype=np.float64) - np.asarray(box_min, dtype=np.float64)
-        return cls(float(extent.max()), 0.0, 180.0, 10**9, tuple(float(x) for x in box_min),
+        return cls(tuple(float(x) for x in extent), 0.0, 180.0, 10**9, tuple(float(x) for x in box_min),
                    tuple(float(x) for x in box_max), tuple(int(z) for z in vocab))
 
     def to_dict(self) -> dict:
@@ -49,7 +49,7 @@ class ModelRange:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelRange":
-        return cls(float(data["max_length_angstrom"]), float(data["min_angle_degrees"]),
+        return cls(tuple(float(x) for x in data["max_lengths_angstrom"]), float(data["min_angle_degrees"]),
                    float(data["max_angle_degrees"]), int(data["max_atoms"]),
                    tuple(float(x) for x in data["box_min_angstrom"]), tuple(float(x) for x in data["box_max_angstrom"]),
                    tuple(int(z) for z in data["elements"]))
@@ -64,10 +64,9 @@ class ModelRange:
         if crystal.num_atoms > self.max_atoms:
             found.append(f"{crystal.num_atoms} atoms in the cell; this model was trained on cells of at most "
                          f"{self.max_atoms} atoms")
-        for name, length in zip("abc", crystal.lengths_angstrom):
-            if length > self.max_length_angstrom + LENGTH_TOLERANCE:
-                found.append(f"{name} = {length:.2f} A; this model was trained on cells with a, b, c <= "
-                             f"{self.max_length_angstrom:.2f} A")
+        for name, length, limit in zip("abc", crystal.lengths_angstrom, self.max_lengths_angstrom):
+            if length > limit + LENGTH_TOLERANCE:
+                found.append(f"{name} = {length:.2f} A; this model was trained on cells with {name} <= {limit:.2f} A")
         for name, angle in zip(("alpha", "beta", "gamma"), crystal.angles_degrees):
             if not self.min_angle_degrees - ANGLE_TOLERANCE <= angle <= self.max_angle_degrees + ANGLE_TOLERANCE:
                 found.append(f"{name} = {angle:.1f} deg; this model was trained on angles from "
@@ -85,7 +84,7 @@ class ModelRange:
     def summary(self) -> dict:
         """The range as a flat table for the model card."""
         return {
-            "cell lengths a, b, c (A)": f"<= {self.max_length_angstrom:.2f}",
+            "cell lengths a, b, c (A)": "<= " + ", ".join(f"{x:.2f}" for x in self.max_lengths_angstrom),
             "cell angles (deg)": f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f}",
             "atoms per cell": f"<= {self.max_atoms}" if self.max_atoms < 10**9 else "not recorded",
             "elements": f"{len(self.elements)}: {' '.join(_symbol(z) for z in sorted(self.elements))}",

@@ -24,9 +24,9 @@ def test_unknown_element_is_named(autoencoder):
 
 def test_cell_larger_than_the_box_is_refused(autoencoder):
     big = cubic(12.0, [[0, 0, 0], [.5, .5, .5]], [55, 17], "big")
-    limit = autoencoder.range.max_length_angstrom
+    limit = autoencoder.range.max_lengths_angstrom[0]
     with pytest.raises(NesfError, match=rf"big: outside this model's range: a = 12.00 A; this model was trained on "
-                                        rf"cells with a, b, c <= {limit:.2f} A"):
+                                        rf"cells with a <= {limit:.2f} A"):
         autoencoder.reconstruct([big])
     assert autoencoder.encode([big], check_box=False).shape == (1, 192)
 

@@ -49,3 +49,19 @@ def test_evaluate_on_the_cpu_reproduces_the_model_card(card_metrics, data_dir, c
     assert result["count"] == card_metrics["count"]
     for key, tolerance in TOLERANCE.items():
         assert result["metrics"][key] == pytest.approx(card_metrics[key], abs=tolerance), key
+
+
+def test_interpolation_from_zns_to_cds_keeps_both_endpoints(data_dir):
+    """The Interpolate page's default path (issue 7): ZnS (mp-10695) -> CdS (mp-2469) with the app's decoding; each
+    endpoint decodes with its own formula."""
+    from nesf.api import Autoencoder
+    from nesf.datasets import load_dataset
+
+    if not SHIPPED.is_file():
+        pytest.skip(f"{SHIPPED} is not there")
+    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+    dataset = load_dataset("lim_l6", data_dir)
+    zns, cds = (dataset.find(material_id)[0][1] for material_id in ("mp-10695", "mp-2469"))
+    assert (zns.formula, cds.formula) == ("ZnS", "CdS")
+    _, path = autoencoder.interpolate(zns, cds, 5, config=autoencoder.decode_preset("fast"))
+    assert (path[0].formula, path[-1].formula) == ("ZnS", "CdS")
