@@ -101,7 +101,9 @@ def test_reconstruct_batch_gets_table1_summary(at):
         ("huge.cif", b"#" * (6 * 1024 * 1024), "limit"),
         ("Og.cif", NACL_CIF.replace(" Cl ", " Og ").encode(), "Og"),
         ("disordered.json", None, "disordered"),
-        ("big-cell.cif", NACL_CIF.replace("5.64", "80.0").encode(), "too large"),
+        ("big-cell.cif", NACL_CIF.replace("5.64", "80.0").encode(),
+         "a = 80.00 A; this model was trained on cells with a <= 6.00 A"),
+        ("nan-cell.cif", NACL_CIF.replace("5.64", "nan").encode(), "_cell_length_a is nan, not a finite number"),
     ],
 )
 def test_reconstruct_bad_uploads_say_what_is_wrong(at, name, data, expected):
