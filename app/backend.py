@@ -1,14 +1,21 @@
 """Cached access to the `nesf` library for the pages: models, atlases, datasets, uploads, encodings and maps.
 
-Models and atlases are `st.cache_resource` (one copy per server, keyed by path and modification time); results of
-computations are `st.cache_data` keyed by the checkpoint's hash and the inputs' content hash, so a slider or a
-click never re-encodes a dataset and never re-decodes a structure it has decoded before.
+Models and atlases are `st.cache_resource` (one copy per server, keyed by path and modification time). Results of
+computations (uploads read, encodings, reconstructions, interpolations) are kept in a server-wide `_Memo` keyed by
+the checkpoint's hash and the inputs' content hash, so a slider or a click never re-decodes a structure it has
+decoded before; encoded datasets and computed maps in another. Every cache is bounded: a `_Memo` by its entry count
+and by the approximate bytes of what it holds (settings.RESULT_* and settings.MEMO_*), least recently used first,
+and the `st.cache_*` functions by `max_entries` (their entries are small or, for models and atlases, few).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import dataclasses
 import hashlib
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -107,7 +114,7 @@ def atlas(checkpoint: CheckpointInfo):
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, ttl=30)
+@st.cache_data(show_spinner=False, ttl=30, max_entries=16)  # keyed by a folder the user types
 def available_datasets(data_dir: str) -> dict[str, str]:
     """{registry name: the paper's name} of the datasets found in `data_dir` (empty when the folder is missing)."""
     from nesf.datasets import available_datasets as find
@@ -157,27 +164,24 @@ def atlas_collection(checkpoint: CheckpointInfo) -> Collection | None:
 
 
 def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Collection:
-    memo = _store()
-    memo_key = ("dataset", name, data_dir, model_path, model_mtime, device)
-    if (found := memo.get(memo_key)) is not None:
-        return found
+    def compute() -> Collection:
+        data = dataset(name, data_dir)
+        crystals = data.all_crystal_list()
+        if not crystals:
+            raise NesfError(f"dataset {name} has no crystals")
+        net = _model(model_path, model_mtime, device)
+        bar = st.progress(0.0, text=f"Encoding {len(crystals)} crystals of {name}…")
+        try:
+            latents = net.encode(crystals,
+                                 progress=lambda fraction, _: bar.progress(fraction, text=f"Encoding {name}…"))
+            bar.progress(1.0, text=f"Space groups of {name} (once per dataset)…")
+            table = data.attributes()
+        finally:
+            bar.empty()
+        return Collection(name=name, key=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}", table=table,
+                          crystals=crystals, latents=np.asarray(latents))
 
-    data = dataset(name, data_dir)
-    crystals = data.all_crystal_list()
-    if not crystals:
-        raise NesfError(f"dataset {name} has no crystals")
-    net = _model(model_path, model_mtime, device)
-    bar = st.progress(0.0, text=f"Encoding {len(crystals)} crystals of {name}…")
-    try:
-        latents = net.encode(crystals, progress=lambda fraction, _: bar.progress(fraction, text=f"Encoding {name}…"))
-        bar.progress(1.0, text=f"Space groups of {name} (once per dataset)…")
-        table = data.attributes()
-    finally:
-        bar.empty()
-    found = Collection(name=name, key=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}", table=table,
-                       crystals=crystals, latents=np.asarray(latents))
-    memo[memo_key] = found
-    return found
+    return _store().get_or_compute(("dataset", name, data_dir, model_path, model_mtime, device), compute)
 
 
 def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Collection:
@@ -186,52 +190,40 @@ def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, dev
 
 
 # -- uploads ----------------------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=64)
 def read_upload(data: bytes, filename: str) -> list:
-    """Crystals in one uploaded file (cached by content); NesfError says what is wrong with it."""
+    """Crystals in one uploaded file (kept by content); NesfError says what is wrong with it."""
     from nesf.structure_io import read_structures
 
-    if len(data) > settings.MAX_UPLOAD_BYTES:
-        raise NesfError(
-            f"{filename}: {len(data) / 1e6:.1f} MB is over the upload limit of {settings.MAX_UPLOAD_MB:g} MB"
-        )
-    if not data.strip():
-        raise NesfError(f"{filename}: the file is empty")
-    return read_structures(data, filename, max_bytes=settings.MAX_UPLOAD_BYTES, max_atoms=settings.MAX_ATOMS)
+    def compute() -> list:
+        if len(data) > settings.MAX_UPLOAD_BYTES:
+            raise NesfError(
+                f"{filename}: {len(data) / 1e6:.1f} MB is over the upload limit of {settings.MAX_UPLOAD_MB:g} MB"
+            )
+        if not data.strip():
+            raise NesfError(f"{filename}: the file is empty")
+        return read_structures(data, filename, max_bytes=settings.MAX_UPLOAD_BYTES, max_atoms=settings.MAX_ATOMS)
+
+    return _results().get_or_compute(("upload", hashlib.sha1(data).hexdigest(), filename), compute)
 
 
 # -- model computations -----------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=512)
-def _encode(model_hash: str, key: str, _crystals, _net) -> np.ndarray:
-    return np.asarray(_net.encode(list(_crystals)))
-
-
 def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.ndarray:
-    """(B, 192) latents of `crystals` (cached by checkpoint and content)."""
+    """(B, 192) latents of `crystals` (kept by checkpoint and content)."""
     net = model(checkpoint, device)
     for crystal in crystals:
         net.check(crystal)
-    return _encode(checkpoint_hash(checkpoint), crystals_key(crystals), crystals, net)
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _reconstruct(model_hash: str, key: str, mode: str, _crystals, _net) -> list:
-    return list(_net.reconstruct(list(_crystals), config=_net.decode_preset(mode)))
+    key = ("encode", checkpoint_hash(checkpoint), crystals_key(crystals))
+    return _results().get_or_compute(key, lambda: np.asarray(net.encode(list(crystals))))
 
 
 def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
-    """Reconstructions of `crystals` (cached by checkpoint, decoding preset and content)."""
+    """Reconstructions of `crystals` (kept by checkpoint, decoding preset and content)."""
     net = model(checkpoint, device)
     for crystal in crystals:
         net.check(crystal)
-    return _reconstruct(checkpoint_hash(checkpoint), crystals_key(crystals), mode, crystals, net)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _interpolate(model_hash: str, start_key: str, end_key: str, steps: int, method: str, mode: str,
-                 _start, _end, _net):
-    latents, crystals = _net.interpolate(_start, _end, steps, method=method, config=_net.decode_preset(mode))
-    return np.asarray(latents), list(crystals)
+    key = ("reconstruct", checkpoint_hash(checkpoint), crystals_key(crystals), mode)
+    return _results().get_or_compute(
+        key, lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode))))
 
 
 def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str, mode: str = "fast",
@@ -245,17 +237,77 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
         net.check(x)
         return crystal_key(x)
 
-    return _interpolate(checkpoint_hash(checkpoint), key(start), key(end), int(steps), method, mode, start, end, net)
+    def compute():
+        latents, crystals = net.interpolate(start, end, int(steps), method=method, config=net.decode_preset(mode))
+        return np.asarray(latents), list(crystals)
+
+    memo_key = ("interpolate", checkpoint_hash(checkpoint), key(start), key(end), int(steps), method, mode)
+    return _results().get_or_compute(memo_key, compute)
+
+
+# -- server-wide memos --------------------------------------------------------------------------------------------
+def _find_malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl, Windows): nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand the memory freed by this script run back to the system (app/main.py calls it after every run). glibc
+    keeps what a thread frees in that thread's arena, and every session's script runs in its own thread: without
+    this, each thread that ever decoded or drew a map keeps its high-water mark (~150 MB more for 10 sessions
+    decoding at once, measured). A no-op where the C library is not glibc."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+_ARRAY_HEADER = sys.getsizeof(np.empty(0))   # bytes of a numpy array object without its data
+
+
+def approx_nbytes(value, _seen: set | None = None) -> int:
+    """Approximate bytes held by `value`: numpy arrays, data frames, containers, dataclasses (a Crystal, a
+    Collection) and objects' attributes, each object counted once."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + _ARRAY_HEADER
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        usage = value.memory_usage(deep=True)
+        return int(usage.sum() if hasattr(usage, "sum") else usage)
+    if isinstance(value, (str, bytes, bytearray, int, float, bool, type(None))):
+        return sys.getsizeof(value)
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        return size + sum(approx_nbytes(k, seen) + approx_nbytes(v, seen) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return size + sum(approx_nbytes(item, seen) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return size + sum(approx_nbytes(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    if hasattr(value, "__dict__"):
+        return size + approx_nbytes(vars(value), seen)
+    return size
 
 
 class _Memo:
-    """A bounded, thread-safe memo (least recently used entries go first) for results computed with a progress bar
-    (cached functions must not draw elements)."""
+    """A bounded, thread-safe memo: at most `max_entries` entries and (when given) `max_bytes` bytes as estimated by
+    `sizeof`; least recently used entries go first, and a value larger than `max_bytes` alone is returned but not
+    kept. `get_or_compute` runs a computation once when several sessions ask for the same key at the same time.
+    Cached functions must not draw elements, so results computed with a progress bar are kept here."""
 
-    def __init__(self, max_entries: int):
+    def __init__(self, max_entries: int, max_bytes: int | None = None, sizeof=approx_nbytes):
         self.max_entries = max_entries
-        self._entries: OrderedDict = OrderedDict()
+        self.max_bytes = max_bytes
+        self._sizeof = sizeof
+        self._entries: OrderedDict = OrderedDict()   # key -> (value, bytes)
+        self._nbytes = 0
         self._lock = threading.Lock()
+        self._pending: dict = {}                      # key -> [lock of its computation, sessions waiting on it]
 
     def get(self, key):
         """The value kept under `key`, or None."""
@@ -263,45 +315,83 @@ class _Memo:
             if key not in self._entries:
                 return None
             self._entries.move_to_end(key)
-            return self._entries[key]
+            return self._entries[key][0]
 
     def __setitem__(self, key, value) -> None:
+        size = self._sizeof(value) if self.max_bytes is not None else 0
         with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if key in self._entries:
+                self._nbytes -= self._entries.pop(key)[1]
+            if self.max_bytes is not None and size > self.max_bytes:
+                log.info("not keeping %s: ~%.1f MB is over the memo's %.1f MB", key[0] if isinstance(key, tuple)
+                         else key, size / 2**20, self.max_bytes / 2**20)
+                return
+            self._entries[key] = (value, size)
+            self._nbytes += size
+            while len(self._entries) > self.max_entries or (
+                    self.max_bytes is not None and self._nbytes > self.max_bytes):
+                self._nbytes -= self._entries.popitem(last=False)[1][1]
+
+    def get_or_compute(self, key, compute):
+        """The value kept under `key`, else `compute()` kept under it (exceptions propagate, nothing is kept)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            pending = self._pending.setdefault(key, [threading.Lock(), 0])
+            pending[1] += 1
+        try:
+            with pending[0]:                          # another session computing the same key: wait for it
+                found = self.get(key)
+                if found is None:
+                    found = compute()
+                    self[key] = found
+                return found
+        finally:
+            with self._lock:
+                pending[1] -= 1
+                if pending[1] == 0:
+                    del self._pending[key]
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes of the values kept (0 when the memo has no size bound)."""
+        return self._nbytes
 
 
 @st.cache_resource(show_spinner=False)
 def _store() -> _Memo:
     """The server-wide memo of encoded datasets and computed maps."""
-    return _Memo(settings.MEMO_ENTRIES)
+    return _Memo(settings.MEMO_ENTRIES, int(settings.MEMO_MB * 2**20))
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> _Memo:
+    """The server-wide memo of uploads read, encodings, reconstructions and interpolations."""
+    return _Memo(settings.RESULT_ENTRIES, int(settings.RESULT_MB * 2**20))
 
 
 def _compute_map(collection_key: str, method: str, perplexity: float, seed: int, iterations: int,
                  latents) -> np.ndarray:
     from nesf.atlas import compute_map
 
-    memo = _store()
-    key = ("map", collection_key, method, perplexity, seed, iterations)
-    if (found := memo.get(key)) is not None:
-        return found
-    bar = st.progress(0.0, text=f"Computing the {method.upper()} map of {len(latents)} crystals…")
+    def compute() -> np.ndarray:
+        bar = st.progress(0.0, text=f"Computing the {method.upper()} map of {len(latents)} crystals…")
 
-    def progress(fraction, message=""):
-        bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message or f"Computing the {method.upper()} map…")
+        def progress(fraction, message=""):
+            bar.progress(float(min(max(fraction, 0.0), 1.0)),
+                         text=message or f"Computing the {method.upper()} map…")
 
-    try:
-        coords = np.asarray(compute_map(np.asarray(latents), method=method, perplexity=perplexity, seed=seed,
-                                        iterations=iterations, progress=progress))
-    finally:
-        bar.empty()
-    memo[key] = coords
-    return coords
+        try:
+            return np.asarray(compute_map(np.asarray(latents), method=method, perplexity=perplexity, seed=seed,
+                                          iterations=iterations, progress=progress))
+        finally:
+            bar.empty()
+
+    return _store().get_or_compute(("map", collection_key, method, perplexity, seed, iterations), compute)
 
 
 def map_coords(collection: Collection, method: str, perplexity: float, seed: int, iterations: int,

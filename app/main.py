@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app import state  # noqa: E402
+from app import backend, state  # noqa: E402
 from app.ui import sidebar  # noqa: E402
 
 st.set_page_config(page_title="NeSF Explorer", page_icon=str(Path(__file__).with_name("static") / "favicon.png"),
@@ -34,5 +34,8 @@ pages = {
 }
 state.set_pages(pages)
 navigation = st.navigation(list(pages.values()))
-state.set_context(sidebar.render())
-navigation.run()
+try:
+    state.set_context(sidebar.render())
+    navigation.run()
+finally:
+    backend.release_memory()  # what this run freed goes back to the system, not to this thread's arena

@@ -3,6 +3,8 @@
 NESF_CHECKPOINT_DIR   shipped checkpoints (read only for the app), default <repo>/checkpoints
 NESF_USER_DIR         checkpoints trained from the app, default <checkpoints>/user
 NESF_MAX_UPLOAD_MB    size limit of one uploaded file in MB (also server.maxUploadSize in .streamlit/config.toml)
+NESF_MEMO_MB          MB of encoded datasets and maps the server keeps (default 512)
+NESF_RESULT_MB        MB of uploads read, encodings, reconstructions and interpolations it keeps (default 256)
 NESF_TRAIN_COMMAND    command line that replaces `python -m nesf train` for runs started from the app (tests)
 """
 
@@ -33,7 +35,11 @@ MAX_INTERPOLATION_STEPS = 30
 # 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).
 THREEDMOL_JS_URL = "/app/static/3Dmol-min.js"
 
-MEMO_ENTRIES = 16          # encoded datasets and computed maps kept by the server (least recently used go first)
+# What the server keeps between runs (least recently used go first), at most so many entries and about so many MB:
+MEMO_ENTRIES = 16          # encoded datasets and computed maps (a dataset of 45,000 crystals is ~100 MB)
+MEMO_MB = float(os.environ.get("NESF_MEMO_MB", "512"))
+RESULT_ENTRIES = 512       # uploads read, encodings, reconstructions and interpolations
+RESULT_MB = float(os.environ.get("NESF_RESULT_MB", "256"))
 
 # The Retrain form's epochs: a run the app can finish in minutes to hours (the paper's 3,200 take days on a CPU).
 # Its other fields start at the training config's defaults (nesf.config.TrainConfig).

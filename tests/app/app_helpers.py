@@ -1,9 +1,38 @@
 """Constants and helpers shared by the app tests."""
 
+import os
+import socket
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
+
+# Real-browser tests drive the system Chromium (Debian package), never a downloaded browser.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:", "chrome-extension:")
+
+
+def need_browser() -> None:
+    """Skip (fail on CI) unless Playwright and the system Chromium are installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("playwright is not installed")
+        pytest.skip("playwright is not installed")
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)")
+        pytest.skip("/usr/bin/chromium is missing")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 NACL_CIF = """data_NaCl
 _symmetry_space_group_name_H-M 'P 1'

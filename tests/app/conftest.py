@@ -1,7 +1,12 @@
-"""Fixtures of the app tests: the checkpoint they run against, a private user folder, a tiny CIF."""
+"""Fixtures of the app tests: the checkpoint they run against, a private user folder, a tiny CIF, and a
+`streamlit run` server of the app for the browser tests."""
 
 import os
+import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from app_helpers import FAKE_TRAINER  # noqa: E402
+from app_helpers import FAKE_TRAINER, free_port, need_browser  # noqa: E402
 
 
 def shipped_checkpoint_dir() -> Path | None:
@@ -53,3 +58,43 @@ def app_env(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@dataclass
+class StreamlitServer:
+    url: str                  # http://127.0.0.1:<port>
+    proc: subprocess.Popen    # the server process (its pid for memory measurements)
+    log: Path                 # its stdout and stderr
+
+
+@pytest.fixture(scope="module")
+def streamlit_server(app_env, tmp_path_factory):
+    """`streamlit run app/main.py` on 127.0.0.1 (one per test module), on the shipped checkpoint."""
+    need_browser()
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, **app_env, "PYTHONPATH": str(REPO_ROOT)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + log.read_text()[-3000:])
+    yield StreamlitServer(url, proc, log)
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

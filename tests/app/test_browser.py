@@ -5,75 +5,21 @@ the interpolation slider, selection on the latent map, and starting and cancelli
 screenshot of each page to screenshots/ (git-ignored).
 """
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from app_helpers import NACL_CIF, REPO_ROOT
+from app_helpers import CHROMIUM, CHROMIUM_ARGS, LOCAL, NACL_CIF, REPO_ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "screenshots"
-LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:", "chrome-extension:")
 
 pytestmark = pytest.mark.browser
 
 
-def _need_browser():
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed")
-        pytest.skip("playwright is not installed")
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("/usr/bin/chromium is missing")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(app_env, tmp_path_factory):
-    _need_browser()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, **app_env, "PYTHONPATH": str(REPO_ROOT)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + log.read_text()[-3000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def server(streamlit_server):
+    return streamlit_server.url
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +28,7 @@ def browser_page(server):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
         )
         context = browser.new_context(viewport={"width": 1500, "height": 1100})
         outside, errors = [], []
