@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from nesf.lattice import lattice_from_parameters
+from nesf.lattice import lattice_from_parameters, parameters_from_lattice
 
 CANONICAL_SYMPREC = 0.01      # Angstrom; pymatgen's default, used by the official dataset generation
 DUPLICATE_DISTANCE = 1e-3     # Angstrom; two atoms closer than this (over periodic images) are one
@@ -73,8 +73,6 @@ def canonical_frame(lattice: np.ndarray, frac_coords: np.ndarray, species: np.nd
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 3 and 4 only, for a cell that is already the chosen setting: (lattice in the canonical frame, wrapped
     and merged fractional coordinates, species)."""
-    from nesf.lattice import parameters_from_lattice
-
     lengths, angles = parameters_from_lattice(lattice)
     canonical_lattice = frame_lattice(lengths, angles)
     frac, species = merge_duplicates(canonical_lattice, wrap_fractional(frac_coords), np.asarray(species))
