@@ -134,8 +134,11 @@ class Autoencoder:
             crystals.extend(to_crystals(decoded, self.vocab, names))
         return crystals
 
-    def reconstruct(self, crystals: list[Crystal], config: DecodeConfig | None = None) -> list[Crystal]:
-        return self.decode(self.encode(crystals), config, ids=[c.id for c in crystals])
+    def reconstruct(self, crystals: list[Crystal], config: DecodeConfig | None = None, *, check_box: bool = True
+                    ) -> list[Crystal]:
+        """Encode and decode. `check_box=False` scores a dataset split whole, as the paper does: a test crystal
+        reaching past the training atoms' box is reconstructed (and missed where it does), not refused."""
+        return self.decode(self.encode(crystals, check_box=check_box), config, ids=[c.id for c in crystals])
 
     def interpolate(self, start, end, steps: int, method: str = "linear", config: DecodeConfig | None = None
                     ) -> tuple[np.ndarray, list[Crystal]]:

@@ -1,4 +1,4 @@
-"""Command line: `python -m nesf {download,train,evaluate,reconstruct,interpolate,atlas} ...` (also `nesf ...`).
+"""Command line: `python -m nesf {download,train,crossval,evaluate,reconstruct,interpolate,atlas,card} ...` (also `nesf ...`).
 
 Every command takes --device auto|cpu|cuda and --data-dir (default: $NESF_DATA_DIR, else ./data).
 """
@@ -82,14 +82,7 @@ def _training_data(args):
     if not datasets:
         raise NesfError("nothing to train on: give --dataset NAME and/or --structures-dir DIR")
     dataset = datasets[0] if len(datasets) == 1 else merge_datasets(datasets, "+".join(d.name for d in datasets))
-    train = dataset.crystals("train")
-    if args.limit:
-        train = train[: args.limit]
-    val = dataset.crystals("val")[: args.limit or None]
-    if not train:
-        raise NesfError(f"dataset {dataset.name!r} has no training crystals")
-    sizes = {split: len(crystals) for split, crystals in dataset.splits.items()}
-    data = TrainingData(dataset.name, train, val, dataset.species_vocab, dataset.bbox_min, dataset.bbox_max, sizes)
+    data = TrainingData.from_dataset(dataset, limit=args.limit)
     return data, dataset
 
 
@@ -224,7 +217,7 @@ def cmd_evaluate(args) -> int:
     if not crystals:
         raise NesfError(f"dataset {dataset.name!r} has no {args.split!r} split")
     started = time.monotonic()
-    preds = autoencoder.reconstruct(crystals, _decode_config(args, autoencoder))
+    preds = autoencoder.reconstruct(crystals, _decode_config(args, autoencoder), check_box=False)
     decode_s = time.monotonic() - started
     metrics = table1_metrics(crystals, preds, match=not args.no_match)
     probe = {} if args.no_probe else probe_split(autoencoder, dataset.crystals("train"), crystals)
@@ -343,6 +336,39 @@ def cmd_card(args) -> int:
     return 0
 
 
+# -- crossval -----------------------------------------------------------------------------------------------------
+def cmd_crossval(args) -> int:
+    from nesf.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
+
+    config = CrossvalConfig(family=args.family, folds=parse_folds(args.folds), recipe=args.recipe, epochs=args.epochs,
+                            bn_recalibration_batches=args.bn_recalibration_batches, decode=args.decode,
+                            limit=args.limit, train_only=args.train_only, compile=args.compile)
+    events = open_progress_file(Path(args.progress_file)) if args.progress_file else None
+
+    def emit(event: dict) -> None:
+        event = {"time": time.time(), **event}
+        if events:
+            events.write(json.dumps(event) + "\n")
+        if event["event"] in ("fold", "fold_done") and not args.quiet:
+            print(event["message"], file=sys.stderr)
+
+    stop = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
+    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("requested", True))
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    status = "done"
+    if not args.table_only:
+        status = Crossval(config, args.out_dir, data_dir=_data_dir(args), device=args.device, progress=emit,
+                          should_stop=lambda: stop["requested"]).run()
+    path = write_table(args.out_dir, config)
+    print(format_table(read_results(args.out_dir), config.family))
+    print(f"table: {path}")
+    return 130 if status == "cancelled" else 0
+
+
 # -- parser -------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, MapConfig
@@ -381,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every-s", type=float, default=None, help="seconds between checkpoints (120)")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bf16 autocast (CUDA)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the field MLPs (CPU or CUDA)")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="do not, whatever the recipe says")
     p.add_argument("--positional-encoding", type=int, default=None, help="sin/cos query encoding frequencies (0: off)")
     p.add_argument("--periodic-targets", action="store_true", default=None, help="nearest atom over periodic images")
     p.add_argument("--global-in-cell", action="store_true", default=None,
@@ -455,6 +482,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which splits get a reconstruction error (decodes them)")
     _common(p)
     p.set_defaults(func=cmd_atlas)
+    p = sub.add_parser("crossval", help="train and score every fold of a dataset (the paper's YBCO-like protocol), "
+                                        "resumable, writing a table")
+    p.add_argument("family", help="fold family: YBCO13 (datasets YBCO13_fold0..19)")
+    p.add_argument("--folds", default="0-19", help="fold numbers, e.g. 0-19 or 0,5,10 (default 0-19)")
+    p.add_argument("--recipe", default="cpu", help="named recipe (nesf.recipes; default cpu)")
+    p.add_argument("--epochs", type=int, default=1000, help="per fold (default 1000)")
+    p.add_argument("--bn-recalibration-batches", type=int, default=30)
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the field MLPs")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="do not, whatever the recipe says")
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
+    p.add_argument("--limit", type=int, default=0, help="first N crystals of each split only (tiny runs)")
+    p.add_argument("--out-dir", type=Path, default=Path("runs/crossval"))
+    p.add_argument("--train-only", action="store_true", help="train the folds, score none")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from the folds scored, train none")
+    p.add_argument("--progress-file", type=Path, default=None, help="append JSON-lines progress events here")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--quiet", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_crossval)
+
     p = sub.add_parser("card", help="evaluate a checkpoint, store its metrics inside it and write its model card")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", default=None)

@@ -116,6 +116,8 @@ class TrainConfig:
     bn_recalibration_batches: int = 0  # after training: re-estimate BatchNorm statistics over this many batches
                                        # with the final weights (0: off, the paper)
     early_stopping_patience: int = 0   # epochs without validation improvement before stopping; 0 = never stop early
+    keep_best_by_validation: bool = True  # the checkpoint's weights: those of the best validation loss (paper), or
+                                          # the last ones (False: the paper's YBCO-like protocol, 5 val crystals)
     validate_every: int = 10           # epochs between validation passes
     checkpoint_every_s: float = 120.0  # seconds between checkpoint writes
     seed: int = 0

@@ -42,7 +42,10 @@ def structure_match(true: Crystal, pred: Crystal) -> tuple[bool, float | None]:
     """(matched, RMSD normalised as pymatgen's get_rms_dist) with CDVAE's StructureMatcher settings."""
     if pred.num_atoms == 0 or true.num_atoms == 0:
         return False, None
-    from pymatgen.analysis.structure_matcher import StructureMatcher
+    try:
+        from pymatgen.core.structure_matcher import StructureMatcher
+    except ImportError:  # pymatgen before the move to pymatgen-core
+        from pymatgen.analysis.structure_matcher import StructureMatcher
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

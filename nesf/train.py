@@ -51,6 +51,17 @@ class TrainingData:
     bbox_max: np.ndarray
     split_sizes: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_dataset(cls, dataset, *, limit: int = 0) -> "TrainingData":
+        """A `CrystalDataset`'s train and val splits (the first `limit` of each when given) with its vocabulary and
+        box."""
+        train = dataset.crystals("train")[: limit or None]
+        if not train:
+            raise NesfError(f"dataset {dataset.name!r} has no training crystals")
+        sizes = {split: len(crystals) for split, crystals in dataset.splits.items()}
+        return cls(dataset.name, train, dataset.crystals("val")[: limit or None], dataset.species_vocab,
+                   dataset.bbox_min, dataset.bbox_max, sizes)
+
 
 def bounding_box(crystals: list[Crystal]) -> tuple[np.ndarray, np.ndarray]:
     coords = np.concatenate([c.cart_coords for c in crystals if c.num_atoms])
@@ -299,7 +310,8 @@ class Trainer:
         record.update({f"val_{key}": value for key, value in self.probe().items()})
         if val_loss < self.best_val_loss:
             self.best_val_loss = val_loss
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.train_config.keep_best_by_validation:
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.epochs_since_best = 0
         else:
             self.epochs_since_best += self.train_config.validate_every
@@ -399,7 +411,8 @@ class Trainer:
         best = payload.get("best_val_loss")
         self.best_val_loss = float(best) if best is not None else math.inf
         # the kept weights differ from the training weights only when a validation pass chose them
-        self.best_state = payload["model_state"] if best is not None else None
+        keep_best = self.train_config.keep_best_by_validation
+        self.best_state = payload["model_state"] if best is not None and keep_best else None
         self.epochs_since_best = int(state.get("epochs_since_best", 0))
         self.init_from = payload.get("init_from")
 
