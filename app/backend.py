@@ -67,7 +67,9 @@ def _list_checkpoints(signature: tuple, shipped_dir: str, user_dir: str) -> list
 
     found = list_checkpoints([shipped_dir, user_dir], shipped_directory=Path(shipped_dir))
     # shipped first, then newest trained
-    return sorted(found, key=lambda c: (not c.shipped, c.name if c.shipped else "", -c.mtime))
+    # the shipped default first, the other shipped ones by name, then those trained here, newest first
+    return sorted(found, key=lambda c: (not c.shipped, c.path.name != settings.DEFAULT_CHECKPOINT,
+                                        c.name.lower() if c.shipped else "", -c.mtime))
 
 
 def checkpoints() -> list[CheckpointInfo]:

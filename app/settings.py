@@ -2,6 +2,7 @@
 
 NESF_CHECKPOINT_DIR   shipped checkpoints (read only for the app), default <repo>/checkpoints
 NESF_USER_DIR         checkpoints trained from the app, default <checkpoints>/user
+NESF_DEFAULT_CHECKPOINT  file name of the shipped checkpoint the app opens on, default lcs6a.pt
 NESF_MAX_UPLOAD_MB    size limit of one uploaded file in MB (also server.maxUploadSize in .streamlit/config.toml)
 NESF_MEMO_MB          MB of encoded datasets and maps the server keeps (default 512)
 NESF_RESULT_MB        MB of uploads read, encodings, reconstructions and interpolations it keeps (default 256)
@@ -23,6 +24,7 @@ def _env_path(name: str, default: Path) -> Path:
 
 CHECKPOINT_DIR = _env_path("NESF_CHECKPOINT_DIR", REPO_ROOT / "checkpoints")
 USER_CHECKPOINT_DIR = _env_path("NESF_USER_DIR", CHECKPOINT_DIR / "user")
+DEFAULT_CHECKPOINT = os.environ.get("NESF_DEFAULT_CHECKPOINT", "lcs6a.pt")  # first in the sidebar's list
 RUNS_DIR = USER_CHECKPOINT_DIR / ".runs"          # one folder per training run: pid, progress JSONL, log
 UPLOADS_DIR = USER_CHECKPOINT_DIR / ".uploads"    # structure files kept for "train on my uploads"
 

@@ -76,7 +76,10 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              f"- Train config: `{info.train_config}`",
              f"- Sampling config: `{info.sampling_config}`",
              f"- Decoding used below: {decode_name} (`{info.decode_config}`)",
-             f"- Best validation loss: {info.best_val_loss}", "",
+             (f"- Best validation loss: {info.best_val_loss}"
+              if (info.train_config or {}).get("keep_best_by_validation", True) else
+              f"- Weights: the last epoch's, not chosen on validation (lowest validation loss seen: "
+              f"{info.best_val_loss})"), "",
              "## Range: the cells this model was trained on (uploads outside it are refused, naming the excess)", "",
              "| quantity | range |", "|---|---|",
              *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]

@@ -47,6 +47,15 @@ def export_zip(crystals: list, names: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def _default_ends(collection) -> tuple[str, str]:
+    """The paper's Fig. 5 pair, ZnS -> CdS, where the dataset holds both (LCS6A); else its first and last crystal."""
+    if collection is None or len(collection.table) < 2:
+        return "ZnS", "CdS"
+    if not collection.find("ZnS").empty and not collection.find("CdS").empty:
+        return "ZnS", "CdS"
+    return str(collection.table["id"].iloc[0]), str(collection.table["id"].iloc[-1])
+
+
 def render(ctx: AppContext) -> None:
     st.title(":material/timeline: Interpolate")
     st.caption("Decode evenly spaced points on the path between two crystals' latent vectors (paper, section 2.4).")
@@ -54,10 +63,11 @@ def render(ctx: AppContext) -> None:
         st.warning("No checkpoint: nothing to interpolate with.")
         return
     left, right = st.columns(2)
+    first, last = _default_ends(ctx.collection)
     with left:
-        source = inputs.pick_one(ctx, "interp_src", title="Source", default_query="ZnS")
+        source = inputs.pick_one(ctx, "interp_src", title="Source", default_query=first)
     with right:
-        destination = inputs.pick_one(ctx, "interp_dst", title="Destination", default_query="CdS")
+        destination = inputs.pick_one(ctx, "interp_dst", title="Destination", default_query=last)
     cols = st.columns([2, 2, 3])
     steps = cols[0].slider("Steps", 2, settings.MAX_INTERPOLATION_STEPS, 10, key="interp_steps",
                            help="Number of decoded structures, source and destination included.")

@@ -229,3 +229,23 @@ def test_probe_table_puts_each_split_with_a_probe_in_a_column():
     row = table[table["reading"] == "Element presence error (linear probe)"]
     assert float(row["test (301)"].iloc[0]) == 0.01
     assert probe_table({"test": {"count": 3, "atom_count_error_percent": 1.0}}) is None
+
+
+def test_second_shipped_model_is_chosen_in_the_sidebar_with_its_own_atlas_and_card(at):
+    """The YBCO-like fold-0 model (when shipped beside LCS6A): every page works on it, the map is its own atlas
+    (100 crystals of YBCO13_fold0), the Model page shows its card."""
+    checkpoint = at.sidebar.selectbox(key="checkpoint")
+    assert Path(checkpoint.value).name == "lcs6a.pt"  # the app opens on the LCS6A model, whatever else is shipped
+    ybco = Path(checkpoint.value).with_name("ybco13_fold0.pt")
+    if not ybco.is_file():
+        pytest.skip("checkpoints/ybco13_fold0.pt is not shipped here")
+    checkpoint.set_value(str(ybco)).run()
+    _no_traceback(at)
+    assert any("100 crystals of" in c for c in _texts(at, "caption")), _texts(at, "caption")
+    _open(at, "interpolate")  # opens on two of its own crystals (ZnS and CdS are not in YBCO13)
+    assert not _texts(at, "warning"), _texts(at, "warning")
+    assert any("Step **0**" in m for m in _texts(at, "markdown"))
+    _open(at, "reconstruct")
+    _open(at, "model")
+    assert any(e.label == "Model card" for e in at.expander)
+    assert any("YBCO13_fold0" in m for m in _texts(at, "markdown"))
