@@ -218,6 +218,14 @@ def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.nda
     return _results().get_or_compute(key, lambda: np.asarray(net.encode(list(crystals))))
 
 
+def fitting_cell(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
+    """`Autoencoder.fitting_cell` (the primitive or Niggli cell that fits, or None), kept by checkpoint and content:
+    the symmetry analysis runs once per refused crystal, not at every rerun of the page showing its offer."""
+    net = model(checkpoint, device)
+    key = ("fitting_cell", checkpoint_hash(checkpoint), crystal_key(crystal))
+    return _results().get_or_compute(key, lambda: (net.fitting_cell(crystal),))[0]
+
+
 def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
     """Reconstructions of `crystals` (kept by checkpoint, decoding preset and content)."""
     net = model(checkpoint, device)

@@ -43,13 +43,8 @@ def corpus() -> list[tuple[str, str]]:
 
 
 def reason(message: str) -> str:
-    """A refusal message -> its kind (the first problem it names)."""
-    kinds = [("disordered", "disordered structure"), ("element(s)", "element not in the model's vocabulary"),
-             ("atoms in the cell", "more atoms than the training cells"), (" A; this model", "cell edge too long"),
-             (" deg; this model", "cell angle outside the training range"), ("beyond the model's box",
-                                                                             "atoms outside the model's box")]
-    found = [(message.find(marker), kind) for marker, kind in kinds if marker in message]
-    return min(found)[1] if found else re.sub(r"^[^:]*: ", "", message)[:60]
+    """A reader's refusal message -> its kind (ModelRange refusals carry their kind: `RangeProblem.kind`)."""
+    return "disordered structure" if "disordered" in message else re.sub(r"^[^:]*: ", "", message)[:60]
 
 
 def main() -> None:
@@ -60,6 +55,7 @@ def main() -> None:
 
     from nesf.api import Autoencoder
     from nesf.errors import NesfError
+    from nesf.model_range import PROBLEM_KINDS
     from nesf.structure_io import read_structures
 
     model = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
@@ -80,12 +76,13 @@ def main() -> None:
         if not problems:
             outcomes.append({"name": name, "accepted": True, "formula": crystal.formula, "atoms": crystal.num_atoms})
             continue
-        kind = reason("; ".join(problems))
+        kind = PROBLEM_KINDS[problems[0].kind]
         reasons[kind] += 1
         alternative = model.fitting_cell(crystal)
         if alternative is not None:
             offered[alternative.meta["cell"]] += 1
-        outcomes.append({"name": name, "accepted": False, "reason": kind, "message": "; ".join(problems),
+        outcomes.append({"name": name, "accepted": False, "reason": kind,
+                         "message": "; ".join(p.message for p in problems),
                          "offered": alternative.meta["cell"] if alternative is not None else None})
     total = len(outcomes)
     accepted = sum(o["accepted"] for o in outcomes)

@@ -73,10 +73,10 @@ class Autoencoder:
         if crystal.num_atoms == 0:
             raise NesfError(f"{name}: has no atoms")
         problems = self.range.problems(crystal)
-        if not check_box:
-            problems = [p for p in problems if p.startswith("element")]
+        if not check_box:  # the elements still: a species the model has no output for cannot be encoded at all
+            problems = [p for p in problems if p.kind == "element"]
         if problems:
-            raise NesfError(f"{name}: outside this model's range: {'; '.join(problems)}")
+            raise NesfError(f"{name}: outside this model's range: {'; '.join(p.message for p in problems)}")
 
     def fitting_cell(self, crystal: Crystal) -> Crystal | None:
         """Where `crystal`'s cell lies outside this model's range but another valid cell of the same crystal (the

@@ -1,8 +1,9 @@
 """What a model can represent: the range its training crystals covered, and the checks that name what is outside it.
 
 A model only knows the cells it was trained on: lattice lengths and angles, atoms per cell and elements within the
-training set's range, atoms inside its bounding box (the global query grid). `ModelRange.problems(crystal)` lists, in
-words, every way a crystal (in the canonical frame, `nesf.canonical`) falls outside, with the amount.
+training set's range, atoms inside its bounding box (the global query grid). `ModelRange.problems(crystal)` lists
+every way a crystal (in the canonical frame, `nesf.canonical`) falls outside, each a `RangeProblem`: its kind and a
+sentence with the amount.
 Lengths in Angstrom, angles in degrees.
 """
 
@@ -16,6 +17,20 @@ from nesf.crystal import Crystal
 
 LENGTH_TOLERANCE = 0.5   # Angstrom beyond the longest training cell edge (and beyond the bounding box) still accepted
 ANGLE_TOLERANCE = 2.0    # degrees beyond the training angles' range still accepted
+
+
+PROBLEM_KINDS = {"element": "element not in the model's vocabulary", "atoms": "more atoms than the training cells",
+                 "length": "cell edge too long", "angle": "cell angle outside the training range",
+                 "box": "atoms outside the model's box"}
+
+
+@dataclass(frozen=True)
+class RangeProblem:
+    kind: str      # one of PROBLEM_KINDS: element, atoms, length, angle, box
+    message: str   # what is out of range and by how much, e.g. "c = 7.90 A; this model was trained on ... <= 6.00 A"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -54,31 +69,34 @@ class ModelRange:
                    tuple(float(x) for x in data["box_min_angstrom"]), tuple(float(x) for x in data["box_max_angstrom"]),
                    tuple(int(z) for z in data["elements"]))
 
-    def problems(self, crystal: Crystal) -> list[str]:
-        """Each way `crystal` lies outside this range, in words with the amounts; empty when it fits."""
+    def problems(self, crystal: Crystal) -> list[RangeProblem]:
+        """Each way `crystal` lies outside this range, with the amounts; empty when it fits. The box is checked only
+        for a cell that fits otherwise (a cell too long is also out of the box, and saying so adds nothing)."""
         found = []
         unknown = sorted({int(z) for z in crystal.species} - set(self.elements))
         if unknown:
-            found.append(f"element(s) {', '.join(_symbol(z) for z in unknown)} not among the {len(self.elements)} "
-                         f"this model was trained on")
+            found.append(RangeProblem("element", f"element(s) {', '.join(_symbol(z) for z in unknown)} not among the "
+                                                 f"{len(self.elements)} this model was trained on"))
         if crystal.num_atoms > self.max_atoms:
-            found.append(f"{crystal.num_atoms} atoms in the cell; this model was trained on cells of at most "
-                         f"{self.max_atoms} atoms")
+            found.append(RangeProblem("atoms", f"{crystal.num_atoms} atoms in the cell; this model was trained on "
+                                               f"cells of at most {self.max_atoms} atoms"))
         for name, length, limit in zip("abc", crystal.lengths_angstrom, self.max_lengths_angstrom):
             if length > limit + LENGTH_TOLERANCE:
-                found.append(f"{name} = {length:.2f} A; this model was trained on cells with {name} <= {limit:.2f} A")
+                found.append(RangeProblem("length", f"{name} = {length:.2f} A; this model was trained on cells with "
+                                                    f"{name} <= {limit:.2f} A"))
         for name, angle in zip(("alpha", "beta", "gamma"), crystal.angles_degrees):
             if not self.min_angle_degrees - ANGLE_TOLERANCE <= angle <= self.max_angle_degrees + ANGLE_TOLERANCE:
-                found.append(f"{name} = {angle:.1f} deg; this model was trained on angles from "
-                             f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} deg")
+                found.append(RangeProblem("angle", f"{name} = {angle:.1f} deg; this model was trained on angles from "
+                                                   f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} deg"))
         if crystal.num_atoms and not found:
             low = crystal.cart_coords.min(axis=0) - np.asarray(self.box_min_angstrom)
             high = crystal.cart_coords.max(axis=0) - np.asarray(self.box_max_angstrom)
             for i, (axis, below, above) in enumerate(zip("xyz", low, high)):
                 if below < -LENGTH_TOLERANCE or above > LENGTH_TOLERANCE:
                     beyond = -below if below < -LENGTH_TOLERANCE else above
-                    found.append(f"atoms lie {beyond:.2f} A beyond the model's box along {axis} (the training atoms "
-                                 f"span {self.box_min_angstrom[i]:.1f} to {self.box_max_angstrom[i]:.1f} A)")
+                    found.append(RangeProblem("box", f"atoms lie {beyond:.2f} A beyond the model's box along {axis} "
+                                                     f"(the training atoms span {self.box_min_angstrom[i]:.1f} to "
+                                                     f"{self.box_max_angstrom[i]:.1f} A)"))
         return found
 
     def summary(self) -> dict:

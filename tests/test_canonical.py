@@ -16,7 +16,7 @@ from nesf.canonical import canonical_frame, canonical_structure, frame_lattice, 
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.lattice import lattice_from_parameters
-from nesf.model_range import ModelRange
+from nesf.model_range import ModelRange, RangeProblem
 from nesf.structure_io import alternative_cells, read_structures, to_poscar
 
 PROTOTYPES_PER_RUN = 36   # of pymatgen's 288 bundled AFLOW prototypes, a seeded spread over all crystal systems
@@ -123,7 +123,8 @@ def test_a_hexagonal_cell_in_a_file_frame_is_judged_in_the_canonical_frame(shipp
     assert crystal.cart_coords[:, 1].min() >= -1e-9
     np.testing.assert_allclose(crystal.lattice, lattice_from_parameters((3.94, 3.94, 5.14), (90, 90, 120)), atol=1e-6)
     problems = shipped_autoencoder.range.problems(crystal)
-    assert len(problems) == 1 and problems[0].startswith("gamma = 120.0 deg; this model was trained on angles from")
+    assert [p.kind for p in problems] == ["angle"]
+    assert problems[0].message.startswith("gamma = 120.0 deg; this model was trained on angles from")
 
 
 def test_triclinic_cells_use_the_vesta_frame_as_the_datasets_do():
@@ -167,11 +168,13 @@ SMALL_RANGE = ModelRange(max_lengths_angstrom=(3.0, 3.0, 3.0), min_angle_degrees
 
 def test_a_refusal_names_what_is_out_of_range_and_by_how_much():
     problems = SMALL_RANGE.problems(COPPER)
-    assert problems == [f"{axis} = 3.61 A; this model was trained on cells with {axis} <= 3.00 A" for axis in "abc"]
+    assert problems == [RangeProblem("length", f"{axis} = 3.61 A; this model was trained on cells with {axis} <= 3.00 A")
+                        for axis in "abc"]
     gold = Crystal.from_frac(np.eye(3) * 2.9, [[0, 0, 0]], [79], "Au")
-    assert SMALL_RANGE.problems(gold) == ["element(s) Au not among the 2 this model was trained on"]
+    assert SMALL_RANGE.problems(gold) == [RangeProblem("element", "element(s) Au not among the 2 this model was trained on")]
     flat = Crystal.from_parameters((2.5, 2.5, 2.5), (90, 90, 150), [[0, 0, 0]], [8], "flat")
-    assert SMALL_RANGE.problems(flat) == ["gamma = 150.0 deg; this model was trained on angles from 55.0 to 125.0 deg"]
+    assert SMALL_RANGE.problems(flat) == [
+        RangeProblem("angle", "gamma = 150.0 deg; this model was trained on angles from 55.0 to 125.0 deg")]
 
 
 def test_a_cell_that_fits_is_offered_where_the_conventional_one_does_not(shipped_autoencoder, monkeypatch):

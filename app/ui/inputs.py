@@ -96,10 +96,11 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
     return found[0] if found else None
 
 
-def fitting(net, picked: list[Picked], key: str) -> list[Picked]:
+def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
     """The picked crystals the model can represent. Each one outside the model's range gets a message naming what
     is out of range; where another valid cell of the same crystal fits (primitive or Niggli-reduced), a toggle
     offers it, and the crystal goes on in that cell once the user accepts."""
+    net = ctx.model()
     good = []
     for i, item in enumerate(picked):
         try:
@@ -109,7 +110,7 @@ def fitting(net, picked: list[Picked], key: str) -> list[Picked]:
         except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
             message = describe(exc, item.source)
         try:
-            alternative = net.fitting_cell(item.crystal)
+            alternative = backend.fitting_cell(ctx.checkpoint, item.crystal, ctx.device)
         except Exception:  # noqa: BLE001 - no offer, the message above stands
             alternative = None
         if alternative is None:

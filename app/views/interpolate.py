@@ -76,7 +76,7 @@ def render(ctx: AppContext) -> None:
         st.info("Choose a source and a destination.", icon=":material/info:")
         return
 
-    ends = inputs.fitting(ctx.model(), [source, destination], "interp")
+    ends = inputs.fitting(ctx, [source, destination], "interp")
     if len(ends) < 2:
         return
     source, destination = ends

@@ -123,7 +123,7 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
         picked = inputs.upload_structures("map_upload", label="Structure files to place")
         if not picked:
             return None
-        good = inputs.fitting(ctx.model(), picked, "map")
+        good = inputs.fitting(ctx, picked, "map")
         if not good:
             return None
         with shown_errors("Placing the uploads"):

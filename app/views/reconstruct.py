@@ -28,8 +28,7 @@ def render(ctx: AppContext) -> None:
                 icon=":material/info:")
         return
 
-    net = ctx.model()
-    good = inputs.fitting(net, picked, "recon")
+    good = inputs.fitting(ctx, picked, "recon")
     if not good:
         return
     with st.spinner(f"Reconstructing {len(good)} structure(s)…"), shown_errors("Reconstruction"):
