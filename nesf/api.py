@@ -125,13 +125,14 @@ class Autoencoder:
         if latents.shape[1] != self.model.config.latent_size:
             raise NesfError(f"latent vectors have {latents.shape[1]} entries, this model uses "
                             f"{self.model.config.latent_size}")
-        decoder = StructureDecoder(self.bbox_min, self.bbox_max, config or self.decode_config)
+        config = config or self.decode_config
+        decoder = StructureDecoder(self.bbox_min, self.bbox_max, config)
         crystals = []
         for start in range(0, len(latents), DECODE_CHUNK):
             chunk = torch.from_numpy(latents[start:start + DECODE_CHUNK]).to(self.device)
             decoded = decoder.decode(ModelFields(self.model, chunk), self.device)
             names = ids[start:start + DECODE_CHUNK] if ids else [f"decoded-{start + i}" for i in range(len(chunk))]
-            crystals.extend(to_crystals(decoded, self.vocab, names))
+            crystals.extend(to_crystals(decoded, self.vocab, names, wrap_to_cell=config.wrap_to_cell))
         return crystals
 
     def reconstruct(self, crystals: list[Crystal], config: DecodeConfig | None = None, *, check_box: bool = True

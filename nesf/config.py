@@ -173,7 +173,8 @@ class DecodeConfig:
     particles_in_predicted_cell: bool = False  # flag: particles only inside the predicted cell (+ cell_margin)
     cell_margin: float = 0.5              # A, how far outside the predicted cell particles are kept (with the flag)
     convergence_tolerance: float = 0.0    # A; flag: > 0 stops moving particles whose step is below it
-    wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge duplicates
+    wrap_to_cell: bool = False            # flag: wrap decoded atoms into the predicted cell and merge periodic
+                                          # duplicates (the canonical frame of uploads; off: the paper's raw atoms)
     max_nms_rounds: int = 0               # flag: > 0 stops non-max suppression after this many clusters (accepted
                                           # or not) per crystal; untrained fields leave particles spread out and
                                           # would take thousands of rounds (0: no limit, the paper)

@@ -102,14 +102,22 @@ class StructureDecoder:
         return species
 
 
-def to_crystals(decoded: DecodedBatch, vocab: list[int], ids: list[str] | None = None) -> list[Crystal]:
-    """Decoder output -> Crystals (atomic numbers from the vocabulary, lattice from the predicted parameters)."""
+def to_crystals(decoded: DecodedBatch, vocab: list[int], ids: list[str] | None = None, *,
+                wrap_to_cell: bool = False) -> list[Crystal]:
+    """Decoder output -> Crystals (atomic numbers from the vocabulary, lattice from the predicted parameters).
+    `wrap_to_cell` (`DecodeConfig.wrap_to_cell`) also puts each one in the canonical frame of uploads
+    (`nesf.canonical.canonical_frame`): atoms wrapped into the cell, periodic duplicates of one element merged."""
+    from nesf.canonical import canonical_frame
+
     vocab_array = np.asarray(vocab, dtype=np.int64)
     crystals = []
     for i, (positions, species) in enumerate(zip(decoded.positions, decoded.species_index)):
         lattice = _safe_lattice(decoded.lengths[i], decoded.angles_deg[i], positions)
         name = ids[i] if ids else f"decoded-{i}"
-        crystals.append(Crystal(lattice, positions, vocab_array[species], name))
+        crystal = Crystal(lattice, positions, vocab_array[species], name)
+        if wrap_to_cell and crystal.num_atoms:
+            crystal = Crystal.from_frac(*canonical_frame(lattice, crystal.frac_coords, crystal.species), name)
+        crystals.append(crystal)
     return crystals
 
 

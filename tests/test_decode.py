@@ -138,3 +138,21 @@ def test_nms_round_limit_bounds_spread_particles_and_keeps_the_first_clusters():
     assert DecodeConfig.fast().max_nms_rounds == 1024 and DecodeConfig().max_nms_rounds == 0
     with pytest.raises(ValueError, match="DecodeConfig.max_nms_rounds must not be negative, got -1"):
         DecodeConfig(max_nms_rounds=-1)
+
+
+def test_wrap_to_cell_puts_decoded_atoms_in_the_canonical_frame():
+    """Two decoded copies of one site on opposite faces and an atom just outside the cell: raw, as decoded (the
+    paper); with `wrap_to_cell`, wrapped into [0, 1) and the periodic duplicate merged, as uploads are read."""
+    from nesf.decode import DecodedBatch, to_crystals
+
+    a = 4.0
+    positions = np.array([[0.0, 0.0, 0.0], [a, 0.0, 0.0], [2.0, 2.0, 2.0], [2.0, 2.0, -0.2]])
+    decoded = DecodedBatch([positions], [np.array([0, 0, 1, 1])], np.array([[a, a, a]]), np.array([[90.0] * 3]), 0)
+    raw = to_crystals(decoded, [12, 8])[0]
+    assert raw.num_atoms == 4 and raw.frac_coords.min() < 0
+    wrapped = to_crystals(decoded, [12, 8], wrap_to_cell=True)[0]
+    assert sorted(wrapped.species.tolist()) == [8, 8, 12]  # the Mg at x = a is the one at x = 0
+    frac = wrapped.frac_coords
+    assert frac.min() >= 0 and frac.max() < 1
+    np.testing.assert_allclose(sorted(frac[:, 2][wrapped.species == 8]), [0.5, 0.95], atol=1e-9)
+    np.testing.assert_allclose(wrapped.lattice, raw.lattice, atol=1e-9)
