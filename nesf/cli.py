@@ -104,6 +104,15 @@ def open_progress_file(path: Path):
     return stream
 
 
+def _stop_requested():
+    """A `should_stop` for long runs: SIGTERM or SIGINT asks the run to stop at its next step (it then writes its
+    checkpoint) instead of killing it mid-write."""
+    stop = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
+    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("requested", True))
+    return lambda: stop["requested"]
+
+
 def cmd_train(args) -> int:
     from dataclasses import replace
 
@@ -129,9 +138,7 @@ def cmd_train(args) -> int:
                   + (f" val element sets by nearest latent {probe:.1f} %" if probe is not None else "")
                   + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
 
-    stop = {"requested": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
-    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("requested", True))
+    should_stop = _stop_requested()
     out_dir = Path(args.out_dir)
     checkpoint = out_dir / f"{args.name}.pt"
     try:
@@ -150,7 +157,7 @@ def cmd_train(args) -> int:
         decode = DecodeConfig.fast() if sampling.global_in_cell else DecodeConfig()
         trainer = Trainer(data, model_config=model, train_config=train_config, sampling_config=sampling,
                           device=device, checkpoint_path=checkpoint, progress=emit, name=args.name,
-                          should_stop=lambda: stop["requested"], decode_config=decode)
+                          should_stop=should_stop, decode_config=decode)
         if args.resume and args.init_from:
             raise NesfError("give --resume (continue a run) or --init-from (new run from its weights), not both")
         if args.resume:
@@ -352,9 +359,7 @@ def cmd_crossval(args) -> int:
         if event["event"] in ("fold", "fold_done") and not args.quiet:
             print(event["message"], file=sys.stderr)
 
-    stop = {"requested": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
-    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("requested", True))
+    should_stop = _stop_requested()
     if args.threads:
         import torch
 
@@ -362,7 +367,7 @@ def cmd_crossval(args) -> int:
     status = "done"
     if not args.table_only:
         status = Crossval(config, args.out_dir, data_dir=_data_dir(args), device=args.device, progress=emit,
-                          should_stop=lambda: stop["requested"]).run()
+                          should_stop=should_stop).run()
     path = write_table(args.out_dir, config)
     print(format_table(read_results(args.out_dir), config.family))
     print(f"table: {path}")
