@@ -157,7 +157,9 @@ def main() -> int:
     lcs6a = None
     if args.resume:
         lcs6a = Lcs6aRun(args, work)
-        lcs6a.start_epoch = int(__import__("torch").load(args.resume, weights_only=True, map_location="cpu")["epoch"])
+        from nesf.checkpoint import load_checkpoint
+
+        lcs6a.start_epoch = int(load_checkpoint(args.resume)["epoch"])
         lcs6a.launch(args.resume, lcs6a.start_epoch + args.lcs6a_epochs_guess)
     queue = list(parse_folds(args.ybco_folds))
     running: dict[int, subprocess.Popen] = {}
