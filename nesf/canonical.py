@@ -26,6 +26,7 @@ import warnings
 
 import numpy as np
 
+from nesf.crystal import Crystal
 from nesf.lattice import lattice_from_parameters, parameters_from_lattice
 
 CANONICAL_SYMPREC = 0.01      # Angstrom; pymatgen's default, used by the official dataset generation
@@ -77,6 +78,16 @@ def canonical_frame(lattice: np.ndarray, frac_coords: np.ndarray, species: np.nd
     canonical_lattice = frame_lattice(lengths, angles)
     frac, species = merge_duplicates(canonical_lattice, wrap_fractional(frac_coords), np.asarray(species))
     return canonical_lattice, frac, species
+
+
+def canonical_crystal(crystal):
+    """A Crystal whose cell is already the chosen one (a decoded crystal: the cell the lattice heads predicted) in
+    the canonical frame: `canonical_frame` on it, the id kept. How the app and the CLI show and write decoded
+    crystals; Table 1 metrics compare the atoms as decoded (the paper's errors are not periodic). A crystal with
+    no atoms is returned as it is."""
+    if crystal.num_atoms == 0:
+        return crystal
+    return Crystal.from_frac(*canonical_frame(crystal.lattice, crystal.frac_coords, crystal.species), crystal.id)
 
 
 def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):

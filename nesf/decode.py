@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nesf.canonical import canonical_crystal
 from nesf.config import DecodeConfig
 from nesf.crystal import Crystal
 from nesf.grids import box_grid, local_grid
@@ -107,17 +108,13 @@ def to_crystals(decoded: DecodedBatch, vocab: list[int], ids: list[str] | None =
     """Decoder output -> Crystals (atomic numbers from the vocabulary, lattice from the predicted parameters).
     `wrap_to_cell` (`DecodeConfig.wrap_to_cell`) also puts each one in the canonical frame of uploads
     (`nesf.canonical.canonical_frame`): atoms wrapped into the cell, periodic duplicates of one element merged."""
-    from nesf.canonical import canonical_frame
-
     vocab_array = np.asarray(vocab, dtype=np.int64)
     crystals = []
     for i, (positions, species) in enumerate(zip(decoded.positions, decoded.species_index)):
         lattice = _safe_lattice(decoded.lengths[i], decoded.angles_deg[i], positions)
         name = ids[i] if ids else f"decoded-{i}"
         crystal = Crystal(lattice, positions, vocab_array[species], name)
-        if wrap_to_cell and crystal.num_atoms:
-            crystal = Crystal.from_frac(*canonical_frame(lattice, crystal.frac_coords, crystal.species), name)
-        crystals.append(crystal)
+        crystals.append(canonical_crystal(crystal) if wrap_to_cell else crystal)
     return crystals
 
 

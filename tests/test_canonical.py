@@ -12,7 +12,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from nesf.api import Autoencoder
-from nesf.canonical import canonical_frame, canonical_structure, frame_lattice, is_triclinic, wrap_fractional
+from nesf.canonical import canonical_crystal, canonical_frame, canonical_structure, frame_lattice, is_triclinic, wrap_fractional
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.lattice import lattice_from_parameters
@@ -141,6 +141,22 @@ def test_frame_wraps_and_merges_duplicates():
     np.testing.assert_allclose(new_frac, [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert species.tolist() == [26, 17]
     assert wrap_fractional(np.array([[-1e-12, 0.9999999999, 2.25]])).tolist() == [[0.0, 0.0, 0.25]]
+
+
+def test_a_decoded_crystal_is_shown_in_the_canonical_frame_of_its_own_cell():
+    """A rotated monoclinic cell (as no decoder gives, but a caller may) with an atom past a face and a periodic
+    duplicate: the same cell parameters in the datasets' frame, atoms wrapped and merged, the id kept."""
+    lengths, angles = (3.0, 4.0, 5.0), (90.0, 101.0, 90.0)
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z
+    lattice = lattice_from_parameters(lengths, angles) @ turn.T
+    frac = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.25, 0.5, -0.25]])
+    decoded = Crystal.from_frac(lattice, frac, [29, 29, 8], "step-3")
+    shown = canonical_crystal(decoded)
+    np.testing.assert_allclose(shown.lattice, frame_lattice(lengths, angles), atol=1e-9)
+    assert shown.id == "step-3" and shown.species.tolist() == [29, 8]
+    np.testing.assert_allclose(shown.frac_coords, [[0.0, 0.0, 0.0], [0.25, 0.5, 0.75]], atol=1e-9)
+    empty = Crystal(np.eye(3) * 4.0, np.zeros((0, 3)), [], "empty")
+    assert canonical_crystal(empty) is empty
 
 
 def test_the_datasets_are_already_in_the_canonical_frame(paper_dir):

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -133,10 +134,23 @@ def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):
     assert written.is_file() and str(written) in out
     assert out.startswith(f"input: {crystal.formula} ({crystal.num_atoms} atoms) -> ")
     # a CIF pymatgen reads back (a 3-epoch model may decode any cell: the upload checks may refuse it, the file is
-    # still well formed)
+    # still well formed), in the canonical frame of the atoms --as-decoded writes
     from pymatgen.core import Structure
 
-    Structure.from_file(written)
+    from nesf.canonical import canonical_crystal
+    from nesf.crystal import Crystal
+
+    raw_dir = tmp_path / "raw"
+    assert run_cli(["reconstruct", trained / "model.pt", source, "--out-dir", raw_dir, "--decode", "fast",
+                    "--device", "cpu", "--as-decoded"]) == 0
+    shown = Crystal.from_structure(Structure.from_file(written))
+    expected = canonical_crystal(Crystal.from_structure(Structure.from_file(raw_dir / "recon-input.cif")))
+    # (a CIF holds the cell's parameters, not its frame: compare those)
+    np.testing.assert_allclose(shown.lengths_angstrom, expected.lengths_angstrom, atol=1e-5)
+    np.testing.assert_allclose(shown.angles_degrees, expected.angles_degrees, atol=1e-4)
+    np.testing.assert_allclose(shown.frac_coords, expected.frac_coords, atol=1e-5)
+    assert shown.species.tolist() == expected.species.tolist()
+    assert ((shown.frac_coords >= 0) & (shown.frac_coords < 1)).all()
 
 
 def test_interpolate_writes_path(trained, data_dir, tmp_path, capsys):

@@ -11,6 +11,10 @@ from app.errors import describe
 from nesf.metrics import TABLE1_LABELS
 
 VIEWER_HEIGHT = 360
+AS_DECODED_HELP = ("Off: decoded crystals are shown and downloaded in the canonical frame, as uploads are read "
+                   "(atoms wrapped into the predicted cell, periodic duplicates merged). On: the atoms where the "
+                   "decoder put them, some past the cell's faces. Metrics always compare the atoms as decoded (the "
+                   "paper's Table 1 errors are not periodic).")
 # the paper's Table 1 metric names (nesf.metrics, plain ASCII) with their units in symbols, for the pages
 TABLE1_DISPLAY = {key: label.replace("[A]", "[Å]").replace("[deg]", "[°]") for key, label in TABLE1_LABELS.items()}
 
@@ -27,14 +31,24 @@ def safe_spacegroup(crystal) -> tuple[int | None, str, str]:
         return None, "–", "–"
 
 
-def viewer_options(key: str) -> tuple[tuple[int, int, int], str]:
-    """Supercell and drawing style controls."""
-    cols = st.columns([1, 1, 2])
+def viewer_options(key: str) -> tuple[tuple[int, int, int], str, bool]:
+    """Supercell, drawing style and, for reconstructions, whether to show the atoms as decoded: (supercell, style,
+    as_decoded)."""
+    cols = st.columns([1, 1, 2], vertical_alignment="bottom")
     repeat = cols[0].selectbox("Supercell", ["1×1×1", "2×2×2", "3×3×3", "2×1×1", "1×2×1", "1×1×2", "2×2×1"],
                                key=f"{key}_supercell")
     style = cols[1].selectbox("Style", list(viewer.STYLES), key=f"{key}_style")
+    as_decoded = cols[2].toggle("Reconstruction as decoded", value=False, key=f"{key}_as_decoded",
+                                help=AS_DECODED_HELP)
     reps = tuple(int(x) for x in repeat.split("×"))
-    return reps, style
+    return reps, style, as_decoded
+
+
+def as_shown(reconstruction, as_decoded: bool):
+    """A decoded crystal as a page shows and exports it: in the canonical frame unless `as_decoded`."""
+    from nesf.canonical import canonical_crystal
+
+    return reconstruction if as_decoded else canonical_crystal(reconstruction)
 
 
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",

@@ -72,6 +72,8 @@ def render(ctx: AppContext) -> None:
     steps = cols[0].slider("Steps", 2, settings.MAX_INTERPOLATION_STEPS, 10, key="interp_steps",
                            help="Number of decoded structures, source and destination included.")
     method = cols[1].radio("Interpolation", ["linear", "spherical"], horizontal=True, key="interp_method")
+    as_decoded = cols[2].toggle("Steps as decoded", value=False, key="interp_as_decoded",
+                                help=structures.AS_DECODED_HELP)
     if source is None or destination is None:
         st.info("Choose a source and a destination.", icon=":material/info:")
         return
@@ -86,6 +88,7 @@ def render(ctx: AppContext) -> None:
                                                 ctx.decode_mode, ctx.device)
     if crystals is None:
         return
+    crystals = [structures.as_shown(c, as_decoded) for c in crystals]
 
     table = step_table(ctx, latents, crystals)
     path_text = " → ".join(dict.fromkeys(table["formula"]))

@@ -158,10 +158,11 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
         recon = backend.reconstruct(ctx.checkpoint, [crystal], ctx.decode_mode, ctx.device)[0]
     if recon is None:
         return
-    supercell, style = structures.viewer_options("map")
+    supercell, style, as_decoded = structures.viewer_options("map")
+    shown = structures.as_shown(recon, as_decoded)
     with shown_errors("3D view"):
         structures.show_scene([viewer.Panel(crystal, f"Input · {crystal.formula}"),
-                               viewer.Panel(recon, f"Reconstruction · {recon.formula or 'no atoms'}")],
+                               viewer.Panel(shown, f"Reconstruction · {shown.formula or 'no atoms'}")],
                               supercell=supercell, style=style)
     with shown_errors("Metrics"):
         structures.metrics_row(structures.per_structure_metrics(crystal, recon))

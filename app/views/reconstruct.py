@@ -47,13 +47,14 @@ def render(ctx: AppContext) -> None:
     if len(good) > 1:
         _batch_summary(good, results, metrics)
 
-    supercell, style = structures.viewer_options("recon")
+    supercell, style, as_decoded = structures.viewer_options("recon")
     labels = [f"{p.source} · {p.crystal.formula}" for p in good]
     if len(good) > 1:
         shown = st.selectbox("Structure", range(len(good)), format_func=labels.__getitem__, key="recon_show")
     else:
         shown = 0
-    item, recon, m = good[shown], results[shown], metrics[shown]
+    item, m = good[shown], metrics[shown]
+    recon = structures.as_shown(results[shown], as_decoded)
     st.subheader(labels[shown])
     with shown_errors("3D view"):
         structures.show_scene(

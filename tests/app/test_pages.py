@@ -81,6 +81,35 @@ def test_reconstruct_upload_main_path(at):
         assert {"Download CIF", "Download POSCAR"} <= {b.label for b in at.get("download_button")}
 
 
+def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at, monkeypatch):
+    """A decoded NaCl with a periodic duplicate (Na at x = 0 and x = a) and a Cl past the bottom face: the metric
+    tile counts the 3 atoms as decoded, the lattice table (what the viewer and the downloads get) the 2 atoms of the
+    canonical frame, until "as decoded" is switched on."""
+    import sys
+
+    import numpy as np
+
+    from nesf.crystal import Crystal
+
+    a = 5.64
+    decoded = Crystal(np.eye(3) * a, [[0, 0, 0], [a, 0, 0], [a / 2, a / 2, -0.1]], [11, 11, 17], "NaCl.cif")
+    backend = sys.modules["app.backend"]
+    monkeypatch.setattr(backend, "reconstruct", lambda checkpoint, crystals, *args: [decoded for _ in crystals])
+    _open(at, "reconstruct")
+    _upload(at, "NaCl.cif", NACL_CIF.encode())
+    tile = [m for m in at.metric if m.label.startswith("Atoms")][0]
+    assert tile.value == "8 → 3"
+
+    def shown_atoms():
+        table = [d.value for d in at.dataframe if "space group" in d.value.columns][0]
+        return int(table.loc["reconstruction", "atoms"])
+
+    assert shown_atoms() == 2
+    at.toggle(key="recon_as_decoded").set_value(True).run()
+    _no_traceback(at)
+    assert shown_atoms() == 3 and [m for m in at.metric if m.label.startswith("Atoms")][0].value == "8 → 3"
+
+
 def test_reconstruct_batch_gets_table1_summary(at):
     _open(at, "reconstruct")
     poscar = ("NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n")
