@@ -35,6 +35,7 @@ _KEY_DECIMALS = 4             # fractional coordinates are compared to this many
 _SHIFT_DENOMINATOR = 8        # normalizer origin shifts are searched on the grid k / 8 (covers the 230 groups' ones)
 _OP_TOLERANCE = 1e-3          # fractional, when comparing translations of symmetry operations
 _METRIC_TOLERANCE = 1e-4      # relative, when an axis change keeps the cell's shape
+_FIRST_OPERATIONS = 4         # checked on every origin shift before the others are checked on those left standing
 
 
 def is_triclinic(angles_degrees) -> bool:
@@ -134,9 +135,12 @@ def _unimodular_matrices() -> np.ndarray:
     return values[np.round(np.linalg.det(values)).astype(np.int64) == 1]
 
 
+@functools.lru_cache(maxsize=1)
 def _shift_grid() -> np.ndarray:
     steps = np.arange(_SHIFT_DENOMINATOR) / _SHIFT_DENOMINATOR
-    return np.array(list(itertools.product(steps, repeat=3)))
+    grid = np.array(list(itertools.product(steps, repeat=3)))
+    grid.flags.writeable = False  # shared by every call
+    return grid
 
 
 def _smallest_setting(lattice, frac, species, rotations, translations) -> np.ndarray:
@@ -144,58 +148,91 @@ def _smallest_setting(lattice, frac, species, rotations, translations) -> np.nda
     metric = lattice @ lattice.T
     matrices = _unimodular_matrices()
     # a basis change M (new rows = M @ lattice) keeps the cell's shape when M G M^T = G
-    kept = np.abs(np.einsum("nij,jk,nlk->nil", matrices, metric, matrices) - metric).max(axis=(1, 2))
+    kept = np.abs(matrices @ metric @ matrices.transpose(0, 2, 1) - metric).max(axis=(1, 2))
     matrices = matrices[kept <= _METRIC_TOLERANCE * np.abs(metric).max()]
-    rotation_keys = {r.tobytes() for r in rotations}
-    by_rotation: dict[bytes, np.ndarray] = {}
-    for r, w in zip(rotations, translations):
-        by_rotation.setdefault(r.tobytes(), []).append(w)
-    by_rotation = {k: np.array(v) for k, v in by_rotation.items()}
+    # the group's translations grouped by rotation: (unique rotations, most translations per rotation, 3), NaN-padded
+    unique_codes, which = np.unique(_rotation_codes(rotations), return_inverse=True)
+    table = np.full((len(unique_codes), np.bincount(which).max(), 3), np.nan)
+    slot = np.zeros(len(which), dtype=np.int64)
+    for u in range(len(unique_codes)):
+        members = np.flatnonzero(which == u)
+        slot[members] = np.arange(len(members))
+    table[which, slot] = translations
+    # x' = A x for fractional column vectors, A = (M^T)^-1; the rotations become A W A^-1 (A^-1 = M^T)
+    inverse = matrices.transpose(0, 2, 1)
+    forward = np.round(np.linalg.inv(inverse)).astype(np.int64)
+    new_rotations = forward[:, None] @ rotations[None] @ inverse[:, None]  # (matrices, operations, 3, 3)
+    new_codes = _rotation_codes(new_rotations.reshape(-1, 3, 3)).reshape(len(matrices), len(rotations))
+    position = np.searchsorted(unique_codes, new_codes).clip(max=len(unique_codes) - 1)
+    normalizer = np.all(unique_codes[position] == new_codes, axis=1)  # no conjugate outside the group
     free = _free_directions(rotations)
     anchor = _anchor_atoms(species)
     shifts = _shift_grid()
-    best_key, best = None, frac
-    for matrix in matrices:
-        a = np.round(np.linalg.inv(matrix.T)).astype(np.int64)  # x' = A x for fractional column vectors
-        a_inv = matrix.T
-        new_rotations = np.einsum("ij,njk,kl->nil", a, rotations, a_inv)
-        if {r.tobytes() for r in new_rotations} != rotation_keys:
-            continue
+    candidates = []
+    for m in np.flatnonzero(normalizer):
+        a = forward[m]
         # the operations become (A W A^-1, A w + (I - W') t); each must be one of the group's (one with the same
-        # rotation: those differ by the centring translations only). Checked operation by operation on the shifts
-        # still standing, which are few after the first operations.
-        standing = shifts
-        for r_new, w in zip(new_rotations, translations @ a.T):
-            moved = w[None, :] + standing @ (np.eye(3) - r_new).T  # (T, 3)
-            delta = moved[:, None, :] - by_rotation[r_new.tobytes()][None, :, :]
-            delta -= np.round(delta)
-            standing = standing[(np.abs(delta) < _OP_TOLERANCE).all(-1).any(-1)]
+        # rotation: those differ by the centring translations only): checked on a few operations first, which
+        # leave few shifts standing, then on the rest
+        standing, moved_translations = shifts, translations @ a.T
+        for ops in (slice(0, _FIRST_OPERATIONS), slice(_FIRST_OPERATIONS, None)):
+            standing = _shifts_keeping(standing, new_rotations[m, ops], moved_translations[ops],
+                                       table[position[m, ops]])
             if not len(standing):
                 break
         if not len(standing):
             continue
         transformed = frac @ a.T  # (N, 3)
-        free_projector = _projector(a.astype(np.float64) @ free) if free.shape[1] else None
-        if free_projector is not None:  # shifts along the free directions are undone by the anchoring below
+        if free.shape[1]:  # shifts along the free directions are undone by anchoring an atom at 0 along them
+            free_projector = _projector(a.astype(np.float64) @ free)
             standing = np.unique(np.round(wrap_fractional(standing - standing @ free_projector.T), 6), axis=0)
-        for shift in standing:
-            candidate = transformed + shift
-            anchors = [candidate] if free_projector is None else [
-                candidate - candidate[i] @ free_projector.T for i in anchor]
-            for option in anchors:
-                option = wrap_fractional(option)
-                key = _setting_key(option, species)
-                if best_key is None or key < best_key:
-                    best_key, best = key, option
-    return best
+            options = transformed[None, None] + standing[:, None, None]  # (shifts, 1, N, 3)
+            options = options - (options[:, :, anchor] @ free_projector.T).transpose(0, 2, 1, 3)
+            candidates.append(options.reshape(-1, len(frac), 3))
+        else:
+            candidates.append(transformed[None] + standing[:, None])
+    if not candidates:
+        return frac
+    options = wrap_fractional(np.concatenate(candidates))  # (C, N, 3), in the order the search meets them
+    return options[_smallest_key(options, species)]
+
+
+def _shifts_keeping(shifts, rotations, translations, group_translations) -> np.ndarray:
+    """The origin shifts t under which each operation (W, w) maps to one of the group's, (W, w + (I - W) t) with
+    w + (I - W) t equal to one of `group_translations` (per operation, NaN-padded) modulo lattice translations."""
+    moved = translations[:, None, :] + shifts @ (np.eye(3) - rotations).transpose(0, 2, 1)
+    delta = moved[:, :, None, :] - group_translations[:, None, :, :]  # (operations, shifts, translations, 3)
+    delta -= np.round(delta)
+    with np.errstate(invalid="ignore"):
+        matches = (np.abs(delta) < _OP_TOLERANCE).all(-1).any(-1)  # NaN padding never matches
+    return shifts[matches.all(0)]
+
+
+def _rotation_codes(rotations: np.ndarray) -> np.ndarray:
+    """One integer per 3x3 integer matrix with entries in -3..3; -1 for any other (never a group's rotation)."""
+    entries = np.asarray(rotations, dtype=np.int64).reshape(len(rotations), 9)
+    codes = (np.clip(entries, -3, 3) + 3) @ (7 ** np.arange(9, dtype=np.int64))
+    return np.where(np.abs(entries).max(axis=1) > 3, -1, codes)
+
+
+def _smallest_key(options: np.ndarray, species: np.ndarray) -> int:
+    """Index of the candidate with the smallest `_setting_key`, the first one among equals (as a scan with `<`)."""
+    rounded = np.round(options, _KEY_DECIMALS)
+    rounded[rounded >= 1.0] = 0.0
+    count, atoms = rounded.shape[:2]
+    owner = np.repeat(np.arange(count), atoms)
+    flat = rounded.reshape(-1, 3)
+    order = np.lexsort((flat[:, 2], flat[:, 1], flat[:, 0], np.tile(species, count), owner)).reshape(count, atoms)
+    rows = np.concatenate([np.broadcast_to(np.sort(species), (count, atoms))[:, :, None],
+                           rounded[np.arange(count)[:, None], order % atoms]], axis=2).reshape(count, -1)
+    return int(np.lexsort(rows.T[::-1])[0])
 
 
 def _free_directions(rotations: np.ndarray) -> np.ndarray:
     """(3, k) basis of the fractional directions every rotation leaves fixed: the origin is free along them."""
     stacked = (rotations - np.eye(3)[None]).reshape(-1, 3).astype(np.float64)
-    _, singular, vt = np.linalg.svd(stacked)
-    rank = int(np.sum(singular > 1e-8))
-    return vt[rank:].T
+    eigenvalues, eigenvectors = np.linalg.eigh(stacked.T @ stacked)  # its null space is the stack's
+    return eigenvectors[:, eigenvalues < 1e-8]
 
 
 def _projector(basis: np.ndarray) -> np.ndarray:
