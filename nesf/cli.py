@@ -272,7 +272,8 @@ def cmd_reconstruct(args) -> int:
     inputs = [c for path in args.files for c in read_structure_file(path)]
     preds = autoencoder.reconstruct(inputs, _decode_config(args, autoencoder))
     written = _as_written(preds, args)
-    for true, pred, shown, path in zip(inputs, preds, written, _write_structures(written, Path(args.out_dir), "recon-")):
+    paths = _write_structures(written, Path(args.out_dir), "recon-")
+    for true, pred, shown, path in zip(inputs, preds, written, paths):
         m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded
         print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
               f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
