@@ -144,7 +144,7 @@ def _shift_grid() -> np.ndarray:
 
 
 def _smallest_setting(lattice, frac, species, rotations, translations) -> np.ndarray:
-    """Fractional coordinates of the smallest (by `_setting_key`) of the settings equivalent to this standard one."""
+    """Fractional coordinates of the smallest (`_smallest_key`) of the settings equivalent to this standard one."""
     metric = lattice @ lattice.T
     matrices = _unimodular_matrices()
     # a basis change M (new rows = M @ lattice) keeps the cell's shape when M G M^T = G
@@ -216,7 +216,8 @@ def _rotation_codes(rotations: np.ndarray) -> np.ndarray:
 
 
 def _smallest_key(options: np.ndarray, species: np.ndarray) -> int:
-    """Index of the candidate with the smallest `_setting_key`, the first one among equals (as a scan with `<`)."""
+    """Index of the candidate (C, N, 3) whose (element, x, y, z) list, sorted and rounded to _KEY_DECIMALS, is
+    lexicographically smallest; the first one among equals."""
     rounded = np.round(options, _KEY_DECIMALS)
     rounded[rounded >= 1.0] = 0.0
     count, atoms = rounded.shape[:2]
@@ -245,10 +246,3 @@ def _anchor_atoms(species: np.ndarray) -> np.ndarray:
     values, counts = np.unique(species, return_counts=True)
     rarest = values[np.lexsort((values, counts))[0]]
     return np.flatnonzero(species == rarest)
-
-
-def _setting_key(frac: np.ndarray, species: np.ndarray) -> tuple:
-    rounded = np.round(frac, _KEY_DECIMALS)
-    rounded[rounded >= 1.0] = 0.0
-    order = np.lexsort((rounded[:, 2], rounded[:, 1], rounded[:, 0], species))
-    return tuple(np.column_stack([species[order], rounded[order]]).ravel().tolist())
