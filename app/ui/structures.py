@@ -45,10 +45,17 @@ def viewer_options(key: str) -> tuple[tuple[int, int, int], str, bool]:
 
 
 def as_shown(reconstruction, as_decoded: bool):
-    """A decoded crystal as a page shows and exports it: in the canonical frame unless `as_decoded`."""
+    """A decoded crystal as a page shows and exports it: in the canonical frame unless `as_decoded` (or where its
+    predicted cell has no canonical form, e.g. a near-singular one: then as decoded)."""
     from nesf.canonical import canonical_crystal
+    from nesf.errors import NesfError
 
-    return reconstruction if as_decoded else canonical_crystal(reconstruction)
+    if as_decoded:
+        return reconstruction
+    try:
+        return canonical_crystal(reconstruction)
+    except NesfError:
+        return reconstruction
 
 
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
