@@ -354,6 +354,29 @@ def cmd_card(args) -> int:
     return 0
 
 
+# -- slim -------------------------------------------------------------------------------------------------------
+def cmd_slim(args) -> int:
+    from nesf.checkpoint import describe_load_error, load_checkpoint, save_checkpoint
+    from nesf.run_state import slim_run_state
+
+    if args.out.resolve() == args.checkpoint.resolve():
+        raise NesfError("--out must differ from the checkpoint: the full state stays as it is")
+    try:
+        payload = load_checkpoint(args.checkpoint)
+    except Exception as exc:
+        raise NesfError(f"{args.checkpoint}: {describe_load_error(exc)}") from exc
+    try:
+        slim = slim_run_state(payload, moments=args.moments, rewarm_steps=args.rewarm_steps)
+    except NesfError as exc:
+        raise NesfError(f"{args.checkpoint}: {exc}") from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(slim, args.out)
+    full_mb, slim_mb = args.checkpoint.stat().st_size / 1e6, args.out.stat().st_size / 1e6
+    print(f"{args.out}: {slim_mb:.1f} MB (from {full_mb:.1f} MB; moments: {args.moments}); "
+          f"continue with `train ... --resume {args.out}` and the run's other options")
+    return 0
+
+
 # -- crossval -----------------------------------------------------------------------------------------------------
 def cmd_crossval(args) -> int:
     from nesf.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
@@ -388,6 +411,7 @@ def cmd_crossval(args) -> int:
 # -- parser -------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, MapConfig
+    from nesf.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES
 
     maps = MapConfig()
 
@@ -521,6 +545,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_crossval)
+
+    p = sub.add_parser("slim", help="write a run's resume checkpoint small enough to commit (nesf.run_state)")
+    p.add_argument("checkpoint", type=Path, help="a training run's resume checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="where the slim state goes")
+    p.add_argument("--moments", choices=MOMENT_POLICIES, default="bf16",
+                   help="Adam's moments in bfloat16 (default) or dropped (re-warmed on resume)")
+    p.add_argument("--rewarm-steps", type=int, default=DEFAULT_REWARM_STEPS,
+                   help="with --moments drop: steps over which the learning rate ramps back up")
+    _common(p)
+    p.set_defaults(func=cmd_slim)
 
     p = sub.add_parser("card", help="evaluate a checkpoint, store its metrics inside it and write its model card")
     p.add_argument("checkpoint", type=Path)

@@ -31,6 +31,7 @@ from nesf.errors import NesfError
 from nesf.model import NeSF
 from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
+from nesf.run_state import DEFAULT_REWARM_STEPS, rewarm_factor
 from nesf.sampling import QuerySampler
 from nesf.schedule import learning_rate
 
@@ -160,6 +161,7 @@ class Trainer:
         self._start_epoch = 0          # epoch and wall time this run started from (non-zero after `resume`)
         self._start_wall_time_s = 0.0
         self.init_from: dict | None = None  # the checkpoint whose weights this run started from (`initialize_from`)
+        self._rewarm: tuple[int, int] | None = None  # (global step, steps) of a resume without Adam moments
         self.network = self._wrap_network()
 
     # -- model plumbing -------------------------------------------------------------------------------------------
@@ -232,6 +234,9 @@ class Trainer:
 
     def _apply_learning_rate(self, progress_epochs: float) -> float:
         rate = learning_rate(self.train_config, progress_epochs)
+        if self._rewarm is not None:
+            resumed_at, rewarm_steps = self._rewarm
+            rate *= rewarm_factor(self.global_step - resumed_at, rewarm_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = rate
         return rate
@@ -399,10 +404,13 @@ class Trainer:
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot resume")
         self.model.load_state_dict(state["model_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])  # the learning rate follows from the epoch
         self.epoch = int(payload["epoch"])
         self.step_in_epoch = int(state.get("step_in_epoch", 0))
         self.global_step = int(state.get("global_step", 0))
+        if state.get("optimizer_state") is not None:  # fp32 or bf16 moments (cast to fp32); the rate follows the epoch
+            self.optimizer.load_state_dict(state["optimizer_state"])
+        else:  # a slim state without moments (nesf.run_state): a fresh Adam, its learning rate ramped back up
+            self._rewarm = (self.global_step, int(state.get("rewarm_steps", DEFAULT_REWARM_STEPS)))
         self._start_epoch = self.epoch
         self.history = list(payload.get("history", []))
         self.wall_time_s = float(payload.get("wall_time_s", 0.0))

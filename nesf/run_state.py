@@ -1,0 +1,68 @@
+"""What a stop commits of a long training run: its resume state, made small.
+
+A resume checkpoint holds four copies of the model's size: the best-validation weights, the training weights and
+Adam's two moment estimates (12.7 MB for the LCS6A model). Committing one after every stretch of a run that spans
+many sessions would grow the repository by that much each time. `slim_run_state` keeps what resuming needs:
+
+- the training weights, in fp32; they also stand as the checkpoint's weights (the best-validation weights are
+  dropped where they differ, and the next validation sets a new best);
+- Adam's moments either in bfloat16 ("bf16", half their size; `Optimizer.load_state_dict` casts them back to the
+  parameters' fp32 on resume) or not at all ("drop": the optimizer starts afresh, and the learning rate is ramped
+  linearly back to the schedule's over `rewarm_steps` steps so that the first steps of a cold Adam, each of size
+  ~lr in every weight, do not jolt the model).
+
+`benchmarks/bench_run_state.py` measures what each costs against the full state at an equal number of steps.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nesf.errors import NesfError
+
+MOMENT_POLICIES = ("bf16", "drop")
+DEFAULT_REWARM_STEPS = 100
+
+
+def slim_run_state(payload: dict, moments: str = "bf16", rewarm_steps: int = DEFAULT_REWARM_STEPS) -> dict:
+    """A copy of a resume checkpoint's payload that resumes the same run from fewer bytes (see the module)."""
+    state = payload.get("training_state")
+    if state is None:
+        raise NesfError("the checkpoint holds no training state (a shipped model?); only a run's resume "
+                        "checkpoint can be slimmed")
+    if moments not in MOMENT_POLICIES:
+        raise NesfError(f"unknown moments policy {moments!r}; use one of {', '.join(MOMENT_POLICIES)}")
+    if rewarm_steps < 0:
+        raise NesfError(f"rewarm_steps must not be negative, got {rewarm_steps}")
+    if state.get("optimizer_state") is None and moments == "bf16":
+        raise NesfError("the checkpoint's moments were already dropped; slim it with moments='drop'")
+    training_weights = state["model_state"]
+    slim_state = {key: value for key, value in state.items() if key not in ("optimizer_state", "rewarm_steps")}
+    if moments == "bf16":
+        slim_state["optimizer_state"] = _moments_in_bfloat16(state["optimizer_state"])
+    else:
+        slim_state["rewarm_steps"] = int(rewarm_steps)
+    slim_state["slimmed"] = moments
+    slim = {**payload, "training_state": slim_state, "model_state": training_weights}  # one copy of the weights
+    if not _same_weights(payload["model_state"], training_weights):
+        slim["best_val_loss"] = None
+    return slim
+
+
+def _moments_in_bfloat16(optimizer_state: dict) -> dict:
+    per_parameter = {index: {key: value.to(torch.bfloat16)
+                             if key != "step" and torch.is_tensor(value) and value.is_floating_point() else value
+                             for key, value in values.items()}
+                     for index, values in optimizer_state["state"].items()}
+    return {**optimizer_state, "state": per_parameter}
+
+
+def _same_weights(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[key], second[key]) for key in first)
+
+
+def rewarm_factor(steps_since_resume: int, rewarm_steps: int) -> float:
+    """The learning-rate multiplier `steps_since_resume` steps after resuming without moments (1 once warm)."""
+    if rewarm_steps <= 0:
+        return 1.0
+    return min(1.0, (steps_since_resume + 1) / rewarm_steps)
