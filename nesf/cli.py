@@ -549,8 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("slim", help="write a run's resume checkpoint small enough to commit (nesf.run_state)")
     p.add_argument("checkpoint", type=Path, help="a training run's resume checkpoint")
     p.add_argument("--out", type=Path, required=True, help="where the slim state goes")
-    p.add_argument("--moments", choices=MOMENT_POLICIES, default="bf16",
-                   help="Adam's moments in bfloat16 (default) or dropped (re-warmed on resume)")
+    p.add_argument("--moments", choices=MOMENT_POLICIES, default="drop",
+                   help="Adam's moments dropped (default; the learning rate is re-warmed on resume) or kept in "
+                        "bfloat16")
     p.add_argument("--rewarm-steps", type=int, default=DEFAULT_REWARM_STEPS,
                    help="with --moments drop: steps over which the learning rate ramps back up")
     _common(p)

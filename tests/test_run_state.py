@@ -85,9 +85,9 @@ def test_slim_refuses_what_it_cannot_slim(run_checkpoint, tmp_path, capsys):
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_slim_command_writes_a_state_that_train_resumes(run_checkpoint, tmp_path, capsys):
+def test_slim_command_drops_the_moments_by_default(run_checkpoint, tmp_path, capsys):
     out = tmp_path / "state" / "slim.pt"
-    assert main(["slim", str(run_checkpoint), "--out", str(out), "--moments", "drop"]) == 0
+    assert main(["slim", str(run_checkpoint), "--out", str(out)]) == 0  # default: moments dropped
     assert f"{out}: " in capsys.readouterr().out
     payload = torch.load(out, map_location="cpu", weights_only=True)
     assert payload["training_state"]["slimmed"] == "drop" and payload["training_state"]["rewarm_steps"] == 100
