@@ -55,7 +55,8 @@ TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate"
                  "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches"}
 SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
                     "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
-MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head"}
+MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head",
+                 "dropout": "dropout"}
 
 
 def _given(args, config, **fields_to_options):
@@ -458,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--composition-head", action="store_true", default=None,
                         help="auxiliary head: element fractions from the latent (not used in decoding)")
     levers.add_argument("--composition-weight", type=float, default=None, help="its loss weight (default 1)")
+    levers.add_argument("--dropout", type=float, default=None,
+                        help="encoder dropout probability (paper 0.3); holds no weights, so --init-from may change it")
     levers.add_argument("--local-query-fraction", type=float, default=None,
                         help="share of each atom's 64 local position queries drawn per step (default 1)")
     levers.add_argument("--species-query-fraction", type=float, default=None,

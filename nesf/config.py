@@ -47,6 +47,9 @@ class ModelConfig:
     composition_head: bool = False             # flag: auxiliary head latent -> element fractions (trained with
                                                # LossWeights.composition; the paper has none)
 
+    def __post_init__(self):
+        _require(0.0 <= self.dropout < 1.0, f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -17,14 +17,15 @@ from torch import nn
 from nesf.config import ModelConfig
 
 
-def mlp(channels: list[int], *, batch_norm: bool, dropout: float = 0.0) -> nn.Sequential:
-    """Linear-ReLU-BN(-Dropout) blocks; the last layer is a bare Linear (as the official `MLP`)."""
+def mlp(channels: list[int], *, batch_norm: bool, dropout: float | None = None) -> nn.Sequential:
+    """Linear-ReLU-BN(-Dropout) blocks; the last layer is a bare Linear (as the official `MLP`). A given `dropout`
+    always adds its layer, even at 0, so that the weights' names do not depend on the probability."""
     layers: list[nn.Module] = []
     for width_in, width_out in zip(channels[:-2], channels[1:-1]):
         layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         if batch_norm:
             layers.append(nn.BatchNorm1d(width_out))
-        if dropout > 0:
+        if dropout is not None:
             layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(channels[-2], channels[-1]))
     return nn.Sequential(*layers)

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
@@ -390,7 +390,8 @@ class Trainer:
         payload = load_checkpoint(path, map_location=self.device)
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
-        if ModelConfig.from_dict(payload["model_config"]) != self.model_config:
+        source_config = replace(ModelConfig.from_dict(payload["model_config"]), dropout=self.model_config.dropout)
+        if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
         self.model.load_state_dict(payload["model_state"])
         self.init_from = {"name": payload.get("name"), "epochs": int(payload.get("epoch", 0)),

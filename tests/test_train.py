@@ -97,6 +97,24 @@ def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
     assert len(payload["init_from"]["sha256"]) == 64
 
 
+def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
+    source = tmp_path / "source.pt"
+    make_trainer(source, epochs=1).fit()
+    tuned = make_trainer(tmp_path / "tuned.pt", epochs=1, model_config=ModelConfig(dropout=0.0))
+    tuned.initialize_from(source)  # dropout holds no weights
+    assert {layer.p for layer in tuned.model.modules() if isinstance(layer, torch.nn.Dropout)} == {0.0}
+    tuned.fit()
+    assert load_checkpoint(tmp_path / "tuned.pt")["model_config"]["dropout"] == 0.0
+    wider = make_trainer(tmp_path / "wider.pt", epochs=1, model_config=ModelConfig(latent_size=64))
+    with pytest.raises(NesfError, match=r"source\.pt: model config differs from this run's"):
+        wider.initialize_from(source)
+
+
+def test_dropout_must_be_a_probability():
+    with pytest.raises(NesfError, match=r"ModelConfig\.dropout must be in \[0, 1\), got 1\.0"):
+        ModelConfig(dropout=1.0)
+
+
 def test_initialize_from_refuses_another_vocabulary(toy_checkpoint, tmp_path):
     trainer = make_trainer(tmp_path / "run.pt", epochs=1)
     trainer.data = TrainingData("other", trainer.data.train, [], [8, 12, 17, 26], trainer.data.bbox_min,
