@@ -460,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auxiliary head: element fractions from the latent (not used in decoding)")
     levers.add_argument("--composition-weight", type=float, default=None, help="its loss weight (default 1)")
     levers.add_argument("--dropout", type=float, default=None,
-                        help="encoder dropout probability (paper 0.3); holds no weights, so --init-from may change it")
+                        help="encoder dropout probability (paper 0.3); it holds no weights: --init-from may change it")
     levers.add_argument("--local-query-fraction", type=float, default=None,
                         help="share of each atom's 64 local position queries drawn per step (default 1)")
     levers.add_argument("--species-query-fraction", type=float, default=None,

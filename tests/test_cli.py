@@ -249,11 +249,13 @@ def test_resume_continues_the_epoch_count(trained, data_dir, tmp_path):
 
 def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "tuned"
-    code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4))
+    code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4,
+                              "--dropout", 0))
     assert code == 0
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["epoch"] == 1 and payload["init_from"]["epochs"] == 3
     assert payload["train_config"]["learning_rate"] == 1e-4
+    assert payload["model_config"]["dropout"] == 0.0
     assert [info.epochs for info in list_checkpoints([out])] == [4]  # 3 epochs of the source + 1 of fine-tuning
     assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 2, "--decode", "fast", "--device",
                     "cpu", "--data-dir", data_dir]) == 0
