@@ -140,9 +140,10 @@ async def _choose(page, search_box, shown, crystal_id: str, timeout_ms: int) -> 
     that crystal is chosen) is on the page.
 
     Seen in two full-suite runs on an idle 2-core machine (stops 9 and 10; other runs passed): one session whose
-    interpolation never came, waiting out its whole timeout while its nine neighbours finished in ~190 s. Typing into one box while the script reruns for the
-    other can be lost in the browser; a user would see the old text in the box and type again, and so does this (up
-    to CHOICE_ATTEMPTS times). A choice the page never shows still fails the session, with the page's text.
+    interpolation never came, waiting out its whole timeout while its nine neighbours finished in ~190 s. Typing into
+    one box while the script reruns for the other can be lost in the browser; a user would see the old text in the box
+    and type again, and so does this (up to CHOICE_ATTEMPTS times). A choice the page never shows still fails the
+    session, with the page's text.
     Returns how many times it typed (1: the first time took)."""
     deadline = time.monotonic() + timeout_ms / 1000
     typed = 0
