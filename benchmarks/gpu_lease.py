@@ -2,11 +2,14 @@
 until a wall-clock deadline, then pack what came out into a folder for the trip back (at most 8 files of 16 MiB).
 
     python benchmarks/gpu_lease.py --budget-s 500 --resume runs/final/lcs6a_cpu.pt --data-dir DATA --out $OUT
+    python benchmarks/gpu_lease.py --budget-s 500 --init-from checkpoints/lcs6a.pt --lr 5e-4 --dropout 0 \
+        --ybco-folds none --data-dir DATA --out $OUT
 
 - LCS6A: `nesf train --resume` with the cosine horizon extended so the run anneals by the deadline. The pace on the
   lent machine is not known in advance: the run starts with a guess, and once a few epochs have given the pace it
   is stopped (a checkpoint) and resumed with the horizon that fits; the learning rate is a function of epoch and
-  horizon, so this is a small step in the schedule, not a restart.
+  horizon, so this is a small step in the schedule, not a restart. With --init-from instead of --resume, a new
+  cosine cycle starts from a model's weights (--lr, --dropout as `train`'s) and is fitted to the deadline the same way.
 - YBCO13: a pool of workers, one `nesf crossval YBCO13 --folds K` process per fold, lowest folds first; each fold
   trains from scratch with the same settings and is scored on its test split where it ran.
 - At the deadline every process is asked to stop (SIGTERM: each writes its checkpoint) and the results are packed.
@@ -32,7 +35,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def epochs_done(progress: Path) -> list[dict]:
+def epochs_done(progress: Path, since: float = 0.0) -> list[dict]:
+    """The epoch events of a progress file written at or after `since` (time.time()): a work folder used by an
+    earlier call on the same machine holds that call's events too."""
     if not progress.is_file():
         return []
     events = []
@@ -41,7 +46,7 @@ def epochs_done(progress: Path) -> list[dict]:
             event = json.loads(line)
         except ValueError:
             continue
-        if event.get("event") == "epoch":
+        if event.get("event") == "epoch" and event.get("time", 0.0) >= since:
             events.append(event)
     return events
 
@@ -54,22 +59,25 @@ class Lcs6aRun:
         self.process: subprocess.Popen | None = None
         self.start_epoch = 0
         self.horizon = 0
+        self.launched_at = 0.0
 
-    def launch(self, resume_from: Path, horizon: int) -> None:
-        self.horizon = horizon
+    def launch(self, resume_from: Path, horizon: int, source_flag: str = "--resume") -> None:
+        self.horizon, self.launched_at = horizon, time.time()
+        levers = [flag for name in ("lr", "dropout") if getattr(self.args, name) is not None
+                  for flag in (f"--{name}", str(getattr(self.args, name)))]
         command = [sys.executable, "-m", "nesf", "train", "--recipe", "cpu", "--dataset", "lim_l6",
-                   "--epochs", str(horizon), "--name", "lcs6a_cpu", "--out-dir", str(self.work),
-                   "--resume", str(resume_from), "--progress-file", str(self.progress), "--no-atlas",
+                   "--epochs", str(horizon), "--name", "lcs6a_cpu", "--out-dir", str(self.work), *levers,
+                   source_flag, str(resume_from), "--progress-file", str(self.progress), "--no-atlas",
                    "--no-compile", "--validate-every", str(self.args.validate_every),
                    "--checkpoint-every-s", "60", "--bn-recalibration-batches", "50", "--threads", "2",
                    "--device", self.args.device, "--data-dir", str(self.args.data_dir), "--quiet",
                    "--limit", str(self.args.limit)]
-        log(f"LCS6A: resume from {resume_from} to epoch {horizon}")
+        log(f"LCS6A: {source_flag[2:]} {resume_from} to epoch {horizon}")
         self.process = subprocess.Popen(command, stdout=open(self.work / "lcs6a.log", "a"), stderr=subprocess.STDOUT)
 
     def recalibrate_horizon(self, deadline: float) -> None:
         """Once the pace is known: stop and resume with the horizon that ends by the deadline."""
-        events = [e for e in epochs_done(self.progress) if e["epoch"] > self.start_epoch]
+        events = [e for e in epochs_done(self.progress, since=self.launched_at) if e["epoch"] > self.start_epoch]
         if len(events) < 3 or self.process.poll() is not None:
             log(f"LCS6A: {len(events)} epochs so far; horizon kept at {self.horizon}")
             return
@@ -132,13 +140,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget-s", type=float, default=500, help="wall seconds from start to packed results")
     parser.add_argument("--resume", type=Path, default=None, help="LCS6A training checkpoint to continue (none: skip)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="instead of --resume: a new LCS6A cycle from these weights")
+    parser.add_argument("--lr", type=float, default=None, help="the LCS6A run's peak learning rate (train --lr)")
+    parser.add_argument("--dropout", type=float, default=None, help="the LCS6A run's encoder dropout (train --dropout)")
     parser.add_argument("--lcs6a-epochs-guess", type=int, default=100, help="epochs to add before the pace is known")
     parser.add_argument("--calibrate-after-s", type=float, default=90)
     parser.add_argument("--validate-every", type=int, default=10)
     parser.add_argument("--restart-s", type=float, default=25, help="time a stop + resume costs")
     parser.add_argument("--finish-s", type=float, default=35, help="kept for the last epoch, BN recalibration, save")
     parser.add_argument("--ybco-epochs", type=int, default=800)
-    parser.add_argument("--ybco-folds", default="0-19")
+    parser.add_argument("--ybco-folds", default="0-19", help="'none': no YBCO13 folds")
     parser.add_argument("--workers", type=int, default=6, help="YBCO13 folds trained at once")
     parser.add_argument("--ybco-min-s", type=float, default=100,
                         help="no fold starts this close to the deadline (until a fold's own time is known)")
@@ -155,13 +167,18 @@ def main() -> int:
     work = args.work
     (work / "ybco13").mkdir(parents=True, exist_ok=True)
     lcs6a = None
+    if args.resume and args.init_from:
+        parser.error("give --resume or --init-from, not both")
     if args.resume:
         lcs6a = Lcs6aRun(args, work)
         from nesf.checkpoint import load_checkpoint
 
         lcs6a.start_epoch = int(load_checkpoint(args.resume)["epoch"])
         lcs6a.launch(args.resume, lcs6a.start_epoch + args.lcs6a_epochs_guess)
-    queue = list(parse_folds(args.ybco_folds))
+    elif args.init_from:
+        lcs6a = Lcs6aRun(args, work)
+        lcs6a.launch(args.init_from, args.lcs6a_epochs_guess, source_flag="--init-from")
+    queue = [] if args.ybco_folds == "none" else list(parse_folds(args.ybco_folds))
     running: dict[int, subprocess.Popen] = {}
     calibrated = False
     fold_started: dict[int, float] = {}
