@@ -13,7 +13,7 @@ from nesf.cli import main
 from nesf.crossval import Crossval, CrossvalConfig, fold_means, format_table, parse_folds, read_results
 from nesf.errors import NesfError
 
-TINY = dict(family="YBCO13", folds=(0, 1), recipe="standin", epochs=2, bn_recalibration_batches=1, limit=4)
+TINY = dict(family="YBCO13", folds=(0, 1), recipe="standin", epochs=2, bn_recalibration_batches=1, limit=2)
 
 
 def test_parse_folds():
@@ -58,7 +58,7 @@ def test_tiny_crossval_trains_scores_and_resumes(tmp_path, data_dir):
         payload = load_checkpoint(out / f"fold{fold}.pt")
         assert "training_state" not in payload and payload["epoch"] == 2  # finished folds keep weights only
         assert payload["train_config"]["keep_best_by_validation"] is False  # the paper: last weights on YBCO
-        assert result["dataset"] == f"YBCO13_fold{fold}" and result["test_count"] == 4
+        assert result["dataset"] == f"YBCO13_fold{fold}" and result["test_count"] == 2
         assert 0.0 <= result["metrics"]["atom_count_error_percent"] <= 100.0
     table = json.loads((out / "table.json").read_text())
     assert table["folds_done"] == [0, 1]
