@@ -120,8 +120,10 @@ class BudgetController:
         return time.process_time() - self.started - self.excluded_s
 
     def progress(self) -> dict:
+        from nesf.train import TRAIN_MIN_BATCH
+
         steps = self.trainer.global_step
-        per_epoch = self.trainer.train_tensors.num_batches(self.trainer.train_config.batch_size)
+        per_epoch = self.trainer.train_tensors.num_batches(self.trainer.train_config.batch_size, TRAIN_MIN_BATCH)
         return {"train_cpu_min": self.train_cpu_s() / 60, "steps": steps, "epochs": steps / per_epoch}
 
     def score(self, label: str) -> None:
@@ -143,12 +145,12 @@ def measure_step_cpu_s(recipe, data, steps: int = 6) -> float:
     """CPU seconds per training step of `recipe` (after one untimed step), on a throwaway model."""
     import torch
 
-    from nesf.train import Trainer
+    from nesf.train import TRAIN_MIN_BATCH, Trainer
 
     trainer = Trainer(data, model_config=recipe.model, train_config=recipe.train, sampling_config=recipe.sampling)
     generator = torch.Generator().manual_seed(1)
     batches = itertools.cycle(trainer.train_tensors.batches(recipe.train.batch_size, shuffle=True,
-                                                            generator=generator))
+                                                            generator=generator, min_batch=TRAIN_MIN_BATCH))
     trainer.train_step(next(batches))
     started = time.process_time()
     for _ in range(steps):

@@ -71,7 +71,7 @@ def main() -> None:
     from dataclasses import replace
 
     from nesf.recipes import get_recipe
-    from nesf.train import Trainer, TrainingData, bounding_box
+    from nesf.train import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box
 
     train = dataset.crystals("train")
     bbox_min, bbox_max = bounding_box(train)
@@ -93,7 +93,8 @@ def main() -> None:
         trainer = Trainer(data, model_config=recipe.model, train_config=config, sampling_config=sampling,
                           device=device)
         generator = torch.Generator().manual_seed(0)
-        batches = trainer.train_tensors.batches(batch_size, shuffle=True, generator=generator)
+        batches = trainer.train_tensors.batches(batch_size, shuffle=True, generator=generator,
+                                                min_batch=TRAIN_MIN_BATCH)
         batches = itertools.cycle(list(itertools.islice(batches, args.warmup + args.steps)))
         batch = next(batches)
         queries = trainer.sampler.sample(batch, trainer.generator)

@@ -5,7 +5,6 @@ A batch never loops over crystals in Python: it is an index into the padded arra
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,11 +99,23 @@ class CrystalTensors:
             lattice=self.lattice[indices],
         )
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
+    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
+                min_batch: int = 1):
+        """Batches of `batch_size` crystals; a last batch smaller than `min_batch` joins the one before it."""
         order = torch.randperm(len(self), generator=generator).to(self.device) if shuffle else torch.arange(
             len(self), device=self.device)
-        for start in range(0, len(self), batch_size):
-            yield self.batch(order[start:start + batch_size])
+        for start, stop in batch_bounds(len(self), batch_size, min_batch):
+            yield self.batch(order[start:stop])
 
-    def num_batches(self, batch_size: int) -> int:
-        return math.ceil(len(self) / batch_size)
+    def num_batches(self, batch_size: int, min_batch: int = 1) -> int:
+        return len(batch_bounds(len(self), batch_size, min_batch))
+
+
+def batch_bounds(count: int, batch_size: int, min_batch: int = 1) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive batches of `batch_size` over `count` items; a last batch smaller than `min_batch`
+    is merged into the one before it, so no item is dropped (training-mode BatchNorm needs two per batch)."""
+    bounds = [(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_batch:
+        last = bounds.pop()
+        bounds[-1] = (bounds[-1][0], last[1])
+    return bounds

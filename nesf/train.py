@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nesf.batch import CrystalTensors
+from nesf.batch import CrystalTensors, batch_bounds
 from nesf.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
@@ -36,6 +36,8 @@ from nesf.sampling import QuerySampler
 from nesf.schedule import learning_rate
 
 log = logging.getLogger(__name__)
+
+TRAIN_MIN_BATCH = 2  # BatchNorm in training mode needs two crystals per batch: a lone last one joins the batch before
 
 
 class ProgressCallback(Protocol):
@@ -107,8 +109,8 @@ def recalibrate_batchnorm(model: NeSF, tensors: CrystalTensors, sampler: QuerySa
         norm.momentum = None
         norm.train()
     order = torch.randperm(len(tensors), generator=torch.Generator().manual_seed(int(generator.initial_seed())))
-    for start in range(0, min(batches * batch_size, len(tensors)), batch_size):
-        batch = tensors.batch(order[start:start + batch_size])
+    for start, stop in batch_bounds(min(batches * batch_size, len(tensors)), batch_size, TRAIN_MIN_BATCH):
+        batch = tensors.batch(order[start:stop])
         model(batch, sampler.sample(batch, generator))
     for norm, momentum in zip(norms, saved_momentum):
         norm.momentum = momentum
@@ -145,6 +147,10 @@ class Trainer:
         self.sampler = QuerySampler(data.bbox_min, data.bbox_max, self.sampling_config, self.device)
         self.model_range = ModelRange.of(data.train, data.vocab, data.bbox_min, data.bbox_max)
         train = data.train[self.rank::self.world_size] if self.world_size > 1 else data.train
+        if len(train) < TRAIN_MIN_BATCH:
+            raise NesfError(f"{data.name}: {len(train)} training crystal(s)"
+                            + (f" on rank {self.rank}" if self.world_size > 1 else "")
+                            + f"; training needs at least {TRAIN_MIN_BATCH} (BatchNorm statistics need two per batch)")
         self.train_tensors = CrystalTensors(train, data.vocab, self.device)
         self.val_tensors = CrystalTensors(data.val, data.vocab, self.device) if data.val else None
         self.generator = torch.Generator(device=self.device)
@@ -250,14 +256,15 @@ class Trainer:
         last_save = time.monotonic()
         self._emit({"event": "start", "epoch": self.epoch, "epochs": cfg.epochs})
         status = "done"
-        steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size)
+        steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size, TRAIN_MIN_BATCH)
         while self.epoch < cfg.epochs:
             sums: dict[str, torch.Tensor] = {}
             steps = 0
             stop_requested = False
             # A run cancelled mid-epoch resumes with the rest of that epoch (a fresh shuffle, the remaining steps)
             remaining = max(steps_per_epoch - self.step_in_epoch, 1)
-            batches = self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None)
+            batches = self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None,
+                                                 min_batch=TRAIN_MIN_BATCH)
             for batch in itertools.islice(batches, remaining):
                 self._apply_learning_rate(self.epoch + (self.step_in_epoch + steps) / steps_per_epoch)
                 parts = self.train_step(batch)

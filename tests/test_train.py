@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
+from nesf.batch import batch_bounds
 from nesf.checkpoint import load_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.errors import NesfError
 from nesf.metrics import structure_metrics
-from nesf.train import Trainer, TrainingData, bounding_box, recalibrate_batchnorm, strip_training_state
+from nesf.train import (TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box, recalibrate_batchnorm,
+                        strip_training_state)
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 
@@ -271,3 +273,30 @@ def test_cpu_time_accumulates_over_a_resume(tmp_path):
     payload = load_checkpoint(path)
     assert payload["cpu_time_s"] > first
     assert payload["history"][-1]["cpu_s"] == pytest.approx(payload["cpu_time_s"], rel=0.5)
+
+
+def test_batch_bounds_merge_a_lone_last_crystal_into_the_batch_before():
+    assert batch_bounds(33, 32, 2) == [(0, 33)]
+    assert batch_bounds(34, 32, 2) == [(0, 32), (32, 34)]
+    assert batch_bounds(65, 32, 2) == [(0, 32), (32, 65)]
+    assert batch_bounds(33, 32) == [(0, 32), (32, 33)]  # evaluation batches keep a lone crystal
+    assert batch_bounds(1, 32, 2) == [(0, 1)]
+
+
+def test_a_training_set_one_past_a_whole_number_of_batches_trains(tmp_path):
+    """4 crystals at batch 3 once ended each epoch with a batch of one, which training-mode BatchNorm refuses."""
+    data = small_data()
+    data = TrainingData("small", data.train + [cscl()], data.val, data.vocab, data.bbox_min, data.bbox_max)
+    trainer = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0),
+                      train_config=TrainConfig(epochs=2, batch_size=3, validate_every=1, checkpoint_every_s=0,
+                                               bn_recalibration_batches=2),
+                      checkpoint_path=tmp_path / "run.pt")
+    assert trainer.train_tensors.num_batches(3, TRAIN_MIN_BATCH) == 1
+    assert trainer.fit() == "done" and trainer.epoch == 2 and trainer.global_step == 2
+
+
+def test_a_single_training_crystal_is_refused_with_the_reason():
+    data = small_data()
+    one = TrainingData("one", data.train[:1], data.val, data.vocab, data.bbox_min, data.bbox_max)
+    with pytest.raises(NesfError, match=r"one: 1 training crystal\(s\); training needs at least 2 \(BatchNorm"):
+        Trainer(one, train_config=TrainConfig(epochs=1, batch_size=3))
