@@ -63,6 +63,21 @@ def _init_from_line(source: dict | None) -> list[str]:
             f"with a new optimizer and learning-rate schedule"]
 
 
+def _lattice_refit_line(refit: dict | None) -> list[str]:
+    if not refit:
+        return []
+    result, config = refit.get("result", {}), refit.get("config", {})
+    if not result.get("best_epoch"):
+        return [f"- Lattice heads refitted on the frozen encoder (`nesf refit-lattice`): no epoch beat the original "
+                f"heads on validation, which are kept"]
+    before, after = result["val_before"], result["val_after"]
+    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train "
+            f"(`nesf refit-lattice`, {config.get('epochs')} epochs, epoch {result['best_epoch']} chosen on "
+            f"validation, {float(result.get('seconds', 0)):.0f} s): validation lattice error "
+            f"{before['length_angstrom']:.4f} A / {before['angle_degrees']:.3f} deg -> "
+            f"{after['length_angstrom']:.4f} A / {after['angle_degrees']:.3f} deg; encoder and fields unchanged"]
+
+
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
     reference = PAPER_TABLE1.get(info.dataset.split("_fold")[0], {})
@@ -72,6 +87,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              + (f" ({info.cpu_time_s / 3600:.2f} CPU core-hours)" if info.cpu_time_s else "")
              + f" on {info.hardware or None}; created {info.created}",
              *_init_from_line(info.init_from),
+             *_lattice_refit_line(info.lattice_refit),
              f"- Model config: `{info.model_config}`",
              f"- Train config: `{info.train_config}`",
              f"- Sampling config: `{info.sampling_config}`",

@@ -98,6 +98,7 @@ class CheckpointInfo:
     best_val_loss: float | None = None
     history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
     init_from: dict | None = None     # the checkpoint it was fine-tuned from: name, epochs, wall_time_s, sha256
+    lattice_refit: dict | None = None  # its lattice heads' refit (nesf.lattice_refit): config, result, dataset
     model_config: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
     sampling_config: dict = field(default_factory=dict)
@@ -120,6 +121,7 @@ class CheckpointInfo:
             cpu_time_s=float(payload.get("cpu_time_s") or 0.0), hardware=str(payload.get("hardware") or ""),
             best_val_loss=None if best is None else float(best), history=list(payload.get("history") or []),
             init_from=dict(payload["init_from"]) if payload.get("init_from") else None,
+            lattice_refit=dict(payload["lattice_refit"]) if payload.get("lattice_refit") else None,
             model_config=dict(payload.get("model_config") or {}), train_config=dict(payload.get("train_config") or {}),
             sampling_config=dict(payload.get("sampling_config") or {}),
             decode_config=dict(payload.get("decode_config") or {}))

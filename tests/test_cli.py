@@ -105,13 +105,14 @@ def test_evaluate_prints_table1(trained, data_dir, capsys):
 
 def test_train_recipe_with_overrides_sets_the_stored_configs(data_dir, tmp_path, cache_dir):
     code = run_cli(train_args(data_dir, tmp_path, "--recipe", "cosine", "--epochs", 1, "--species-query-fraction",
-                              0.5, "--species-weight", 2.0))
+                              0.5, "--species-weight", 2.0, "--angles-weight", 100, "--lengths-weight", 5))
     assert code == 0
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     train, sampling = payload["train_config"], payload["sampling_config"]
     assert payload["model_config"]["composition_head"] is True  # from the recipe
     assert train["lr_schedule"] == "cosine" and train["epochs"] == 1 and train["batch_size"] == 8  # option wins
     assert train["loss_weights"]["species"] == 2.0 and train["loss_weights"]["composition"] == 1.0
+    assert train["loss_weights"]["angles"] == 100.0 and train["loss_weights"]["lengths"] == 5.0
     assert sampling["global_in_cell"] is True and sampling["species_query_fraction"] == 0.5
     assert payload["history"][0]["train_composition"] > 0  # the auxiliary loss was trained
 
@@ -271,6 +272,28 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     assert both == 2
     assert "give --resume (continue a run) or --init-from (new run from its weights), not both" in \
         capsys.readouterr().err
+
+
+def test_refit_lattice_writes_a_new_checkpoint_and_leaves_the_input_intact(trained, data_dir, tmp_path, capsys):
+    source = trained / "model.pt"
+    source_bytes = source.read_bytes()
+    assert run_cli(["refit-lattice", source, "--out", source, "--device", "cpu", "--data-dir", data_dir]) == 2
+    assert "--out must differ from the checkpoint: the checkpoint stays as it is" in capsys.readouterr().err
+    out = tmp_path / "refit.pt"
+    code = run_cli(["refit-lattice", source, "--out", out, "--epochs", 20, "--device", "cpu", "--data-dir", data_dir])
+    printed = capsys.readouterr().out
+    assert code == 0 and source.read_bytes() == source_bytes
+    assert printed.startswith(f"{out}: val lattice error ") and f"nesf card {out}" in printed
+    original, refit = torch.load(source, weights_only=True), torch.load(out, weights_only=True)
+    record = refit["lattice_refit"]
+    assert record["dataset"] == DATASET and record["config"]["epochs"] == 20
+    assert record["result"]["train_count"] == 90 and record["result"]["val_count"] == 5
+    before, after = record["result"]["val_before"], record["result"]["val_after"]
+    assert after["length_angstrom"] <= before["length_angstrom"] and after["angle_degrees"] <= before["angle_degrees"]
+    assert "metrics" not in refit  # measured with the old heads
+    moved = {k for k, v in refit["model_state"].items() if not torch.equal(v, original["model_state"][k])}
+    assert all(k.startswith(("length_head.", "angle_head.")) for k in moved)
+    assert bool(moved) == (record["result"]["best_epoch"] > 0)
 
 
 def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
