@@ -67,15 +67,15 @@ def _lattice_refit_line(refit: dict | None) -> list[str]:
     if not refit:
         return []
     result, config = refit.get("result", {}), refit.get("config", {})
-    if not result.get("best_epoch"):
-        return [f"- Lattice heads refitted on the frozen encoder (`nesf refit-lattice`): no epoch beat the original "
-                f"heads on validation, which are kept"]
-    before, after = result["val_before"], result["val_after"]
+    chosen = ", ".join(f"{name} head " + (f"from epoch {result.get(key)}" if result.get(key) else "kept as trained")
+                       for name, key in (("length", "length_epoch"), ("angle", "angle_epoch")))
+    before, after = result.get("val_before", {}), result.get("val_after", {})
     return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train "
-            f"(`nesf refit-lattice`, {config.get('epochs')} epochs, epoch {result['best_epoch']} chosen on "
-            f"validation, {float(result.get('seconds', 0)):.0f} s): validation lattice error "
-            f"{before['length_angstrom']:.4f} A / {before['angle_degrees']:.3f} deg -> "
-            f"{after['length_angstrom']:.4f} A / {after['angle_degrees']:.3f} deg; encoder and fields unchanged"]
+            f"(`nesf refit-lattice`, {config.get('epochs')} epochs, {float(result.get('seconds', 0)):.0f} s; "
+            f"{chosen}, chosen on validation): validation lattice error "
+            f"{before.get('length_angstrom', 0):.4f} A / {before.get('angle_degrees', 0):.3f} deg -> "
+            f"{after.get('length_angstrom', 0):.4f} A / {after.get('angle_degrees', 0):.3f} deg; encoder and fields "
+            f"unchanged"]
 
 
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:

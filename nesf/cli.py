@@ -392,7 +392,8 @@ def cmd_refit_lattice(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    config = LatticeRefitConfig(epochs=args.epochs, learning_rate=args.lr, seed=args.seed)
+    config = LatticeRefitConfig(epochs=args.epochs, length_learning_rate=args.length_lr,
+                                angle_learning_rate=args.angle_lr, seed=args.seed)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     payload = load_checkpoint(args.checkpoint)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
@@ -408,8 +409,8 @@ def cmd_refit_lattice(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, args.out)
     before, after = result.val_before, result.val_after
-    verdict = (f"epoch {result.best_epoch} chosen" if result.changed
-               else "no epoch beat the original heads on val: they are kept")
+    verdict = "; ".join(f"{name} head: " + (f"epoch {epoch}" if epoch else "no epoch beat the original, kept")
+                        for name, epoch in (("length", result.length_epoch), ("angle", result.angle_epoch)))
     print(f"{args.out}: val lattice error {before.length_angstrom:.4f} A / {before.angle_degrees:.3f} deg -> "
           f"{after.length_angstrom:.4f} A / {after.angle_degrees:.3f} deg ({verdict}; {result.seconds:.0f} s); "
           f"run `python -m nesf card {args.out}` for its Table 1 metrics")
@@ -609,7 +610,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="where to write the refitted checkpoint (not the input)")
     p.add_argument("--dataset", default=None, help="train and val splits to use (default: the checkpoint's dataset)")
     p.add_argument("--epochs", type=int, default=LatticeRefitConfig.epochs)
-    p.add_argument("--lr", type=float, default=LatticeRefitConfig.learning_rate, help="Adam peak, cosine to zero")
+    p.add_argument("--length-lr", type=float, default=LatticeRefitConfig.length_learning_rate,
+                   help="length head's Adam peak, cosine to zero")
+    p.add_argument("--angle-lr", type=float, default=LatticeRefitConfig.angle_learning_rate,
+                   help="angle head's Adam peak, cosine to zero")
     p.add_argument("--seed", type=int, default=LatticeRefitConfig.seed)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     _common(p)

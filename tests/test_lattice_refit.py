@@ -11,7 +11,7 @@ from nesf.card import _lattice_refit_line
 from nesf.config import ModelConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
-from nesf.lattice_refit import LatticeErrors, LatticeRefitConfig, refit_lattice_heads
+from nesf.lattice_refit import LatticeRefitConfig, refit_lattice_heads
 from nesf.model import NeSF
 
 VOCAB = [8, 12, 26, 55]
@@ -43,9 +43,8 @@ def test_refit_lowers_unseen_lattice_error_and_touches_only_the_heads(splits):
     train, val = splits
     model = untrained_model()
     before = {key: value.clone() for key, value in model.state_dict().items()}
-    result = refit_lattice_heads(model, train, val, LatticeRefitConfig(epochs=60, learning_rate=1e-2,
-                                                                        validate_every=5))
-    assert result.changed and 0 < result.best_epoch <= 60
+    result = refit_lattice_heads(model, train, val, LatticeRefitConfig(epochs=60, validate_every=5))
+    assert result.changed and 0 < result.length_epoch <= 60 and 0 < result.angle_epoch <= 60
     assert result.train_count == 96 and result.val_count == 24
     # an untrained head reads lengths of 3-6 A as ~0 and angles of 90-120 deg as ~0: the refit reads them back
     assert result.val_before.length_angstrom > 2.0 and result.val_before.angle_degrees > 50.0
@@ -63,23 +62,30 @@ def test_heads_that_no_epoch_beats_are_kept(splits):
     model = untrained_model()
     before = {key: value.clone() for key, value in model.state_dict().items()}
     # a learning rate of 1e4 throws the heads' weights far off in the first step: every epoch is worse on val
-    result = refit_lattice_heads(model, train, val, LatticeRefitConfig(epochs=2, learning_rate=1e4,
-                                                                        validate_every=1))
-    assert not result.changed and result.best_epoch == 0
+    config = LatticeRefitConfig(epochs=2, length_learning_rate=1e4, angle_learning_rate=1e4, validate_every=1)
+    result = refit_lattice_heads(model, train, val, config)
+    assert not result.changed and result.length_epoch == result.angle_epoch == 0
     assert result.val_after == result.val_before
     assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
 
 
-def test_selection_needs_both_errors_no_worse():
-    before = LatticeErrors(0.08, 0.5)
-    assert LatticeErrors(0.05, 0.5).no_worse_than(before)
-    assert not LatticeErrors(0.01, 0.51).no_worse_than(before)  # far better lengths do not buy a worse angle
-    assert LatticeErrors(0.04, 0.25).relative_to(before) == pytest.approx(1.0)
+def test_each_head_is_kept_or_replaced_on_its_own(splits):
+    train, val = splits
+    model = untrained_model()
+    angle_before = {key: value.clone() for key, value in model.angle_head.state_dict().items()}
+    # the angle head's rate throws it off (kept as it was); the length head's fits (replaced)
+    config = LatticeRefitConfig(epochs=20, angle_learning_rate=1e4, validate_every=5)
+    result = refit_lattice_heads(model, train, val, config)
+    assert result.length_epoch > 0 and result.angle_epoch == 0
+    assert result.val_after.length_angstrom < result.val_before.length_angstrom
+    assert result.val_after.angle_degrees == result.val_before.angle_degrees
+    assert all(torch.equal(value, angle_before[key]) for key, value in model.angle_head.state_dict().items())
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "epochs, batch size and validate-every must be at least 1"),
-    ("learning_rate", 0.0, "the learning rate must be positive"),
+    ("angle_learning_rate", 0.0, "the learning rates must be positive"),
+    ("length_learning_rate", -1.0, "the learning rates must be positive"),
     ("squared_weight", -1.0, "the squared weight >= 0"),
 ])
 def test_bad_settings_are_refused_by_name(field, value, message):
@@ -100,12 +106,10 @@ class _Empty:  # CrystalTensors refuses to hold no crystals; a caller's own cont
 
 def test_card_line_names_the_chosen_epoch_and_the_change():
     refit = {"dataset": "lim_l6", "config": LatticeRefitConfig().to_dict(),
-             "result": {"best_epoch": 150, "seconds": 24.0, "val_before": {"length_angstrom": 0.0843,
+             "result": {"length_epoch": 150, "angle_epoch": 0, "seconds": 24.0, "val_before": {"length_angstrom": 0.0843,
                                                                             "angle_degrees": 0.576},
                         "val_after": {"length_angstrom": 0.0597, "angle_degrees": 0.129}}}
     line, = _lattice_refit_line(refit)
-    assert "160 epochs, epoch 150 chosen on validation" in line
+    assert "160 epochs, 24 s; length head from epoch 150, angle head kept as trained, chosen on validation" in line
     assert "0.0843 A / 0.576 deg -> 0.0597 A / 0.129 deg" in line and "`lim_l6` train" in line
-    kept, = _lattice_refit_line({**refit, "result": {**refit["result"], "best_epoch": 0}})
-    assert "no epoch beat the original heads on validation, which are kept" in kept
     assert _lattice_refit_line(None) == []
