@@ -123,13 +123,25 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                  map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations})
 
 
+FP16_LATENT_LIMIT = 6.0e4  # below float16's largest finite value (65504)
+
+
+def _stored_latents(latents: np.ndarray) -> torch.Tensor:
+    """Latents as stored: float16 (half the bytes of the largest part of a shipped atlas; distances in latent space
+    change by ~1e-3 relative, below what the app shows) unless some value is out of float16's range."""
+    latents = np.ascontiguousarray(latents, dtype=np.float32)
+    if latents.size and np.abs(latents).max() >= FP16_LATENT_LIMIT:
+        return torch.from_numpy(latents)
+    return torch.from_numpy(latents.astype(np.float16))
+
+
 def save_atlas(atlas: Atlas, path: Path) -> None:
     counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
     payload = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
         "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
         "columns": {col: atlas.table[col].tolist() for col in TABLE_COLUMNS},
-        "latents": torch.from_numpy(np.ascontiguousarray(atlas.latents, dtype=np.float32)),
+        "latents": _stored_latents(atlas.latents),
         "tsne": torch.from_numpy(np.asarray(atlas.tsne, dtype=np.float32)),
         "pca": torch.from_numpy(np.asarray(atlas.pca, dtype=np.float32)),
         "lattices": torch.from_numpy(np.stack([c.lattice for c in atlas.crystals]).astype(np.float64)),
@@ -160,7 +172,7 @@ def load_atlas(path: Path) -> Atlas:
     crystals = [Crystal(lattices[i], coords[offsets[i]:offsets[i + 1]], species[offsets[i]:offsets[i + 1]],
                         str(table["id"][i])) for i in range(len(table))]
     return Atlas(dataset=payload["dataset"], checkpoint_sha256=payload["checkpoint_sha256"], table=table,
-                 latents=payload["latents"].numpy(), tsne=payload["tsne"].numpy().astype(np.float64),
+                 latents=payload["latents"].float().numpy(), tsne=payload["tsne"].numpy().astype(np.float64),
                  pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
                  map_settings=dict(payload.get("map_settings", {})))
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from nesf.api import Autoencoder
 from nesf.atlas import build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
@@ -67,6 +68,9 @@ def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
     assert np.isnan(loaded.table["reconstruction_error_angstrom"][0])
     assert loaded.table["reconstruction_error_angstrom"][5] < 0.3
     np.testing.assert_allclose(loaded.crystals[1].cart_coords, crystals[1].cart_coords, atol=1e-5)
+    assert torch.load(path, weights_only=True)["latents"].dtype == torch.float16  # half the bytes on disk
+    assert loaded.latents.dtype == np.float32
+    np.testing.assert_allclose(loaded.latents, atlas.latents, rtol=2e-3, atol=2e-3 * np.abs(atlas.latents).max())
     order, distances = nearest_neighbors(loaded, loaded.latents[1], k=3)
     assert set(order) == {1, 3, 5} and distances[0] == pytest.approx(0, abs=1e-5)
     placed = project_new(loaded, loaded.latents[:1], "pca")
@@ -114,3 +118,10 @@ def test_neighbours_and_projection_of_plain_arrays():
         project_new(latents, new, "umap", coords=coords)
     with pytest.raises(NesfError, match="no latent vectors"):
         nearest_neighbors(np.zeros((0, 6)), new[0])
+
+
+def test_atlas_latents_out_of_float16_range_are_stored_in_float32():
+    from nesf.atlas import _stored_latents
+
+    assert _stored_latents(np.array([[1.0, -7.0e4]], dtype=np.float32)).dtype == torch.float32
+    assert _stored_latents(np.array([[1.0, -3.0e4]], dtype=np.float32)).dtype == torch.float16
