@@ -101,18 +101,18 @@ def checkpoint_hash(checkpoint: CheckpointInfo) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the latent atlas…", max_entries=4)
-def _atlas(path: str, mtime: float):
+def _atlas(path: str, mtime: float, model_path: str, model_mtime: float, device: str):
     from nesf.atlas import load_atlas
 
-    return load_atlas(Path(path))
+    return load_atlas(Path(path), _model(model_path, model_mtime, device))  # the model recomputes its latents
 
 
-def atlas(checkpoint: CheckpointInfo):
+def atlas(checkpoint: CheckpointInfo, device: str = "auto"):
     """The checkpoint's atlas (latents, maps and table of its dataset), or None when it has none."""
     if not checkpoint.atlas_path:
         return None
     path = Path(checkpoint.atlas_path)
-    return _atlas(str(path), path.stat().st_mtime)
+    return _atlas(str(path), path.stat().st_mtime, str(checkpoint.path), checkpoint.mtime, device)
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------
@@ -152,8 +152,8 @@ class Collection:
         return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
 
 
-def atlas_collection(checkpoint: CheckpointInfo) -> Collection | None:
-    found = atlas(checkpoint)
+def atlas_collection(checkpoint: CheckpointInfo, device: str = "auto") -> Collection | None:
+    found = atlas(checkpoint, device)
     if found is None:
         return None
     table = found.table.reset_index(drop=True)

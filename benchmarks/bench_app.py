@@ -55,7 +55,7 @@ def main() -> None:
         return
     info = infos[0]
     model = Autoencoder.from_checkpoint(info.path, device="cpu")
-    atlas = load_atlas(info.atlas_path)
+    atlas = load_atlas(info.atlas_path, model)
     start, end = atlas.crystals[0], atlas.crystals[len(atlas.crystals) // 2]
     for name, config in (("fast", DecodeConfig.fast()), ("paper", DecodeConfig())):
         started = time.perf_counter()

@@ -2,8 +2,12 @@
 
 File: a plain dict saved with torch (loads with `weights_only=True`), written atomically. It holds, per crystal:
 id, split, formula, atom count, cell volume (A^3), space group number and symbol, crystal system, reconstruction
-error (A, NaN where not computed), the latent vector, t-SNE and PCA coordinates, and the structure itself (lattice,
-coordinates, species) so the app can show inputs without the data directory.
+error (A, NaN where not computed), t-SNE and PCA coordinates, and the structure itself (lattice, coordinates,
+species) so the app can show inputs without the data directory.
+
+The latent vectors are not stored (format 2): they are recomputed from the stored crystals when the atlas is loaded
+with its model (6,005 LCS6A crystals encode in ~1 s on one CPU core), so a shipped atlas costs the repository ~60 %
+fewer bytes per model version. Format-1 atlases, which stored them, still load.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from nesf.errors import NesfError
 log = logging.getLogger(__name__)
 
 ATLAS_FORMAT = "nesf-atlas"
-ATLAS_VERSION = 1
+ATLAS_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: latents stored (float32, then float16); 2: recomputed on load
 TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spacegroup_number",
                  "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
 
@@ -40,7 +45,7 @@ class Atlas:
     dataset: str
     checkpoint_sha256: str
     table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS
-    latents: np.ndarray        # (N, L)
+    latents: np.ndarray | None  # (N, L); None when loaded without its model from a file that stores none
     tsne: np.ndarray           # (N, 2)
     pca: np.ndarray            # (N, 2)
     crystals: list[Crystal]    # in table order
@@ -123,25 +128,13 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                  map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations})
 
 
-FP16_LATENT_LIMIT = 6.0e4  # below float16's largest finite value (65504)
-
-
-def _stored_latents(latents: np.ndarray) -> torch.Tensor:
-    """Latents as stored: float16 (half the bytes of the largest part of a shipped atlas; distances in latent space
-    change by ~1e-3 relative, below what the app shows) unless some value is out of float16's range."""
-    latents = np.ascontiguousarray(latents, dtype=np.float32)
-    if latents.size and np.abs(latents).max() >= FP16_LATENT_LIMIT:
-        return torch.from_numpy(latents)
-    return torch.from_numpy(latents.astype(np.float16))
-
-
 def save_atlas(atlas: Atlas, path: Path) -> None:
+    """Write the atlas (format 2: everything but the latents, which `load_atlas` recomputes with the model)."""
     counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
     payload = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
         "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
         "columns": {col: atlas.table[col].tolist() for col in TABLE_COLUMNS},
-        "latents": _stored_latents(atlas.latents),
         "tsne": torch.from_numpy(np.asarray(atlas.tsne, dtype=np.float32)),
         "pca": torch.from_numpy(np.asarray(atlas.pca, dtype=np.float32)),
         "lattices": torch.from_numpy(np.stack([c.lattice for c in atlas.crystals]).astype(np.float64)),
@@ -153,7 +146,9 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
     atomic_torch_save(payload, path)
 
 
-def load_atlas(path: Path) -> Atlas:
+def load_atlas(path: Path, autoencoder=None) -> Atlas:
+    """Read an atlas. `autoencoder` (the `nesf.api.Autoencoder` it was built with) recomputes the latents of a
+    format-2 atlas from its crystals; without it their `latents` is None (table, crystals and maps are all there)."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -161,8 +156,9 @@ def load_atlas(path: Path) -> Atlas:
         raise NesfError(f"{path}: not a readable atlas ({describe_load_error(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != ATLAS_FORMAT:
         raise NesfError(f"{path}: not a NeSF atlas")
-    if payload.get("format_version") != ATLAS_VERSION:
-        raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}, expected {ATLAS_VERSION}")
+    if payload.get("format_version") not in READABLE_VERSIONS:
+        raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}; this version of nesf reads "
+                        f"{' and '.join(map(str, READABLE_VERSIONS))}")
     table = pd.DataFrame(payload["columns"])
     counts = payload["atom_counts"].numpy()
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -171,14 +167,23 @@ def load_atlas(path: Path) -> Atlas:
     lattices = payload["lattices"].numpy()
     crystals = [Crystal(lattices[i], coords[offsets[i]:offsets[i + 1]], species[offsets[i]:offsets[i + 1]],
                         str(table["id"][i])) for i in range(len(table))]
+    if "latents" in payload:
+        latents = payload["latents"].float().numpy()
+    elif autoencoder is not None:
+        latents = np.asarray(autoencoder.encode(crystals, check_box=False), dtype=np.float32)
+    else:
+        latents = None
     return Atlas(dataset=payload["dataset"], checkpoint_sha256=payload["checkpoint_sha256"], table=table,
-                 latents=payload["latents"].float().numpy(), tsne=payload["tsne"].numpy().astype(np.float64),
+                 latents=latents, tsne=payload["tsne"].numpy().astype(np.float64),
                  pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
                  map_settings=dict(payload.get("map_settings", {})))
 
 
 def _latents_of(source) -> np.ndarray:
-    return np.asarray(getattr(source, "latents", source), dtype=np.float64)
+    latents = getattr(source, "latents", source)
+    if latents is None:
+        raise NesfError("this atlas was loaded without its model, so it has no latents: pass the model to load_atlas")
+    return np.asarray(latents, dtype=np.float64)
 
 
 def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -63,14 +63,14 @@ def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
                         reconstruction_errors_for={"test"})
     path = tmp_path / "toy.atlas.pt"
     save_atlas(atlas, path)
-    loaded = load_atlas(path)
+    loaded = load_atlas(path, autoencoder)
     assert len(loaded) == 6 and loaded.tsne.shape == (6, 2) and loaded.pca.shape == (6, 2)
     assert np.isnan(loaded.table["reconstruction_error_angstrom"][0])
     assert loaded.table["reconstruction_error_angstrom"][5] < 0.3
     np.testing.assert_allclose(loaded.crystals[1].cart_coords, crystals[1].cart_coords, atol=1e-5)
-    assert torch.load(path, weights_only=True)["latents"].dtype == torch.float16  # half the bytes on disk
+    assert "latents" not in torch.load(path, weights_only=True)  # recomputed from the crystals on load
     assert loaded.latents.dtype == np.float32
-    np.testing.assert_allclose(loaded.latents, atlas.latents, rtol=2e-3, atol=2e-3 * np.abs(atlas.latents).max())
+    np.testing.assert_allclose(loaded.latents, atlas.latents, atol=1e-5)
     order, distances = nearest_neighbors(loaded, loaded.latents[1], k=3)
     assert set(order) == {1, 3, 5} and distances[0] == pytest.approx(0, abs=1e-5)
     placed = project_new(loaded, loaded.latents[:1], "pca")
@@ -120,8 +120,39 @@ def test_neighbours_and_projection_of_plain_arrays():
         nearest_neighbors(np.zeros((0, 6)), new[0])
 
 
-def test_atlas_latents_out_of_float16_range_are_stored_in_float32():
-    from nesf.atlas import _stored_latents
+def test_atlas_loaded_without_its_model_has_maps_but_no_latents(autoencoder, tmp_path):
+    import pandas as pd
 
-    assert _stored_latents(np.array([[1.0, -7.0e4]], dtype=np.float32)).dtype == torch.float32
-    assert _stored_latents(np.array([[1.0, -3.0e4]], dtype=np.float32)).dtype == torch.float16
+    crystals = [cscl(), bcc_iron(), cscl()]
+    table = pd.DataFrame({"id": ["a", "b", "c"], "split": ["train"] * 3, "formula": [c.formula for c in crystals],
+                          "num_atoms": [2] * 3, "volume_angstrom3": [c.volume_angstrom3 for c in crystals],
+                          "spacegroup_number": [221, 229, 221], "spacegroup_symbol": ["Pm-3m", "Im-3m", "Pm-3m"],
+                          "crystal_system": ["cubic"] * 3})
+    path = tmp_path / "toy.atlas.pt"
+    save_atlas(build_atlas(autoencoder, crystals, table, dataset="toy", tsne_iterations=50), path)
+    loaded = load_atlas(path)
+    assert loaded.latents is None and loaded.tsne.shape == (3, 2) and list(loaded.table["id"]) == ["a", "b", "c"]
+    with pytest.raises(NesfError, match="loaded without its model, so it has no latents"):
+        nearest_neighbors(loaded, np.zeros(192))
+
+
+def test_format_1_atlas_with_stored_latents_still_loads(autoencoder, tmp_path):
+    """Atlases written before format 2 stored float16 latents; they load as they are, model or not."""
+    crystals = [cscl(), bcc_iron(), cscl()]
+    latents = autoencoder.encode(crystals)
+    payload = {"format": "nesf-atlas", "format_version": 1, "dataset": "toy", "checkpoint_sha256": "0" * 64,
+               "columns": {"id": ["a", "b", "c"], "split": ["train"] * 3, "formula": ["CsCl", "Fe", "CsCl"]},
+               "latents": torch.from_numpy(latents.astype(np.float16)), "tsne": torch.zeros(3, 2),
+               "pca": torch.zeros(3, 2), "lattices": torch.from_numpy(np.stack([c.lattice for c in crystals])),
+               "cart_coords": torch.from_numpy(np.concatenate([c.cart_coords for c in crystals]).astype(np.float32)),
+               "species": torch.from_numpy(np.concatenate([c.species for c in crystals]).astype(np.int16)),
+               "atom_counts": torch.tensor([c.num_atoms for c in crystals])}
+    path = tmp_path / "old.atlas.pt"
+    torch.save(payload, path)
+    loaded = load_atlas(path)
+    np.testing.assert_allclose(loaded.latents, latents, atol=1e-2)
+    assert loaded.crystals[1].formula == "Fe"
+    payload["format_version"] = 3
+    torch.save(payload, path)
+    with pytest.raises(NesfError, match="atlas format version 3; this version of nesf reads 1 and 2"):
+        load_atlas(path)

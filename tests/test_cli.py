@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from nesf.api import Autoencoder
 from nesf.atlas import load_atlas
 from nesf.checkpoint import list_checkpoints
 from nesf.cli import main
@@ -174,7 +175,7 @@ def test_atlas_has_a_row_per_crystal(trained, data_dir, tmp_path, capsys):
                     "--perplexity", 5, "--device", "cpu", "--data-dir", data_dir])
     out = capsys.readouterr().out
     assert code == 0 and out.strip() == f"atlas of 100 crystals -> {target}"
-    atlas = load_atlas(target)
+    atlas = load_atlas(target, Autoencoder.from_checkpoint(trained / "model.pt", "cpu"))
     assert len(atlas) == 100 and atlas.latents.shape[0] == 100 and atlas.tsne.shape == (100, 2)
     assert atlas.dataset == DATASET
     assert sorted(set(atlas.table["split"])) == ["test", "train", "val"]

@@ -94,7 +94,7 @@ def render() -> AppContext:
         if checkpoint is not None:
             with shown_errors(f"Loading dataset {labels[choice]}", container=sb):
                 if choice == ATLAS_CHOICE:
-                    collection = backend.atlas_collection(checkpoint)
+                    collection = backend.atlas_collection(checkpoint, device)
                 else:
                     collection = backend.dataset_collection(choice, data_dir, checkpoint, device)
         if collection is not None:
