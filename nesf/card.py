@@ -58,9 +58,10 @@ def record_metrics(path: Path, metrics: dict) -> None:
 def _init_from_line(source: dict | None) -> list[str]:
     if not source:
         return []
+    cpu = f", {float(source['cpu_time_s']) / 3600:.2f} CPU core-hours" if source.get("cpu_time_s") else ""
     return [f"- Started from the weights of `{source.get('name')}` ({source.get('epochs')} epochs, "
-            f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h; sha256 {str(source.get('sha256'))[:12]}...), "
-            f"with a new optimizer and learning-rate schedule"]
+            f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h{cpu}, its own sources included; sha256 "
+            f"{str(source.get('sha256'))[:12]}...), with a new optimizer and learning-rate schedule"]
 
 
 def _lattice_refit_line(refit: dict | None) -> list[str]:

@@ -68,6 +68,15 @@ def trained_epochs(payload: dict) -> int:
     return int(payload.get("epoch", 0)) + int(source.get("epochs", 0))
 
 
+def lineage(payload: dict) -> dict:
+    """Training behind a checkpoint's weights, the checkpoints it was fine-tuned from included: epochs, wall and CPU
+    seconds (what `init_from` records of a source, so a chain of fine-tunes adds up)."""
+    source = payload.get("init_from") or {}
+    return {"epochs": trained_epochs(payload),
+            "wall_time_s": float(payload.get("wall_time_s") or 0.0) + float(source.get("wall_time_s") or 0.0),
+            "cpu_time_s": float(payload.get("cpu_time_s") or 0.0) + float(source.get("cpu_time_s") or 0.0)}
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

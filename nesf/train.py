@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from nesf.batch import CrystalTensors, batch_bounds
-from nesf.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from nesf.checkpoint import file_sha256, lineage, load_checkpoint, save_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
@@ -393,7 +393,8 @@ class Trainer:
 
     def initialize_from(self, path: Path) -> None:
         """Start from another checkpoint's weights (fine-tuning) with this run's fresh optimizer and schedule; the
-        source is recorded in the checkpoint (`init_from`). Model config and species vocabulary must match."""
+        source is recorded in the checkpoint (`init_from`: its name, sha256, and the epochs and hours behind its weights,
+        its own sources' included). Model config and species vocabulary must match."""
         payload = load_checkpoint(path, map_location=self.device)
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
@@ -401,8 +402,7 @@ class Trainer:
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
         self.model.load_state_dict(payload["model_state"])
-        self.init_from = {"name": payload.get("name"), "epochs": int(payload.get("epoch", 0)),
-                          "wall_time_s": float(payload.get("wall_time_s") or 0.0), "sha256": file_sha256(path)}
+        self.init_from = {"name": payload.get("name"), **lineage(payload), "sha256": file_sha256(path)}
 
     def resume(self, path: Path) -> None:
         payload = load_checkpoint(path, map_location=self.device)

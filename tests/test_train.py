@@ -97,6 +97,14 @@ def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
     assert payload["epoch"] == 1
     assert payload["init_from"]["name"] == "small" and payload["init_from"]["epochs"] == 2
     assert len(payload["init_from"]["sha256"]) == 64
+    # a fine-tune of the fine-tune records the whole chain behind its weights: 2 + 1 epochs, both runs' hours
+    again = make_trainer(tmp_path / "again.pt", epochs=1)
+    again.initialize_from(tmp_path / "tuned.pt")
+    again.fit()
+    chain = load_checkpoint(tmp_path / "again.pt")["init_from"]
+    assert chain["epochs"] == 3
+    assert chain["wall_time_s"] == pytest.approx(payload["wall_time_s"] + payload["init_from"]["wall_time_s"])
+    assert chain["cpu_time_s"] == pytest.approx(payload["cpu_time_s"] + payload["init_from"]["cpu_time_s"])
 
 
 def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
