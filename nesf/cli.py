@@ -52,7 +52,8 @@ TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate"
                  "early_stopping_patience": "patience", "seed": "seed", "checkpoint_every_s": "checkpoint_every_s",
                  "mixed_precision": "mixed_precision", "compile": "compile", "lr_schedule": "lr_schedule",
                  "warmup_epochs": "warmup_epochs", "lr_final_fraction": "lr_final_fraction", "optimizer": "optimizer",
-                 "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches"}
+                 "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches",
+                 "hard_crystal_fraction": "hard_crystal_fraction"}
 SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
                     "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
 MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head",
@@ -517,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
     levers.add_argument("--bn-recalibration-batches", type=int, default=None,
                         help="re-estimate BatchNorm statistics over N batches after the last epoch")
+    levers.add_argument("--hard-crystal-fraction", type=float, default=None,
+                        help="share of each epoch's crystals drawn again in proportion to their latest position loss "
+                             "(nesf.hard_crystals; default 0, a plain shuffle)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-atlas", dest="atlas", action="store_false", help="skip writing the atlas at the end")
     p.add_argument("--errors", choices=["none", "test", "all"], default="test")

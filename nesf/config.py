@@ -127,6 +127,8 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     mixed_precision: bool = False      # bf16 autocast (CUDA only)
     compile: bool = False              # torch.compile the two field MLPs (CPU or CUDA; ~30 s of compiling first)
+    hard_crystal_fraction: float = 0.0  # share of each epoch's crystals drawn again in proportion to their latest
+                                        # position loss (nesf.hard_crystals); 0: a plain shuffle (paper)
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -143,6 +145,8 @@ class TrainConfig:
         _require(0 <= self.lr_final_fraction <= 1,
                  f"TrainConfig.lr_final_fraction must lie in [0, 1], got {self.lr_final_fraction}")
         _require(self.weight_decay >= 0, f"TrainConfig.weight_decay must not be negative, got {self.weight_decay}")
+        _require(0 <= self.hard_crystal_fraction < 1,
+                 f"TrainConfig.hard_crystal_fraction must lie in [0, 1), got {self.hard_crystal_fraction}")
         for name in ("bn_recalibration_batches", "early_stopping_patience"):
             _require(getattr(self, name) >= 0, f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
         _require(self.validate_every >= 1, f"TrainConfig.validate_every must be at least 1, got {self.validate_every}")

@@ -28,6 +28,7 @@ from nesf.checkpoint import file_sha256, lineage, load_checkpoint, save_checkpoi
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
+from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
 from nesf.model import NeSF
 from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
@@ -152,6 +153,11 @@ class Trainer:
                             + (f" on rank {self.rank}" if self.world_size > 1 else "")
                             + f"; training needs at least {TRAIN_MIN_BATCH} (BatchNorm statistics need two per batch)")
         self.train_tensors = CrystalTensors(train, data.vocab, self.device)
+        self.hard_crystals: HardCrystalOrder | None = None  # epoch orders that revisit the worst-fitted crystals
+        if self.train_config.hard_crystal_fraction > 0:
+            if self.world_size > 1:
+                raise NesfError("hard-crystal sampling is for one process; train without it under torchrun")
+            self.hard_crystals = HardCrystalOrder(len(self.train_tensors), self.train_config.hard_crystal_fraction)
         self.val_tensors = CrystalTensors(data.val, data.vocab, self.device) if data.val else None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.train_config.seed + self.rank)
@@ -190,12 +196,16 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     # -- steps ----------------------------------------------------------------------------------------------------
-    def train_step(self, batch) -> dict:
+    def train_step(self, batch, indices: torch.Tensor | None = None) -> dict:
+        """One optimizer step on `batch` (the training crystals `indices`, recorded for hard-crystal sampling)."""
         self.network.train()
         queries = self.sampler.sample(batch, self.generator)
         with self._autocast():
             outputs = self.network(batch, queries)
         loss, parts = compute_loss(outputs, batch, queries, self.train_config.loss_weights)
+        if self.hard_crystals is not None and indices is not None:
+            self.hard_crystals.record(indices, per_crystal_position_loss(
+                outputs[2], queries.position_targets, queries.position_crystal, len(indices)))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -263,11 +273,13 @@ class Trainer:
             stop_requested = False
             # A run cancelled mid-epoch resumes with the rest of that epoch (a fresh shuffle, the remaining steps)
             remaining = max(steps_per_epoch - self.step_in_epoch, 1)
-            batches = self.train_tensors.batches(cfg.batch_size, shuffle=True, generator=None,
-                                                 min_batch=TRAIN_MIN_BATCH)
-            for batch in itertools.islice(batches, remaining):
+            order = (self.hard_crystals.epoch_order() if self.hard_crystals is not None
+                     else torch.randperm(len(self.train_tensors)))
+            bounds = batch_bounds(len(order), cfg.batch_size, TRAIN_MIN_BATCH)
+            for start, stop in itertools.islice(bounds, remaining):
                 self._apply_learning_rate(self.epoch + (self.step_in_epoch + steps) / steps_per_epoch)
-                parts = self.train_step(batch)
+                indices = order[start:stop]
+                parts = self.train_step(self.train_tensors.batch(indices), indices)
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0) + value
                 steps += 1
@@ -382,6 +394,8 @@ class Trainer:
                 "global_step": self.global_step,
                 "epochs_since_best": self.epochs_since_best,
             }
+            if self.hard_crystals is not None:
+                payload["training_state"]["hard_crystals"] = self.hard_crystals.state_dict()
         return payload
 
     def save(self, path: Path | None = None) -> None:
@@ -431,6 +445,8 @@ class Trainer:
         self.best_state = payload["model_state"] if best is not None and keep_best else None
         self.epochs_since_best = int(state.get("epochs_since_best", 0))
         self.init_from = payload.get("init_from")
+        if self.hard_crystals is not None and state.get("hard_crystals") is not None:
+            self.hard_crystals.load_state_dict(state["hard_crystals"])
 
 
 def _distributed_rank() -> tuple[int, int]:

@@ -249,6 +249,14 @@ def test_resume_continues_the_epoch_count(trained, data_dir, tmp_path):
     assert events[-1]["event"] == "done"
 
 
+def test_hard_crystal_fraction_reaches_the_run(data_dir, tmp_path):
+    out = tmp_path / "hard"
+    assert run_cli(train_args(data_dir, out, "--epochs", 1, "--hard-crystal-fraction", 0.25)) == 0
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["train_config"]["hard_crystal_fraction"] == 0.25
+    assert payload["training_state"]["hard_crystals"]["losses"].shape == (8,)  # --limit 8 training crystals
+
+
 def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "tuned"
     code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4,
