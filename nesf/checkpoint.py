@@ -72,9 +72,11 @@ def lineage(payload: dict) -> dict:
     """Training behind a checkpoint's weights, the checkpoints it was fine-tuned from included: epochs, wall and CPU
     seconds (what `init_from` records of a source, so a chain of fine-tunes adds up)."""
     source = payload.get("init_from") or {}
-    return {"epochs": trained_epochs(payload),
-            "wall_time_s": float(payload.get("wall_time_s") or 0.0) + float(source.get("wall_time_s") or 0.0),
-            "cpu_time_s": float(payload.get("cpu_time_s") or 0.0) + float(source.get("cpu_time_s") or 0.0)}
+    chain = {"epochs": trained_epochs(payload),
+             "wall_time_s": float(payload.get("wall_time_s") or 0.0) + float(source.get("wall_time_s") or 0.0)}
+    if payload.get("cpu_time_s") is not None and (not source or source.get("cpu_time_s") is not None):
+        chain["cpu_time_s"] = float(payload["cpu_time_s"]) + float(source.get("cpu_time_s") or 0.0)
+    return chain  # without cpu_time_s where some link did not record it (checkpoints before it was kept)
 
 
 def file_sha256(path: Path) -> str:

@@ -105,6 +105,11 @@ def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
     assert chain["epochs"] == 3
     assert chain["wall_time_s"] == pytest.approx(payload["wall_time_s"] + payload["init_from"]["wall_time_s"])
     assert chain["cpu_time_s"] == pytest.approx(payload["cpu_time_s"] + payload["init_from"]["cpu_time_s"])
+    # a link that never recorded its CPU time leaves the chain's unknown rather than short
+    from nesf.checkpoint import lineage
+
+    older = {**payload, "init_from": {k: v for k, v in payload["init_from"].items() if k != "cpu_time_s"}}
+    assert "cpu_time_s" not in lineage(older) and lineage(older)["epochs"] == 3
 
 
 def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
