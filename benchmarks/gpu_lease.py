@@ -3,13 +3,15 @@ until a wall-clock deadline, then pack what came out into a folder for the trip 
 
     python benchmarks/gpu_lease.py --budget-s 500 --resume runs/final/lcs6a_cpu.pt --data-dir DATA --out $OUT
     python benchmarks/gpu_lease.py --budget-s 500 --init-from checkpoints/lcs6a.pt --lr 5e-4 --dropout 0 \
-        --ybco-folds none --data-dir DATA --out $OUT
+        --lengths-weight 5 --angles-weight 100 --ybco-folds none --data-dir DATA --out $OUT
 
 - LCS6A: `nesf train --resume` with the cosine horizon extended so the run anneals by the deadline. The pace on the
   lent machine is not known in advance: the run starts with a guess, and once a few epochs have given the pace it
   is stopped (a checkpoint) and resumed with the horizon that fits; the learning rate is a function of epoch and
   horizon, so this is a small step in the schedule, not a restart. With --init-from instead of --resume, a new
-  cosine cycle starts from a model's weights (--lr, --dropout as `train`'s) and is fitted to the deadline the same way.
+  cosine cycle starts from a model's weights (--lr, --dropout, --lengths-weight, --angles-weight,
+  --hard-crystal-fraction as `train`'s) and is fitted to the deadline the same way; `nesf refit-lattice` follows
+  on any machine (the shipped recipe).
 - YBCO13: a pool of workers, one `nesf crossval YBCO13 --folds K` process per fold, lowest folds first; each fold
   trains from scratch with the same settings and is scored on its test split where it ran.
 - At the deadline every process is asked to stop (SIGTERM: each writes its checkpoint) and the results are packed.
@@ -51,6 +53,11 @@ def epochs_done(progress: Path, since: float = 0.0) -> list[dict]:
     return events
 
 
+# options passed on to the LCS6A run's `nesf train` when given (argparse dest; the flag is its dashed form). The
+# lattice refit of the shipped recipe (`nesf refit-lattice`, ~20 s) runs afterwards on any machine.
+RUN_LEVERS = ("lr", "dropout", "lengths_weight", "angles_weight", "hard_crystal_fraction")
+
+
 class Lcs6aRun:
     def __init__(self, args, work: Path):
         self.args, self.work = args, work
@@ -63,8 +70,8 @@ class Lcs6aRun:
 
     def launch(self, resume_from: Path, horizon: int, source_flag: str = "--resume") -> None:
         self.horizon, self.launched_at = horizon, time.time()
-        levers = [flag for name in ("lr", "dropout") if getattr(self.args, name) is not None
-                  for flag in (f"--{name}", str(getattr(self.args, name)))]
+        levers = [flag for name in RUN_LEVERS if getattr(self.args, name) is not None
+                  for flag in (f"--{name.replace('_', '-')}", str(getattr(self.args, name)))]
         command = [sys.executable, "-m", "nesf", "train", "--recipe", "cpu", "--dataset", "lim_l6",
                    "--epochs", str(horizon), "--name", "lcs6a_cpu", "--out-dir", str(self.work), *levers,
                    source_flag, str(resume_from), "--progress-file", str(self.progress), "--no-atlas",
@@ -144,6 +151,9 @@ def main() -> int:
                         help="instead of --resume: a new LCS6A cycle from these weights")
     parser.add_argument("--lr", type=float, default=None, help="the LCS6A run's peak learning rate (train --lr)")
     parser.add_argument("--dropout", type=float, default=None, help="the LCS6A run's encoder dropout (train --dropout)")
+    parser.add_argument("--lengths-weight", type=float, default=None, help="train --lengths-weight (shipped model: 5)")
+    parser.add_argument("--angles-weight", type=float, default=None, help="train --angles-weight (shipped model: 100)")
+    parser.add_argument("--hard-crystal-fraction", type=float, default=None, help="train --hard-crystal-fraction")
     parser.add_argument("--lcs6a-epochs-guess", type=int, default=100, help="epochs to add before the pace is known")
     parser.add_argument("--calibrate-after-s", type=float, default=90)
     parser.add_argument("--validate-every", type=int, default=10)

@@ -26,3 +26,18 @@ def test_epochs_done_reads_only_the_events_written_since_the_launch(tmp_path):
     assert [e["time"] for e in gpu_lease.epochs_done(progress)] == [101.0, 102.0, 103.0, 501.0, 502.0]
     assert gpu_lease.epochs_done(progress, since=400.0) == later
     assert gpu_lease.epochs_done(tmp_path / "missing.jsonl") == []
+
+
+def test_the_run_gets_the_recipe_levers_that_were_given(tmp_path, monkeypatch):
+    gpu_lease = load_script()
+    launched = []
+    monkeypatch.setattr(gpu_lease.subprocess, "Popen", lambda command, **_: launched.append(command))
+    args = gpu_lease.argparse.Namespace(lr=5e-4, dropout=0.0, lengths_weight=5.0, angles_weight=100.0,
+                                        hard_crystal_fraction=None, validate_every=10, device="cuda",
+                                        data_dir=tmp_path, limit=0)
+    gpu_lease.Lcs6aRun(args, tmp_path).launch(tmp_path / "start.pt", 40, source_flag="--init-from")
+    command = launched[0]
+    flags = {command[i]: command[i + 1] for i in range(len(command) - 1) if command[i].startswith("--")}
+    assert flags["--lr"] == "0.0005" and flags["--dropout"] == "0.0"
+    assert flags["--lengths-weight"] == "5.0" and flags["--angles-weight"] == "100.0"
+    assert "--hard-crystal-fraction" not in command and flags["--init-from"] == str(tmp_path / "start.pt")
