@@ -52,7 +52,7 @@ def record_metrics(path: Path, metrics: dict) -> None:
     """Store `metrics` ({"test": {...}, ...}) inside the checkpoint file, atomically."""
     payload = load_checkpoint(path)
     payload["metrics"] = {**payload.get("metrics", {}), **metrics}
-    save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, path)
+    save_checkpoint(payload, path)
 
 
 def _init_from_line(source: dict | None) -> list[str]:

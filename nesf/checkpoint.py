@@ -24,7 +24,8 @@ REQUIRED_KEYS = ("format", "format_version", "model_config", "vocab", "bbox_min"
 
 
 def save_checkpoint(payload: dict, path: Path) -> None:
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    """Write `payload` with this version's format marker (a loaded payload's own marker is replaced)."""
+    payload = {**payload, "format": FORMAT, "format_version": FORMAT_VERSION}
     atomic_torch_save(payload, path)
 
 

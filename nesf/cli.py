@@ -408,7 +408,7 @@ def cmd_refit_lattice(args) -> int:
     payload["lattice_refit"] = {"config": config.to_dict(), "result": result.to_dict(), "dataset": dataset.name}
     payload.pop("metrics", None)  # measured with the old heads: `nesf card` measures the new ones
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, args.out)
+    save_checkpoint(payload, args.out)
     before, after = result.val_before, result.val_after
     verdict = "; ".join(f"{name} head: " + (f"epoch {epoch}" if epoch else "no epoch beat the original, kept")
                         for name, epoch in (("length", result.length_epoch), ("angle", result.angle_epoch)))

@@ -52,9 +52,16 @@ def test_tampered_weights_are_refused(toy_checkpoint, tmp_path):
     key = next(k for k in payload["model_state"] if k.endswith("weight"))
     payload["model_state"][key] = torch.zeros(7, 7)
     path = tmp_path / "tampered.pt"
-    save_checkpoint({k: v for k, v in payload.items() if k not in ("format", "format_version")}, path)
+    save_checkpoint(payload, path)
     with pytest.raises(NesfError, match=r"tampered\.pt: model weights do not fit the model config"):
         Autoencoder.from_checkpoint(path, "cpu")
+
+
+def test_saving_a_loaded_payload_writes_this_versions_marker(toy_checkpoint, tmp_path):
+    payload = load_checkpoint(toy_checkpoint[0])
+    payload["format_version"] = 0  # whatever a payload carries, the file gets the current marker
+    save_checkpoint(payload, tmp_path / "again.pt")
+    assert load_checkpoint(tmp_path / "again.pt")["format_version"] == 1
 
 
 def test_missing_file_and_missing_keys(tmp_path):
