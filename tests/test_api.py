@@ -50,15 +50,22 @@ def test_interpolation_path_starts_and_ends_at_the_inputs(autoencoder):
     assert path[0].formula == "CsCl" and path[-1].formula == "Fe"
 
 
-def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
+def toy_atlas_table(crystals, ids, splits):
+    """The atlas table rows of CsCl (Pm-3m) and bcc Fe (Im-3m) crystals."""
     import pandas as pd
 
+    groups = {"CsCl": (221, "Pm-3m"), "Fe": (229, "Im-3m")}
+    return pd.DataFrame({"id": ids, "split": splits, "formula": [c.formula for c in crystals],
+                         "num_atoms": [c.num_atoms for c in crystals],
+                         "volume_angstrom3": [c.volume_angstrom3 for c in crystals],
+                         "spacegroup_number": [groups[c.formula][0] for c in crystals],
+                         "spacegroup_symbol": [groups[c.formula][1] for c in crystals],
+                         "crystal_system": ["cubic"] * len(crystals)})
+
+
+def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
     crystals = [cscl(), bcc_iron()] * 3
-    table = pd.DataFrame({"id": [f"c{i}" for i in range(6)], "split": ["train"] * 4 + ["test"] * 2,
-                          "formula": [c.formula for c in crystals], "num_atoms": [2] * 6,
-                          "volume_angstrom3": [c.volume_angstrom3 for c in crystals],
-                          "spacegroup_number": [221, 229] * 3, "spacegroup_symbol": ["Pm-3m", "Im-3m"] * 3,
-                          "crystal_system": ["cubic"] * 6})
+    table = toy_atlas_table(crystals, [f"c{i}" for i in range(6)], ["train"] * 4 + ["test"] * 2)
     atlas = build_atlas(autoencoder, crystals, table, dataset="toy", tsne_perplexity=2, tsne_iterations=50,
                         reconstruction_errors_for={"test"})
     path = tmp_path / "toy.atlas.pt"
@@ -121,13 +128,8 @@ def test_neighbours_and_projection_of_plain_arrays():
 
 
 def test_atlas_loaded_without_its_model_has_maps_but_no_latents(autoencoder, tmp_path):
-    import pandas as pd
-
     crystals = [cscl(), bcc_iron(), cscl()]
-    table = pd.DataFrame({"id": ["a", "b", "c"], "split": ["train"] * 3, "formula": [c.formula for c in crystals],
-                          "num_atoms": [2] * 3, "volume_angstrom3": [c.volume_angstrom3 for c in crystals],
-                          "spacegroup_number": [221, 229, 221], "spacegroup_symbol": ["Pm-3m", "Im-3m", "Pm-3m"],
-                          "crystal_system": ["cubic"] * 3})
+    table = toy_atlas_table(crystals, ["a", "b", "c"], ["train"] * 3)
     path = tmp_path / "toy.atlas.pt"
     save_atlas(build_atlas(autoencoder, crystals, table, dataset="toy", tsne_iterations=50), path)
     loaded = load_atlas(path)

@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from nesf.checkpoint import load_checkpoint
-from nesf.config import SamplingConfig, TrainConfig
+from nesf.config import TrainConfig
 from nesf.errors import NesfError
 from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
-from nesf.train import Trainer
-from tests.test_train import small_data
+from tests.test_train import make_trainer
 
 
 def test_fraction_zero_is_a_plain_shuffle_of_every_crystal():
@@ -55,9 +54,7 @@ def test_bad_fractions_are_refused_with_their_value():
 
 
 def hard_trainer(path, epochs):
-    return Trainer(small_data(), sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
-                   train_config=TrainConfig(epochs=epochs, batch_size=3, validate_every=1, checkpoint_every_s=0,
-                                            hard_crystal_fraction=0.5))
+    return make_trainer(path, epochs, train_options={"hard_crystal_fraction": 0.5})
 
 
 def test_training_records_the_losses_and_a_resume_keeps_them(tmp_path):

@@ -48,9 +48,10 @@ def small_data():
     return TrainingData("small", crystals, crystals[:1], [8, 12, 17, 26, 55], bbox_min, bbox_max)
 
 
-def make_trainer(path, epochs, **kwargs):
+def make_trainer(path, epochs, train_options: dict | None = None, **kwargs):
     return Trainer(small_data(), sampling_config=SamplingConfig(global_interval=2.0),
-                   train_config=TrainConfig(epochs=epochs, batch_size=3, validate_every=1, checkpoint_every_s=0),
+                   train_config=TrainConfig(epochs=epochs, batch_size=3, validate_every=1, checkpoint_every_s=0,
+                                            **(train_options or {})),
                    checkpoint_path=path, **kwargs)
 
 
