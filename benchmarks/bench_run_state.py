@@ -3,9 +3,9 @@
     python benchmarks/bench_run_state.py RUN_CHECKPOINT [--steps 170] [--rewarm-steps 100] [--threads 1]
 
 RUN_CHECKPOINT is a training run's resume checkpoint (with Adam's moments) on LCS6A. Each variant resumes from it
-(full; `nesf.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate re-warmed),
-with the run's own model, training and sampling configs (torch.compile off, which changes no numerics), then takes
-the same `--steps` steps: the same batches and the same queries, in one process one after the other, so the budget
+(full; `nesf.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate re-warmed; the
+same with the weights in fp16), with the run's own model, training and sampling configs (torch.compile off, which
+changes no numerics), then takes the same `--steps` steps: the same batches and the same queries, in one process one after the other, so the budget
 is equal by construction. Printed per variant: the file size, the mean training loss over the first 20 steps and
 over the rest, and the validation loss after the steps (the trainer's own fixed-query validation on all 286 val
 crystals), with the difference to the full state's.
@@ -38,8 +38,8 @@ def run_variant(data, payload: dict, path: Path, steps: int) -> dict:
     losses: list[float] = []
     original_step = trainer.train_step
 
-    def counted_step(batch):
-        parts = original_step(batch)
+    def counted_step(batch, indices=None):
+        parts = original_step(batch, indices)
         losses.append(float(parts["loss"]))
         return parts
 
@@ -74,11 +74,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         variants = {"full (fp32 moments)": args.checkpoint}
-        for moments in ("bf16", "drop"):
-            path = Path(folder) / f"{moments}.pt"
-            save_checkpoint(slim_run_state(payload, moments=moments, rewarm_steps=args.rewarm_steps), path)
+        for moments, weights in (("bf16", "fp32"), ("drop", "fp32"), ("drop", "fp16")):
+            path = Path(folder) / f"{moments}-{weights}.pt"
+            save_checkpoint(slim_run_state(payload, moments=moments, rewarm_steps=args.rewarm_steps,
+                                           weights=weights), path)
             label = "slim, bf16 moments" if moments == "bf16" else f"slim, no moments ({args.rewarm_steps}-step re-warm)"
-            variants[label] = path
+            variants[label + (", fp16 weights" if weights == "fp16" else "")] = path
         full_val = None
         for label, path in variants.items():
             result = run_variant(data, payload, path, args.steps)

@@ -368,13 +368,13 @@ def cmd_slim(args) -> int:
     except Exception as exc:
         raise NesfError(f"{args.checkpoint}: {describe_load_error(exc)}") from exc
     try:
-        slim = slim_run_state(payload, moments=args.moments, rewarm_steps=args.rewarm_steps)
+        slim = slim_run_state(payload, moments=args.moments, rewarm_steps=args.rewarm_steps, weights=args.weights)
     except NesfError as exc:
         raise NesfError(f"{args.checkpoint}: {exc}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(slim, args.out)
     full_mb, slim_mb = args.checkpoint.stat().st_size / 1e6, args.out.stat().st_size / 1e6
-    print(f"{args.out}: {slim_mb:.1f} MB (from {full_mb:.1f} MB; moments: {args.moments}); "
+    print(f"{args.out}: {slim_mb:.1f} MB (from {full_mb:.1f} MB; moments: {args.moments}, weights: {args.weights}); "
           f"continue with `train ... --resume {args.out}` and the run's other options")
     return 0
 
@@ -453,7 +453,7 @@ def cmd_crossval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, MapConfig
     from nesf.lattice_refit import LatticeRefitConfig
-    from nesf.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES
+    from nesf.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES, WEIGHT_DTYPES
 
     maps = MapConfig()
 
@@ -605,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bfloat16")
     p.add_argument("--rewarm-steps", type=int, default=DEFAULT_REWARM_STEPS,
                    help="with --moments drop: steps over which the learning rate ramps back up")
+    p.add_argument("--weights", choices=tuple(WEIGHT_DTYPES), default="fp16",
+                   help="the weights' precision in the slim state (default fp16: half the size of fp32; the run "
+                        "resumes in fp32)")
     _common(p)
     p.set_defaults(func=cmd_slim)
 

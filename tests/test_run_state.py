@@ -29,7 +29,7 @@ def run_checkpoint(tmp_path_factory):
 def test_bf16_moments_resume_to_the_same_optimizer_state_within_bf16_rounding(run_checkpoint, tmp_path):
     full = load_checkpoint(run_checkpoint)
     slim_path = tmp_path / "slim.pt"
-    save_checkpoint(slim_run_state(full, moments="bf16"), slim_path)
+    save_checkpoint(slim_run_state(full, moments="bf16", weights="fp32"), slim_path)
     # weights once (the only validation was the last epoch's, so the checkpoint's weights are the training weights) + bf16
     # moments: half of the full state's four copies, within the container's overhead
     assert slim_path.stat().st_size < 0.6 * run_checkpoint.stat().st_size
@@ -87,7 +87,34 @@ def test_slim_refuses_what_it_cannot_slim(run_checkpoint, tmp_path, capsys):
 
 def test_slim_command_drops_the_moments_by_default(run_checkpoint, tmp_path, capsys):
     out = tmp_path / "state" / "slim.pt"
-    assert main(["slim", str(run_checkpoint), "--out", str(out)]) == 0  # default: moments dropped
+    assert main(["slim", str(run_checkpoint), "--out", str(out), "--weights", "fp32"]) == 0  # default: no moments
     assert f"{out}: " in capsys.readouterr().out
     payload = torch.load(out, map_location="cpu", weights_only=True)
     assert payload["training_state"]["slimmed"] == "drop" and payload["training_state"]["rewarm_steps"] == 100
+
+
+def test_fp16_weights_halve_the_state_and_resume_in_fp32_from_the_rounded_weights(run_checkpoint, tmp_path, capsys):
+    full = load_checkpoint(run_checkpoint)
+    fp32_path, fp16_path = tmp_path / "fp32.pt", tmp_path / "fp16.pt"
+    save_checkpoint(slim_run_state(full, weights="fp32"), fp32_path)
+    assert main(["slim", str(run_checkpoint), "--out", str(fp16_path)]) == 0  # default: fp16 weights
+    assert "weights: fp16" in capsys.readouterr().out
+    assert fp16_path.stat().st_size < 0.6 * fp32_path.stat().st_size
+    slim = load_checkpoint(fp16_path)
+    assert slim["training_state"]["slimmed"] == "drop, fp16 weights"
+    assert slim["model_state"]["encoder.position_branch.0.weight"].dtype == torch.float16
+    assert slim["model_state"]["encoder.position_branch.2.num_batches_tracked"].dtype == torch.int64  # as it was
+    assert slim["best_val_loss"] == full["best_val_loss"]  # the same weights, rounded
+
+    trainer = make_trainer(tmp_path / "run.pt", epochs=3)
+    trainer.resume(fp16_path)
+    for key, value in trainer.model.state_dict().items():
+        original = full["training_state"]["model_state"][key]
+        assert value.dtype == original.dtype
+        if value.is_floating_point():
+            torch.testing.assert_close(value, original, rtol=2 ** -11, atol=1e-7)  # fp16's rounding, no more
+    assert trainer.fit() == "done"
+    resumed = load_checkpoint(tmp_path / "run.pt")
+    assert resumed["epoch"] == 3 and resumed["model_state"]["encoder.position_branch.0.weight"].dtype == torch.float32
+    with pytest.raises(NesfError, match="unknown weight precision 'int8'"):
+        slim_run_state(full, weights="int8")
