@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nesf.config import ModelConfig
+from nesf.errors import NesfError
 
 
 def mlp(channels: list[int], *, batch_norm: bool, dropout: float | None = None) -> nn.Sequential:
@@ -127,6 +128,29 @@ class NeSF(nn.Module):
     def lattice(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """latent (B, L) -> lengths (B, 3) Angstrom, angles (B, 3) radians."""
         return self.length_head(latent), self.angle_head(latent)
+
+
+FIELDS = ("position_field", "species_field")
+
+
+def widen_query_encoding(state_dict: dict, source: ModelConfig, frequencies: int) -> dict:
+    """Weights of a raw-xyz model (`source.positional_encoding_frequencies == 0`) for the same model with a sin/cos
+    query encoding of `frequencies`, computing the same function: every field layer that reads the query keeps its
+    xyz columns (the encoding's first three entries are xyz itself) and gets zero columns for the new sin/cos
+    entries, which training then learns. A fine-tune can so add the encoding to trained weights without starting
+    over."""
+    if source.positional_encoding_frequencies != 0:
+        raise NesfError(f"only a raw-xyz model can be widened to a query encoding; this one already encodes with "
+                        f"{source.positional_encoding_frequencies} frequencies")
+    if frequencies < 1:
+        raise NesfError(f"a query encoding needs at least one frequency, got {frequencies}")
+    added = QueryEncoding(frequencies).width - 3
+    widened = dict(state_dict)
+    for field in FIELDS:
+        for key in [k for k in state_dict if k.startswith(f"{field}.hidden.") and k.endswith(".weight")]:
+            weight = state_dict[key]  # (out, in + 3): the query's xyz are the last three columns
+            widened[key] = torch.cat([weight, weight.new_zeros((weight.shape[0], added))], dim=1)
+    return widened
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -29,7 +29,7 @@ from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
-from nesf.model import NeSF
+from nesf.model import NeSF, widen_query_encoding
 from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
 from nesf.run_state import DEFAULT_REWARM_STEPS, rewarm_factor
@@ -413,10 +413,19 @@ class Trainer:
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
         source_config = replace(ModelConfig.from_dict(payload["model_config"]), dropout=self.model_config.dropout)
+        weights, widened = payload["model_state"], {}
+        frequencies = self.model_config.positional_encoding_frequencies
+        if source_config.positional_encoding_frequencies != frequencies:  # raw xyz -> sin/cos: widen, same function
+            try:
+                weights = widen_query_encoding(weights, source_config, frequencies)
+            except NesfError as exc:
+                raise NesfError(f"{path}: {exc}; cannot start from it") from None
+            source_config = replace(source_config, positional_encoding_frequencies=frequencies)
+            widened = {"widened_query_encoding": frequencies}
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
-        self.model.load_state_dict(payload["model_state"])
-        self.init_from = {"name": payload.get("name"), **lineage(payload), "sha256": file_sha256(path)}
+        self.model.load_state_dict(weights)
+        self.init_from = {"name": payload.get("name"), **lineage(payload), "sha256": file_sha256(path), **widened}
 
     def resume(self, path: Path) -> None:
         payload = load_checkpoint(path, map_location=self.device)

@@ -6,7 +6,8 @@ import torch
 
 from nesf.batch import CrystalTensors
 from nesf.config import LossWeights, ModelConfig, SamplingConfig
-from nesf.model import NeSF, QueryEncoding, count_parameters
+from nesf.errors import NesfError
+from nesf.model import NeSF, QueryEncoding, count_parameters, widen_query_encoding
 from nesf.sampling import QuerySampler
 from nesf.train import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
@@ -45,6 +46,32 @@ def test_positional_encoding_widens_every_query_input():
     assert torch.allclose(encoded[0, 3], torch.sin(torch.tensor(0.25 * torch.pi)))
     model = NeSF(ModelConfig(num_species=5, positional_encoding_frequencies=10))
     assert model.position_field.hidden[0].in_features == 192 + 63
+
+
+def test_widening_a_raw_xyz_model_to_a_query_encoding_keeps_its_function():
+    torch.manual_seed(0)
+    raw_config = ModelConfig(num_species=5)
+    raw = NeSF(raw_config)
+    for module in raw.modules():  # non-trivial BatchNorm statistics, so eval mode uses them
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    raw.eval()
+    encoded = NeSF(ModelConfig(num_species=5, positional_encoding_frequencies=4))
+    encoded.load_state_dict(widen_query_encoding(raw.state_dict(), raw_config, 4))
+    encoded.eval()
+    latent, queries = torch.randn(3, 192), 4 * torch.randn(50, 3)
+    crystal = torch.randint(0, 3, (50,))
+    for name in ("position_field", "species_field"):
+        expected = getattr(raw, name)(latent, queries, crystal)
+        torch.testing.assert_close(getattr(encoded, name)(latent, queries, crystal), expected)
+    # the new sin/cos columns are zero, so they start with no effect but a gradient
+    first = encoded.position_field.hidden[0].weight
+    assert first.shape[1] == 192 + 27 and torch.all(first[:, 192 + 3:] == 0)
+    with pytest.raises(NesfError, match="already encodes with 4 frequencies"):
+        widen_query_encoding(encoded.state_dict(), encoded.config, 10)
+    with pytest.raises(NesfError, match="at least one frequency"):
+        widen_query_encoding(raw.state_dict(), raw_config, 0)
 
 
 def test_split_first_layer_equals_concatenation():

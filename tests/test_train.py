@@ -126,6 +126,21 @@ def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
         wider.initialize_from(source)
 
 
+def test_initialize_from_may_add_a_query_encoding_to_raw_xyz_weights(tmp_path):
+    source = tmp_path / "source.pt"
+    make_trainer(source, epochs=1).fit()
+    encoded = make_trainer(tmp_path / "encoded.pt", epochs=1, model_config=ModelConfig(positional_encoding_frequencies=3))
+    encoded.initialize_from(source)  # widened: zero columns for the sin/cos entries (tests/test_model.py)
+    encoded.fit()
+    payload = load_checkpoint(tmp_path / "encoded.pt")
+    assert payload["model_config"]["positional_encoding_frequencies"] == 3
+    assert payload["init_from"]["widened_query_encoding"] == 3 and payload["init_from"]["epochs"] == 1
+    other = make_trainer(tmp_path / "other.pt", epochs=1, model_config=ModelConfig(positional_encoding_frequencies=5))
+    with pytest.raises(NesfError, match=r"encoded\.pt: only a raw-xyz model can be widened to a query encoding; "
+                                        r"this one already encodes with 3 frequencies; cannot start from it"):
+        other.initialize_from(tmp_path / "encoded.pt")
+
+
 def test_dropout_must_be_a_probability():
     with pytest.raises(NesfError, match=r"ModelConfig\.dropout must be in \[0, 1\), got 1\.0"):
         ModelConfig(dropout=1.0)
