@@ -16,10 +16,9 @@ until a wall-clock deadline, then pack what came out into a folder for the trip 
   trains from scratch with the same settings and is scored on its test split where it ran.
 - At the deadline every process is asked to stop (SIGTERM: each writes its checkpoint) and the results are packed.
 
-On the lent machine (its image has torch but not pymatgen, which reading the paper's splits needs): carry the data
-(`<dir>/nesf_paper/dataset_lim_l6_*`, 2.5 MB) and cp312 wheels of pymatgen-core, monty, orjson, ruamel.yaml,
-ruamel.yaml.clib, spglib, uncertainties and palettable, install them with `pip install --no-index --no-deps
---target /tmp/site`, and put /tmp/site on PYTHONPATH. Two drivers with their own `--work` and `--out` folders can
+On the lent machine (its image has torch but not pymatgen, which reading the paper's splits needs):
+`benchmarks/stage_gpu_lease.sh` stages the LCS6A splits and the wheels into .gpu/ here, and says what to run there.
+Two drivers with their own `--work` and `--out` folders can
 share one GPU: two LCS6A cycles side by side ran at 6.25 s per epoch each on an H200, against 3.45 s for one alone.
 """
 
