@@ -18,8 +18,8 @@ until a wall-clock deadline, then pack what came out into a folder for the trip 
 
 On the lent machine (its image has torch but not pymatgen, which reading the paper's splits needs):
 `benchmarks/stage_gpu_lease.sh` stages the LCS6A splits and the wheels into .gpu/ here, and says what to run there.
-Two drivers with their own `--work` and `--out` folders can
-share one GPU: two LCS6A cycles side by side ran at 6.25 s per epoch each on an H200, against 3.45 s for one alone.
+Two drivers with their own `--work` and `--out` folders can share one GPU: two LCS6A cycles side by side ran at 6.25 s
+per epoch each on an H200, against 3.45 s for one alone (an earlier lease).
 """
 
 from __future__ import annotations

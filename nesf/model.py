@@ -130,9 +130,6 @@ class NeSF(nn.Module):
         return self.length_head(latent), self.angle_head(latent)
 
 
-FIELDS = ("position_field", "species_field")
-
-
 def widen_query_encoding(state_dict: dict, source: ModelConfig, frequencies: int) -> dict:
     """Weights of a raw-xyz model (`source.positional_encoding_frequencies == 0`) for the same model with a sin/cos
     query encoding of `frequencies`, computing the same function: every field layer that reads the query keeps its
@@ -146,7 +143,7 @@ def widen_query_encoding(state_dict: dict, source: ModelConfig, frequencies: int
         raise NesfError(f"a query encoding needs at least one frequency, got {frequencies}")
     added = QueryEncoding(frequencies).width - 3
     widened = dict(state_dict)
-    for field in FIELDS:
+    for field in ("position_field", "species_field"):
         for key in [k for k in state_dict if k.startswith(f"{field}.hidden.") and k.endswith(".weight")]:
             weight = state_dict[key]  # (out, in + 3): the query's xyz are the last three columns
             widened[key] = torch.cat([weight, weight.new_zeros((weight.shape[0], added))], dim=1)
