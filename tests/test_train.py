@@ -129,7 +129,8 @@ def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
 def test_initialize_from_may_add_a_query_encoding_to_raw_xyz_weights(tmp_path):
     source = tmp_path / "source.pt"
     make_trainer(source, epochs=1).fit()
-    encoded = make_trainer(tmp_path / "encoded.pt", epochs=1, model_config=ModelConfig(positional_encoding_frequencies=3))
+    encoded = make_trainer(tmp_path / "encoded.pt", epochs=1,
+                           model_config=ModelConfig(positional_encoding_frequencies=3))
     encoded.initialize_from(source)  # widened: zero columns for the sin/cos entries (tests/test_model.py)
     encoded.fit()
     payload = load_checkpoint(tmp_path / "encoded.pt")
