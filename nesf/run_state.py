@@ -61,16 +61,15 @@ def slim_run_state(payload: dict, moments: str = "drop", rewarm_steps: int = DEF
     return slim
 
 
-def _floats_in(state_dict: dict, dtype: torch.dtype) -> dict:
-    """The state dict with its floating-point tensors in `dtype` (integer buffers such as BatchNorm's batch count
-    as they are)."""
-    return {key: value.to(dtype) if value.is_floating_point() else value for key, value in state_dict.items()}
+def _floats_in(values: dict, dtype: torch.dtype, keep: tuple[str, ...] = ()) -> dict:
+    """`values` with its floating-point tensors in `dtype`; other entries (integer buffers such as BatchNorm's batch
+    count, plain numbers) and the keys in `keep` as they are."""
+    return {key: value.to(dtype) if key not in keep and torch.is_tensor(value) and value.is_floating_point() else value
+            for key, value in values.items()}
 
 
 def _moments_in_bfloat16(optimizer_state: dict) -> dict:
-    per_parameter = {index: {key: value.to(torch.bfloat16)
-                             if key != "step" and torch.is_tensor(value) and value.is_floating_point() else value
-                             for key, value in values.items()}
+    per_parameter = {index: _floats_in(values, torch.bfloat16, keep=("step",))
                      for index, values in optimizer_state["state"].items()}
     return {**optimizer_state, "state": per_parameter}
 
