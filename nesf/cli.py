@@ -57,7 +57,19 @@ TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate"
 SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
                     "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
 MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head",
-                 "dropout": "dropout"}
+                 "dropout": "dropout", "position_field_channels": "position_field_channels",
+                 "species_field_channels": "species_field_channels"}
+
+
+def _widths(text: str) -> tuple:
+    """'256,128' -> (256, 128): an MLP's hidden widths from the command line."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return widths
 
 
 def _given(args, config, **fields_to_options):
@@ -506,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--composition-weight", type=float, default=None, help="its loss weight (default 1)")
     levers.add_argument("--dropout", type=float, default=None,
                         help="encoder dropout probability (paper 0.3); it holds no weights: --init-from may change it")
+    levers.add_argument("--position-field-channels", type=_widths, default=None, metavar="W1,W2,...",
+                        help="hidden widths of the position field (paper 256,128,128,128,128,128,128,128); --init-from "
+                             "a narrower model of the same depth widens it, keeping its function")
+    levers.add_argument("--species-field-channels", type=_widths, default=None, metavar="W1,W2,...",
+                        help="hidden widths of the species field (paper 256,128); widened the same way")
     levers.add_argument("--local-query-fraction", type=float, default=None,
                         help="share of each atom's 64 local position queries drawn per step (default 1)")
     levers.add_argument("--species-query-fraction", type=float, default=None,

@@ -130,6 +130,9 @@ class NeSF(nn.Module):
         return self.length_head(latent), self.angle_head(latent)
 
 
+FIELDS = ("position_field", "species_field")
+
+
 def widen_query_encoding(state_dict: dict, source: ModelConfig, frequencies: int) -> dict:
     """Weights of a raw-xyz model (`source.positional_encoding_frequencies == 0`) for the same model with a sin/cos
     query encoding of `frequencies`, computing the same function: every field layer that reads the query keeps its
@@ -143,11 +146,49 @@ def widen_query_encoding(state_dict: dict, source: ModelConfig, frequencies: int
         raise NesfError(f"a query encoding needs at least one frequency, got {frequencies}")
     added = QueryEncoding(frequencies).width - 3
     widened = dict(state_dict)
-    for field in ("position_field", "species_field"):
+    for field in FIELDS:
         for key in [k for k in state_dict if k.startswith(f"{field}.hidden.") and k.endswith(".weight")]:
             weight = state_dict[key]  # (out, in + 3): the query's xyz are the last three columns
             widened[key] = torch.cat([weight, weight.new_zeros((weight.shape[0], added))], dim=1)
     return widened
+
+
+def widen_field_channels(state_dict: dict, source: ModelConfig, fresh_state_dict: dict, target: ModelConfig) -> dict:
+    """Weights of a `source` model for the same model with wider field MLPs (`target`: same depth, every hidden width
+    at least the source's), computing the same function. Each layer keeps its trained block; the new units take
+    their incoming weights from `fresh_state_dict` (the target model's own initialisation) and start with zero
+    outgoing weights, so they change nothing until training gives them a say. A fine-tune can so test more field
+    capacity without training from scratch."""
+    widened = dict(state_dict)
+    for field in FIELDS:
+        old, new = getattr(source, f"{field}_channels"), getattr(target, f"{field}_channels")
+        if len(old) != len(new) or any(n < o for o, n in zip(old, new)):
+            raise NesfError(f"{field} can only be widened at equal depth, each layer no narrower: {tuple(old)} -> "
+                            f"{tuple(new)}")
+        if old == new:
+            continue
+        inputs_old, inputs_new = (source.latent_size, *old), (target.latent_size, *new)
+        for i, (width_old, reads_old, reads_new) in enumerate(zip(old, inputs_old, inputs_new)):
+            prefix = f"{field}.hidden.{i}."
+            weight = fresh_state_dict[prefix + "weight"].clone()  # (out, reads + query width)
+            trained = state_dict[prefix + "weight"]
+            weight[:width_old, :reads_old] = trained[:, :reads_old]
+            weight[:width_old, reads_old:reads_new] = 0.0  # the trained units do not hear the new ones
+            weight[:width_old, reads_new:] = trained[:, reads_old:]  # the query columns come last
+            widened[prefix + "weight"] = weight
+            widened[prefix + "bias"] = _keep_head(fresh_state_dict[prefix + "bias"], state_dict[prefix + "bias"])
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                key = f"{field}.norms.{i}.{name}"
+                widened[key] = _keep_head(fresh_state_dict[key], state_dict[key])
+        out = state_dict[f"{field}.out.weight"]
+        widened[f"{field}.out.weight"] = torch.cat([out, out.new_zeros((out.shape[0], new[-1] - old[-1]))], dim=1)
+    return widened
+
+
+def _keep_head(fresh: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+    kept = fresh.clone()
+    kept[: trained.shape[0]] = trained
+    return kept
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -29,7 +29,7 @@ from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
-from nesf.model import NeSF, widen_query_encoding
+from nesf.model import FIELDS, NeSF, widen_field_channels, widen_query_encoding
 from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
 from nesf.run_state import DEFAULT_REWARM_STEPS, rewarm_factor
@@ -408,7 +408,8 @@ class Trainer:
     def initialize_from(self, path: Path) -> None:
         """Start from another checkpoint's weights (fine-tuning) with this run's fresh optimizer and schedule; the
         source is recorded in the checkpoint (`init_from`: its name, sha256, and the epochs and hours behind its weights,
-        its own sources' included). Model config and species vocabulary must match."""
+        its own sources' included). Model config and species vocabulary must match, but for two widenings that keep the
+        source's function: a raw-xyz source may gain a sin/cos query encoding, and its field MLPs may grow wider."""
         payload = load_checkpoint(path, map_location=self.device)
         if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
@@ -422,6 +423,14 @@ class Trainer:
                 raise NesfError(f"{path}: {exc}; cannot start from it") from None
             source_config = replace(source_config, positional_encoding_frequencies=frequencies)
             widened = {"widened_query_encoding": frequencies}
+        channels = {f"{field}_channels": getattr(self.model_config, f"{field}_channels") for field in FIELDS}
+        if any(getattr(source_config, name) != value for name, value in channels.items()):  # wider fields, same function
+            try:
+                weights = widen_field_channels(weights, source_config, self.model.state_dict(), self.model_config)
+            except NesfError as exc:
+                raise NesfError(f"{path}: {exc}; cannot start from it") from None
+            widened["widened_field_channels"] = {name: list(getattr(source_config, name)) for name in channels}
+            source_config = replace(source_config, **channels)
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
         self.model.load_state_dict(weights)

@@ -283,6 +283,19 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
         capsys.readouterr().err
 
 
+def test_init_from_may_widen_the_position_field(trained, data_dir, tmp_path, capsys):
+    out = tmp_path / "wide"
+    widths = "256,160,160,160,160,160,160,160"
+    assert run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1,
+                              "--position-field-channels", widths)) == 0
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
+    assert payload["init_from"]["widened_field_channels"]["position_field_channels"] == [256] + [128] * 7
+    with pytest.raises(SystemExit):
+        run_cli(train_args(data_dir, tmp_path / "bad", "--position-field-channels", "256,wide"))
+    assert "expected positive integers separated by commas, got '256,wide'" in capsys.readouterr().err
+
+
 def test_refit_lattice_writes_a_new_checkpoint_and_leaves_the_input_intact(trained, data_dir, tmp_path, capsys):
     source = trained / "model.pt"
     source_bytes = source.read_bytes()

@@ -7,7 +7,7 @@ import torch
 from nesf.batch import CrystalTensors
 from nesf.config import LossWeights, ModelConfig, SamplingConfig
 from nesf.errors import NesfError
-from nesf.model import NeSF, QueryEncoding, count_parameters, widen_query_encoding
+from nesf.model import NeSF, QueryEncoding, count_parameters, widen_field_channels, widen_query_encoding
 from nesf.sampling import QuerySampler
 from nesf.train import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
@@ -48,15 +48,21 @@ def test_positional_encoding_widens_every_query_input():
     assert model.position_field.hidden[0].in_features == 192 + 63
 
 
-def test_widening_a_raw_xyz_model_to_a_query_encoding_keeps_its_function():
-    torch.manual_seed(0)
-    raw_config = ModelConfig(num_species=5)
-    raw = NeSF(raw_config)
-    for module in raw.modules():  # non-trivial BatchNorm statistics, so eval mode uses them
+def _with_batchnorm_statistics(model: NeSF) -> NeSF:
+    """Non-trivial BatchNorm running statistics and affine terms, so eval mode uses every kept entry."""
+    for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm1d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-    raw.eval()
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_widening_a_raw_xyz_model_to_a_query_encoding_keeps_its_function():
+    torch.manual_seed(0)
+    raw_config = ModelConfig(num_species=5)
+    raw = _with_batchnorm_statistics(NeSF(raw_config))
     encoded = NeSF(ModelConfig(num_species=5, positional_encoding_frequencies=4))
     encoded.load_state_dict(widen_query_encoding(raw.state_dict(), raw_config, 4))
     encoded.eval()
@@ -72,6 +78,39 @@ def test_widening_a_raw_xyz_model_to_a_query_encoding_keeps_its_function():
         widen_query_encoding(encoded.state_dict(), encoded.config, 10)
     with pytest.raises(NesfError, match="at least one frequency"):
         widen_query_encoding(raw.state_dict(), raw_config, 0)
+
+
+def test_widening_the_field_mlps_keeps_their_function_and_trains_the_new_units():
+    torch.manual_seed(0)
+    narrow_config = ModelConfig(num_species=5)
+    narrow = _with_batchnorm_statistics(NeSF(narrow_config))
+    wide_config = ModelConfig(num_species=5, position_field_channels=(320, 192, 128, 160, 128, 128, 128, 200),
+                              species_field_channels=(256, 144))
+    wide = NeSF(wide_config)
+    wide.load_state_dict(widen_field_channels(narrow.state_dict(), narrow_config, wide.state_dict(), wide_config))
+    wide.eval()
+    latent, queries = torch.randn(3, 192), 4 * torch.randn(50, 3)
+    crystal = torch.randint(0, 3, (50,))
+    for name in ("position_field", "species_field"):
+        torch.testing.assert_close(getattr(wide, name)(latent, queries, crystal),
+                                   getattr(narrow, name)(latent, queries, crystal))
+    # in training mode too (batch statistics): the new units' outgoing weights are zero, so they change nothing ...
+    narrow.train(), wide.train()
+    torch.testing.assert_close(wide.position_field(latent, queries, crystal),
+                               narrow.position_field(latent, queries, crystal))
+    # ... but those weights get a gradient, so training can use them
+    wide.position_field(latent, queries, crystal).square().sum().backward()
+    out = wide.position_field.out.weight
+    assert torch.all(out[:, 128:] == 0) and out.grad[:, 128:].abs().sum() > 0
+    second = wide.position_field.hidden[1].weight  # (192, 320 + 3): trained units do not read the new ones
+    assert torch.all(second[:128, 256:320] == 0) and not torch.all(second[128:, :] == 0)
+    with pytest.raises(NesfError, match=r"position_field can only be widened at equal depth, each layer no narrower: "
+                                        r"\(320, 192, 128, 160, 128, 128, 128, 200\) -> \(256, 128, 128, 128, 128, 128, "
+                                        r"128, 128\)"):
+        widen_field_channels(wide.state_dict(), wide_config, narrow.state_dict(), narrow_config)
+    with pytest.raises(NesfError, match=r"species_field can only be widened at equal depth"):
+        deeper = ModelConfig(num_species=5, species_field_channels=(256, 128, 128))
+        widen_field_channels(narrow.state_dict(), narrow_config, NeSF(deeper).state_dict(), deeper)
 
 
 def test_split_first_layer_equals_concatenation():

@@ -142,6 +142,23 @@ def test_initialize_from_may_add_a_query_encoding_to_raw_xyz_weights(tmp_path):
         other.initialize_from(tmp_path / "encoded.pt")
 
 
+def test_initialize_from_may_widen_the_field_mlps(tmp_path):
+    source = tmp_path / "source.pt"
+    make_trainer(source, epochs=1).fit()
+    wide_fields = ModelConfig(position_field_channels=(256,) + (160,) * 7, species_field_channels=(256, 144))
+    wide = make_trainer(tmp_path / "wide.pt", epochs=1, model_config=wide_fields)
+    wide.initialize_from(source)  # same function, new units with zero outgoing weights (tests/test_model.py)
+    wide.fit()
+    payload = load_checkpoint(tmp_path / "wide.pt")
+    assert payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
+    assert payload["init_from"]["widened_field_channels"] == {
+        "position_field_channels": [256] + [128] * 7, "species_field_channels": [256, 128]}
+    narrow = make_trainer(tmp_path / "narrow.pt", epochs=1)
+    with pytest.raises(NesfError, match=r"wide\.pt: position_field can only be widened at equal depth, each layer no "
+                                        r"narrower: \(256, 160, .*\) -> \(256, 128, .*\); cannot start from it"):
+        narrow.initialize_from(tmp_path / "wide.pt")
+
+
 def test_dropout_must_be_a_probability():
     with pytest.raises(NesfError, match=r"ModelConfig\.dropout must be in \[0, 1\), got 1\.0"):
         ModelConfig(dropout=1.0)
