@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from nesf.batch import CrystalTensors
-from nesf.checkpoint import CheckpointInfo, file_sha256, load_checkpoint
+from nesf.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, weights_sha256
 from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig
 from nesf.crystal import Crystal
 from nesf.decode import StructureDecoder, to_crystals
@@ -65,6 +65,10 @@ class Autoencoder:
     @property
     def sha256(self) -> str:
         return file_sha256(self.path) if self.path else ""
+
+    @property
+    def weights_sha256(self) -> str:
+        return weights_sha256(self.model.state_dict())
 
     def check(self, crystal: Crystal, *, check_box: bool = True) -> None:
         """Raise NesfError naming every way `crystal` lies outside what this model can represent: no atoms, elements

@@ -50,6 +50,7 @@ class Atlas:
     pca: np.ndarray            # (N, 2)
     crystals: list[Crystal]    # in table order
     map_settings: dict
+    weights_sha256: str = ""   # digest of the model's weights (nesf.checkpoint.weights_sha256); "" in older atlases
 
     def __len__(self) -> int:
         return len(self.table)
@@ -125,7 +126,8 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                        progress=lambda f, m: progress(0.5 + 0.5 * f, m))
     return Atlas(dataset=dataset, checkpoint_sha256=autoencoder.sha256, table=table[TABLE_COLUMNS],
                  latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals),
-                 map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations})
+                 map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations},
+                 weights_sha256=autoencoder.weights_sha256)
 
 
 def save_atlas(atlas: Atlas, path: Path) -> None:
@@ -134,6 +136,7 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
     payload = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
         "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
+        "weights_sha256": atlas.weights_sha256,
         "columns": {col: atlas.table[col].tolist() for col in TABLE_COLUMNS},
         "tsne": torch.from_numpy(np.asarray(atlas.tsne, dtype=np.float32)),
         "pca": torch.from_numpy(np.asarray(atlas.pca, dtype=np.float32)),
@@ -148,7 +151,8 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
 
 def load_atlas(path: Path, autoencoder=None) -> Atlas:
     """Read an atlas. `autoencoder` (the `nesf.api.Autoencoder` it was built with) recomputes the latents of a
-    format-2 atlas from its crystals; without it their `latents` is None (table, crystals and maps are all there)."""
+    format-2 atlas from its crystals; without it their `latents` is None (table, crystals and maps are all there).
+    An atlas built by other model weights than `autoencoder`'s is refused: its maps would not match."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -159,6 +163,10 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
     if payload.get("format_version") not in READABLE_VERSIONS:
         raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}; this version of nesf reads "
                         f"{' and '.join(map(str, READABLE_VERSIONS))}")
+    built_from, built_weights = str(payload["checkpoint_sha256"]), str(payload.get("weights_sha256", ""))
+    if autoencoder is not None and not _built_by(autoencoder, built_from, built_weights):
+        raise NesfError(f"{path}: built from other model weights than {autoencoder.path.name}'s, so its maps place "
+                        f"crystals by another model's latents; rebuild it: python -m nesf atlas {autoencoder.path}")
     table = pd.DataFrame(payload["columns"])
     counts = payload["atom_counts"].numpy()
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -173,10 +181,18 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
         latents = np.asarray(autoencoder.encode(crystals, check_box=False), dtype=np.float32)
     else:
         latents = None
-    return Atlas(dataset=payload["dataset"], checkpoint_sha256=payload["checkpoint_sha256"], table=table,
+    return Atlas(dataset=payload["dataset"], checkpoint_sha256=built_from, table=table,
                  latents=latents, tsne=payload["tsne"].numpy().astype(np.float64),
                  pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
-                 map_settings=dict(payload.get("map_settings", {})))
+                 map_settings=dict(payload.get("map_settings", {})), weights_sha256=built_weights)
+
+
+def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:
+    """Whether an atlas recording these digests was built by `autoencoder`'s model: by its weights' digest, or, in
+    an atlas that has none (written before it), by the checkpoint file's."""
+    if weights_sha256:
+        return weights_sha256 == autoencoder.weights_sha256
+    return not autoencoder.path or checkpoint_sha256 == autoencoder.sha256
 
 
 def _latents_of(source) -> np.ndarray:

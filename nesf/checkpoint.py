@@ -88,6 +88,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model_state: dict) -> str:
+    """A digest of a model's weights alone (names, dtypes, shapes and values): the same after a checkpoint file is
+    rewritten with other metadata (`nesf card` stores metrics in it), different after any retraining."""
+    digest = hashlib.sha256()
+    for name in sorted(model_state):
+        tensor = model_state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     """What a checkpoint says about itself, without its weights: the one metadata record of the CLI, the card and

@@ -138,6 +138,32 @@ def test_atlas_loaded_without_its_model_has_maps_but_no_latents(autoencoder, tmp
         nearest_neighbors(loaded, np.zeros(192))
 
 
+def test_atlas_of_other_weights_is_refused_with_the_fix(autoencoder, toy_checkpoint, tmp_path):
+    crystals = [cscl(), bcc_iron(), cscl()]
+    path = tmp_path / "toy.atlas.pt"
+    save_atlas(build_atlas(autoencoder, crystals, toy_atlas_table(crystals, ["a", "b", "c"], ["train"] * 3),
+                           dataset="toy", tsne_iterations=50), path)
+    payload = torch.load(toy_checkpoint[0], weights_only=True)
+    carded = tmp_path / "carded.pt"  # the same weights in a rewritten file (`nesf card` stores metrics in it)
+    torch.save({**payload, "metrics": {"test": {"count": 3}}}, carded)
+    assert len(load_atlas(path, Autoencoder.from_checkpoint(carded, "cpu"))) == 3
+    state = dict(payload["model_state"])
+    state["length_head.0.bias"] = state["length_head.0.bias"] + 1e-3
+    retrained = tmp_path / "retrained.pt"
+    torch.save({**payload, "model_state": state}, retrained)
+    with pytest.raises(NesfError, match=r"toy\.atlas\.pt: built from other model weights than retrained\.pt's, so its "
+                                        r"maps place crystals by another model's latents; rebuild it: python -m nesf "
+                                        r"atlas .*retrained\.pt"):
+        load_atlas(path, Autoencoder.from_checkpoint(retrained, "cpu"))
+    # an atlas written before the weights' digest: the checkpoint file's digest decides
+    old = torch.load(path, weights_only=True)
+    del old["weights_sha256"]
+    torch.save(old, path)
+    assert len(load_atlas(path, autoencoder)) == 3 and len(load_atlas(path)) == 3
+    with pytest.raises(NesfError, match="built from other model weights than carded.pt's"):
+        load_atlas(path, Autoencoder.from_checkpoint(carded, "cpu"))
+
+
 def test_format_1_atlas_with_stored_latents_still_loads(autoencoder, tmp_path):
     """Atlases written before format 2 stored float16 latents; they load as they are, model or not."""
     crystals = [cscl(), bcc_iron(), cscl()]
