@@ -2,10 +2,12 @@
 
     python benchmarks/bench_train.py [--device auto|cpu|cuda] [--batch-size 64 128] [--steps 20] [--warmup 3]
                                      [--mixed-precision] [--compile] [--global-in-cell]
+                                     [--position-field-channels 256,128,128,128,128,128,128,128 256,256,...]
 
 Each step is `nesf.train.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident): query
 sampling and nearest-atom targets on the device, forward, backward, Adam. Warmup steps (and torch.compile's first
-compilation) are not timed; CUDA is synchronized before the clock starts and stops. One line per batch size.
+compilation) are not timed; CUDA is synchronized before the clock starts and stops. One line per batch size and
+position-field widths (the recipe's when not given), so their costs compare within one run.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the field MLPs (CPU or CUDA)")
     parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
     parser.add_argument("--recipe", default="paper", help="named recipe (nesf.recipes) the flags are added to")
+    parser.add_argument("--position-field-channels", nargs="+", default=None, metavar="W1,W2,...",
+                        help="one or more hidden widths of the position field to time (default: the recipe's)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with the process's CPU time (fair beside other load; CPU only)")
     args, device, dataset = parse_with_common_arguments(parser)
@@ -87,10 +91,12 @@ def main() -> None:
           + (f"  [{', '.join(ignored)}: CUDA only, no effect here]" if ignored else "")
           + ("; timed in process CPU time" if clock is time.process_time else ""))
 
-    for batch_size in args.batch_size:
+    widths = [tuple(int(w) for w in text.split(",")) for text in args.position_field_channels or []]
+    for batch_size, channels in itertools.product(args.batch_size, widths or [recipe.model.position_field_channels]):
         config = replace(recipe.train, batch_size=batch_size, mixed_precision=args.mixed_precision,
                          compile=args.compile)
-        trainer = Trainer(data, model_config=recipe.model, train_config=config, sampling_config=sampling,
+        model = replace(recipe.model, position_field_channels=channels)
+        trainer = Trainer(data, model_config=model, train_config=config, sampling_config=sampling,
                           device=device)
         generator = torch.Generator().manual_seed(0)
         batches = trainer.train_tensors.batches(batch_size, shuffle=True, generator=generator,
@@ -110,9 +116,10 @@ def main() -> None:
             crystals += batch.size
         synchronize(device)
         elapsed = clock() - started
-        print(f"batch {batch_size:>4}: {crystals / elapsed:9.1f} crystals/s  {1000 * elapsed / args.steps:9.1f} ms/step"
-              f"  ({args.steps} steps after {args.warmup} warmup; ~{per_crystal:,.0f} queries/crystal; "
-              f"last loss {float(loss):.3f})")
+        shown = f" position field {','.join(map(str, channels))}" if widths else ""
+        print(f"batch {batch_size:>4}{shown}: {crystals / elapsed:9.1f} crystals/s  "
+              f"{1000 * elapsed / args.steps:9.1f} ms/step  ({args.steps} steps after {args.warmup} warmup; "
+              f"~{per_crystal:,.0f} queries/crystal; last loss {float(loss):.3f})")
         del trainer
         if device.type == "cuda":
             torch.cuda.empty_cache()

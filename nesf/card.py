@@ -59,9 +59,16 @@ def _init_from_line(source: dict | None) -> list[str]:
     if not source:
         return []
     cpu = f", {float(source['cpu_time_s']) / 3600:.2f} CPU core-hours" if source.get("cpu_time_s") else ""
+    widened = ""
+    if source.get("widened_query_encoding"):
+        widened += (f"; a sin/cos query encoding of {source['widened_query_encoding']} frequencies added, its new "
+                    f"inputs starting at zero weight")
+    for name, widths in (source.get("widened_field_channels") or {}).items():
+        widened += (f"; {name.removesuffix('_channels').replace('_', ' ')} widened from hidden widths "
+                    f"{tuple(widths)}, the new units starting with zero outgoing weights")
     return [f"- Started from the weights of `{source.get('name')}` ({source.get('epochs')} epochs, "
             f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h{cpu}, its own sources included; sha256 "
-            f"{str(source.get('sha256'))[:12]}...), with a new optimizer and learning-rate schedule"]
+            f"{str(source.get('sha256'))[:12]}...), with a new optimizer and learning-rate schedule{widened}"]
 
 
 def _lattice_refit_line(refit: dict | None) -> list[str]:

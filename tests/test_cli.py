@@ -290,7 +290,12 @@ def test_init_from_may_widen_the_position_field(trained, data_dir, tmp_path, cap
                               "--position-field-channels", widths)) == 0
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
-    assert payload["init_from"]["widened_field_channels"]["position_field_channels"] == [256] + [128] * 7
+    assert payload["init_from"]["widened_field_channels"] == {"position_field_channels": [256] + [128] * 7}
+    assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 0, "--decode", "fast", "--device",
+                    "cpu", "--data-dir", data_dir]) == 0
+    card = (out / "model.md").read_text()
+    assert ("with a new optimizer and learning-rate schedule; position field widened from hidden widths (256, 128, "
+            "128, 128, 128, 128, 128, 128), the new units starting with zero outgoing weights\n") in card
     with pytest.raises(SystemExit):
         run_cli(train_args(data_dir, tmp_path / "bad", "--position-field-channels", "256,wide"))
     assert "expected positive integers separated by commas, got '256,wide'" in capsys.readouterr().err
