@@ -72,6 +72,21 @@ def _widths(text: str) -> tuple:
     return widths
 
 
+def _source_field_widths(model, source, args):
+    """`model` with the field widths of the checkpoint a run resumes or starts from, where the command line gives none
+    (a run from a widened model needs no widths repeated)."""
+    if not source:
+        return model
+    from dataclasses import replace
+
+    from nesf.checkpoint import load_checkpoint
+    from nesf.config import ModelConfig
+
+    stored = ModelConfig.from_dict(load_checkpoint(Path(source))["model_config"])
+    fields = ("position_field_channels", "species_field_channels")
+    return replace(model, **{name: getattr(stored, name) for name in fields if getattr(args, name) is None})
+
+
 def _given(args, config, **fields_to_options):
     """`config` with the fields whose options were given on the command line (None: not given)."""
     from dataclasses import replace
@@ -167,7 +182,7 @@ def cmd_train(args) -> int:
                          lengths="lengths_weight", angles="angles_weight", composition="composition_weight")
         train_config = _given(args, replace(recipe.train, loss_weights=weights), **TRAIN_OPTIONS)
         sampling = _given(args, recipe.sampling, **SAMPLING_OPTIONS)
-        model = _given(args, recipe.model, **MODEL_OPTIONS)
+        model = _source_field_widths(_given(args, recipe.model, **MODEL_OPTIONS), args.resume or args.init_from, args)
         decode = DecodeConfig.fast() if sampling.global_in_cell else DecodeConfig()
         trainer = Trainer(data, model_config=model, train_config=train_config, sampling_config=sampling,
                           device=device, checkpoint_path=checkpoint, progress=emit, name=args.name,

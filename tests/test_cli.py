@@ -296,6 +296,13 @@ def test_init_from_may_widen_the_position_field(trained, data_dir, tmp_path, cap
     card = (out / "model.md").read_text()
     assert ("with a new optimizer and learning-rate schedule; position field widened from hidden widths (256, 128, "
             "128, 128, 128, 128, 128, 128), the new units starting with zero outgoing weights\n") in card
+    # from the widened model, and resuming it, the widths come from the checkpoint
+    onward = tmp_path / "onward"
+    assert run_cli(train_args(data_dir, onward, "--init-from", out / "model.pt", "--epochs", 1)) == 0
+    assert run_cli(train_args(data_dir, onward, "--resume", onward / "model.pt", "--epochs", 2)) == 0
+    payload = torch.load(onward / "model.pt", weights_only=True)
+    assert payload["epoch"] == 2 and payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
+    assert "widened_field_channels" not in payload["init_from"]
     with pytest.raises(SystemExit):
         run_cli(train_args(data_dir, tmp_path / "bad", "--position-field-channels", "256,wide"))
     assert "expected positive integers separated by commas, got '256,wide'" in capsys.readouterr().err
