@@ -319,7 +319,8 @@ def test_cpu_time_accumulates_over_a_resume(tmp_path):
     resumed.fit()
     payload = load_checkpoint(path)
     assert payload["cpu_time_s"] > first
-    assert payload["history"][-1]["cpu_s"] == pytest.approx(payload["cpu_time_s"], rel=0.5)
+    # the last epoch's record counts the first run's time too; validation and the final save come after it
+    assert first < payload["history"][-1]["cpu_s"] <= payload["cpu_time_s"]
 
 
 def test_batch_bounds_merge_a_lone_last_crystal_into_the_batch_before():
