@@ -79,10 +79,10 @@ def _source_field_widths(model, source, args):
         return model
     from dataclasses import replace
 
-    from nesf.checkpoint import load_checkpoint
+    from nesf.checkpoint import read_checkpoint_info
     from nesf.config import ModelConfig
 
-    stored = ModelConfig.from_dict(load_checkpoint(Path(source))["model_config"])
+    stored = ModelConfig.from_dict(read_checkpoint_info(Path(source)).model_config)  # metadata only, no weights
     fields = ("position_field_channels", "species_field_channels")
     return replace(model, **{name: getattr(stored, name) for name in fields if getattr(args, name) is None})
 

@@ -424,13 +424,14 @@ class Trainer:
             source_config = replace(source_config, positional_encoding_frequencies=frequencies)
             widened = {"widened_query_encoding": frequencies}
         channels = {f"{field}_channels": getattr(self.model_config, f"{field}_channels") for field in FIELDS}
-        if any(getattr(source_config, name) != value for name, value in channels.items()):  # wider: same function
+        changed = {name: list(getattr(source_config, name)) for name, value in channels.items()
+                   if getattr(source_config, name) != value}
+        if changed:  # wider field MLPs: the same function
             try:
                 weights = widen_field_channels(weights, source_config, self.model.state_dict(), self.model_config)
             except NesfError as exc:
                 raise NesfError(f"{path}: {exc}; cannot start from it") from None
-            widened["widened_field_channels"] = {name: list(getattr(source_config, name)) for name, value in
-                                                 channels.items() if getattr(source_config, name) != value}
+            widened["widened_field_channels"] = changed
             source_config = replace(source_config, **channels)
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
