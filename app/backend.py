@@ -10,6 +10,7 @@ and the `st.cache_*` functions by `max_entries` (their entries are small or, for
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import dataclasses
@@ -209,13 +210,47 @@ def read_upload(data: bytes, filename: str) -> list:
 
 
 # -- model computations -----------------------------------------------------------------------------------------
+_COMPUTE_SLOTS = threading.BoundedSemaphore(settings.MAX_CONCURRENT_COMPUTATIONS)
+_slot_held = threading.local()
+
+
+@contextlib.contextmanager
+def compute_slot():
+    """Hold one of the server's settings.MAX_CONCURRENT_COMPUTATIONS slots for a model computation (an upload's
+    encoding, a reconstruction, an interpolation); a session waits here while all are taken. Every session's script
+    runs in its own thread, and a decode holds ~100 MB of particle and activation tensors while it runs: without the
+    gate, 10 sessions decoding at once hold 10 of them, on cores that run two at a time anyway. Re-entrant within a
+    thread (a computation inside another takes no second slot)."""
+    if getattr(_slot_held, "depth", 0):
+        _slot_held.depth += 1
+        try:
+            yield
+        finally:
+            _slot_held.depth -= 1
+        return
+    with _COMPUTE_SLOTS:
+        _slot_held.depth = 1
+        try:
+            yield
+        finally:
+            _slot_held.depth = 0
+
+
+def _in_slot(compute):
+    """`compute` run in a compute slot (for a memo's get_or_compute: a memo hit takes no slot)."""
+    def gated():
+        with compute_slot():
+            return compute()
+    return gated
+
+
 def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.ndarray:
     """(B, 192) latents of `crystals` (kept by checkpoint and content)."""
     net = model(checkpoint, device)
     for crystal in crystals:
         net.check(crystal)
     key = ("encode", checkpoint_hash(checkpoint), crystals_key(crystals))
-    return _results().get_or_compute(key, lambda: np.asarray(net.encode(list(crystals))))
+    return _results().get_or_compute(key, _in_slot(lambda: np.asarray(net.encode(list(crystals)))))
 
 
 def fitting_cell(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
@@ -233,7 +268,7 @@ def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device
         net.check(crystal)
     key = ("reconstruct", checkpoint_hash(checkpoint), crystals_key(crystals), mode)
     return _results().get_or_compute(
-        key, lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode))))
+        key, _in_slot(lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode)))))
 
 
 def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str, mode: str = "fast",
@@ -252,7 +287,7 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
         return np.asarray(latents), list(crystals)
 
     memo_key = ("interpolate", checkpoint_hash(checkpoint), key(start), key(end), int(steps), method, mode)
-    return _results().get_or_compute(memo_key, compute)
+    return _results().get_or_compute(memo_key, _in_slot(compute))
 
 
 # -- server-wide memos --------------------------------------------------------------------------------------------

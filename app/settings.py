@@ -6,6 +6,8 @@ NESF_DEFAULT_CHECKPOINT  file name of the shipped checkpoint the app opens on, d
 NESF_MAX_UPLOAD_MB    size limit of one uploaded file in MB (also server.maxUploadSize in .streamlit/config.toml)
 NESF_MEMO_MB          MB of encoded datasets and maps the server keeps (default 512)
 NESF_RESULT_MB        MB of uploads read, encodings, reconstructions and interpolations it keeps (default 256)
+NESF_MAX_COMPUTATIONS model computations (encodings, reconstructions, interpolations) the server runs at once
+                      (default 2; more wait their turn)
 NESF_TRAIN_COMMAND    command line that replaces `python -m nesf train` for runs started from the app (tests)
 """
 
@@ -33,6 +35,10 @@ MAX_UPLOAD_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024)
 MAX_ATOMS = 400            # atoms per uploaded structure (the paper's datasets have at most ~100)
 MAX_FILES = 50             # files in one batch upload
 MAX_INTERPOLATION_STEPS = 30
+
+# Model computations the server runs at once, over all sessions (app.backend.compute_slot). Each decode holds
+# ~100 MB while it runs; two keep both cores of a small server busy, and a GPU serves them one after the other anyway.
+MAX_CONCURRENT_COMPUTATIONS = max(1, int(os.environ.get("NESF_MAX_COMPUTATIONS", "2")))
 
 # 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).
 THREEDMOL_JS_URL = "/app/static/3Dmol-min.js"

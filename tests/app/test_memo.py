@@ -99,3 +99,87 @@ def test_memo_keeps_nothing_when_the_computation_fails():
         except ValueError:
             pass
     assert memo.get("k") is None and len(memo) == 0 and not memo._pending
+
+
+class _CountingNet:
+    """Stands in for the Autoencoder: each computation sleeps and records how many run at once."""
+
+    def __init__(self):
+        self.lock, self.running, self.most = threading.Lock(), 0, 0
+
+    def check(self, crystal):
+        pass
+
+    def decode_preset(self, mode):
+        return mode
+
+    def _run(self, value):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.1)
+        with self.lock:
+            self.running -= 1
+        return value
+
+    def reconstruct(self, crystals, config=None):
+        return self._run(list(crystals))
+
+    def interpolate(self, start, end, steps, method="linear", config=None):
+        return self._run((np.zeros((steps, 2)), [start, end]))
+
+    def encode(self, crystals):
+        return self._run(np.zeros((len(crystals), 2)))
+
+
+def test_model_computations_of_many_sessions_run_at_most_the_setting_at_once(monkeypatch):
+    from app import backend, settings
+
+    net = _CountingNet()
+    monkeypatch.setattr(backend, "model", lambda checkpoint, device="auto": net)
+    monkeypatch.setattr(backend, "checkpoint_hash", lambda checkpoint: "h")
+    monkeypatch.setattr(backend, "_results", lambda memo=_Memo(max_entries=64, max_bytes=MB): memo)
+    crystals = [Crystal(np.eye(3) * (3.0 + 0.01 * i), np.zeros((1, 3)), np.array([11])) for i in range(12)]
+    calls = [lambda c=c: backend.reconstruct(None, [c]) for c in crystals[:4]]
+    calls += [lambda c=c: backend.encode(None, [c]) for c in crystals[4:8]]
+    calls += [lambda c=c: backend.interpolate(None, c, crystals[0], 3, "linear") for c in crystals[8:]]
+    errors = []
+
+    def session(call):
+        try:
+            call()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=session, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert net.most == settings.MAX_CONCURRENT_COMPUTATIONS == 2
+    # a memo hit takes no slot: with every slot held, a result computed before still comes back at once
+    for _ in range(2):
+        assert backend._COMPUTE_SLOTS.acquire(timeout=5)
+    try:
+        assert backend.reconstruct(None, [crystals[0]])[0] is crystals[0]
+    finally:
+        for _ in range(2):
+            backend._COMPUTE_SLOTS.release()
+
+
+def test_compute_slot_is_reentrant_and_released_by_a_failure():
+    from app import backend
+
+    with backend.compute_slot(), backend.compute_slot():  # nested in one thread: no second slot, no deadlock
+        pass
+    for _ in range(3):  # more failures than slots: each gives its slot back
+        try:
+            with backend.compute_slot():
+                raise ValueError("bad crystal")
+        except ValueError:
+            pass
+    acquired = [backend._COMPUTE_SLOTS.acquire(blocking=False) for _ in range(2)]
+    assert acquired == [True, True]
+    for _ in acquired:
+        backend._COMPUTE_SLOTS.release()
