@@ -86,6 +86,13 @@ def _lattice_refit_line(refit: dict | None) -> list[str]:
             f"unchanged"]
 
 
+def _stored_weights_line(stored: str) -> list[str]:
+    if stored != "fp16":
+        return []
+    return ["- Weights stored in fp16 to halve the file (`nesf ship --weights fp16`), the lattice heads in fp32; the "
+            "model computes in fp32, and the metrics below are this file's"]
+
+
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
     reference = PAPER_TABLE1.get(info.dataset.split("_fold")[0], {})
@@ -96,6 +103,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              + f" on {info.hardware or None}; created {info.created}",
              *_init_from_line(info.init_from),
              *_lattice_refit_line(info.lattice_refit),
+             *_stored_weights_line(info.stored_weights),
              f"- Model config: `{info.model_config}`",
              f"- Train config: `{info.train_config}`",
              f"- Sampling config: `{info.sampling_config}`",

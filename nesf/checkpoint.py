@@ -126,6 +126,7 @@ class CheckpointInfo:
     train_config: dict = field(default_factory=dict)
     sampling_config: dict = field(default_factory=dict)
     decode_config: dict = field(default_factory=dict)
+    stored_weights: str = "fp32"      # precision of the weights in the file (nesf.ship); the model computes in fp32
 
     @classmethod
     def from_payload(cls, payload: dict, path: Path | None = None, *, shipped: bool = False) -> "CheckpointInfo":
@@ -147,7 +148,8 @@ class CheckpointInfo:
             lattice_refit=dict(payload["lattice_refit"]) if payload.get("lattice_refit") else None,
             model_config=dict(payload.get("model_config") or {}), train_config=dict(payload.get("train_config") or {}),
             sampling_config=dict(payload.get("sampling_config") or {}),
-            decode_config=dict(payload.get("decode_config") or {}))
+            decode_config=dict(payload.get("decode_config") or {}),
+            stored_weights=str(payload.get("stored_weights") or "fp32"))
 
     @property
     def label(self) -> str:

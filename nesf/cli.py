@@ -406,6 +406,27 @@ def cmd_slim(args) -> int:
     return 0
 
 
+# -- ship ---------------------------------------------------------------------------------------------------------
+def cmd_ship(args) -> int:
+    from nesf.checkpoint import describe_load_error, load_checkpoint, save_checkpoint
+    from nesf.ship import shipped_payload
+
+    try:
+        payload = load_checkpoint(args.checkpoint)
+    except Exception as exc:
+        raise NesfError(f"{args.checkpoint}: {describe_load_error(exc)}") from exc
+    name = args.name or args.out.stem
+    try:
+        shipped = shipped_payload(payload, name=name, weights=args.weights)
+    except NesfError as exc:
+        raise NesfError(f"{args.checkpoint}: {exc}") from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(shipped, args.out)
+    print(f"{args.out}: {args.out.stat().st_size / 1e6:.1f} MB ({name}, weights {args.weights}); next: "
+          f"`python -m nesf card {args.out} --splits val test` and `python -m nesf atlas {args.out}`")
+    return 0
+
+
 # -- refit-lattice ------------------------------------------------------------------------------------------------
 def cmd_refit_lattice(args) -> int:
     from nesf.api import Autoencoder
@@ -481,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, MapConfig
     from nesf.lattice_refit import LatticeRefitConfig
     from nesf.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES, WEIGHT_DTYPES
+    from nesf.ship import STORED_WEIGHTS
 
     maps = MapConfig()
 
@@ -642,6 +664,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "resumes in fp32)")
     _common(p)
     p.set_defaults(func=cmd_slim)
+
+    p = sub.add_parser("ship", help="write a trained model as it ships in checkpoints/: no training state, "
+                                    "named, weights in fp32 or fp16 (nesf.ship)")
+    p.add_argument("checkpoint", type=Path, help="a trained model (a run's checkpoint or a refit)")
+    p.add_argument("--out", type=Path, required=True, help="the shipped file, e.g. checkpoints/lcs6a.pt")
+    p.add_argument("--name", default=None, help="the model's name (default: --out's file stem)")
+    p.add_argument("--weights", choices=STORED_WEIGHTS, default="fp32",
+                   help="stored precision: fp16 halves the file (the lattice heads stay fp32; the model computes "
+                        "in fp32 either way)")
+    _common(p)
+    p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("refit-lattice", help="refit a model's lattice heads on its frozen encoder (nesf.lattice_refit)"
                                              " and write the result to a new checkpoint")
