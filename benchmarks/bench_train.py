@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from nesf.cli import parse_widths  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the field MLPs (CPU or CUDA)")
     parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
     parser.add_argument("--recipe", default="paper", help="named recipe (nesf.recipes) the flags are added to")
-    parser.add_argument("--position-field-channels", nargs="+", default=None, metavar="W1,W2,...",
+    parser.add_argument("--position-field-channels", nargs="+", type=parse_widths, default=None, metavar="W1,W2,...",
                         help="one or more hidden widths of the position field to time (default: the recipe's)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with the process's CPU time (fair beside other load; CPU only)")
@@ -91,7 +92,7 @@ def main() -> None:
           + (f"  [{', '.join(ignored)}: CUDA only, no effect here]" if ignored else "")
           + ("; timed in process CPU time" if clock is time.process_time else ""))
 
-    widths = [tuple(int(w) for w in text.split(",")) for text in args.position_field_channels or []]
+    widths = args.position_field_channels or []
     for batch_size, channels in itertools.product(args.batch_size, widths or [recipe.model.position_field_channels]):
         config = replace(recipe.train, batch_size=batch_size, mixed_precision=args.mixed_precision,
                          compile=args.compile)

@@ -61,7 +61,7 @@ MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "comp
                  "species_field_channels": "species_field_channels"}
 
 
-def _widths(text: str) -> tuple:
+def parse_widths(text: str) -> tuple:
     """'256,128' -> (256, 128): an MLP's hidden widths from the command line."""
     try:
         widths = tuple(int(w) for w in text.split(","))
@@ -555,10 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--composition-weight", type=float, default=None, help="its loss weight (default 1)")
     levers.add_argument("--dropout", type=float, default=None,
                         help="encoder dropout probability (paper 0.3); it holds no weights: --init-from may change it")
-    levers.add_argument("--position-field-channels", type=_widths, default=None, metavar="W1,W2,...",
+    levers.add_argument("--position-field-channels", type=parse_widths, default=None, metavar="W1,W2,...",
                         help="hidden widths of the position field (paper 256,128,128,128,128,128,128,128); --init-from "
                              "a narrower model of the same depth widens it, keeping its function")
-    levers.add_argument("--species-field-channels", type=_widths, default=None, metavar="W1,W2,...",
+    levers.add_argument("--species-field-channels", type=parse_widths, default=None, metavar="W1,W2,...",
                         help="hidden widths of the species field (paper 256,128); widened the same way")
     levers.add_argument("--local-query-fraction", type=float, default=None,
                         help="share of each atom's 64 local position queries drawn per step (default 1)")
