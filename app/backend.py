@@ -221,19 +221,13 @@ def compute_slot():
     runs in its own thread, and a decode holds ~100 MB of particle and activation tensors while it runs: without the
     gate, 10 sessions decoding at once hold 10 of them, on cores that run two at a time anyway. Re-entrant within a
     thread (a computation inside another takes no second slot)."""
-    if getattr(_slot_held, "depth", 0):
-        _slot_held.depth += 1
+    depth = getattr(_slot_held, "depth", 0)
+    with _COMPUTE_SLOTS if depth == 0 else contextlib.nullcontext():
+        _slot_held.depth = depth + 1
         try:
             yield
         finally:
-            _slot_held.depth -= 1
-        return
-    with _COMPUTE_SLOTS:
-        _slot_held.depth = 1
-        try:
-            yield
-        finally:
-            _slot_held.depth = 0
+            _slot_held.depth = depth
 
 
 def _in_slot(compute):

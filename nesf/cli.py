@@ -408,13 +408,10 @@ def cmd_slim(args) -> int:
 
 # -- ship ---------------------------------------------------------------------------------------------------------
 def cmd_ship(args) -> int:
-    from nesf.checkpoint import describe_load_error, load_checkpoint, save_checkpoint
+    from nesf.checkpoint import load_checkpoint, save_checkpoint
     from nesf.ship import shipped_payload
 
-    try:
-        payload = load_checkpoint(args.checkpoint)
-    except Exception as exc:
-        raise NesfError(f"{args.checkpoint}: {describe_load_error(exc)}") from exc
+    payload = load_checkpoint(args.checkpoint)  # any problem: NesfError naming the file
     name = args.name or args.out.stem
     try:
         shipped = shipped_payload(payload, name=name, weights=args.weights)

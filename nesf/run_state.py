@@ -47,7 +47,7 @@ def slim_run_state(payload: dict, moments: str = "drop", rewarm_steps: int = DEF
         raise NesfError(f"rewarm_steps must not be negative, got {rewarm_steps}")
     if state.get("optimizer_state") is None and moments == "bf16":
         raise NesfError("the checkpoint's moments were already dropped; slim it with moments='drop'")
-    training_weights = _floats_in(state["model_state"], WEIGHT_DTYPES[weights])
+    training_weights = floats_in(state["model_state"], WEIGHT_DTYPES[weights])
     slim_state = {key: value for key, value in state.items() if key not in ("optimizer_state", "rewarm_steps")}
     slim_state["model_state"] = training_weights
     if moments == "bf16":
@@ -61,7 +61,7 @@ def slim_run_state(payload: dict, moments: str = "drop", rewarm_steps: int = DEF
     return slim
 
 
-def _floats_in(values: dict, dtype: torch.dtype, keep: tuple[str, ...] = ()) -> dict:
+def floats_in(values: dict, dtype: torch.dtype, keep: tuple[str, ...] = ()) -> dict:
     """`values` with its floating-point tensors in `dtype`; other entries (integer buffers such as BatchNorm's batch
     count, plain numbers) and the keys in `keep` as they are."""
     return {key: value.to(dtype) if key not in keep and torch.is_tensor(value) and value.is_floating_point() else value
@@ -69,7 +69,7 @@ def _floats_in(values: dict, dtype: torch.dtype, keep: tuple[str, ...] = ()) -> 
 
 
 def _moments_in_bfloat16(optimizer_state: dict) -> dict:
-    per_parameter = {index: _floats_in(values, torch.bfloat16, keep=("step",))
+    per_parameter = {index: floats_in(values, torch.bfloat16, keep=("step",))
                      for index, values in optimizer_state["state"].items()}
     return {**optimizer_state, "state": per_parameter}
 

@@ -13,36 +13,27 @@ at 2.4 MB against 4.5 MB.
 
 from __future__ import annotations
 
-import torch
-
 from nesf.errors import NesfError
+from nesf.run_state import WEIGHT_DTYPES, floats_in
 
-STORED_WEIGHTS = ("fp32", "fp16")
+STORED_WEIGHTS = tuple(WEIGHT_DTYPES)
 FULL_PRECISION_PREFIXES = ("length_head.", "angle_head.")  # the lattice heads: their outputs are the cell itself
-
-
-def stored_in_fp16(key: str, value) -> bool:
-    return (torch.is_tensor(value) and value.is_floating_point()
-            and not key.startswith(FULL_PRECISION_PREFIXES))
 
 
 def shipped_payload(payload: dict, *, name: str, weights: str = "fp32") -> dict:
     """A copy of a checkpoint's payload as it ships: named `name`, without training state or stored metrics, its
     weights in `weights` precision (see the module)."""
-    if weights not in STORED_WEIGHTS:
+    from nesf.train import strip_training_state
+
+    if weights not in WEIGHT_DTYPES:
         raise NesfError(f"unknown weight precision {weights!r}; use one of {', '.join(STORED_WEIGHTS)}")
     if not name or any(char in name for char in "/\\\0") or name.startswith("."):
         raise NesfError(f"{name!r} is no model name: give a plain file stem such as 'lcs6a'")
-    if not isinstance(payload.get("model_state"), dict) or not payload["model_state"]:
+    state = payload.get("model_state")
+    if not isinstance(state, dict) or not state:
         raise NesfError("the checkpoint holds no model weights")
-    shipped = {key: value for key, value in payload.items() if key not in ("training_state", "metrics")}
-    shipped["name"] = name
-    state = payload["model_state"]
-    if weights == "fp16":
-        state = {key: value.to(torch.float16) if stored_in_fp16(key, value) else value for key, value in state.items()}
-    else:
-        state = {key: value.to(torch.float32) if torch.is_tensor(value) and value.is_floating_point() else value
-                 for key, value in state.items()}
-    shipped["model_state"] = state
-    shipped["stored_weights"] = weights
-    return shipped
+    shipped = strip_training_state(payload)
+    shipped.pop("metrics", None)
+    kept = tuple(key for key in state if key.startswith(FULL_PRECISION_PREFIXES)) if weights == "fp16" else ()
+    return {**shipped, "name": name, "model_state": floats_in(state, WEIGHT_DTYPES[weights], keep=kept),
+            "stored_weights": weights}
