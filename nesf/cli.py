@@ -53,7 +53,7 @@ TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate"
                  "mixed_precision": "mixed_precision", "compile": "compile", "lr_schedule": "lr_schedule",
                  "warmup_epochs": "warmup_epochs", "lr_final_fraction": "lr_final_fraction", "optimizer": "optimizer",
                  "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches",
-                 "hard_crystal_fraction": "hard_crystal_fraction"}
+                 "hard_crystal_fraction": "hard_crystal_fraction", "latent_noise": "latent_noise"}
 SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
                     "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
 MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head",
@@ -572,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--hard-crystal-fraction", type=float, default=None,
                         help="share of each epoch's crystals drawn again in proportion to their latest position loss "
                              "(nesf.hard_crystals; default 0, a plain shuffle)")
+    levers.add_argument("--latent-noise", type=float, default=None,
+                        help="training only: Gaussian noise on each latent before the decoders, as a share of that "
+                             "latent dimension's std over the batch (default 0)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-atlas", dest="atlas", action="store_false", help="skip writing the atlas at the end")
     p.add_argument("--errors", choices=["none", "test", "all"], default="test")

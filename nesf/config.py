@@ -129,6 +129,8 @@ class TrainConfig:
     compile: bool = False              # torch.compile the two field MLPs (CPU or CUDA; ~30 s of compiling first)
     hard_crystal_fraction: float = 0.0  # share of each epoch's crystals drawn again in proportion to their latest
                                         # position loss (nesf.hard_crystals); 0: a plain shuffle (paper)
+    latent_noise: float = 0.0          # training only: Gaussian noise added to each latent before the decoders, its
+                                       # std this share of the batch's std of that latent dimension (0: none, paper)
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -147,6 +149,7 @@ class TrainConfig:
         _require(self.weight_decay >= 0, f"TrainConfig.weight_decay must not be negative, got {self.weight_decay}")
         _require(0 <= self.hard_crystal_fraction < 1,
                  f"TrainConfig.hard_crystal_fraction must lie in [0, 1), got {self.hard_crystal_fraction}")
+        _require(self.latent_noise >= 0, f"TrainConfig.latent_noise must not be negative, got {self.latent_noise}")
         for name in ("bn_recalibration_batches", "early_stopping_patience"):
             _require(getattr(self, name) >= 0, f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
         _require(self.validate_every >= 1, f"TrainConfig.validate_every must be at least 1, got {self.validate_every}")

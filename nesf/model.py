@@ -117,8 +117,8 @@ class NeSF(nn.Module):
         # directly what the crystal is made of. Decoding does not use it.
         self.composition_head = nn.Linear(config.latent_size, config.num_species) if config.composition_head else None
 
-    def forward(self, batch, queries):
-        return forward_training(self, batch, queries)
+    def forward(self, batch, queries, latent_noise: float = 0.0, generator: torch.Generator | None = None):
+        return forward_training(self, batch, queries, latent_noise=latent_noise, generator=generator)
 
     def encode(self, batch) -> torch.Tensor:
         """CrystalBatch -> latent (B, L)."""
@@ -195,13 +195,26 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def forward_training(model: NeSF, batch, queries):
+def noisy_latent(latent: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`latent` (B, L) plus Gaussian noise whose std is `share` x the batch's std of each latent dimension. The std is
+    detached and relative, so the noise-to-signal ratio holds whatever scale the encoder gives its latents."""
+    if share == 0 or latent.shape[0] < 2:
+        return latent
+    spread = latent.detach().float().std(dim=0, keepdim=True).to(latent.dtype)  # (1, L)
+    noise = torch.randn(latent.shape, generator=generator, device=latent.device, dtype=latent.dtype)
+    return latent + share * spread * noise
+
+
+def forward_training(model: NeSF, batch, queries, *, latent_noise: float = 0.0,
+                     generator: torch.Generator | None = None):
     """Everything one training step needs, in one call (so DistributedDataParallel sees a single forward).
 
-    Returns lengths (B, 3), angles (B, 3) radians, position predictions (Qp, 3), species logits (Qs, K), and the
-    composition head's element-fraction logits (B, K), or None without the head.
+    `latent_noise` > 0 decodes noisy latents (`noisy_latent`, drawn from `generator`): a regulariser that asks the
+    decoders to give nearby latents nearby crystals. Returns lengths (B, 3), angles (B, 3) radians, position
+    predictions (Qp, 3), species logits (Qs, K), and the composition head's element-fraction logits (B, K), or None
+    without the head.
     """
-    latent = model.encode(batch)
+    latent = noisy_latent(model.encode(batch), latent_noise, generator)
     lengths, angles = model.lattice(latent)
     position = model.position_field(latent, queries.position_queries, queries.position_crystal)
     species = model.species_field(latent, queries.species_queries, queries.species_crystal)

@@ -201,7 +201,8 @@ class Trainer:
         self.network.train()
         queries = self.sampler.sample(batch, self.generator)
         with self._autocast():
-            outputs = self.network(batch, queries)
+            outputs = self.network(batch, queries, latent_noise=self.train_config.latent_noise,
+                                   generator=self.generator)
         loss, parts = compute_loss(outputs, batch, queries, self.train_config.loss_weights)
         if self.hard_crystals is not None and indices is not None:
             self.hard_crystals.record(indices, per_crystal_position_loss(

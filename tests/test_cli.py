@@ -257,6 +257,17 @@ def test_hard_crystal_fraction_reaches_the_run(data_dir, tmp_path):
     assert payload["training_state"]["hard_crystals"]["losses"].shape == (8,)  # --limit 8 training crystals
 
 
+def test_latent_noise_reaches_the_run_and_changes_the_training_steps(data_dir, tmp_path):
+    losses = {}
+    for noise in (0.0, 0.5):
+        out = tmp_path / f"noise{noise}"
+        assert run_cli(train_args(data_dir, out, "--epochs", 1, "--latent-noise", noise)) == 0
+        payload = torch.load(out / "model.pt", weights_only=True)
+        assert payload["train_config"]["latent_noise"] == noise
+        losses[noise] = payload["history"][0]["train_loss"]
+    assert losses[0.0] != losses[0.5]  # same seed, same queries: only the noise differs
+
+
 def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "tuned"
     code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4,

@@ -15,6 +15,7 @@ from nesf.errors import NesfError
     ({"lr_gamma": 1.5}, r"TrainConfig\.lr_gamma must lie in \(0, 1\], got 1\.5"),
     ({"validate_every": 0}, r"TrainConfig\.validate_every must be at least 1, got 0"),
     ({"weight_decay": -1e-3}, r"TrainConfig\.weight_decay must not be negative"),
+    ({"latent_noise": -0.1}, r"TrainConfig\.latent_noise must not be negative, got -0\.1"),
     ({"lr_schedule": "linear"}, r"TrainConfig\.lr_schedule must be one of \('step', 'cosine'\), got 'linear'"),
 ])
 def test_train_config_refuses_bad_values_by_name(kwargs, match):

@@ -7,7 +7,8 @@ import torch
 from nesf.batch import CrystalTensors
 from nesf.config import LossWeights, ModelConfig, SamplingConfig
 from nesf.errors import NesfError
-from nesf.model import NeSF, QueryEncoding, count_parameters, widen_field_channels, widen_query_encoding
+from nesf.model import (NeSF, QueryEncoding, count_parameters, noisy_latent, widen_field_channels,
+                        widen_query_encoding)
 from nesf.sampling import QuerySampler
 from nesf.train import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
@@ -174,3 +175,17 @@ def test_composition_head_predicts_element_fractions_and_is_off_by_default():
         _, parts = compute_loss(model(batch, queries), batch, queries, LossWeights(composition=2.0))
         reference = -(expected * torch.log_softmax(composition, 1)).sum(1).mean() * 2.0
     assert parts["composition"] == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_latent_noise_is_a_share_of_each_dimensions_spread_and_keeps_the_gradient():
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.linspace(0.01, 100.0, 16)  # dimensions on very different scales
+    latent = (torch.randn(20000, 16, generator=generator) * spread).requires_grad_()
+    noisy = noisy_latent(latent, 0.2, generator)
+    ratio = (noisy - latent).detach().std(dim=0) / latent.detach().std(dim=0)
+    torch.testing.assert_close(ratio, torch.full((16,), 0.2), atol=0.01, rtol=0)
+    noisy.sum().backward()  # the noise's scale is detached: the latent's gradient is that of the identity
+    torch.testing.assert_close(latent.grad, torch.ones_like(latent))
+    assert noisy_latent(latent, 0.0, generator) is latent
+    one = torch.randn(1, 16)
+    assert noisy_latent(one, 0.2, generator) is one  # no spread to take a share of
