@@ -385,15 +385,12 @@ def cmd_card(args) -> int:
 
 # -- slim -------------------------------------------------------------------------------------------------------
 def cmd_slim(args) -> int:
-    from nesf.checkpoint import describe_load_error, load_checkpoint, save_checkpoint
+    from nesf.checkpoint import load_checkpoint, save_checkpoint
     from nesf.run_state import slim_run_state
 
     if args.out.resolve() == args.checkpoint.resolve():
         raise NesfError("--out must differ from the checkpoint: the full state stays as it is")
-    try:
-        payload = load_checkpoint(args.checkpoint)
-    except Exception as exc:
-        raise NesfError(f"{args.checkpoint}: {describe_load_error(exc)}") from exc
+    payload = load_checkpoint(args.checkpoint)  # its errors name the file
     try:
         slim = slim_run_state(payload, moments=args.moments, rewarm_steps=args.rewarm_steps, weights=args.weights)
     except NesfError as exc:

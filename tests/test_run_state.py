@@ -82,6 +82,11 @@ def test_slim_refuses_what_it_cannot_slim(run_checkpoint, tmp_path, capsys):
     assert "holds no training state (a shipped model?)" in capsys.readouterr().err
     assert main(["slim", str(run_checkpoint), "--out", str(run_checkpoint)]) == 2
     assert "--out must differ from the checkpoint" in capsys.readouterr().err
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a torch file")
+    assert main(["slim", str(broken), "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable NeSF checkpoint" in err and err.count(str(broken)) == 1  # the file named once
     assert not (tmp_path / "x.pt").exists()
 
 
