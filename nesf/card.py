@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from nesf.checkpoint import load_checkpoint, save_checkpoint
-from nesf.metrics import PAPER_TABLE1, TABLE1_LABELS, table1_metrics
+from nesf.metrics import TABLE1_LABELS, paper_reference, table1_metrics
 from nesf.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
 
@@ -95,7 +95,6 @@ def _stored_weights_line(stored: str) -> list[str]:
 
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
-    reference = PAPER_TABLE1.get(info.dataset.split("_fold")[0], {})
     lines = [f"# {info.name} — NeSF model card", "",
              f"- Dataset: `{info.dataset}`; split sizes {info.split_sizes}",
              f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time"
@@ -116,8 +115,9 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              "| quantity | range |", "|---|---|",
              *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]
     for split, values in metrics.items():
+        table, reference = paper_reference(info.dataset, split)
         lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
-                  "", "| metric | ours | paper (NeSF, Table 1) |", "|---|---|---|"]
+                  "", f"| metric | ours | paper (NeSF, {table}: {split}) |", "|---|---|---|"]
         for key, label in TABLE1_LABELS.items():
             if key in values:
                 lines.append(f"| {label} | {values[key]:.4f} | {reference.get(key, '—')} |")

@@ -244,7 +244,7 @@ def cmd_evaluate(args) -> int:
     from nesf.api import Autoencoder
     from nesf.card import probe_split
     from nesf.datasets import load_dataset
-    from nesf.metrics import PAPER_TABLE1, format_table1, table1_metrics
+    from nesf.metrics import format_table1, paper_reference, table1_metrics
     from nesf.probe import format_probe
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
@@ -257,14 +257,14 @@ def cmd_evaluate(args) -> int:
     decode_s = time.monotonic() - started
     metrics = table1_metrics(crystals, preds, match=not args.no_match)
     probe = {} if args.no_probe else probe_split(autoencoder, dataset.crystals("train"), crystals)
-    reference = PAPER_TABLE1.get(dataset.name.split("_fold")[0])
+    table, reference = paper_reference(dataset.name, args.split)
     if args.json:
         print(json.dumps({"dataset": dataset.name, "split": args.split, "count": len(crystals),
                           "decode": args.decode, "metrics": metrics, "probe": probe}, indent=2))
     else:
         print(f"{dataset.name} {args.split}: {len(crystals)} crystals, decoded in {decode_s:.1f} s "
               f"({args.decode} decoding, {autoencoder.device})")
-        print(format_table1(metrics, reference))
+        print(format_table1(metrics, reference, table))
         if probe:
             print(f"\ncomposition probe (fitted on {len(dataset.crystals('train'))} training latents):")
             print(format_probe(probe))
@@ -357,9 +357,11 @@ def cmd_atlas(args) -> int:
 
 def cmd_card(args) -> int:
     from nesf.api import Autoencoder
-    from nesf.card import evaluate_split, probe_split, record_metrics, write_card
+    from nesf.card import evaluate_split, probe_split, record_metrics
     from nesf.datasets import load_dataset
 
+    if args.stored:
+        return _card_from_stored_metrics(args)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
     config = _decode_config(args, autoencoder)
@@ -374,12 +376,37 @@ def cmd_card(args) -> int:
             metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": args.decode}
             print(f"{label}: {values}")
     record_metrics(Path(args.checkpoint), metrics)
-    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    command = (f"python -m nesf card {args.checkpoint} --dataset {dataset.name} --splits {' '.join(args.splits)} "
-               f"--decode {args.decode} --device cpu")
-    card = write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=args.decode, command=command,
-                      notes=Path(args.notes).read_text() if args.notes else "")
+    card = _write_card(args, dataset.name, args.splits, args.decode, metrics)
     print(f"metrics stored in {args.checkpoint}; card {card}")
+    return 0
+
+
+def _write_card(args, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
+    from nesf.api import Autoencoder
+    from nesf.card import write_card
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    command = (f"python -m nesf card {args.checkpoint} --dataset {dataset_name} --splits {' '.join(splits)} "
+               f"--decode {decode_name} --device cpu")
+    return write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=decode_name, command=command,
+                      notes=Path(args.notes).read_text() if args.notes else "")
+
+
+def _card_from_stored_metrics(args) -> int:
+    """`card --stored`: the card again from the metrics the checkpoint holds; nothing evaluated, the file untouched."""
+    from nesf.card import metrics_by_split
+    from nesf.checkpoint import load_checkpoint
+    from nesf.config import CHECKPOINT_PRESET
+
+    payload = load_checkpoint(args.checkpoint)
+    metrics = metrics_by_split(payload.get("metrics"))
+    if not metrics:
+        raise NesfError(f"{args.checkpoint}: no stored metrics; run `python -m nesf card {args.checkpoint}` to "
+                        "evaluate it")
+    splits = [label for label in metrics if "[" not in label]
+    decode_name = next(iter(metrics.values())).get("decode", CHECKPOINT_PRESET)
+    card = _write_card(args, args.dataset or payload.get("dataset") or "?", splits, decode_name, metrics)
+    print(f"card {card} from the metrics stored in {args.checkpoint} ({', '.join(metrics)})")
     return 0
 
 
@@ -695,6 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci-count", type=int, default=64, help="also evaluate the first N of each split (CI check)")
     p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended to the card")
+    p.add_argument("--stored", action="store_true",
+                   help="write the card from the metrics the checkpoint already holds (no evaluation; the checkpoint "
+                        "file is left as it is)")
     _common(p)
     p.set_defaults(func=cmd_card)
     return parser

@@ -90,6 +90,7 @@ TABLE1_LABELS = {
     "match_rate_percent": "StructureMatcher match rate [%]",
     "match_rmsd": "StructureMatcher RMSD (matched)",
 }
+TABLE1_KEYS = tuple(TABLE1_LABELS)[:7]  # the paper's seven, in its order
 
 
 def table1_metrics(trues: list[Crystal], preds: list[Crystal], *, match: bool = True) -> dict:
@@ -116,30 +117,47 @@ def table1_metrics(trues: list[Crystal], preds: list[Crystal], *, match: bool = 
     return result
 
 
-def format_table1(metrics: dict, reference: dict | None = None) -> str:
-    """Plain-text table of the metrics (and a reference column, e.g. the paper's, when given)."""
+def format_table1(metrics: dict, reference: dict | None = None, table: str = "Table 1") -> str:
+    """Plain-text table of the metrics (and the paper's figures from `table`, when given)."""
     lines = []
     for key, label in TABLE1_LABELS.items():
         if key not in metrics:
             continue
         row = f"{label:<36} {metrics[key]:>10.4f}"
         if reference and key in reference:
-            row += f"   (paper {reference[key]})"
+            row += f"   (paper {reference[key]}, {table})"
         lines.append(row)
     return "\n".join(lines)
 
 
+def _paper_row(atoms, actual, detected, species_actual, species_detected, length, angle) -> dict:
+    return dict(zip(TABLE1_KEYS, (atoms, actual, detected, species_actual, species_detected, length, angle)))
+
+
+# The paper's NeSF figures (means over its 10 seeds), per dataset and split: Table 1 is the test split, Tables S1
+# and S2 (Supplementary Note 1) the training and validation splits. The same splits as ours (the official files).
 PAPER_TABLE1 = {
-    "lim_l6": {"atom_count_error_percent": 6.35, "position_error_actual_angstrom": 0.1161,
-               "position_error_detected_angstrom": 0.1632, "species_error_actual_percent": 14.78,
-               "species_error_detected_percent": 16.11, "lattice_length_error_angstrom": 0.05,
-               "lattice_angle_error_degrees": 0.19},
-    "YBCO13": {"atom_count_error_percent": 12.00, "position_error_actual_angstrom": 0.2631,
-               "position_error_detected_angstrom": 0.2448, "species_error_actual_percent": 14.78,
-               "species_error_detected_percent": 19.89, "lattice_length_error_angstrom": 0.25,
-               "lattice_angle_error_degrees": 2.91},
-    "ICSG3D": {"atom_count_error_percent": 0.53, "position_error_actual_angstrom": 0.0308,
-               "position_error_detected_angstrom": 0.0359, "species_error_actual_percent": 4.31,
-               "species_error_detected_percent": 4.36, "lattice_length_error_angstrom": 0.27,
-               "lattice_angle_error_degrees": 0.37},
+    "lim_l6": _paper_row(6.35, 0.1161, 0.1632, 14.78, 16.11, 0.05, 0.19),
+    "YBCO13": _paper_row(12.00, 0.2631, 0.2448, 14.78, 19.89, 0.25, 2.91),
+    "ICSG3D": _paper_row(0.53, 0.0308, 0.0359, 4.31, 4.36, 0.27, 0.37),
 }
+PAPER_TABLE_S1 = {
+    "lim_l6": _paper_row(6.71, 0.1172, 0.0754, 2.70, 0.94, 0.03, 0.08),
+    "YBCO13": _paper_row(0.00, 0.0532, 0.0532, 0.13, 0.13, 0.06, 1.25),
+    "ICSG3D": _paper_row(0.61, 0.0308, 0.0237, 0.39, 0.22, 0.02, 0.00),
+}
+PAPER_TABLE_S2 = {
+    "lim_l6": _paper_row(6.33, 0.1503, 0.1083, 13.22, 12.22, 0.05, 0.15),
+    "YBCO13": _paper_row(14.00, 0.2935, 0.2995, 21.15, 20.72, 0.34, 3.75),
+    "ICSG3D": _paper_row(0.85, 0.0334, 0.0294, 3.75, 3.65, 0.02, 0.00),
+}
+PAPER_TABLES = {"test": ("Table 1", PAPER_TABLE1), "val": ("Table S2", PAPER_TABLE_S2),
+                "train": ("Table S1", PAPER_TABLE_S1)}
+
+
+def paper_reference(dataset: str, split: str = "test") -> tuple[str, dict]:
+    """The paper's NeSF figures for a dataset's split ("val", or a card's "val[:64]"; any other label: test): (table
+    name, {metric key: value}), the values empty for a dataset the paper does not report (a YBCO13 fold's figures are
+    the paper's fold means)."""
+    table, values = PAPER_TABLES.get(split.split("[")[0], PAPER_TABLES["test"])
+    return table, dict(values.get(str(dataset or "").split("_fold")[0], {}))

@@ -287,6 +287,14 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     assert stored["test"]["count"] == 5 and stored["test"]["decode"] == "fast"
     label = TABLE1_LABELS["atom_count_error_percent"]
     assert f"| {label} | {stored['test']['atom_count_error_percent']:.4f} |" in card
+    assert "| metric | ours | paper (NeSF, Table 1: test) |" in card  # the paper's figures for the same split
+    # --stored writes the card again from the stored metrics: the checkpoint file stays byte for byte
+    (out / "model.md").unlink()
+    before = (out / "model.pt").read_bytes()
+    assert run_cli(["card", out / "model.pt", "--stored", "--device", "cpu"]) == 0
+    assert (out / "model.pt").read_bytes() == before and (out / "model.md").read_text() == card
+    assert run_cli(["card", trained / "model.pt", "--stored", "--device", "cpu"]) == 2  # never evaluated
+    assert "no stored metrics; run `python -m nesf card" in capsys.readouterr().err
     both = run_cli(train_args(data_dir, tmp_path / "x", "--init-from", trained / "model.pt", "--resume",
                               trained / "model.pt"))
     assert both == 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nesf.crystal import Crystal
-from nesf.metrics import TABLE1_LABELS, format_table1, structure_metrics, table1_metrics
+from nesf.metrics import TABLE1_KEYS, TABLE1_LABELS, format_table1, paper_reference, structure_metrics, table1_metrics
 from tests.helpers import cscl, rocksalt_mgo
 
 
@@ -60,7 +60,22 @@ def test_dataset_metrics_pool_atoms_over_crystals():
     text = format_table1(m, {"atom_count_error_percent": 6.35})
     for label in TABLE1_LABELS.values():
         assert label in text
-    assert "(paper 6.35)" in text
+    assert "(paper 6.35, Table 1)" in text
+
+
+def test_paper_reference_matches_the_split_to_its_table():
+    # the paper's LCS6A NeSF column: Table 1 (test), S1 (train), S2 (val)
+    assert paper_reference("lim_l6", "test") == ("Table 1", dict(zip(TABLE1_KEYS, (
+        6.35, 0.1161, 0.1632, 14.78, 16.11, 0.05, 0.19))))
+    table, val = paper_reference("lim_l6", "val")
+    assert table == "Table S2" and val["position_error_actual_angstrom"] == 0.1503
+    assert val["atom_count_error_percent"] == 6.33
+    table, train = paper_reference("lim_l6", "train")
+    assert table == "Table S1" and train["position_error_actual_angstrom"] == 0.1172
+    assert paper_reference("YBCO13_fold7", "test")[1]["atom_count_error_percent"] == 12.00  # fold means
+    assert paper_reference("perov_5", "test") == ("Table 1", {})  # not in the paper
+    text = format_table1({"atom_count_error_percent": 5.0}, val, "Table S2")
+    assert "(paper 6.33, Table S2)" in text
 
 
 def test_empty_reconstruction_counts_as_wrong_and_unmatched():

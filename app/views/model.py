@@ -36,7 +36,7 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
     cols = st.columns([3, 4])
     with cols[0]:
         st.markdown("**Reconstruction metrics** (the paper's Table 1 metrics per evaluated split, beside the "
-                    "paper's NeSF figures)")
+                    "paper's NeSF figures for the same split)")
         table = metrics_table(checkpoint.metrics, checkpoint.dataset)
         if table is not None:
             st.dataframe(table, hide_index=True, width="stretch")
@@ -85,21 +85,24 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
 
 
 def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
-    """One row per metric, one column per evaluated split (crystal count in the header), then the paper's value."""
+    """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
+    for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them."""
     from nesf.card import metrics_by_split
-    from nesf.metrics import PAPER_TABLE1
+    from nesf.metrics import paper_reference
 
     splits = metrics_by_split(metrics)
     if not splits:
         return None
-    paper = PAPER_TABLE1.get(str(dataset or "").split("_fold")[0], {})
+    papers = {split: paper_reference(dataset, split) for split in splits}
     rows = []
     for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}
         for split, values in splits.items():
             header = f"{split} ({values['count']})" if "count" in values else split
             row[header] = values.get(key)
-        row["paper (NeSF)"] = paper.get(key)
+        for split, (table, paper) in papers.items():
+            if paper:
+                row[f"paper, {split} ({table})"] = paper.get(key)
         rows.append(row)
     return pd.DataFrame(rows)
 
