@@ -134,8 +134,9 @@ def _paper_row(atoms, actual, detected, species_actual, species_detected, length
     return dict(zip(TABLE1_KEYS, (atoms, actual, detected, species_actual, species_detected, length, angle)))
 
 
-# The paper's NeSF figures (means over its 10 seeds), per dataset and split: Table 1 is the test split, Tables S1
-# and S2 (Supplementary Note 1) the training and validation splits. The same splits as ours (the official files).
+# The paper's NeSF figures per dataset and split (LCS6A and ICSG3D: means over its 10 seeds; YBCO-like: over its 20
+# folds): Table 1 is the test split, Tables S1 and S2 (Supplementary Note 1) the training and validation splits. The
+# same splits as ours (the official files).
 PAPER_TABLE1 = {
     "lim_l6": _paper_row(6.35, 0.1161, 0.1632, 14.78, 16.11, 0.05, 0.19),
     "YBCO13": _paper_row(12.00, 0.2631, 0.2448, 14.78, 19.89, 0.25, 2.91),

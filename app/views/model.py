@@ -93,7 +93,8 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     splits = metrics_by_split(metrics)
     if not splits:
         return None
-    papers = {split: paper_reference(dataset, split) for split in splits}
+    bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[:64]" (a card's CI subset) is test's
+    papers = {base: paper_reference(dataset, base) for base in bases}
     rows = []
     for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}

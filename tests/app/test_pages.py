@@ -278,3 +278,16 @@ def test_second_shipped_model_is_chosen_in_the_sidebar_with_its_own_atlas_and_ca
     _open(at, "model")
     assert any(e.label == "Model card" for e in at.expander)
     assert any("YBCO13_fold0" in m for m in _texts(at, "markdown"))
+
+
+def test_metrics_table_puts_each_split_beside_the_papers_figures_for_that_split():
+    from app.views.model import metrics_table
+
+    values = {"position_error_actual_angstrom": 0.13, "atom_count_error_percent": 5.0}
+    table = metrics_table({"val": {**values, "count": 286}, "test": {**values, "count": 301},
+                           "test[:64]": {**values, "count": 64}}, "lim_l6")
+    assert list(table.columns) == ["metric", "val (286)", "test (301)", "test[:64] (64)", "paper, val (Table S2)",
+                                   "paper, test (Table 1)"]  # the CI subset shares test's column
+    actual = table[table["metric"].str.startswith("Position error (actual)")].iloc[0]
+    assert (actual["paper, val (Table S2)"], actual["paper, test (Table 1)"]) == (0.1503, 0.1161)
+    assert list(metrics_table({"test": {**values, "count": 9}}, "perov_5").columns) == ["metric", "test (9)"]
