@@ -376,16 +376,15 @@ def cmd_card(args) -> int:
             metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": args.decode}
             print(f"{label}: {values}")
     record_metrics(Path(args.checkpoint), metrics)
-    card = _write_card(args, dataset.name, args.splits, args.decode, metrics)
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)  # the file as rewritten
+    card = _write_card(args, autoencoder, dataset.name, args.splits, args.decode, metrics)
     print(f"metrics stored in {args.checkpoint}; card {card}")
     return 0
 
 
-def _write_card(args, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
-    from nesf.api import Autoencoder
+def _write_card(args, autoencoder, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
     from nesf.card import write_card
 
-    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     command = (f"python -m nesf card {args.checkpoint} --dataset {dataset_name} --splits {' '.join(splits)} "
                f"--decode {decode_name} --device cpu")
     return write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=decode_name, command=command,
@@ -394,18 +393,19 @@ def _write_card(args, dataset_name: str, splits, decode_name: str, metrics: dict
 
 def _card_from_stored_metrics(args) -> int:
     """`card --stored`: the card again from the metrics the checkpoint holds; nothing evaluated, the file untouched."""
+    from nesf.api import Autoencoder
     from nesf.card import metrics_by_split
-    from nesf.checkpoint import load_checkpoint
     from nesf.config import CHECKPOINT_PRESET
 
-    payload = load_checkpoint(args.checkpoint)
-    metrics = metrics_by_split(payload.get("metrics"))
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    metrics = metrics_by_split(autoencoder.info.metrics)
     if not metrics:
         raise NesfError(f"{args.checkpoint}: no stored metrics; run `python -m nesf card {args.checkpoint}` to "
                         "evaluate it")
     splits = [label for label in metrics if "[" not in label]
     decode_name = next(iter(metrics.values())).get("decode", CHECKPOINT_PRESET)
-    card = _write_card(args, args.dataset or payload.get("dataset") or "?", splits, decode_name, metrics)
+    card = _write_card(args, autoencoder, args.dataset or autoencoder.info.dataset or "?", splits, decode_name,
+                       metrics)
     print(f"card {card} from the metrics stored in {args.checkpoint} ({', '.join(metrics)})")
     return 0
 
