@@ -20,12 +20,14 @@ from nesf.decode import StructureDecoder, to_crystals
 from nesf.device import get_device
 from nesf.errors import NesfError
 from nesf.fields import ModelFields
+from nesf.frame_select import FrameChoice, field_scores, select_frames
 from nesf.latent import interpolate as interpolate_latents
 from nesf.model import NeSF
 from nesf.model_range import ModelRange
 
 log = logging.getLogger(__name__)
 
+MIN_OFFER_MATCH_PERCENT = 60.0  # a kind of cell is offered only where test crystals in it matched at least this often
 ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
 
@@ -83,16 +85,54 @@ class Autoencoder:
             raise NesfError(f"{name}: outside this model's range: {'; '.join(p.message for p in problems)}")
 
     def fitting_cell(self, crystal: Crystal) -> Crystal | None:
-        """Where `crystal`'s cell lies outside this model's range but another valid cell of the same crystal (the
-        primitive or Niggli-reduced one, `alternative_cells`) fits: that cell; else None."""
+        """Where `crystal`'s cell lies outside this model's range but another valid cell of the same crystal fits
+        (orthohexagonal for a hexagonal cell, then primitive, then Niggli-reduced: `nesf.frames.cell_variants`) and
+        that kind of cell is not known to reconstruct badly (`cell_offer_quality`): that cell, its
+        `meta["cell"]` naming it; else None."""
         if not self.range.problems(crystal):
             return None
-        from nesf.structure_io import alternative_cells
+        from nesf.frames import cell_variants
 
-        for alternative in alternative_cells(crystal):
-            if not self.range.problems(alternative):
-                return alternative
+        for alternative in cell_variants(crystal):
+            if self.range.problems(alternative):
+                continue
+            quality = self.cell_offer_quality(alternative.meta.get("cell", ""))
+            if quality is not None and quality["match_rate_percent"] < MIN_OFFER_MATCH_PERCENT:
+                continue  # measured on test crystals in this kind of cell: not worth offering
+            return alternative
         return None
+
+    def cell_offer_quality(self, kind: str) -> dict | None:
+        """What this checkpoint measured for test crystals converted to cells of `kind` ("orthohexagonal",
+        "primitive standard", "Niggli-reduced primitive"): {"match_rate_percent", "count", ...}, or None where it
+        was not measured (`nesf card` stores it)."""
+        offers = (self.info.metrics or {}).get("cell_offers") or {}
+        return offers.get(kind)
+
+    def trust_calibration(self, signal: str):
+        """The checkpoint's `TrustCalibration` of `signal` ("field_residual" or "latent_distance"), or None."""
+        from nesf.trust import TrustCalibration
+
+        stored = ((self.info.metrics or {}).get("trust") or {}).get(signal)
+        return TrustCalibration.from_dict(stored) if stored else None
+
+    def select_frames(self, crystals: list[Crystal]) -> list[FrameChoice]:
+        """Each crystal in the equivalent setting (origin, axes) whose fields this model reads best, with its latent
+        and field residual (`nesf.frame_select`); settings outside the model's range are not considered. For
+        uploads: every path that encodes one goes through here. Raises NesfError as `check`."""
+        for crystal in crystals:
+            self.check(crystal)
+        if not crystals:
+            return []
+        return select_frames(self.model, crystals, self.vocab, self.device,
+                             fits=lambda frame: not self.range.problems(frame))
+
+    def given_frames(self, crystals: list[Crystal], *, check_box: bool = True) -> list[FrameChoice]:
+        """As `select_frames`, but each crystal kept in the setting it is given in (dataset crystals)."""
+        for crystal in crystals:
+            self.check(crystal, check_box=check_box)
+        latents, scores = field_scores(self.model, crystals, self.vocab, self.device)
+        return [FrameChoice(c, latent, score, 1, score) for c, latent, score in zip(crystals, latents, scores)]
 
     def decode_preset(self, name: str) -> DecodeConfig:
         """The decode config named `name`: a preset of `DecodeConfig.preset`, or "checkpoint" for this checkpoint's

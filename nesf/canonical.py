@@ -106,7 +106,7 @@ def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):
     lengths, angles = conventional.lattice.abc, conventional.lattice.angles
     frac = wrap_fractional(conventional.frac_coords)
     species = np.array([site.specie.Z for site in conventional], dtype=np.int64)
-    operations = _symmetry_operations(conventional.lattice.matrix, frac, species, symprec)
+    operations = symmetry_operations(conventional.lattice.matrix, frac, species, symprec)
     if operations is not None:
         frac = _smallest_setting(conventional.lattice.matrix, frac, species, *operations)
     lattice = frame_lattice(lengths, angles)
@@ -114,7 +114,7 @@ def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):
     return Structure(Lattice(lattice), species.tolist(), frac)
 
 
-def _symmetry_operations(lattice, frac, species, symprec):
+def symmetry_operations(lattice, frac, species, symprec):
     import spglib
 
     try:
@@ -145,8 +145,24 @@ def _shift_grid() -> np.ndarray:
 
 def _smallest_setting(lattice, frac, species, rotations, translations) -> np.ndarray:
     """Fractional coordinates of the smallest (`_smallest_key`) of the settings equivalent to this standard one."""
+    options = equivalent_settings(lattice, frac, species, rotations, translations)
+    if options is None:
+        return frac
+    return options[_smallest_key(options, species)]
+
+
+def equivalent_settings(lattice, frac, species, rotations, translations, *, improper: bool = False
+                        ) -> np.ndarray | None:
+    """(C, N, 3) wrapped fractional coordinates of every setting equivalent to this one under the space group's
+    normalizer (origin shifts on the k/8 grid and axis changes that keep the cell's shape and map the group onto
+    itself), in the order the search meets them, repeats included; None when none is found. `improper=True` also
+    takes the axis changes of determinant -1 (the enantiomorphic settings: inversion through the origin and its
+    products), which the canonical choice leaves out to keep a crystal's handedness. Where the group leaves the
+    origin free along a direction, each atom of the rarest element is put at 0 along it in turn."""
     metric = lattice @ lattice.T
     matrices = _unimodular_matrices()
+    if improper:
+        matrices = np.concatenate([matrices, -matrices])
     # a basis change M (new rows = M @ lattice) keeps the cell's shape when M G M^T = G
     kept = np.abs(matrices @ metric @ matrices.transpose(0, 2, 1) - metric).max(axis=(1, 2))
     matrices = matrices[kept <= _METRIC_TOLERANCE * np.abs(metric).max()]
@@ -192,9 +208,8 @@ def _smallest_setting(lattice, frac, species, rotations, translations) -> np.nda
         else:
             candidates.append(transformed[None] + standing[:, None])
     if not candidates:
-        return frac
-    options = wrap_fractional(np.concatenate(candidates))  # (C, N, 3), in the order the search meets them
-    return options[_smallest_key(options, species)]
+        return None
+    return wrap_fractional(np.concatenate(candidates))  # (C, N, 3), in the order the search meets them
 
 
 def _shifts_keeping(shifts, rotations, translations, group_translations) -> np.ndarray:

@@ -53,7 +53,8 @@ TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate"
                  "mixed_precision": "mixed_precision", "compile": "compile", "lr_schedule": "lr_schedule",
                  "warmup_epochs": "warmup_epochs", "lr_final_fraction": "lr_final_fraction", "optimizer": "optimizer",
                  "weight_decay": "weight_decay", "bn_recalibration_batches": "bn_recalibration_batches",
-                 "hard_crystal_fraction": "hard_crystal_fraction", "latent_noise": "latent_noise"}
+                 "hard_crystal_fraction": "hard_crystal_fraction", "latent_noise": "latent_noise",
+                 "augmentation": "augment"}
 SAMPLING_OPTIONS = {"periodic_targets": "periodic_targets", "global_in_cell": "global_in_cell",
                     "local_query_fraction": "local_query_fraction", "species_query_fraction": "species_query_fraction"}
 MODEL_OPTIONS = {"positional_encoding_frequencies": "positional_encoding", "composition_head": "composition_head",
@@ -599,6 +600,10 @@ def build_parser() -> argparse.ArgumentParser:
     levers.add_argument("--latent-noise", type=float, default=None,
                         help="training only: Gaussian noise on each latent before the decoders, as a share of that "
                              "latent dimension's std over the batch (default 0)")
+    levers.add_argument("--augment", choices=["none", "frames", "frames+cells"], default=None,
+                        help="each epoch, draw each training crystal as one of its equivalent settings (frames) and "
+                             "also its primitive, Niggli and orthohexagonal cells (frames+cells) where they fit "
+                             "(nesf.augment; default none)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-atlas", dest="atlas", action="store_false", help="skip writing the atlas at the end")
     p.add_argument("--errors", choices=["none", "test", "all"], default="test")

@@ -101,6 +101,7 @@ class LossWeights:
 
 LR_SCHEDULES = ("step", "cosine")
 OPTIMIZERS = ("adam", "adamw")
+AUGMENTATIONS = ("none", "frames", "frames+cells")
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ class TrainConfig:
                                         # position loss (nesf.hard_crystals); 0: a plain shuffle (paper)
     latent_noise: float = 0.0          # training only: Gaussian noise added to each latent before the decoders, its
                                        # std this share of the batch's std of that latent dimension (0: none, paper)
+    augmentation: str = "none"         # each epoch, each training crystal is drawn as one of its variants
+                                       # (nesf.augment): "none" (paper); "frames": its equivalent settings (origin
+                                       # shifts, permuted equal axes, inversion); "frames+cells": also its primitive,
+                                       # Niggli-reduced and orthohexagonal cells, where they fit the model's range
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -149,6 +154,8 @@ class TrainConfig:
         _require(self.weight_decay >= 0, f"TrainConfig.weight_decay must not be negative, got {self.weight_decay}")
         _require(0 <= self.hard_crystal_fraction < 1,
                  f"TrainConfig.hard_crystal_fraction must lie in [0, 1), got {self.hard_crystal_fraction}")
+        if self.augmentation not in AUGMENTATIONS:
+            raise NesfError(f"TrainConfig.augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
         _require(self.latent_noise >= 0, f"TrainConfig.latent_noise must not be negative, got {self.latent_noise}")
         for name in ("bn_recalibration_batches", "early_stopping_patience"):
             _require(getattr(self, name) >= 0, f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nesf.augment import VariantPool, variant_pool
 from nesf.batch import CrystalTensors, batch_bounds
 from nesf.checkpoint import file_sha256, lineage, load_checkpoint, save_checkpoint
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
@@ -153,6 +154,13 @@ class Trainer:
                             + (f" on rank {self.rank}" if self.world_size > 1 else "")
                             + f"; training needs at least {TRAIN_MIN_BATCH} (BatchNorm statistics need two per batch)")
         self.train_tensors = CrystalTensors(train, data.vocab, self.device)
+        self.variants: VariantPool | None = None  # each crystal's equivalent settings and cells (augmentation)
+        self.variant_tensors: CrystalTensors | None = None
+        if self.train_config.augmentation != "none":
+            self.variants = variant_pool(train, self.train_config.augmentation, self.model_range, self.device)
+            self.variant_tensors = CrystalTensors(self.variants.crystals, data.vocab, self.device)
+            log.info("augmentation %s: %.2f variants per training crystal", self.train_config.augmentation,
+                     self.variants.mean_variants)
         self.hard_crystals: HardCrystalOrder | None = None  # epoch orders that revisit the worst-fitted crystals
         if self.train_config.hard_crystal_fraction > 0:
             if self.world_size > 1:
@@ -211,6 +219,12 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         return {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+    def _training_batch(self, indices: torch.Tensor):
+        """The batch of training crystals `indices`: as stored, or each drawn as one of its variants."""
+        if self.variants is None:
+            return self.train_tensors.batch(indices)
+        return self.variant_tensors.batch(self.variants.draw(indices, self.generator))
 
     @torch.no_grad()
     def eval_step(self, batch, generator: torch.Generator) -> dict:
@@ -280,7 +294,7 @@ class Trainer:
             for start, stop in itertools.islice(bounds, remaining):
                 self._apply_learning_rate(self.epoch + (self.step_in_epoch + steps) / steps_per_epoch)
                 indices = order[start:stop]
-                parts = self.train_step(self.train_tensors.batch(indices), indices)
+                parts = self.train_step(self._training_batch(indices), indices)
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0) + value
                 steps += 1

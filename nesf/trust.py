@@ -1,0 +1,104 @@
+"""How far to trust one reconstruction, before and without comparing it to anything.
+
+Two signals, both read without decoding:
+- the field residual (`nesf.frame_select.FrameScore.score`): how well the model's own fields, at the encoded
+  crystal's latent, point at that crystal's atoms and name their elements;
+- the latent distance to the nearest training crystal (Euclidean, in the model's latent units).
+
+Each is calibrated on a test split written as uploads (`nesf.reupload`): the crystals are binned by the signal
+(quantile bins) and each bin's StructureMatcher match rate is kept (`TrustCalibration`, stored in the checkpoint's
+metrics). A new reconstruction's reading is its bin's rate: "test uploads with a residual this low matched 9 times
+in 10".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+SIGNALS = {"field_residual": "field residual", "latent_distance": "latent distance to the nearest training crystal"}
+CALIBRATION_BINS = 5
+
+
+@dataclass(frozen=True)
+class TrustCalibration:
+    signal: str              # a key of SIGNALS
+    upper_edges: tuple       # (bins,) ascending: bin i holds values <= upper_edges[i] (the last bin: everything above)
+    match_rates: tuple       # (bins,) share of the calibration crystals in each bin that matched, in [0, 1]
+    counts: tuple            # (bins,) calibration crystals per bin
+    source: str              # what it was calibrated on, e.g. "lim_l6 test, re-uploaded (seed 0), 301 crystals"
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrustCalibration":
+        return cls(str(data["signal"]), tuple(float(x) for x in data["upper_edges"]),
+                   tuple(float(x) for x in data["match_rates"]), tuple(int(x) for x in data["counts"]),
+                   str(data.get("source", "")))
+
+    def bin_of(self, value: float) -> int:
+        return int(min(np.searchsorted(np.asarray(self.upper_edges), value, side="left"), len(self.upper_edges) - 1))
+
+    def reading(self, value: float) -> "TrustReading":
+        i = self.bin_of(value)
+        low = self.upper_edges[i - 1] if i > 0 else None
+        high = self.upper_edges[i] if i < len(self.upper_edges) - 1 else None
+        return TrustReading(self.signal, float(value), self.match_rates[i], self.counts[i], low, high, self.source)
+
+
+@dataclass(frozen=True)
+class TrustReading:
+    signal: str
+    value: float
+    match_rate: float          # in [0, 1], of the calibration crystals in this value's bin
+    count: int                 # calibration crystals in the bin
+    bin_low: float | None      # the bin's bounds (None: open)
+    bin_high: float | None
+    source: str
+
+    @property
+    def level(self) -> str:
+        """"high", "medium" or "low": match rate >= 0.85, >= 0.6, or below."""
+        return "high" if self.match_rate >= 0.85 else "medium" if self.match_rate >= 0.6 else "low"
+
+    def sentence(self) -> str:
+        if self.bin_low is None:
+            where = f"at most {self.bin_high:.3g}"
+        elif self.bin_high is None:
+            where = f"above {self.bin_low:.3g}"
+        else:
+            where = f"between {self.bin_low:.3g} and {self.bin_high:.3g}"
+        return (f"{SIGNALS.get(self.signal, self.signal)} {self.value:.3g}: test uploads with a value {where} "
+                f"matched {10 * self.match_rate:.1f} times in 10 ({self.count} crystals)")
+
+
+def calibrate(signal: str, values, matched, source: str, bins: int = CALIBRATION_BINS) -> TrustCalibration:
+    """Quantile bins of `values` (one per calibration crystal) with the match rate of `matched` in each."""
+    values = np.asarray(values, dtype=np.float64)
+    matched = np.asarray(matched, dtype=bool)
+    if values.shape != matched.shape or values.size == 0:
+        raise ValueError(f"need one match flag per value and at least one value ({values.size} vs {matched.size})")
+    if signal not in SIGNALS:
+        raise ValueError(f"unknown trust signal {signal!r}; use one of {list(SIGNALS)}")
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:]))
+    which = np.minimum(np.searchsorted(edges, values, side="left"), len(edges) - 1)
+    counts = np.bincount(which, minlength=len(edges))
+    hits = np.bincount(which, weights=matched.astype(np.float64), minlength=len(edges))
+    keep = counts > 0
+    return TrustCalibration(signal, tuple(float(x) for x in edges[keep]),
+                            tuple(float(x) for x in hits[keep] / counts[keep]),
+                            tuple(int(x) for x in counts[keep]), source)
+
+
+def nearest_distances(latents: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B,) Euclidean distance from each latent (B, L) to its nearest reference latent (R, L), and that one's
+    index."""
+    latents = np.asarray(latents, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if len(reference) == 0:
+        return np.full(len(latents), np.nan), np.full(len(latents), -1)
+    squared = ((latents ** 2).sum(1)[:, None] - 2 * latents @ reference.T + (reference ** 2).sum(1)[None])
+    index = squared.argmin(1)
+    return np.sqrt(np.maximum(squared[np.arange(len(latents)), index], 0.0)), index
