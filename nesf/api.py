@@ -21,6 +21,7 @@ from nesf.device import get_device
 from nesf.errors import NesfError
 from nesf.fields import ModelFields
 from nesf.frame_select import FrameChoice, field_scores, select_frames
+from nesf.frames import equivalent_frames
 from nesf.latent import interpolate as interpolate_latents
 from nesf.model import NeSF
 from nesf.model_range import ModelRange
@@ -118,14 +119,19 @@ class Autoencoder:
 
     def select_frames(self, crystals: list[Crystal]) -> list[FrameChoice]:
         """Each crystal in the equivalent setting (origin, axes) whose fields this model reads best, with its latent
-        and field residual (`nesf.frame_select`); settings outside the model's range are not considered. For
-        uploads: every path that encodes one goes through here. Raises NesfError as `check`."""
+        and field residual (`nesf.frame_select`); only settings inside the model's range are considered, so a
+        crystal whose given setting reaches past the model's box may still fit in another. For uploads: every path
+        that encodes one goes through here. Raises NesfError as `check` where no setting fits."""
+        fits = lambda frame: not self.range.problems(frame)  # noqa: E731
         for crystal in crystals:
-            self.check(crystal)
+            self.check(crystal, check_box=False)
+            if not self.range.problems(crystal):
+                continue
+            if not any(fits(frame) for frame in equivalent_frames(crystal)):
+                self.check(crystal)  # raises, naming every excess of the setting as given
         if not crystals:
             return []
-        return select_frames(self.model, crystals, self.vocab, self.device,
-                             fits=lambda frame: not self.range.problems(frame))
+        return select_frames(self.model, crystals, self.vocab, self.device, fits=fits)
 
     def given_frames(self, crystals: list[Crystal], *, check_box: bool = True) -> list[FrameChoice]:
         """As `select_frames`, but each crystal kept in the setting it is given in (dataset crystals)."""

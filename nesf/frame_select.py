@@ -44,7 +44,7 @@ class FrameChoice:
     latent: np.ndarray      # (L,) its latent vector
     score: FrameScore       # its field residual
     candidates: int         # settings scored
-    given_score: FrameScore  # the residual of the setting as given
+    given_score: FrameScore  # the residual of the first candidate: the setting as given, where it fits
 
     @property
     def changed(self) -> bool:
@@ -74,18 +74,22 @@ def field_scores(model, crystals: list[Crystal], vocab: list[int], device: torch
 
 
 def candidate_frames(crystal: Crystal, fits=None, max_candidates: int = MAX_CANDIDATES) -> list[Crystal]:
-    """`crystal` as given, then its other settings (`equivalent_frames`, enantiomorphic ones included) for which
-    `fits(setting)` holds (all when `fits` is None), at most `max_candidates` in all."""
+    """`crystal` as given, then its other settings (`equivalent_frames`, enantiomorphic ones included), those for
+    which `fits(setting)` holds (all when `fits` is None), at most `max_candidates`; empty when none fits."""
     given = Crystal.from_frac(crystal.lattice, crystal.frac_coords, crystal.species, crystal.id)
     given.meta.update({**crystal.meta, "frame": 0})
-    others = [f for f in equivalent_frames(crystal, max_frames=max_candidates * 2)[1:] if fits is None or fits(f)]
-    return [given, *others[: max_candidates - 1]]
+    settings = [given, *equivalent_frames(crystal, max_frames=max_candidates * 2)[1:]]
+    return [s for s in settings if fits is None or fits(s)][:max_candidates]
 
 
 def select_frames(model, crystals: list[Crystal], vocab: list[int], device: torch.device, *, fits=None,
                   max_candidates: int = MAX_CANDIDATES) -> list[FrameChoice]:
-    """For each crystal, its setting with the lowest field score (`candidate_frames`, scored together in batches)."""
+    """For each crystal, its setting with the lowest field score (`candidate_frames`, scored together in batches).
+    The caller makes sure each crystal has a setting that fits (ValueError otherwise)."""
     groups = [candidate_frames(c, fits, max_candidates) for c in crystals]
+    for crystal, group in zip(crystals, groups):
+        if not group:
+            raise ValueError(f"{crystal.id or crystal.formula}: no setting of this crystal fits")
     flat = [candidate for group in groups for candidate in group]
     latents, scores = field_scores(model, flat, vocab, device)
     choices, start = [], 0
