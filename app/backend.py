@@ -255,6 +255,34 @@ def fitting_cell(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
     return _results().get_or_compute(key, lambda: (net.fitting_cell(crystal),))[0]
 
 
+def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
+    """`Autoencoder.select_frames` of one upload (its best setting, latent and field residual), kept by checkpoint
+    and content; NesfError as `Autoencoder.check` where no setting of it fits."""
+    net = model(checkpoint, device)
+    key = ("select_frame", checkpoint_hash(checkpoint), crystal_key(crystal))
+    return _results().get_or_compute(key, _in_slot(lambda: net.select_frames([crystal])[0]))
+
+
+def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
+    """The `nesf.trust.TrustSignal` of each item: a `FrameChoice` (an upload, from `select_frame`) or a crystal
+    (a dataset pick, read in its stored setting); kept by checkpoint and content."""
+    from nesf.frame_select import FrameChoice
+
+    net = model(checkpoint, device)
+    crystals = [item.crystal if isinstance(item, FrameChoice) else item for item in items]
+    key = ("trust", checkpoint_hash(checkpoint), crystals_key(crystals))
+
+    def compute():
+        given = [i for i, item in enumerate(items) if not isinstance(item, FrameChoice)]
+        choices = list(items)
+        if given:
+            for i, choice in zip(given, net.given_frames([items[i] for i in given], check_box=False)):
+                choices[i] = choice
+        return net.trust(choices)
+
+    return _results().get_or_compute(key, _in_slot(compute))
+
+
 def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
     """Reconstructions of `crystals` (kept by checkpoint, decoding preset and content)."""
     net = model(checkpoint, device)

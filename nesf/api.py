@@ -47,6 +47,7 @@ class Autoencoder:
         self.range = (ModelRange.from_dict(payload["model_range"]) if payload.get("model_range")
                       else ModelRange.from_box(self.vocab, self.bbox_min, self.bbox_max))
         self.info = CheckpointInfo.from_payload(payload, path)  # name, dataset, epochs, metrics, history, configs
+        self._training_reference: tuple | None = None  # (latents, ids) of the atlas's training crystals, once read
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str | torch.device = "auto") -> "Autoencoder":
@@ -107,8 +108,12 @@ class Autoencoder:
         """What this checkpoint measured for test crystals converted to cells of `kind` ("orthohexagonal",
         "primitive standard", "Niggli-reduced primitive"): {"match_rate_percent", "count", ...}, or None where it
         was not measured (`nesf card` stores it)."""
-        offers = (self.info.metrics or {}).get("cell_offers") or {}
-        return offers.get(kind)
+        from nesf.reupload import cell_label
+
+        for label, values in (self.info.metrics or {}).items():
+            if isinstance(values, dict) and label.endswith(f"[{cell_label(kind)}]") and "match_rate_percent" in values:
+                return values
+        return None
 
     def trust_calibration(self, signal: str):
         """The checkpoint's `TrustCalibration` of `signal` ("field_residual" or "latent_distance"), or None."""
@@ -132,6 +137,33 @@ class Autoencoder:
         if not crystals:
             return []
         return select_frames(self.model, crystals, self.vocab, self.device, fits=fits)
+
+    def training_reference(self) -> tuple[np.ndarray, list[str]] | None:
+        """(latents (N, L), ids) of the training crystals in the atlas beside this checkpoint (`NAME.atlas.pt`),
+        for the latent-distance trust signal; None where there is no such atlas or it belongs to other weights."""
+        if self._training_reference is None:
+            from nesf.atlas import load_atlas
+
+            path = self.path.with_suffix(".atlas.pt") if self.path else None
+            reference = ()
+            if path is not None and path.is_file():
+                try:
+                    atlas = load_atlas(path, self)
+                    train = (atlas.table["split"] == "train").to_numpy()
+                    reference = (atlas.latents[train], atlas.table["id"][train].astype(str).tolist())
+                except NesfError as exc:
+                    log.info("no training reference for the trust signal: %s", exc)
+            self._training_reference = reference
+        return self._training_reference or None
+
+    def trust(self, choices: list[FrameChoice], reference: tuple[np.ndarray, list[str]] | None = None) -> list:
+        """The `nesf.trust.TrustSignal` of each encoded crystal: field residual and latent distance to the nearest
+        training crystal (`reference`, default `training_reference()`), each with its calibrated reading."""
+        from nesf.trust import trust_signals
+
+        reference = reference or self.training_reference()
+        latents, ids = reference if reference else (None, None)
+        return trust_signals(self, choices, latents, ids)
 
     def given_frames(self, crystals: list[Crystal], *, check_box: bool = True) -> list[FrameChoice]:
         """As `select_frames`, but each crystal kept in the setting it is given in (dataset crystals)."""

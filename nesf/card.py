@@ -10,11 +10,15 @@ from nesf.metrics import TABLE1_LABELS, paper_reference, table1_metrics
 from nesf.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
 
+NOT_SPLITS = ("trust",)  # stored metrics that are not a split's figures: the trust calibrations (nesf.trust)
+
+
 def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
     """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `record_metrics`
     writes them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
     metrics = metrics or {}
-    nested = {label: values for label, values in metrics.items() if isinstance(values, dict)}
+    nested = {label: values for label, values in metrics.items()
+              if isinstance(values, dict) and label not in NOT_SPLITS}
     if nested:
         return nested
     flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
@@ -53,6 +57,55 @@ def record_metrics(path: Path, metrics: dict) -> None:
     payload = load_checkpoint(path)
     payload["metrics"] = {**payload.get("metrics", {}), **metrics}
     save_checkpoint(payload, path)
+
+
+def is_upload_label(label: str) -> bool:
+    """A stored label of upload-path figures (`nesf.reupload.measure_uploads`): "test[re-uploaded]",
+    "test[primitive standard cells]", ...; not a split or a CI subset ("test[:64]")."""
+    return "[" in label and not label.split("[", 1)[1].startswith(":")
+
+
+def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
+    """The card's "what users get" table: each upload-path label beside its split's dataset form, then the trust
+    calibration."""
+    if not uploads:
+        return []
+    from nesf.trust import SIGNALS, TrustCalibration
+
+    columns = {}
+    for label, values in uploads.items():
+        base = label.split("[")[0]
+        if base in splits and base not in columns:
+            columns[f"{base}, as stored"] = splits[base]
+        columns[label.replace("[", ", ").rstrip("]")] = values
+    lines = ["## What users get: uploads through the app's path", "",
+             "Each structure written as a P1 CIF after a random rotation and origin shift (seed "
+             f"{next(iter(uploads.values())).get('seed', 0)}) and read back as an upload (re-uploaded), or converted to "
+             "the other cells the app offers for uploads outside the model's range, then encoded in the setting the "
+             "model reads best (frame selection) and compared with it. A refused upload counts as a miss in the match "
+             "rate. The hexagonal crystals are the held-out set of `nesf.hexagonal_set` (LCS6A's val and test splits "
+             "hold none).", "",
+             "| metric | " + " | ".join(f"{name} ({values.get('count')})" for name, values in columns.items()) + " |",
+             "|---|" + "---|" * len(columns)]
+    keys = {**TABLE1_LABELS, "refused_percent": "Refused by the upload path or the range [%]",
+            "frame_changed_percent": "Frame selection moved the setting [%]"}
+    for key, label in keys.items():
+        if any(key in values for values in columns.values()):
+            cells = [f"{values[key]:.4f}" if isinstance(values.get(key), (int, float)) else "—"
+                     for values in columns.values()]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for signal, stored in trust.items():
+        calibration = TrustCalibration.from_dict(stored)
+        lines += [f"Trust calibration, {SIGNALS.get(signal, signal)} ({calibration.source}):", "",
+                  "| value | matched | crystals |", "|---|---|---|"]
+        edges = calibration.upper_edges
+        for i, (rate, count) in enumerate(zip(calibration.match_rates, calibration.counts)):
+            bounds = (f"<= {edges[0]:.4g}" if i == 0 else f"> {edges[i - 1]:.4g}" if i == len(edges) - 1
+                      else f"{edges[i - 1]:.4g} to {edges[i]:.4g}")
+            lines.append(f"| {bounds} | {100 * rate:.0f} % | {count} |")
+        lines.append("")
+    return lines
 
 
 def _init_from_line(source: dict | None) -> list[str]:
@@ -114,6 +167,8 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              "## Range: the cells this model was trained on (uploads outside it are refused, naming the excess)", "",
              "| quantity | range |", "|---|---|",
              *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]
+    uploads = {label: values for label, values in metrics.items() if is_upload_label(label)}
+    metrics = {label: values for label, values in metrics.items() if label not in uploads and label not in NOT_SPLITS}
     for split, values in metrics.items():
         table, reference = paper_reference(info.dataset, split)
         lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
@@ -127,6 +182,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
                       "| reading | value |", "|---|---|"]
             lines += [f"| {label} | {values[key]:.4f} |" for key, label in PROBE_KEYS.items() if key in values]
             lines.append("")
+    lines += _upload_section(metrics, uploads, (info.metrics or {}).get("trust") or {})
     lines += ["## Reproduce", "", "```bash", command, "```", ""]
     if notes:
         lines += ["## Notes", "", notes, ""]

@@ -294,29 +294,60 @@ def _write_structures(crystals, out_dir: Path, prefix: str = "") -> list[Path]:
 
 
 def cmd_reconstruct(args) -> int:
+    """Every structure that can be reconstructed is, and written; each refused one is named with its reason on
+    stderr; exit status 1 when any was refused."""
     from nesf.api import Autoencoder
     from nesf.metrics import structure_metrics
-    from nesf.structure_io import read_structure_file
+    from nesf.uploads import prepare_files
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    inputs = [c for path in args.files for c in read_structure_file(path)]
-    preds = autoencoder.reconstruct(inputs, _decode_config(args, autoencoder))
-    written = _as_written(preds, args)
-    paths = _write_structures(written, Path(args.out_dir), "recon-")
-    for true, pred, shown, path in zip(inputs, preds, written, paths):
-        m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded
-        print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
-              f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
+    prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell)
+    accepted = [p for p in prepared if p.choice is not None]
+    refused = [p for p in prepared if p.choice is None]
+    if accepted:
+        choices = [p.choice for p in accepted]
+        inputs = [c.crystal for c in choices]
+        preds = autoencoder.decode([c.latent for c in choices], _decode_config(args, autoencoder),
+                                   ids=[c.id for c in inputs])
+        written = _as_written(preds, args)
+        paths = _write_structures(written, Path(args.out_dir), "recon-")
+        signals = autoencoder.trust(choices)
+        for item, true, pred, shown, path, signal in zip(accepted, inputs, preds, written, paths, signals):
+            m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded, against the setting encoded
+            print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
+                  f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
+            if item.cell_note:
+                print(f"  cell: {item.cell_note}")
+            if item.choice.changed:
+                print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
+                      f"equivalent origins/axis settings; the reconstruction is compared in that setting")
+            for line in signal.sentences():
+                print(f"  trust ({signal.level}): {line}")
+    for item in refused:
+        reason = item.refused.removeprefix(f"{item.source}: ")
+        print(f"{item.source}: refused: {reason}", file=sys.stderr)
+    if refused:
+        print(f"{len(accepted)} of {len(prepared)} structure(s) reconstructed, {len(refused)} refused",
+              file=sys.stderr)
+        return 1
     return 0
 
 
-def _endpoint(spec: str, args):
+def _endpoint(spec: str, args, autoencoder):
     from nesf.datasets import load_dataset
     from nesf.search import reduced_formula_of
     from nesf.structure_io import read_structure_file
 
-    if Path(spec).is_file():
-        return read_structure_file(Path(spec))[0]
+    if Path(spec).is_file():  # an upload: encoded in the setting (and, where needed, the cell) the model reads best
+        from nesf.uploads import prepare
+
+        crystal = read_structure_file(Path(spec))[0]
+        prepared = prepare(autoencoder, crystal, Path(spec).name)
+        if prepared.choice is None:
+            raise NesfError(prepared.refused)
+        if prepared.cell_note:
+            print(f"{Path(spec).name}: {prepared.cell_note}", file=sys.stderr)
+        return prepared.choice.crystal
     if not args.dataset:
         raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
     # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
@@ -332,7 +363,7 @@ def cmd_interpolate(args) -> int:
     from nesf.structure_io import spacegroup, to_extxyz
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    start, end = _endpoint(args.start, args), _endpoint(args.end, args)
+    start, end = _endpoint(args.start, args, autoencoder), _endpoint(args.end, args, autoencoder)
     _, path = autoencoder.interpolate(start, end, args.steps, args.method, _decode_config(args, autoencoder))
     path = _as_written(path, args)
     out_dir = Path(args.out_dir)
@@ -350,9 +381,46 @@ def cmd_atlas(args) -> int:
     from nesf.datasets import load_dataset
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    if args.uploads:
+        return _upload_atlas(args, autoencoder)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, _data_dir(args))
     path = _write_atlas(Path(args.checkpoint), dataset, args)
     print(f"atlas of {len(dataset)} crystals -> {path}")
+    return 0
+
+
+def _upload_atlas(args, autoencoder) -> int:
+    """`atlas --uploads`: an atlas of structure files (folders are searched for the formats nesf reads), each in
+    the setting the model reads best; refused ones are named, the rest mapped; exit status 1 when any was refused."""
+    from nesf.crystal import Crystal
+    from nesf.datasets import CrystalDataset
+    from nesf.structure_io import structure_files
+    from nesf.uploads import prepare_files
+
+    files = structure_files(args.uploads)
+    if not files:
+        raise NesfError(f"no structure files in {', '.join(str(p) for p in args.uploads)}")
+    prepared = prepare_files(autoencoder, files, use_fitting_cell=True)
+    accepted = [p for p in prepared if p.choice is not None]
+    for item in prepared:
+        if item.choice is None:
+            print(f"{item.source}: refused: {item.refused.removeprefix(f'{item.source}: ')}", file=sys.stderr)
+    if len(accepted) < 2:
+        raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2")
+    crystals = []
+    for item in accepted:
+        crystal = item.choice.crystal
+        crystals.append(Crystal(crystal.lattice, crystal.cart_coords, crystal.species, item.source))
+    dataset = CrystalDataset("uploads", {"train": crystals}, autoencoder.vocab,
+                             description=f"{len(crystals)} uploaded structures")
+    if not args.out:
+        args.out = Path(args.checkpoint).with_name(Path(args.checkpoint).stem + ".uploads.atlas.pt")
+    path = _write_atlas(Path(args.checkpoint), dataset, args)
+    print(f"atlas of {len(crystals)} uploaded structures -> {path}")
+    refused = len(prepared) - len(accepted)
+    if refused:
+        print(f"{len(accepted)} of {len(prepared)} structure(s) mapped, {refused} refused", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -376,6 +444,19 @@ def cmd_card(args) -> int:
             probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
             metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": args.decode}
             print(f"{label}: {values}")
+    if "test" in args.splits and args.uploads:
+        from nesf.reupload import measure_uploads
+
+        training = dataset.crystals("train")
+        latents = autoencoder.encode(training, check_box=False) if training else None
+        uploads, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
+                                         training_latents=latents)
+        for label, values in uploads.items():
+            values.update({"decode": args.decode})
+            print(f"{label}: {values}")
+        metrics.update(uploads)
+        if trust:
+            metrics["trust"] = trust
     record_metrics(Path(args.checkpoint), metrics)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)  # the file as rewritten
     card = _write_card(args, autoencoder, dataset.name, args.splits, args.decode, metrics)
@@ -633,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--as-decoded", action="store_true",
                    help="write the atoms as decoded (not wrapped into the cell, periodic duplicates kept)")
+    p.add_argument("--no-fitting-cell", action="store_true",
+                   help="refuse a structure whose cell is out of the model's range instead of using another cell of "
+                        "it that fits (orthohexagonal, primitive, Niggli)")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("interpolate", help="decode a latent path between two structures")
@@ -658,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=maps.iterations)
     p.add_argument("--errors", choices=["none", "test", "all"], default="test",
                    help="which splits get a reconstruction error (decodes them)")
+    p.add_argument("--uploads", nargs="+", type=Path, default=None,
+                   help="map these structure files or folders instead of a dataset (each in the setting the model "
+                        "reads best; refused ones are named); default --out: <checkpoint>.uploads.atlas.pt")
     _common(p)
     p.set_defaults(func=cmd_atlas)
     p = sub.add_parser("crossval", help="train and score every fold of a dataset (the paper's YBCO-like protocol), "
@@ -724,6 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", default=None)
     p.add_argument("--splits", nargs="+", default=["test"])
+    p.add_argument("--no-uploads", dest="uploads", action="store_false",
+                   help="skip the upload-path figures (test re-uploaded, offered cells) and the trust calibration")
     p.add_argument("--ci-count", type=int, default=64, help="also evaluate the first N of each split (CI check)")
     p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended to the card")

@@ -121,3 +121,76 @@ def evaluate_uploads(autoencoder, uploads: list[Crystal | None], config=None, *,
     metrics["frame_changed_percent"] = 100.0 * sum(r.frame_changed for r in ordered) / max(len(accepted), 1)
     metrics["count"] = len(ordered)
     return metrics, ordered
+
+
+REUPLOADED = "re-uploaded"
+
+
+def cell_label(kind: str) -> str:
+    return f"{kind} cells"
+
+
+def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=None, *, seed: int = REUPLOAD_SEED,
+                    training_latents: np.ndarray | None = None, source: str = "") -> tuple[dict, dict]:
+    """What users get on a split: (metrics by label, trust calibrations by signal).
+
+    Labels (`record_metrics` stores them beside the dataset form's, `split[...]` so they share its paper column):
+    "<split>[re-uploaded]": the split's crystals through `reuploaded` (fixed `seed`) and `evaluate_uploads`;
+    "<split>[<kind> cells]": its crystals converted to each kind of offered cell (`cell_kind_variant`), encoded in
+    that cell (frame selection among its settings), where the cell fits the model; "count" is how many were scored.
+    The calibrations (`nesf.trust.calibrate`) are fitted on the re-uploaded crystals that went through."""
+    import time
+
+    from nesf.trust import calibrate
+
+    metrics, calibrations = {}, {}
+    started = time.monotonic()
+    uploads = reuploaded(crystals, seed)
+    values, results = evaluate_uploads(autoencoder, uploads, config, training_latents=training_latents)
+    values["decode_s"] = time.monotonic() - started
+    values["seed"] = seed
+    metrics[f"{split}[{REUPLOADED}]"] = values
+    went = [r for r in results if not r.refused]
+    label = source or f"{split}, {REUPLOADED} (seed {seed}), {len(went)} crystals"
+    if went:
+        matched = [r.matched for r in went]
+        calibrations["field_residual"] = calibrate("field_residual", [r.field_residual for r in went], matched,
+                                                   label).to_dict()
+        if training_latents is not None:
+            calibrations["latent_distance"] = calibrate("latent_distance", [r.latent_distance for r in went],
+                                                        matched, label).to_dict()
+    for kind in CELL_KINDS:
+        values = measure_cell_kind(autoencoder, crystals, kind, config)
+        if values is not None:
+            metrics[f"{split}[{cell_label(kind)}]"] = values
+    if f"{split}[{cell_label('orthohexagonal')}]" not in metrics:  # LCS6A's splits hold no hexagonal crystal
+        from nesf.hexagonal_set import hexagonal_crystals
+
+        values = measure_cell_kind(autoencoder, hexagonal_crystals(), "orthohexagonal", config)
+        if values is not None:
+            metrics[f"{HEXAGONAL_SET}[{cell_label('orthohexagonal')}]"] = values
+    return metrics, calibrations
+
+
+HEXAGONAL_SET = "held-out hexagonal"  # nesf.hexagonal_set
+
+
+def measure_cell_kind(autoencoder, crystals: list[Crystal], kind: str, config=None) -> dict | None:
+    """`evaluate_uploads` of `crystals` converted to cells of `kind` (`cell_kind_variant`), those that fit the
+    model; None where none converts and fits."""
+    import time
+
+    converted = []
+    for crystal in crystals:
+        try:
+            cell = cell_kind_variant(crystal, kind)
+        except NesfError:
+            cell = None
+        if cell is not None and not autoencoder.range.problems(cell):
+            converted.append(cell)
+    if not converted:
+        return None
+    started = time.monotonic()
+    values, _ = evaluate_uploads(autoencoder, converted, config)
+    values["decode_s"] = time.monotonic() - started
+    return values

@@ -61,6 +61,18 @@ _CRYSTAL_SYSTEMS = (
 # ----------------------------------------------------------------------------------------------------- reading
 
 
+def structure_files(paths) -> list[Path]:
+    """The files among `paths`, and in each folder among them the files whose names nesf reads (CIF, POSCAR/CONTCAR,
+    JSON, extxyz), sorted; a named file is taken whatever its name."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and _format_from_name(p.name))
+        else:
+            found.append(path)
+    return found
+
+
 def read_structure_file(path, *, max_bytes: int = 5_000_000, max_atoms: int = 500) -> list[Crystal]:
     """Crystals (conventional standard cells) in the structure file at `path`; see `read_structures`."""
     path = Path(path)

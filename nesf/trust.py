@@ -102,3 +102,53 @@ def nearest_distances(latents: np.ndarray, reference: np.ndarray) -> tuple[np.nd
     squared = ((latents ** 2).sum(1)[:, None] - 2 * latents @ reference.T + (reference ** 2).sum(1)[None])
     index = squared.argmin(1)
     return np.sqrt(np.maximum(squared[np.arange(len(latents)), index], 0.0)), index
+
+
+@dataclass(frozen=True)
+class TrustSignal:
+    """Both trust signals of one encoded crystal, with their calibrated readings where the checkpoint has them."""
+
+    field_residual: float                 # FrameScore.score of the setting encoded
+    latent_distance: float                # to the nearest training crystal (NaN without training latents)
+    nearest_training_id: str             # that crystal's id ("" without)
+    residual_reading: TrustReading | None
+    distance_reading: TrustReading | None
+
+    def sentences(self) -> list[str]:
+        """One line per signal: the calibrated reading, or the bare value where the checkpoint has no calibration."""
+        lines = []
+        for signal, value, reading in (("field_residual", self.field_residual, self.residual_reading),
+                                       ("latent_distance", self.latent_distance, self.distance_reading)):
+            if np.isnan(value):
+                continue
+            text = reading.sentence() if reading else f"{SIGNALS[signal]} {value:.3g} (not calibrated for this model)"
+            if signal == "latent_distance" and self.nearest_training_id:
+                text += f"; nearest training crystal {self.nearest_training_id}"
+            lines.append(text)
+        return lines
+
+    @property
+    def level(self) -> str:
+        """The lower of the two readings' levels ("high", "medium", "low"), or "unknown" without calibration."""
+        levels = [r.level for r in (self.residual_reading, self.distance_reading) if r is not None]
+        order = ["low", "medium", "high"]
+        return min(levels, key=order.index) if levels else "unknown"
+
+
+def trust_signals(autoencoder, choices, training_latents: np.ndarray | None = None,
+                  training_ids: list[str] | None = None) -> list[TrustSignal]:
+    """The `TrustSignal` of each `FrameChoice` (from `Autoencoder.select_frames` or `given_frames`)."""
+    residual_calibration = autoencoder.trust_calibration("field_residual")
+    distance_calibration = autoencoder.trust_calibration("latent_distance")
+    if training_latents is not None and len(choices):
+        distances, index = nearest_distances(np.stack([c.latent for c in choices]), training_latents)
+    else:
+        distances, index = np.full(len(choices), np.nan), np.full(len(choices), -1)
+    signals = []
+    for choice, distance, i in zip(choices, distances, index):
+        residual = choice.score.score
+        signals.append(TrustSignal(
+            residual, float(distance), training_ids[i] if training_ids is not None and i >= 0 else "",
+            residual_calibration.reading(residual) if residual_calibration else None,
+            distance_calibration.reading(distance) if distance_calibration and not np.isnan(distance) else None))
+    return signals

@@ -29,3 +29,31 @@ def test_init_from_line_names_the_widenings_that_kept_the_source_function():
                          "starting at zero weight; position field widened from hidden widths (256, 128, 128), the "
                          "new units starting with zero outgoing weights")
     assert _init_from_line(None) == []
+
+
+def test_upload_labels_are_told_apart_from_splits_and_ci_subsets():
+    from nesf.card import is_upload_label
+
+    assert is_upload_label("test[re-uploaded]") and is_upload_label("held-out hexagonal[orthohexagonal cells]")
+    assert not is_upload_label("test") and not is_upload_label("test[:64]")
+    stored = {"test": {"a": 1}, "test[re-uploaded]": {"a": 2}, "trust": {"field_residual": {}}}
+    assert metrics_by_split(stored) == {"test": {"a": 1}, "test[re-uploaded]": {"a": 2}}  # trust is no split
+
+
+def test_upload_section_puts_each_upload_form_beside_its_split_and_lists_the_calibration():
+    from nesf.card import _upload_section
+    from nesf.trust import calibrate
+
+    splits = {"test": {"match_rate_percent": 78.7, "atom_count_error_percent": 4.65, "count": 301}}
+    uploads = {"test[re-uploaded]": {"match_rate_percent": 77.1, "atom_count_error_percent": 5.3, "count": 301,
+                                     "refused_percent": 0.0, "seed": 0},
+               "test[primitive standard cells]": {"match_rate_percent": 61.0, "count": 46}}
+    trust = {"field_residual": calibrate("field_residual", [0.1, 0.2, 0.3, 0.4], [True, True, False, False],
+                                         "test, re-uploaded (seed 0), 4 crystals", bins=2).to_dict()}
+    lines = _upload_section(splits, uploads, trust)
+    assert ("| metric | test, as stored (301) | test, re-uploaded (301) | test, primitive standard cells (46) |"
+            in lines)
+    assert "| StructureMatcher match rate [%] | 78.7000 | 77.1000 | 61.0000 |" in lines
+    assert "| Error in number of atoms [%] | 4.6500 | 5.3000 | — |" in lines
+    assert "| <= 0.25 | 100 % | 2 |" in lines and "| > 0.25 | 0 % | 2 |" in lines
+    assert _upload_section(splits, {}, {}) == []

@@ -155,6 +155,32 @@ def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):
     assert ((shown.frac_coords >= 0) & (shown.frac_coords < 1)).all()
 
 
+def test_reconstruct_judges_a_batch_file_by_file(trained, data_dir, tmp_path, capsys):
+    """A refused file never costs the others their reconstruction: each refused one is named with its reason, the
+    rest are written, and the exit status says that something was refused."""
+    crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
+    good = tmp_path / "good.cif"
+    good.write_text(to_cif(crystal))
+    broken = tmp_path / "broken.cif"
+    broken.write_text("data_broken\n_cell_length_a 3.0\n")
+    gold = tmp_path / "gold.cif"  # an element the YBCO-like model has never seen
+    from nesf.crystal import Crystal
+
+    gold.write_text(to_cif(Crystal.from_frac(np.eye(3) * 4.08, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
+                                             [79] * 4, "Au")))
+    out_dir = tmp_path / "out"
+    code = run_cli(["reconstruct", trained / "model.pt", broken, good, gold, "--out-dir", out_dir, "--decode", "fast",
+                    "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert sorted(p.name for p in out_dir.iterdir()) == ["recon-good.cif"]
+    assert captured.out.startswith(f"good: {crystal.formula} ({crystal.num_atoms} atoms) -> ")
+    assert "trust (unknown): field residual" in captured.out  # a model without calibration says so
+    assert "broken.cif: refused: not a readable cif file" in captured.err or "broken.cif: refused:" in captured.err
+    assert "gold.cif: refused: Au: outside this model's range: element(s) Au not among the" in captured.err
+    assert "1 of 3 structure(s) reconstructed, 2 refused" in captured.err
+
+
 def test_interpolate_writes_path(trained, data_dir, tmp_path, capsys):
     test = load_dataset(DATASET, data_dir).crystals("test")
     out_dir = tmp_path / "path"
@@ -388,10 +414,10 @@ def test_interpolation_endpoints_by_id_or_formula(data_dir):
 
     crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
     args = argparse.Namespace(dataset=DATASET, data_dir=data_dir)
-    assert _endpoint(crystal.id, args).id == crystal.id
-    assert _endpoint(crystal.id.upper(), args).id == crystal.id
-    assert _endpoint(crystal.formula, args).formula == crystal.formula
+    assert _endpoint(crystal.id, args, None).id == crystal.id
+    assert _endpoint(crystal.id.upper(), args, None).id == crystal.id
+    assert _endpoint(crystal.formula, args, None).formula == crystal.formula
     with pytest.raises(NesfError, match=r"Xe: no crystal with this id or formula in dataset YBCO13_fold0"):
-        _endpoint("Xe", args)
+        _endpoint("Xe", args, None)
     with pytest.raises(NesfError, match=r"mp-0: not a file; to pick a dataset crystal by id or formula"):
-        _endpoint("mp-0", argparse.Namespace(dataset=None, data_dir=data_dir))
+        _endpoint("mp-0", argparse.Namespace(dataset=None, data_dir=data_dir), None)

@@ -18,6 +18,8 @@ class Picked:
     crystal: object
     source: str
     index: int | None = None   # row in the active collection, when picked from it
+    frame: object = None       # for an upload: the FrameChoice it is encoded with (nesf.frame_select)
+    cell_note: str = ""        # for an upload in another cell than its own: which, and its measured quality
 
 
 def upload_structures(key: str, *, multiple: bool = True, label: str = "Structure files") -> list[Picked]:
@@ -97,15 +99,23 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
 
 
 def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
-    """The picked crystals the model can represent. Each one outside the model's range gets a message naming what
-    is out of range; where another valid cell of the same crystal fits (primitive or Niggli-reduced), a toggle
-    offers it, and the crystal goes on in that cell once the user accepts."""
+    """The picked crystals the model can represent, uploads in the setting the model reads best (frame selection:
+    another equally standard origin or axis order of the same cell). Each one outside the model's range gets a message
+    naming what is out of range; where another valid cell of the same crystal fits (orthohexagonal, primitive or
+    Niggli-reduced) and the model reconstructs that kind of cell well enough, a toggle offers it, stating the measured
+    quality, and the crystal goes on in that cell once the user accepts."""
+    from nesf.uploads import cell_offer_note
+
     net = ctx.model()
     good = []
     for i, item in enumerate(picked):
         try:
-            net.check(item.crystal)
-            good.append(item)
+            if item.index is not None:  # a dataset crystal: in its stored setting, as the model was trained
+                net.check(item.crystal)
+                good.append(item)
+            else:
+                choice = backend.select_frame(ctx.checkpoint, item.crystal, ctx.device)
+                good.append(Picked(choice.crystal, item.source, None, choice))
             continue
         except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
             message = describe(exc, item.source)
@@ -116,10 +126,14 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
         if alternative is None:
             st.error(message, icon=":material/error:")
             continue
-        lengths = ", ".join(f"{x:.2f}" for x in alternative.lengths_angstrom)
+        note = cell_offer_note(net, alternative)
+        kind = alternative.meta.get("cell", "alternative")
         st.warning(message, icon=":material/warning:")
-        if st.toggle(f"Use its {alternative.meta.get('cell', 'alternative')} cell instead ({alternative.num_atoms} "
-                     f"atoms, a, b, c = {lengths} Å), which fits this model", key=f"{key}_alt_{i}_{item.source}"):
-            good.append(Picked(alternative, f"{item.source} ({alternative.meta.get('cell', 'alternative')} cell)",
-                               item.index))
+        if st.toggle(f"Use it instead: {note}", key=f"{key}_alt_{i}_{item.source}"):
+            try:
+                choice = backend.select_frame(ctx.checkpoint, alternative, ctx.device)
+            except Exception as exc:  # noqa: BLE001
+                st.error(describe(exc, item.source), icon=":material/error:")
+                continue
+            good.append(Picked(choice.crystal, f"{item.source} ({kind} cell)", item.index, choice, note))
     return good

@@ -120,3 +120,36 @@ def downloads(crystal, key: str, *, prefix: str = "") -> None:
                             mime="chemical/x-cif", key=f"{key}_cif", icon=":material/download:")
     cols[1].download_button("Download POSCAR", poscar, file_name=prefix + download_name(crystal, "vasp"),
                             mime="text/plain", key=f"{key}_poscar", icon=":material/download:")
+
+
+TRUST_ICONS = {"high": ":material/verified:", "medium": ":material/help:", "low": ":material/report:",
+               "unknown": ":material/help:"}
+TRUST_HELP = ("Read before decoding. Field residual: how well the model's own fields point at this crystal's atoms "
+              "and name their elements (lower is better). Latent distance: how far its latent vector lies from the "
+              "nearest training crystal's. Each is calibrated on the test split uploaded as files: the share of test "
+              "uploads with a similar value whose reconstruction matched (StructureMatcher).")
+
+
+def trust_box(signal, item=None) -> None:
+    """The trust signal of one reconstruction (`nesf.trust.TrustSignal`), with how the upload was encoded."""
+    lines = [f"- {line}" for line in signal.sentences()]
+    if item is not None and item.frame is not None and item.frame.changed:
+        lines.append(f"- encoded in another of its {item.frame.candidates} equivalent settings (origin, axes), the "
+                     "one this model reads best; the input is shown in that setting")
+    if item is not None and item.cell_note:
+        lines.append(f"- cell: {item.cell_note}")
+    level = signal.level
+    title = {"high": "Trust: high", "medium": "Trust: medium", "low": "Trust: low",
+             "unknown": "Trust: not calibrated for this model"}[level]
+    body = f"**{title}**\n" + "\n".join(lines)
+    {"high": st.success, "medium": st.info, "low": st.warning, "unknown": st.info}[level](
+        body, icon=TRUST_ICONS[level])
+
+
+def trust_cell(signal) -> str:
+    """A short text for tables: level and the calibrated match rate of the weaker signal."""
+    readings = [r for r in (signal.residual_reading, signal.distance_reading) if r is not None]
+    if not readings:
+        return "not calibrated"
+    weakest = min(readings, key=lambda r: r.match_rate)
+    return f"{signal.level} ({10 * weakest.match_rate:.1f} in 10 matched)"

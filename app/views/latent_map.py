@@ -129,13 +129,15 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
         with shown_errors("Placing the uploads"):
             latents = backend.encode(ctx.checkpoint, [p.crystal for p in good], ctx.device)
             xy = project_new(ctx.collection, latents, method, coords=coords)
+            signals = backend.trust(ctx.checkpoint, [p.frame if p.frame is not None else p.crystal for p in good],
+                                    ctx.device)
             rows = []
-            for item, latent, (x, y) in zip(good, latents, xy):
+            for item, latent, (x, y), signal in zip(good, latents, xy, signals):
                 index, _ = nearest_neighbors(ctx.collection, latent, k=3)
                 near = ", ".join(f"{ctx.collection.table.at[int(i), 'id']} ({ctx.collection.table.at[int(i), 'formula']})"
                                  for i in index)
                 rows.append({"file": item.source, "formula": item.crystal.formula, "x": x, "y": y,
-                             "nearest in latent space": near})
+                             "nearest in latent space": near, "trust": structures.trust_cell(signal)})
             table = pd.DataFrame(rows)
             st.dataframe(table, hide_index=True, width="stretch")
             return table

@@ -94,7 +94,7 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     if not splits:
         return None
     bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[:64]" (a card's CI subset) is test's
-    papers = {base: paper_reference(dataset, base) for base in bases}
+    papers = {base: paper_reference(dataset, base) for base in bases if base in ("train", "val", "test")}
     rows = []
     for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}

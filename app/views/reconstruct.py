@@ -44,8 +44,13 @@ def render(ctx: AppContext) -> None:
             st.error(describe(exc, f"Metrics of {item.source}"))
             metrics.append(None)
 
+    signals = [None] * len(good)
+    with shown_errors("Trust signal"):
+        signals = backend.trust(ctx.checkpoint, [p.frame if p.frame is not None else p.crystal for p in good],
+                                ctx.device)
+
     if len(good) > 1:
-        _batch_summary(good, results, metrics)
+        _batch_summary(good, results, metrics, signals)
 
     supercell, style, as_decoded = structures.viewer_options("recon")
     labels = [f"{p.source} · {p.crystal.formula}" for p in good]
@@ -64,6 +69,8 @@ def render(ctx: AppContext) -> None:
         )
     if recon.num_atoms == 0:
         st.warning("The decoder found no atoms for this structure.", icon=":material/warning:")
+    if signals[shown] is not None:
+        structures.trust_box(signals[shown], item)
     if m is not None:
         structures.metrics_row(m)
     st.dataframe(structures.lattice_table(item.crystal, recon), width="stretch",
@@ -73,13 +80,14 @@ def render(ctx: AppContext) -> None:
     structures.downloads(recon, f"recon_dl_{shown}", prefix="recon-")
 
 
-def _batch_summary(good, results, metrics) -> None:
+def _batch_summary(good, results, metrics, signals) -> None:
     from nesf.metrics import table1_metrics
 
     st.subheader(f"Batch of {len(good)} structures")
     rows = []
-    for item, recon, m in zip(good, results, metrics):
-        row = {"source": item.source, "formula": item.crystal.formula, "reconstruction": recon.formula}
+    for item, recon, m, signal in zip(good, results, metrics, signals):
+        row = {"source": item.source, "formula": item.crystal.formula, "reconstruction": recon.formula,
+               "trust": structures.trust_cell(signal) if signal is not None else ""}
         if m is not None:
             row.update({"atoms": m["num_atoms_true"], "atoms (recon.)": m["num_atoms_pred"],
                         "position error (Å)": m["position_error_actual_angstrom"],
