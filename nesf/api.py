@@ -91,18 +91,26 @@ class Autoencoder:
         (orthohexagonal for a hexagonal cell, then primitive, then Niggli-reduced: `nesf.frames.cell_variants`) and
         that kind of cell is not known to reconstruct badly (`cell_offer_quality`): that cell, its
         `meta["cell"]` naming it; else None."""
+        offers, _ = self.cell_offers(crystal)
+        return offers[0] if offers else None
+
+    def cell_offers(self, crystal: Crystal) -> tuple[list[Crystal], list[Crystal]]:
+        """(offered, declined): the other cells of `crystal` that fit this model when its own cell does not; declined
+        are those of a kind this checkpoint measured below MIN_OFFER_MATCH_PERCENT (`cell_offer_quality`)."""
         if not self.range.problems(crystal):
-            return None
+            return [], []
         from nesf.frames import cell_variants
 
+        offered, declined = [], []
         for alternative in cell_variants(crystal):
             if self.range.problems(alternative):
                 continue
             quality = self.cell_offer_quality(alternative.meta.get("cell", ""))
             if quality is not None and quality["match_rate_percent"] < MIN_OFFER_MATCH_PERCENT:
-                continue  # measured on test crystals in this kind of cell: not worth offering
-            return alternative
-        return None
+                declined.append(alternative)
+            else:
+                offered.append(alternative)
+        return offered, declined
 
     def cell_offer_quality(self, kind: str) -> dict | None:
         """What this checkpoint measured for test crystals converted to cells of `kind` ("orthohexagonal",

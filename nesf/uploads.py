@@ -32,6 +32,20 @@ def cell_offer_note(autoencoder, cell: Crystal) -> str:
     return f"its {kind} cell ({cell.num_atoms} atoms, a, b, c = {lengths} A) fits this model; {measured}"
 
 
+def declined_note(autoencoder, crystal: Crystal) -> str:
+    """Why no other cell is offered although one fits: its kind's measured quality is too low; "" otherwise."""
+    from nesf.api import MIN_OFFER_MATCH_PERCENT
+
+    notes = []
+    for cell in autoencoder.cell_offers(crystal)[1]:
+        kind = cell.meta.get("cell", "alternative")
+        quality = autoencoder.cell_offer_quality(kind)
+        notes.append(f"its {kind} cell fits, but this model reconstructed crystals in such cells correctly only "
+                     f"{quality['match_rate_percent']:.0f} % of the time ({quality['count']} crystals; cells are "
+                     f"offered from {MIN_OFFER_MATCH_PERCENT:.0f} %)")
+    return "; ".join(dict.fromkeys(notes))
+
+
 def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: bool = True) -> PreparedUpload:
     """One structure: its best setting, in its own cell or (`use_fitting_cell`) in the offered cell that fits."""
     try:
@@ -40,7 +54,8 @@ def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: boo
         reason = str(exc)
     alternative = autoencoder.fitting_cell(crystal) if use_fitting_cell else None
     if alternative is None:
-        return PreparedUpload(source, crystal, None, "", reason)
+        declined = declined_note(autoencoder, crystal)
+        return PreparedUpload(source, crystal, None, "", reason + (f" ({declined})" if declined else ""))
     return PreparedUpload(source, crystal, autoencoder.select_frames([alternative])[0],
                           cell_offer_note(autoencoder, alternative), "")
 

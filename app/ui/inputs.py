@@ -104,7 +104,7 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
     naming what is out of range; where another valid cell of the same crystal fits (orthohexagonal, primitive or
     Niggli-reduced) and the model reconstructs that kind of cell well enough, a toggle offers it, stating the measured
     quality, and the crystal goes on in that cell once the user accepts."""
-    from nesf.uploads import cell_offer_note
+    from nesf.uploads import cell_offer_note, declined_note
 
     net = ctx.model()
     good = []
@@ -124,7 +124,11 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
         except Exception:  # noqa: BLE001 - no offer, the message above stands
             alternative = None
         if alternative is None:
-            st.error(message, icon=":material/error:")
+            try:
+                declined = declined_note(net, item.crystal)
+            except Exception:  # noqa: BLE001 - the message above stands alone
+                declined = ""
+            st.error(message + (f" ({declined})" if declined else ""), icon=":material/error:")
             continue
         note = cell_offer_note(net, alternative)
         kind = alternative.meta.get("cell", "alternative")

@@ -291,3 +291,26 @@ def test_metrics_table_puts_each_split_beside_the_papers_figures_for_that_split(
     actual = table[table["metric"].str.startswith("Position error (actual)")].iloc[0]
     assert (actual["paper, val (Table S2)"], actual["paper, test (Table 1)"]) == (0.1503, 0.1161)
     assert list(metrics_table({"test": {**values, "count": 9}}, "perov_5").columns) == ["metric", "test (9)"]
+
+
+def _trust_boxes(app) -> list[str]:
+    return [m for kind in ("success", "info", "warning") for m in _texts(app, kind) if m.startswith("**Trust:")]
+
+
+def test_reconstruct_shows_the_trust_signal_of_an_upload(at):
+    _open(at, "reconstruct")
+    _upload(at, "NaCl.cif", NACL_CIF.encode())
+    boxes = _trust_boxes(at)
+    assert len(boxes) == 1
+    assert "field residual" in boxes[0] and "latent distance to the nearest training crystal" in boxes[0]
+
+
+def test_uploaded_interpolation_endpoint_shows_its_trust_signal(at):
+    _open(at, "interpolate")
+    at.segmented_control(key="interp_src_from").set_value("Upload").run()
+    uploader = [u for u in at.file_uploader if u.label.startswith("Source")][0]
+    uploader.set_value(("NaCl.cif", NACL_CIF.encode(), "chemical/x-cif")).run()
+    at.text_input(key="interp_dst_query").input("mp-").run()
+    _no_traceback(at)
+    assert "Source: NaCl.cif" in _texts(at, "caption")
+    assert len(_trust_boxes(at)) == 1
