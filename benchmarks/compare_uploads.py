@@ -31,6 +31,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--cells", action="store_true",
+                        help="also the split's crystals converted to primitive and Niggli-reduced cells, and the "
+                             "held-out hexagonal set as orthohexagonal cells (nesf.reupload.measure_cell_kind)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -39,7 +42,8 @@ def main() -> int:
     from nesf.api import Autoencoder
     from nesf.card import evaluate_split
     from nesf.datasets import load_dataset
-    from nesf.reupload import evaluate_uploads, reuploaded
+    from nesf.hexagonal_set import hexagonal_crystals
+    from nesf.reupload import evaluate_uploads, measure_cell_kind, reuploaded
 
     torch.set_num_threads(args.threads)
     crystals = load_dataset(args.dataset, args.data_dir).crystals(args.split)[: args.limit or None]
@@ -52,17 +56,21 @@ def main() -> int:
         stored, _ = evaluate_split(model, crystals, config)
         given, _ = evaluate_uploads(model, uploads, config, select_frame=False)
         selected, _ = evaluate_uploads(model, uploads, config, select_frame=True)
-        results[path] = {"as stored": stored, "uploaded": given, "uploaded + frame selection": selected,
-                         "seconds": time.monotonic() - started}
+        results[path] = {"as stored": stored, "uploaded": given, "uploaded + frame selection": selected}
+        if args.cells:
+            for kind in ("primitive standard", "Niggli-reduced primitive"):
+                results[path][kind] = measure_cell_kind(model, crystals, kind, config) or {}
+            results[path]["orthohexagonal (held-out hexagonal)"] = measure_cell_kind(
+                model, hexagonal_crystals(), "orthohexagonal", config) or {}
+        results[path]["seconds"] = time.monotonic() - started
         print(f"{path}: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(f"{args.dataset} {args.split}, {len(crystals)} crystals, {args.decode} decoding, upload seed {args.seed}")
-    header = ["metric"] + [f"{Path(p).stem}: {form}" for p in results for form in
-                           ("as stored", "uploaded", "uploaded + frame selection")]
+    forms = [form for form in next(iter(results.values())) if form != "seconds"]
+    header = ["metric"] + [f"{Path(p).stem}: {form}" for p in results for form in forms]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for key in KEYS:
-        cells = [f"{results[p][form].get(key, float('nan')):.4f}" for p in results
-                 for form in ("as stored", "uploaded", "uploaded + frame selection")]
+    for key in (*KEYS, "count"):
+        cells = [f"{results[p][form].get(key, float('nan')):.4f}" for p in results for form in forms]
         print(f"| {key} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

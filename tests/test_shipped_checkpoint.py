@@ -65,3 +65,47 @@ def test_interpolation_from_zns_to_cds_keeps_both_endpoints(data_dir):
     assert (zns.formula, cds.formula) == ("ZnS", "CdS")
     _, path = autoencoder.interpolate(zns, cds, 5, config=autoencoder.decode_preset("fast"))
     assert (path[0].formula, path[-1].formula) == ("ZnS", "CdS")
+
+
+@pytest.fixture(scope="module")
+def stored_metrics():
+    if not SHIPPED.is_file():
+        pytest.skip(f"{SHIPPED} is not there")
+    return load_checkpoint(SHIPPED).get("metrics", {})
+
+
+def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_metrics, data_dir):
+    """What users get: the test split written as CIFs in a random rotation and origin (the card's seed), read back
+    through the upload path and encoded with frame selection, scores as the card says."""
+    from nesf.api import Autoencoder
+    from nesf.datasets import load_dataset
+    from nesf.reupload import REUPLOADED, evaluate_uploads, reuploaded
+
+    card = stored_metrics.get(f"test[{REUPLOADED}]")
+    assert card, f"{SHIPPED} holds no re-uploaded figures: run `python -m nesf card {SHIPPED}`"
+    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+    crystals = load_dataset("lim_l6", data_dir).crystals("test")
+    values, results = evaluate_uploads(autoencoder, reuploaded(crystals, int(card.get("seed", 0))),
+                                       autoencoder.decode_preset(card.get("decode", "checkpoint")))
+    assert values["count"] == card["count"] == len(crystals)
+    for key in ("match_rate_percent", "atom_count_error_percent", "position_error_actual_angstrom",
+                "species_error_actual_percent"):
+        assert values[key] == pytest.approx(card[key], abs=TOLERANCE[key]), key
+    # the card's promise: uploads score within 2 points of the dataset form's match rate, 1 of its atom count error
+    stored = stored_metrics["test"]
+    assert values["match_rate_percent"] >= stored["match_rate_percent"] - 2.0
+    assert values["atom_count_error_percent"] <= stored["atom_count_error_percent"] + 1.0
+
+
+def test_offered_cells_are_measured_and_only_the_good_kinds_offered(stored_metrics):
+    from nesf.api import MIN_OFFER_MATCH_PERCENT, Autoencoder
+    from nesf.hexagonal_set import hexagonal_crystals
+
+    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+    for kind in ("primitive standard", "Niggli-reduced primitive", "orthohexagonal"):
+        assert autoencoder.cell_offer_quality(kind) is not None, kind
+    mg = [c for c in hexagonal_crystals() if c.id == "Mg"][0]
+    offers, declined = autoencoder.cell_offers(mg)
+    orthohexagonal_ok = autoencoder.cell_offer_quality("orthohexagonal")["match_rate_percent"] >= MIN_OFFER_MATCH_PERCENT
+    assert [c.meta["cell"] for c in (offers if orthohexagonal_ok else declined)][:1] == ["orthohexagonal"]
+    assert "trust" in stored_metrics and set(stored_metrics["trust"]) == {"field_residual", "latent_distance"}
