@@ -314,6 +314,12 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     label = TABLE1_LABELS["atom_count_error_percent"]
     assert f"| {label} | {stored['test']['atom_count_error_percent']:.4f} |" in card
     assert "| metric | ours | paper (NeSF, Table 1: test) |" in card  # the paper's figures for the same split
+    # what users get: the test split re-uploaded through the upload path, and the trust calibration from it
+    assert stored["test[re-uploaded]"]["count"] == 5 and stored["test[re-uploaded]"]["seed"] == 0
+    assert "## What users get: uploads through the app's path" in card
+    assert "| metric | test, as stored (5) | test, re-uploaded (5) |" in card
+    assert set(stored["trust"]) == {"field_residual", "latent_distance"}
+    assert "Trust calibration, field residual (test, re-uploaded (seed 0)," in card
     # --stored writes the card again from the stored metrics: the checkpoint file stays byte for byte
     (out / "model.md").unlink()
     before = (out / "model.pt").read_bytes()
