@@ -48,6 +48,38 @@ def upload_structures(key: str, *, multiple: bool = True, label: str = "Structur
     return picked
 
 
+EXAMPLES = {  # name: (space group, cubic or hexagonal lattice parameters in Angstrom, species, fractional sites)
+    "NaCl (rock salt)": ("Fm-3m", (5.64,), ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]]),
+    "GaAs (zincblende)": ("F-43m", (5.65,), ["Ga", "As"], [[0, 0, 0], [.25, .25, .25]]),
+    "CsCl": ("Pm-3m", (4.12,), ["Cs", "Cl"], [[0, 0, 0], [.5, .5, .5]]),
+    "SrTiO3 (perovskite)": ("Pm-3m", (3.905,), ["Sr", "Ti", "O"], [[0, 0, 0], [.5, .5, .5], [.5, .5, 0]]),
+    "Mg (hcp)": ("P6_3/mmc", (3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, .25]]),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=len(EXAMPLES))
+def _example_cif(name: str) -> bytes:
+    from pymatgen.core import Lattice, Structure
+
+    group, parameters, species, sites = EXAMPLES[name]
+    lattice = Lattice.cubic(*parameters) if len(parameters) == 1 else Lattice.hexagonal(*parameters)
+    return Structure.from_spacegroup(group, lattice, species, sites).to(fmt="cif").encode()
+
+
+def example_structures(key: str) -> list[Picked]:
+    """One-click examples, read as uploads are (so they go through the same checks and frame selection)."""
+    chosen = st.pills("Or try an example", list(EXAMPLES), selection_mode="multi", key=f"{key}_examples")
+    picked = []
+    for name in chosen or []:
+        try:
+            crystals = backend.read_upload(_example_cif(name), f"{name.split()[0]}.cif")
+        except Exception as exc:  # noqa: BLE001 - an example that fails to build is reported, not raised
+            st.error(describe(exc, name), icon=":material/error:")
+            continue
+        picked += [Picked(crystal, name) for crystal in crystals]
+    return picked
+
+
 def _row_label(row) -> str:
     sg = row.get("spacegroup_symbol", "")
     return f"{row['id']} · {row['formula']} · {row['num_atoms']} atoms" + (f" · {sg}" if sg else "")

@@ -314,3 +314,20 @@ def test_uploaded_interpolation_endpoint_shows_its_trust_signal(at):
     _no_traceback(at)
     assert "Source: NaCl.cif" in _texts(at, "caption")
     assert len(_trust_boxes(at)) == 1
+
+
+def test_reconstruct_offers_examples_in_one_click(at):
+    _open(at, "reconstruct")
+    at.pills(key="recon_examples").set_value(["GaAs (zincblende)"]).run()
+    _no_traceback(at)
+    assert any("GaAs" in s for s in _texts(at, "subheader"))
+    assert len(_trust_boxes(at)) == 1
+    # hcp Mg: its 120-degree cell is out of the model's range; its orthohexagonal cell is offered with its measured
+    # quality, or the refusal says why it is not
+    at.pills(key="recon_examples").set_value(["Mg (hcp)"]).run()
+    _no_traceback(at)
+    messages = _texts(at, "error") + _texts(at, "warning")
+    assert any("gamma = 120.0 deg" in m for m in messages), messages
+    offers = [t.label for t in at.toggle if t.label.startswith("Use it instead: its orthohexagonal cell")]
+    declined = [m for m in _texts(at, "error") if "its orthohexagonal cell fits, but this model reconstructed" in m]
+    assert len(offers) + len(declined) == 1, (offers, messages)
