@@ -42,6 +42,12 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
             st.dataframe(table, hide_index=True, width="stretch")
         else:
             st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
+        uploads = upload_table(checkpoint.metrics)
+        if uploads is not None:
+            st.markdown("**What users get** (the test split written as CIFs in a random rotation and origin and read "
+                        "back as uploads, and crystals converted to the other cells offered for uploads; each "
+                        "encoded in the setting the model reads best)")
+            st.dataframe(uploads, hide_index=True, width="stretch")
         probe = probe_table(checkpoint.metrics)
         if probe is not None:
             st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
@@ -84,13 +90,41 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
                  "sampling_config": info.sampling_config, "decode_config": info.decode_config}, expanded=False)
 
 
-def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
-    """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
-    for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them."""
-    from nesf.card import metrics_by_split
-    from nesf.metrics import paper_reference
+def upload_table(metrics: dict) -> pd.DataFrame | None:
+    """One row per metric, one column per upload-path figure set (`nesf.reupload.measure_uploads`: "test[re-uploaded]",
+    the offered cells), after the dataset form of the split it comes from; None when the checkpoint has none."""
+    from nesf.card import is_upload_label, metrics_by_split
 
     splits = metrics_by_split(metrics)
+    uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
+    if not uploads:
+        return None
+    columns = {}
+    for label, values in uploads.items():
+        base = label.split("[")[0]
+        if base in splits and f"{base}, as stored" not in columns:
+            columns[f"{base}, as stored"] = splits[base]
+        columns[label.replace("[", ", ").rstrip("]")] = values
+    keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"], **{
+        key: label for key, label in TABLE1_DISPLAY.items() if key != "match_rate_percent"},
+        "refused_percent": "Refused [%]", "frame_changed_percent": "Setting moved by frame selection [%]"}
+    rows = []
+    for key, label in keys.items():
+        row = {"metric": label}
+        for name, values in columns.items():
+            row[f"{name} ({values['count']})" if "count" in values else name] = values.get(key)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
+    """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
+    for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them. The
+    upload-path figures have their own table (`upload_table`)."""
+    from nesf.card import is_upload_label, metrics_by_split
+    from nesf.metrics import paper_reference
+
+    splits = {label: values for label, values in metrics_by_split(metrics).items() if not is_upload_label(label)}
     if not splits:
         return None
     bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[:64]" (a card's CI subset) is test's

@@ -331,3 +331,18 @@ def test_reconstruct_offers_examples_in_one_click(at):
     offers = [t.label for t in at.toggle if t.label.startswith("Use it instead: its orthohexagonal cell")]
     declined = [m for m in _texts(at, "error") if "its orthohexagonal cell fits, but this model reconstructed" in m]
     assert len(offers) + len(declined) == 1, (offers, messages)
+
+
+def test_upload_figures_get_their_own_table_beside_the_dataset_form():
+    from app.views.model import metrics_table, upload_table
+
+    values = {"match_rate_percent": 78.7, "atom_count_error_percent": 4.65}
+    metrics = {"test": {**values, "count": 301}, "test[re-uploaded]": {"match_rate_percent": 79.4, "count": 301},
+               "held-out hexagonal[orthohexagonal cells]": {"match_rate_percent": 22.2, "count": 18},
+               "trust": {"field_residual": {}}}
+    assert list(metrics_table(metrics, "lim_l6").columns) == ["metric", "test (301)", "paper, test (Table 1)"]
+    table = upload_table(metrics)
+    assert list(table.columns) == ["metric", "test, as stored (301)", "test, re-uploaded (301)",
+                                   "held-out hexagonal, orthohexagonal cells (18)"]
+    assert table.iloc[0].tolist() == ["StructureMatcher match rate [%]", 78.7, 79.4, 22.2]
+    assert upload_table({"test": values}) is None
