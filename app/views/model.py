@@ -108,9 +108,15 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
     keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"], **{
         key: label for key, label in TABLE1_DISPLAY.items() if key != "match_rate_percent"},
         "refused_percent": "Refused [%]", "frame_changed_percent": "Setting moved by frame selection [%]"}
+    return _readings_table("metric", keys, columns)
+
+
+def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:
+    """One row per reading of `keys` ({key: label}), one column per entry of `columns` ({name: values}), its
+    crystal count in the header where it has one."""
     rows = []
     for key, label in keys.items():
-        row = {"metric": label}
+        row = {first: label}
         for name, values in columns.items():
             row[f"{name} ({values['count']})" if "count" in values else name] = values.get(key)
         rows.append(row)
@@ -151,13 +157,7 @@ def probe_table(metrics: dict) -> pd.DataFrame | None:
               if any(key in values for key in PROBE_KEYS)}
     if not splits:
         return None
-    rows = []
-    for key, label in PROBE_KEYS.items():
-        row = {"reading": label}
-        for split, values in splits.items():
-            row[f"{split} ({values['count']})" if "count" in values else split] = values.get(key)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return _readings_table("reading", PROBE_KEYS, splits)
 
 
 def _runs() -> None:
