@@ -131,7 +131,10 @@ def _lattice_refit_line(refit: dict | None) -> list[str]:
     chosen = ", ".join(f"{name} head " + (f"from epoch {result.get(key)}" if result.get(key) else "kept as trained")
                        for name, key in (("length", "length_epoch"), ("angle", "angle_epoch")))
     before, after = result.get("val_before", {}), result.get("val_after", {})
-    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train "
+    augmented = (f" and its variants (`--augment {refit['augmentation']}`, {refit.get('crystals', {}).get('train')} "
+                 f"crystals)" if refit.get("augmentation", "none") != "none" else "")
+    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train"
+            f"{augmented} "
             f"(`nesf refit-lattice`, {config.get('epochs')} epochs, {float(result.get('seconds', 0)):.0f} s; "
             f"{chosen}, chosen on validation): validation lattice error "
             f"{before.get('length_angstrom', 0):.4f} A / {before.get('angle_degrees', 0):.3f} deg -> "

@@ -553,10 +553,16 @@ def cmd_refit_lattice(args) -> int:
     if not train or not val:
         raise NesfError(f"dataset {dataset.name!r} needs a train and a val split for a lattice refit "
                         f"(has {len(train)} train, {len(val)} val crystals)")
+    if args.augment != "none":  # the heads see every variant's latent, as the augmented training did
+        from nesf.augment import variant_pool
+
+        train = variant_pool(train, args.augment, autoencoder.range).crystals
+        val = variant_pool(val, args.augment, autoencoder.range).crystals
     result = refit_lattice_heads(autoencoder.model, CrystalTensors(train, autoencoder.vocab, autoencoder.device),
                                  CrystalTensors(val, autoencoder.vocab, autoencoder.device), config)
     payload["model_state"] = {key: value.detach().cpu() for key, value in autoencoder.model.state_dict().items()}
-    payload["lattice_refit"] = {"config": config.to_dict(), "result": result.to_dict(), "dataset": dataset.name}
+    payload["lattice_refit"] = {"config": config.to_dict(), "result": result.to_dict(), "dataset": dataset.name,
+                                "augmentation": args.augment, "crystals": {"train": len(train), "val": len(val)}}
     payload.pop("metrics", None)  # measured with the old heads: `nesf card` measures the new ones
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(payload, args.out)
@@ -804,6 +810,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="angle head's Adam peak, cosine to zero")
     p.add_argument("--seed", type=int, default=LatticeRefitConfig.seed)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--augment", choices=["none", "frames", "frames+cells"], default="none",
+                   help="fit and choose the heads on every variant of the train and val crystals (nesf.augment), "
+                        "as a model trained with --augment sees them; default: as stored")
     _common(p)
     p.set_defaults(func=cmd_refit_lattice)
 
