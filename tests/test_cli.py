@@ -381,6 +381,14 @@ def test_refit_lattice_writes_a_new_checkpoint_and_leaves_the_input_intact(train
     assert {k.split(".")[0] for k in moved} == {head for head, key in (("length_head", "length_epoch"),
                                                                         ("angle_head", "angle_epoch"))
                                                   if record["result"][key] > 0}
+    assert record["augmentation"] == "none" and record["crystals"] == {"train": 90, "val": 5}
+    # with --augment the heads are fitted and chosen on every variant of the train and val crystals
+    augmented = tmp_path / "refit-frames.pt"
+    assert run_cli(["refit-lattice", source, "--out", augmented, "--epochs", 2, "--augment", "frames", "--device",
+                    "cpu", "--data-dir", data_dir]) == 0
+    record = torch.load(augmented, weights_only=True)["lattice_refit"]
+    assert record["augmentation"] == "frames"
+    assert record["crystals"]["train"] > 90 and record["result"]["train_count"] == record["crystals"]["train"]
 
 
 def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
