@@ -247,12 +247,12 @@ def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.nda
     return _results().get_or_compute(key, _in_slot(lambda: np.asarray(net.encode(list(crystals)))))
 
 
-def fitting_cell(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
-    """`Autoencoder.fitting_cell` (the primitive or Niggli cell that fits, or None), kept by checkpoint and content:
+def cell_offers(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
+    """`Autoencoder.cell_offers` (the other cells that fit, offered and declined), kept by checkpoint and content:
     the symmetry analysis runs once per refused crystal, not at every rerun of the page showing its offer."""
     net = model(checkpoint, device)
-    key = ("fitting_cell", checkpoint_hash(checkpoint), crystal_key(crystal))
-    return _results().get_or_compute(key, lambda: (net.fitting_cell(crystal),))[0]
+    key = ("cell_offers", checkpoint_hash(checkpoint), crystal_key(crystal))
+    return _results().get_or_compute(key, lambda: net.cell_offers(crystal))
 
 
 def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):

@@ -21,7 +21,6 @@ from nesf.device import get_device
 from nesf.errors import NesfError
 from nesf.fields import ModelFields
 from nesf.frame_select import FrameChoice, field_scores, select_frames
-from nesf.frames import equivalent_frames
 from nesf.latent import interpolate as interpolate_latents
 from nesf.model import NeSF
 from nesf.model_range import ModelRange
@@ -135,24 +134,25 @@ class Autoencoder:
         and field residual (`nesf.frame_select`); only settings inside the model's range are considered, so a
         crystal whose given setting reaches past the model's box may still fit in another. For uploads: every path
         that encodes one goes through here. Raises NesfError as `check` where no setting fits."""
-        fits = lambda frame: not self.range.problems(frame)  # noqa: E731
-        for crystal in crystals:
-            self.check(crystal, check_box=False)
-            if not self.range.problems(crystal):
-                continue
-            if not any(fits(frame) for frame in equivalent_frames(crystal)):
+        for crystal in crystals:  # every excess but the box is one of the cell, the same in every setting
+            problems = [p for p in self.range.problems(crystal) if p.kind != "box"]
+            if problems or crystal.num_atoms == 0:
+                self.check(crystal)
+        choices = select_frames(self.model, crystals, self.vocab, self.device,
+                                fits=lambda frame: not self.range.problems(frame))
+        for crystal, choice in zip(crystals, choices):
+            if choice is None:
                 self.check(crystal)  # raises, naming every excess of the setting as given
-        if not crystals:
-            return []
-        return select_frames(self.model, crystals, self.vocab, self.device, fits=fits)
+        return choices
 
     def training_reference(self) -> tuple[np.ndarray, list[str]] | None:
         """(latents (N, L), ids) of the training crystals in the atlas beside this checkpoint (`NAME.atlas.pt`),
         for the latent-distance trust signal; None where there is no such atlas or it belongs to other weights."""
         if self._training_reference is None:
             from nesf.atlas import load_atlas
+            from nesf.checkpoint import atlas_path_for
 
-            path = self.path.with_suffix(".atlas.pt") if self.path else None
+            path = atlas_path_for(self.path) if self.path else None
             reference = ()
             if path is not None and path.is_file():
                 try:

@@ -83,17 +83,17 @@ def candidate_frames(crystal: Crystal, fits=None, max_candidates: int = MAX_CAND
 
 
 def select_frames(model, crystals: list[Crystal], vocab: list[int], device: torch.device, *, fits=None,
-                  max_candidates: int = MAX_CANDIDATES) -> list[FrameChoice]:
-    """For each crystal, its setting with the lowest field score (`candidate_frames`, scored together in batches).
-    The caller makes sure each crystal has a setting that fits (ValueError otherwise)."""
+                  max_candidates: int = MAX_CANDIDATES) -> list[FrameChoice | None]:
+    """For each crystal, its setting with the lowest field score (`candidate_frames`, scored together in batches);
+    None for a crystal none of whose settings fits."""
     groups = [candidate_frames(c, fits, max_candidates) for c in crystals]
-    for crystal, group in zip(crystals, groups):
-        if not group:
-            raise ValueError(f"{crystal.id or crystal.formula}: no setting of this crystal fits")
     flat = [candidate for group in groups for candidate in group]
     latents, scores = field_scores(model, flat, vocab, device)
     choices, start = [], 0
     for group in groups:
+        if not group:
+            choices.append(None)
+            continue
         values = [s.score for s in scores[start:start + len(group)]]
         best = start + int(np.argmin(values))
         choices.append(FrameChoice(flat[best], latents[best], scores[best], len(group), scores[start]))

@@ -32,12 +32,13 @@ def cell_offer_note(autoencoder, cell: Crystal) -> str:
     return f"its {kind} cell ({cell.num_atoms} atoms, a, b, c = {lengths} A) fits this model; {measured}"
 
 
-def declined_note(autoencoder, crystal: Crystal) -> str:
-    """Why no other cell is offered although one fits: its kind's measured quality is too low; "" otherwise."""
+def declined_note(autoencoder, declined: list[Crystal]) -> str:
+    """Why the `declined` cells (`Autoencoder.cell_offers`) are not offered although they fit: their kinds' measured
+    quality is too low; "" for none."""
     from nesf.api import MIN_OFFER_MATCH_PERCENT
 
     notes = []
-    for cell in autoencoder.cell_offers(crystal)[1]:
+    for cell in declined:
         kind = cell.meta.get("cell", "alternative")
         quality = autoencoder.cell_offer_quality(kind)
         notes.append(f"its {kind} cell fits, but this model reconstructed crystals in such cells correctly only "
@@ -52,10 +53,11 @@ def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: boo
         return PreparedUpload(source, crystal, autoencoder.select_frames([crystal])[0], "", "")
     except NesfError as exc:
         reason = str(exc)
-    alternative = autoencoder.fitting_cell(crystal) if use_fitting_cell else None
-    if alternative is None:
-        declined = declined_note(autoencoder, crystal)
-        return PreparedUpload(source, crystal, None, "", reason + (f" ({declined})" if declined else ""))
+    offers, declined = autoencoder.cell_offers(crystal) if use_fitting_cell else ([], [])
+    if not offers:
+        note = declined_note(autoencoder, declined)
+        return PreparedUpload(source, crystal, None, "", reason + (f" ({note})" if note else ""))
+    alternative = offers[0]
     return PreparedUpload(source, crystal, autoencoder.select_frames([alternative])[0],
                           cell_offer_note(autoencoder, alternative), "")
 

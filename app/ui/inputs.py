@@ -152,16 +152,14 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
         except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
             message = describe(exc, item.source)
         try:
-            alternative = backend.fitting_cell(ctx.checkpoint, item.crystal, ctx.device)
+            offers, declined = backend.cell_offers(ctx.checkpoint, item.crystal, ctx.device)
         except Exception:  # noqa: BLE001 - no offer, the message above stands
-            alternative = None
-        if alternative is None:
-            try:
-                declined = declined_note(net, item.crystal)
-            except Exception:  # noqa: BLE001 - the message above stands alone
-                declined = ""
-            st.error(message + (f" ({declined})" if declined else ""), icon=":material/error:")
+            offers, declined = [], []
+        if not offers:
+            why = declined_note(net, declined)
+            st.error(message + (f" ({why})" if why else ""), icon=":material/error:")
             continue
+        alternative = offers[0]
         note = cell_offer_note(net, alternative)
         kind = alternative.meta.get("cell", "alternative")
         st.warning(message, icon=":material/warning:")
