@@ -39,6 +39,7 @@ ATTRIBUTE_COLUMNS = ("id", "split", "formula", "num_atoms", "volume_angstrom3",
                      "spacegroup_number", "spacegroup_symbol", "crystal_system")
 ATTRIBUTES_SYMPREC = 0.1  # Angstrom, spglib tolerance for the attribute table's space groups
 _ATTRIBUTES_VERSION = 1
+HOLDOUT_PERCENT = 4  # of a stand-in training split (the val file, where train is missing) held out for validation
 
 
 def default_data_dir() -> Path:
@@ -278,10 +279,22 @@ def _split_plan(sources: dict) -> tuple[dict[str, str], str]:
     plan = {split: split for split in sources}
     note = ""
     if "train" not in sources and "val" in sources:
-        plan = {"train": "val", **({"test": "test"} if "test" in sources else {})}
-        note = ("The train split is not in the data directory, so the validation split is used as the training set "
-                "and there is no validation split.")
+        plan = {"train": "val", "val": "val", **({"test": "test"} if "test" in sources else {})}
+        note = (f"The train split is not in the data directory, so the validation split is used as the training set, "
+                f"less the {HOLDOUT_PERCENT} % of its crystals (chosen by a hash of their ids) held out as the "
+                f"validation split.")
     return plan, note
+
+
+def holdout(crystals, percent: int = None) -> tuple[list[Crystal], list[Crystal]]:
+    """(kept, held_out): `crystals` split by a hash of each id, so that the same crystal is held out whatever the
+    row order or the file it is read from; about `percent` (default HOLDOUT_PERCENT) % are held out."""
+    percent = HOLDOUT_PERCENT if percent is None else int(percent)
+    kept, held_out = [], []
+    for crystal in crystals:
+        bucket = int.from_bytes(hashlib.sha1(str(crystal.id).encode("utf-8")).digest()[:4], "big") % 100
+        (held_out if bucket < percent else kept).append(crystal)
+    return kept, held_out
 
 
 def _describe(name: str, note: str, missing: list[str]) -> str:
@@ -334,18 +347,24 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
     _, missing = _present_files(name, data_dir)
 
     splits, vocab = {}, None
-    if name in CDVAE_DATASETS:
-        for split, source_split in plan.items():
-            splits[split] = read_cdvae_csv(sources[source_split], cache_dir=cache_dir, progress=progress)
-        vocab = sorted({int(z) for crystals in splits.values() for c in crystals for z in c.species})
-    else:
-        for split, source_split in plan.items():
+    read = {}
+    for source_split in dict.fromkeys(plan.values()):
+        if name in CDVAE_DATASETS:
+            read[source_split] = read_cdvae_csv(sources[source_split], cache_dir=cache_dir, progress=progress)
+        else:
             crystals, split_vocab = read_paper_split(sources[source_split])
             if vocab is None:
                 vocab = split_vocab
             elif split_vocab != vocab:
                 raise NesfError(f"{sources[source_split]}: sidx_to_z differs from the other splits of {name}")
-            splits[split] = crystals
+            read[source_split] = crystals
+    for split, source_split in plan.items():
+        splits[split] = read[source_split]
+    if plan.get("train") == "val":  # the val file stands in for train: hold a few percent of it out as val
+        splits["train"], splits["val"] = holdout(read["val"])
+    if name in CDVAE_DATASETS:
+        vocab = sorted({int(z) for crystals in splits.values() for c in crystals for z in c.species})
+    else:
         # The missing train pickle's json still names the paper's vocabulary; use it where present.
         train_attr = data_dir / "nesf_paper" / f"dataset_{name}_train" / "dataset_attr.json"
         if "train" not in sources and train_attr.is_file():

@@ -9,7 +9,8 @@ import pytest
 from nesf import cdvae_csv, datasets, structure_io
 from nesf.cdvae_csv import read_cdvae_csv
 from nesf.datasets import (
-    ATTRIBUTE_COLUMNS, available_datasets, dataset_from_crystals, default_data_dir, load_dataset, merge_datasets,
+    ATTRIBUTE_COLUMNS, available_datasets, dataset_from_crystals, default_data_dir, holdout, load_dataset,
+    merge_datasets,
 )
 from nesf.errors import NesfError
 
@@ -101,23 +102,36 @@ def test_attributes_computed_once_and_cached_on_disk(ybco, data_dir, cache_dir, 
 
 
 def test_perov5_from_cdvae_csv(perov):
-    assert {s: len(c) for s, c in perov.splits.items()} == {"train": PEROV_ROWS, "test": PEROV_ROWS}
-    assert "validation split is used as the training set" in perov.description
+    # the val file stands in for train, less a few percent held out (by id hash) as val
+    sizes = {s: len(c) for s, c in perov.splits.items()}
+    assert sizes["test"] == PEROV_ROWS and sizes["train"] + sizes["val"] == PEROV_ROWS
+    assert 1 <= sizes["val"] <= PEROV_ROWS * 0.1
+    assert not {c.id for c in perov.crystals("train")} & {c.id for c in perov.crystals("val")}
+    assert "validation split is used as the training set, less the 4 % of its crystals" in perov.description
     assert perov.species_vocab == sorted(perov.species_vocab)
     assert all(c.num_atoms == 5 for _, c in perov.all_crystals())
     table = perov.attributes()
     row = table[table["id"] == "15422"].iloc[0]  # LaAuO3, a cubic perovskite
     assert (row["formula"], row["spacegroup_number"], row["spacegroup_symbol"], row["crystal_system"]) == (
         "LaAuO3", 221, "Pm-3m", "cubic")
-    assert perov.crystals("val") == []
+
+
+def test_holdout_follows_ids_not_order(perov):
+    crystals = perov.crystals("train") + perov.crystals("val")
+    kept, held_out = holdout(crystals[::-1])
+    assert {c.id for c in held_out} == {c.id for c in perov.crystals("val")}
+    assert len(kept) + len(held_out) == len(crystals)
+    assert holdout(crystals, percent=0)[1] == [] and holdout(crystals, percent=100)[0] == []
 
 
 def test_cdvae_csv_cache(small_data_dir, perov, monkeypatch):
     # the perov fixture filled the cache: reading again never parses a CIF
     monkeypatch.setattr(cdvae_csv, "read_structures", lambda *a, **k: pytest.fail("CIF parsed again"))
     crystals = read_cdvae_csv(small_data_dir / "perov_5" / "val.csv", cache_dir=small_data_dir / ".cache")
-    assert [c.id for c in crystals] == [c.id for c in perov.crystals("train")]
-    for a, b in zip(crystals, perov.crystals("train")):
+    loaded = {c.id: c for c in perov.crystals("train") + perov.crystals("val")}
+    assert sorted(c.id for c in crystals) == sorted(loaded)
+    for a in crystals:
+        b = loaded[a.id]
         np.testing.assert_array_equal(a.cart_coords, b.cart_coords)
         np.testing.assert_array_equal(a.species, b.species)
 
@@ -142,7 +156,7 @@ def test_available_datasets(data_dir, tmp_path):
     assert infos["lim_l6"].paper_name == "LCS6Å" and infos["lim_l6"].splits == ("train", "val", "test")
     assert infos["lim_l6"].files_missing == ()
     icsg = infos["ICSG3D"]
-    assert icsg.splits == ("train", "test")
+    assert icsg.splits == ("train", "val", "test")
     assert "nesf_paper/dataset_ICSG3D_train/dataset.pkl" in icsg.files_missing
     assert "validation split is used as the training set" in icsg.description
     assert infos["perov_5"].files_missing == ("perov_5/train.csv",)
@@ -151,7 +165,7 @@ def test_available_datasets(data_dir, tmp_path):
 
 def test_icsg3d_uses_val_as_train(data_dir, cache_dir):
     icsg = load_dataset("ICSG3D", data_dir, cache_dir=cache_dir)
-    assert {s: len(c) for s, c in icsg.splits.items()} == {"train": 342, "test": 360}
+    assert {s: len(c) for s, c in icsg.splits.items()} == {"train": 327, "val": 15, "test": 360}  # 342 in val
     assert len(icsg.species_vocab) == 84
 
 
@@ -205,7 +219,8 @@ def test_merge_datasets(ybco, perov):
     assert merged.species_vocab[: len(ybco.species_vocab)] == ybco.species_vocab
     assert set(merged.species_vocab) == set(ybco.species_vocab) | set(perov.species_vocab)
     assert len(merged.species_vocab) == len(set(merged.species_vocab))
-    assert {s: len(c) for s, c in merged.splits.items()} == {"train": 90 + PEROV_ROWS, "val": 5, "test": 5 + PEROV_ROWS}
+    assert {s: len(c) for s, c in merged.splits.items()} == {"train": 90 + 144, "val": 5 + 6,
+                                                                "test": 5 + PEROV_ROWS}
     np.testing.assert_array_equal(merged.bbox_min, np.minimum(ybco.bbox_min, perov.bbox_min))
     np.testing.assert_array_equal(merged.bbox_max, np.maximum(ybco.bbox_max, perov.bbox_max))
 
