@@ -1,0 +1,150 @@
+"""Generation: the latent densities, and the generated-set metrics against hand-made cases (CDVAE's definitions)."""
+
+import numpy as np
+import pytest
+
+from nesf.crystal import Crystal
+from nesf.errors import NesfError
+from nesf.generation.density import fit_density
+from nesf.generation.fingerprints import Fingerprints, composition_fingerprint, fingerprints, structure_fingerprint
+from nesf.generation.scores import coverage, coverage_cutoffs, score_crystals, score_generated
+from nesf.generation.validity import composition_valid, crystal_valid, min_distance_angstrom, structure_valid
+from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, rocksalt_mgo
+
+
+def nacl(a: float = 5.64) -> Crystal:
+    return cubic(a, ROCKSALT_FRAC, [11] * 4 + [17] * 4, "NaCl")
+
+
+def pair(distance: float, a: float = 4.0) -> Crystal:
+    return Crystal(np.eye(3) * a, np.array([[0.0, 0, 0], [distance, 0, 0]]), np.array([11, 17]), "pair")
+
+
+# -- validity -----------------------------------------------------------------------------------------------------
+def test_two_atoms_closer_than_half_an_angstrom_are_invalid():
+    assert not structure_valid(pair(0.4))
+    assert structure_valid(pair(2.0))
+    # periodic images count: 3.8 A apart in a 4 A cell is 0.2 A through the boundary
+    assert min_distance_angstrom(pair(3.8)) == pytest.approx(0.2)
+    assert not structure_valid(pair(3.8))
+    assert min_distance_angstrom(nacl()) == pytest.approx(5.64 / 2)
+
+
+def test_tiny_or_empty_cells_are_invalid():
+    assert not structure_valid(Crystal(np.eye(3) * 0.4, np.zeros((1, 3)), np.array([26]), "tiny"))  # 0.064 A^3
+    assert not structure_valid(Crystal(np.eye(3) * 4, np.zeros((0, 3)), np.zeros(0, dtype=int), "empty"))
+    assert structure_valid(bcc_iron())
+
+
+def test_smact_charge_neutrality():
+    assert composition_valid([11, 17])          # NaCl: Na+ Cl-
+    assert not composition_valid([11, 17, 17])  # NaCl2: no oxidation states balance it
+    assert composition_valid([12, 8])           # MgO
+    assert composition_valid([38, 22, 8, 8, 8])  # SrTiO3
+    assert composition_valid([26, 26])          # one element
+    assert composition_valid([26, 28, 28])      # only metals: an alloy
+    assert not composition_valid([8, 9])        # OF: both anions
+    assert crystal_valid(nacl()) == (True, True)
+    assert crystal_valid(cubic(5.64, ROCKSALT_FRAC, [11] * 2 + [17] * 6, "NaCl3")) == (True, False)
+
+
+# -- uniqueness and novelty ---------------------------------------------------------------------------------------
+def test_a_training_crystal_is_not_novel_and_a_repeat_is_not_unique():
+    training = [nacl(), cscl()]
+    generated = [nacl(5.70),  # the training NaCl, slightly strained: the same structure
+                 rocksalt_mgo(),  # rocksalt but another composition: novel
+                 rocksalt_mgo(),  # a repeat: not unique
+                 pair(0.3)]  # invalid: neither
+    scores = score_crystals(generated, training)
+    assert scores.valid.tolist() == [True, True, True, False]
+    assert scores.unique.tolist() == [True, True, False, False]
+    assert scores.novel.tolist() == [False, True, False, False]
+
+
+# -- coverage -----------------------------------------------------------------------------------------------------
+def test_coverage_against_hand_made_fingerprints():
+    reference = Fingerprints(np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]]), np.zeros((3, 2)))
+    # generated: one on the first reference point, one near the second (0.1 away), one far, one without fingerprint
+    generated = Fingerprints(np.array([[0.0, 0.0], [1.1, 0.0], [9.0, 9.0], [np.nan, np.nan]]), np.zeros((4, 2)))
+    result = coverage(generated, reference, structure_cutoff=0.2, composition_cutoff=4.0)
+    assert result.recall_percent == pytest.approx(200 / 3)   # 2 of 3 reference points covered
+    assert result.precision_percent == pytest.approx(50.0)   # 2 of 4 generated (the one without counts)
+    assert result.amsd_recall == pytest.approx((0.0 + 0.1 + np.hypot(4, 4)) / 3)
+    # the composition cutoff binds too
+    far = Fingerprints(generated.structure, np.full((4, 2), 10.0))
+    assert coverage(far, reference, 0.2, 4.0).recall_percent == 0.0
+    assert coverage_cutoffs("perov_5") == (0.2, 4.0) and coverage_cutoffs("lim_l6") == (0.4, 10.0)
+
+
+def test_fingerprints_tell_structures_apart_and_cache(tmp_path):
+    same = [nacl(), nacl(5.9)]  # the same rocksalt structure at two scales
+    prints = fingerprints(same + [cscl()], cache_dir=tmp_path)
+    assert np.linalg.norm(prints.structure[0] - prints.structure[1]) < 1e-6
+    assert np.linalg.norm(prints.structure[0] - prints.structure[2]) > 0.2  # 6-fold vs 8-fold coordination
+    assert np.linalg.norm(prints.composition[0] - prints.composition[1]) < 1e-9
+    assert list(tmp_path.glob("fingerprints-*.pt"))
+    again = fingerprints(same + [cscl()], cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.structure, prints.structure)
+    assert np.isnan(structure_fingerprint(Crystal(np.eye(3), np.zeros((0, 3)), np.zeros(0, int)))).all()
+    assert composition_fingerprint([11, 17]).shape == (132,)
+
+
+def test_score_generated_summary():
+    reference = [nacl(), cscl(), rocksalt_mgo()]
+    scores, per_crystal = score_generated([nacl(5.66), rocksalt_mgo(), pair(0.3)], reference, training=[nacl()],
+                                          cutoffs=(0.2, 4.0))
+    assert scores.generated == 3
+    assert scores.structure_valid_percent == pytest.approx(200 / 3)
+    assert scores.valid_percent == pytest.approx(200 / 3)
+    assert scores.unique_percent == 100.0 and scores.novel_percent == 50.0
+    assert scores.cov_recall_percent == pytest.approx(200 / 3)  # NaCl and MgO covered, CsCl not
+    assert per_crystal.novel.tolist() == [False, True, False]
+
+
+# -- densities ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_clusters():
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(-3, 0.5, size=(300, 4)), rng.normal(3, 0.5, size=(300, 4))])
+
+
+def test_gmm_finds_two_clusters_and_samples_reproducibly(two_clusters):
+    density = fit_density(two_clusters, "gmm")
+    assert density.label == "gmm: 2 full-covariance components"
+    labels = [s.label for s in density.selection]
+    assert labels[:2] == ["1 full-covariance component", "2 full-covariance components"]
+    samples = density.sample(400, seed=1)
+    np.testing.assert_array_equal(samples, density.sample(400, seed=1))
+    assert not np.array_equal(samples, density.sample(400, seed=2))
+    # both clusters, none in the empty middle
+    assert (samples[:, 0] < 0).mean() == pytest.approx(0.5, abs=0.1)
+    assert np.abs(samples.mean(axis=1)).min() > 1.0
+    gaussian = fit_density(two_clusters, "gaussian")
+    assert density.log_likelihood(two_clusters) > gaussian.log_likelihood(two_clusters) + 1.0
+
+
+def test_local_sampling_stays_near(two_clusters):
+    density = fit_density(two_clusters, "gmm")
+    centre = two_clusters[0]
+    tight = density.near(centre, 500, seed=0, spread=0.1)
+    wide = density.near(centre, 500, seed=0, spread=0.5)
+    assert np.linalg.norm(tight - centre, axis=1).mean() == pytest.approx(
+        0.2 * np.linalg.norm(wide - centre, axis=1).mean(), rel=1e-4)  # same noise, scaled
+    region = two_clusters[300:310]
+    inside = density.within(region, 200, seed=0, spread=0.1)
+    nearest = np.linalg.norm(inside[:, None] - region[None], axis=-1).min(axis=1)
+    assert nearest.max() < 0.5
+    with pytest.raises(NesfError, match="a region to sample in needs at least one crystal"):
+        density.within(np.zeros((0, 4)), 5)
+    with pytest.raises(NesfError, match="latent vectors have 3 entries, the density 4"):
+        density.near(np.zeros(3), 5)
+
+
+def test_kde_and_bad_settings(two_clusters):
+    kde = fit_density(two_clusters, "kde")
+    assert kde.label.startswith("kde: bandwidth") and kde.mixture is None
+    assert kde.sample(10, seed=3).shape == (10, 4)
+    with pytest.raises(NesfError, match="unknown density 'flow'; use one of gmm, kde, gaussian"):
+        fit_density(two_clusters, "flow")
+    with pytest.raises(NesfError, match="needs at least 20 training latents, got 5"):
+        fit_density(two_clusters[:5])
