@@ -492,6 +492,68 @@ def _card_from_stored_metrics(args) -> int:
     return 0
 
 
+# -- generate / score-generated ------------------------------------------------------------------------------------
+def cmd_generate(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.generation.density import DEFAULT_SPREAD
+    from nesf.generation.sample import Where
+    from nesf.generation.workflow import GenerationSession, write_generated
+    from nesf.structure_io import read_structure_file
+
+    if args.near and args.region:
+        raise NesfError("give --near or --region, not both")
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    session = GenerationSession.open(autoencoder, args.density, args.density_seed)
+    spread = DEFAULT_SPREAD if args.spread is None else args.spread
+    if args.near and Path(args.near).is_file():
+        where = session.near_crystal(read_structure_file(Path(args.near))[0], Path(args.near).name, spread)
+    elif args.near:
+        where = session.near(args.near, spread)
+    elif args.region:
+        ids = (Path(args.region[1:]).read_text().split() if args.region.startswith("@")
+               else [i.strip() for i in args.region.split(",") if i.strip()])
+        where = session.region(ids, spread)
+    else:
+        where = Where()
+    generated = session.run(args.count, args.seed, where, _decode_config(args, autoencoder))
+    paths = write_generated(generated, args.out_dir, valid_only=args.valid_only)
+    scores = generated.scores
+    print(f"{len(generated.crystals)} crystals from {session.density.label}, {generated.where}, seed {args.seed}: "
+          f"{int(scores.valid.sum())} valid, {int(scores.unique.sum())} unique, {int(scores.novel.sum())} novel; "
+          f"{len(paths)} CIFs and summary.csv -> {args.out_dir}")
+    return 0
+
+
+def cmd_score_generated(args) -> int:
+    from nesf.datasets import default_cache_dir, load_dataset
+    from nesf.generation.published import format_generation_table
+    from nesf.generation.scores import coverage_cutoffs, score_generated
+    from nesf.generation.workflow import read_generated, unreadable_placeholder
+
+    crystals, problems = read_generated(args.files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not crystals and not problems:
+        raise NesfError("no structure files to score")
+    dataset = load_dataset(args.dataset, _data_dir(args))
+    reference = dataset.crystals(args.reference_split)
+    if not reference:
+        raise NesfError(f"dataset {dataset.name!r} has no {args.reference_split!r} split to compare with")
+    training = dataset.crystals("train") + dataset.crystals("val")
+    crystals += [unreadable_placeholder(i) for i in range(len(problems))]
+    scores, _ = score_generated(crystals, reference, training, cutoffs=coverage_cutoffs(dataset.name),
+                                cache_dir=default_cache_dir(_data_dir(args)))
+    if args.json:
+        print(json.dumps({"dataset": dataset.name, "reference_split": args.reference_split,
+                          "unreadable": problems, "scores": scores.to_dict()}, indent=2))
+    else:
+        print(f"{scores.generated} generated crystals ({len(problems)} unreadable, counted invalid) against "
+              f"{dataset.name} {args.reference_split} ({len(reference)}) and its {len(training)} training crystals; "
+              f"coverage cutoffs {scores.structure_cutoff} / {scores.composition_cutoff}")
+        print(format_generation_table(scores.to_dict(), dataset.name))
+    return 0
+
+
 # -- slim -------------------------------------------------------------------------------------------------------
 def cmd_slim(args) -> int:
     from nesf.checkpoint import load_checkpoint, save_checkpoint
@@ -753,6 +815,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "reads best; refused ones are named); default --out: <checkpoint>.uploads.atlas.pt")
     _common(p)
     p.set_defaults(func=cmd_atlas)
+    p = sub.add_parser("generate", help="sample new crystals from a density over the model's training latents")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (the same seed gives the same crystals)")
+    p.add_argument("--density", default="gmm", choices=["gmm", "kde", "gaussian"],
+                   help="gmm: Gaussian mixture chosen by held-out likelihood; kde; gaussian: one Gaussian")
+    p.add_argument("--density-seed", type=int, default=0, help="seed of the density's held-out split and fit")
+    p.add_argument("--near", default=None, help="sample near this atlas crystal id, or this structure file")
+    p.add_argument("--region", default=None, help="sample within these atlas crystals: id,id,... or @file of ids")
+    p.add_argument("--spread", type=float, default=None,
+                   help="local sampling width, a multiple of the density's covariance there (default 0.3)")
+    p.add_argument("--out-dir", type=Path, default=Path("generated"))
+    p.add_argument("--valid-only", action="store_true", help="write CIFs of the valid crystals only")
+    p.add_argument("--decode", default=CHECKPOINT_PRESET, choices=decode_choices, help=decode_help)
+    _common(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("score-generated", help="validity, coverage, uniqueness and novelty of generated structures "
+                                               "(CDVAE's metrics)")
+    p.add_argument("files", nargs="+", type=Path, help="structure files or folders of them")
+    p.add_argument("--dataset", required=True, help="coverage against its test split, novelty against its training")
+    p.add_argument("--reference-split", default="test", choices=["val", "test"])
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_score_generated)
+
     p = sub.add_parser("crossval", help="train and score every fold of a dataset (the paper's YBCO-like protocol), "
                                         "resumable, writing a table")
     p.add_argument("family", help="fold family: YBCO13 (datasets YBCO13_fold0..19)")
