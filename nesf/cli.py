@@ -428,6 +428,7 @@ def cmd_card(args) -> int:
     from nesf.api import Autoencoder
     from nesf.card import evaluate_split, probe_split, record_metrics
     from nesf.datasets import load_dataset
+    from nesf.download import CDVAE_DATASETS
 
     if args.stored:
         return _card_from_stored_metrics(args)
@@ -440,7 +441,7 @@ def cmd_card(args) -> int:
         for label, subset in ((split, crystals), (f"{split}[:{args.ci_count}]", crystals[: args.ci_count])):
             if not subset or label in metrics or (label != split and args.ci_count >= len(crystals)):
                 continue
-            values, seconds = evaluate_split(autoencoder, subset, config)
+            values, seconds = evaluate_split(autoencoder, subset, config, cdvae=dataset.name in CDVAE_DATASETS)
             probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
             metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": args.decode}
             print(f"{label}: {values}")
@@ -496,10 +497,11 @@ def _card_from_stored_metrics(args) -> int:
 def cmd_generate(args) -> int:
     from nesf.api import Autoencoder
     from nesf.generation.density import DEFAULT_SPREAD
-    from nesf.generation.sample import Where
+    from nesf.generation.sample import Where, check_count
     from nesf.generation.workflow import GenerationSession, write_generated
     from nesf.structure_io import read_structure_file
 
+    check_count(args.count)
     if args.near and args.region:
         raise NesfError("give --near or --region, not both")
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)

@@ -148,3 +148,22 @@ def test_kde_and_bad_settings(two_clusters):
         fit_density(two_clusters, "flow")
     with pytest.raises(NesfError, match="needs at least 20 training latents, got 5"):
         fit_density(two_clusters[:5])
+
+
+# -- CDVAE's reconstruction benchmark -----------------------------------------------------------------------------
+def test_cdvae_reconstruction_needs_valid_and_matching():
+    from nesf.card import _cdvae_section
+    from nesf.generation.published import cdvae_reconstruction
+
+    trues = [nacl(), rocksalt_mgo(), cscl(), nacl()]
+    preds = [nacl(5.66),  # matches
+             rocksalt_mgo(),  # matches exactly
+             bcc_iron(),  # another structure: a miss
+             cubic(5.64, ROCKSALT_FRAC, [11] * 2 + [17] * 6, "NaCl3")]  # not charge-neutral: a miss however close
+    result = cdvae_reconstruction(trues, preds)
+    assert result["cdvae_match_rate_percent"] == 50.0
+    assert 0.0 <= result["cdvae_rmse"] < 0.05
+    card = "\n".join(_cdvae_section("perov_5", {"test": {**result, "count": 4}, "val": {"count": 3}}))
+    assert "| Match rate [%] | 50.0000 | 97.52 | 99.34 |" in card
+    assert "| metric | ours (test, 4) | CDVAE | FTCP |" in card
+    assert _cdvae_section("lim_l6", {"test": {"count": 4}}) == []

@@ -49,9 +49,14 @@ def training_density(autoencoder, method: str = "gmm", seed: int = 0) -> LatentD
     return fit_density(reference[0], method, seed)
 
 
-def sample_latents(density: LatentDensity, count: int, seed: int = 0, where: Where = Where()) -> np.ndarray:
+def check_count(count: int) -> int:
     if not 1 <= count <= MAX_SAMPLES:
         raise NesfError(f"number of samples must be 1 to {MAX_SAMPLES}, got {count}")
+    return int(count)
+
+
+def sample_latents(density: LatentDensity, count: int, seed: int = 0, where: Where = Where()) -> np.ndarray:
+    check_count(count)
     if where.kind == "space":
         return density.sample(count, seed)
     if where.kind == "near":

@@ -86,7 +86,8 @@ class GenerationSession:
 
     def near(self, crystal_id: str, spread: float = DEFAULT_SPREAD) -> Where:
         index = self.index_of(crystal_id)
-        return Where.near(self.atlas.latents[index], f"{crystal_id} ({self.atlas.crystals[index].formula})", spread)
+        found = self.atlas.table["id"].iloc[index]
+        return Where.near(self.atlas.latents[index], f"{found} ({self.atlas.crystals[index].formula})", spread)
 
     def near_crystal(self, crystal: Crystal, label: str, spread: float = DEFAULT_SPREAD) -> Where:
         """Around an uploaded crystal, encoded in the setting the model reads best."""
