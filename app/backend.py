@@ -312,6 +312,31 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
     return _results().get_or_compute(memo_key, _in_slot(compute))
 
 
+# -- generation -------------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Fitting the latent density (once per model and density)…", max_entries=4)
+def _generation_session(path: str, mtime: float, device: str, method: str):
+    from nesf.generation.workflow import GenerationSession
+
+    return GenerationSession.open(_model(path, mtime, device), method)
+
+
+def generation_session(checkpoint: CheckpointInfo, method: str, device: str = "auto"):
+    """The model's generation session (its atlas and a density of `method` over its training latents)."""
+    return _generation_session(str(checkpoint.path), checkpoint.mtime, device, method)
+
+
+def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, where, mode: str = "fast",
+             device: str = "auto"):
+    """A `nesf.generation.workflow.GeneratedSet` (kept by checkpoint, density, count, seed, place and decoding)."""
+    session = generation_session(checkpoint, method, device)
+    centres = "" if where.centres is None else hashlib.sha1(
+        np.ascontiguousarray(where.centres, dtype=np.float32).tobytes()).hexdigest()[:20]
+    key = ("generate", checkpoint_hash(checkpoint), method, int(count), int(seed), where.kind, centres,
+           float(where.spread), mode)
+    config = model(checkpoint, device).decode_preset(mode)
+    return _results().get_or_compute(key, _in_slot(lambda: session.run(int(count), int(seed), where, config)))
+
+
 # -- server-wide memos --------------------------------------------------------------------------------------------
 def _find_malloc_trim():
     try:

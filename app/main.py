@@ -1,6 +1,6 @@
 """NeSF Explorer: `streamlit run app/main.py`.
 
-Four pages (Latent map, Reconstruct, Interpolate, Model) over one shared sidebar (checkpoint, device, dataset,
+Five pages (Latent map, Reconstruct, Interpolate, Generate, Model) over one shared sidebar (checkpoint, device, dataset,
 decoding preset, Retrain). Opens on the shipped checkpoint and its atlas: no download, no GPU needed.
 """
 
@@ -30,6 +30,8 @@ pages = {
                            url_path="reconstruct"),
     "interpolate": st.Page(PAGE_DIR / "page_interpolate.py", title="Interpolate", icon=":material/timeline:",
                            url_path="interpolate"),
+    "generate": st.Page(PAGE_DIR / "page_generate.py", title="Generate", icon=":material/auto_awesome:",
+                        url_path="generate"),
     "model": st.Page(PAGE_DIR / "page_model.py", title="Model", icon=":material/neurology:", url_path="model"),
 }
 state.set_pages(pages)

@@ -346,3 +346,49 @@ def test_upload_figures_get_their_own_table_beside_the_dataset_form():
                                    "held-out hexagonal, orthohexagonal cells (18)"]
     assert table.iloc[0].tolist() == ["StructureMatcher match rate [%]", 78.7, 79.4, 22.2]
     assert upload_table({"test": values}) is None
+
+
+def _generate(app):
+    app.selectbox(key="gen_density").set_value("gaussian")
+    app.number_input(key="gen_count").set_value(6)
+    app.button(key="gen_go").click().run()
+    _no_traceback(app)
+    return app
+
+
+def test_generate_whole_space_shows_samples_on_the_map_and_exports(at):
+    _open(at, "generate")
+    assert any("press Generate" in i for i in _texts(at, "info"))
+    _generate(at)
+    assert any(s.startswith("6 samples the whole latent space") for s in _texts(at, "subheader"))
+    labels = [m.label for m in at.metric]
+    assert {"Valid", "Unique", "Novel", "Density"} <= set(labels)
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [f"gen-0-{i}" for i in range(6)]
+    assert {"valid", "novel", "nearest_dataset_crystal"} <= set(table.columns)
+    assert any("Samples placed on the" in c for c in _texts(at, "caption"))
+    # the same seed again gives the same samples; another seed others
+    at.button(key="gen_go").click().run()
+    assert list(at.dataframe[0].value["formula"]) == list(table["formula"])
+    at.number_input(key="gen_seed").set_value(1)
+    at.button(key="gen_go").click().run()
+    assert list(at.dataframe[0].value["id"]) == [f"gen-1-{i}" for i in range(6)]
+
+
+def test_generate_near_a_crystal_and_within_a_map_selection(at):
+    _open(at, "generate")
+    at.segmented_control(key="gen_where").set_value("Near a crystal").run()
+    at.text_input(key="gen_near_query").input("NaCl").run()
+    _no_traceback(at)
+    at.slider(key="gen_spread").set_value(0.05)
+    _generate(at)
+    subheader = next(s for s in _texts(at, "subheader") if "samples near" in s)
+    assert "(NaCl)" in subheader
+    assert any("Nearest dataset crystals in latent space" in c for c in _texts(at, "caption"))
+
+    at.segmented_control(key="gen_where").set_value("Within the map selection").run()
+    assert any("Lasso a region on the Latent map page first" in i for i in _texts(at, "info"))
+    at.session_state["nesf.map_selection"] = [0, 1, 2, 3]
+    at.run()
+    _generate(at)
+    assert any("within the 4 crystals selected on the map" in s for s in _texts(at, "subheader"))

@@ -1,0 +1,179 @@
+"""Generate: sample latents from a density over the model's training latents (the whole space, near a crystal, or
+within the crystals selected on the map), decode them, and judge each sample: validity as CDVAE defines it,
+uniqueness, novelty against the training crystals, its nearest dataset crystals. The samples appear on the map;
+the valid ones export as CIF or POSCAR."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import backend, state, viewer
+from app.errors import shown_errors
+from app.ui import inputs, structures
+from app.ui.context import AppContext
+from app.ui.latent_plot import base_map_figure
+from nesf.atlas import project_new
+from nesf.generation.density import DEFAULT_SPREAD
+from nesf.generation.sample import Where
+
+DENSITIES = {"gmm": "Gaussian mixture (chosen by held-out likelihood)", "kde": "Kernel density",
+             "gaussian": "One Gaussian (baseline)"}
+PLACES = ["Whole latent space", "Near a crystal", "Within the map selection"]
+MAX_COUNT = 200
+REQUEST = "gen_request"
+
+
+def render(ctx: AppContext) -> None:
+    st.title(":material/auto_awesome: Generate")
+    if ctx.checkpoint is None:
+        st.warning("No checkpoint: choose one in the sidebar.")
+        return
+    if not ctx.checkpoint.atlas_path:
+        st.warning(f"{ctx.checkpoint.name} has no atlas beside it: generation samples a density over the training "
+                   "latents the atlas holds. Build one with `nesf atlas`.")
+        return
+    st.caption("New latent vectors drawn from a density fitted to this model's training latents, decoded like any "
+               "other. Each sample is judged as CDVAE judges generated crystals: structurally valid (no two atoms "
+               "closer than 0.5 Å), compositionally valid (SMACT charge balance), unique among the valid samples, "
+               "and novel (no training crystal matches it).")
+
+    cols = st.columns([1, 1, 3])
+    count = int(cols[0].number_input("Samples", 1, MAX_COUNT, 24, key="gen_count"))
+    seed = int(cols[1].number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
+    method = cols[2].selectbox("Density", list(DENSITIES), format_func=DENSITIES.get, key="gen_density")
+    place = st.segmented_control("Where", PLACES, default=PLACES[0], key="gen_where") or PLACES[0]
+    where = _where(ctx, place)
+    if where is None:
+        return
+    if st.button("Generate", type="primary", key="gen_go", icon=":material/auto_awesome:"):
+        st.session_state[REQUEST] = (method, count, seed, where)
+    request = st.session_state.get(REQUEST)
+    if request is None:
+        st.info("Choose how many, from where, and press Generate.", icon=":material/touch_app:")
+        return
+    method, count, seed, where = request
+    generated = None
+    with shown_errors("Generating"):
+        generated = backend.generate(ctx.checkpoint, method, count, seed, where, ctx.decode_mode, ctx.device)
+    if generated is not None:
+        _results(ctx, generated)
+
+
+def _where(ctx: AppContext, place: str) -> Where | None:
+    if place == PLACES[0]:
+        return Where()
+    spread = st.slider("Spread", 0.05, 1.0, DEFAULT_SPREAD, 0.05, key="gen_spread",
+                       help="The width of the local draw, as a multiple of the density's covariance where it is "
+                            "centred: small stays close to the chosen crystals, 1 spans their whole cluster.")
+    if place == PLACES[1]:
+        picked = inputs.pick_one(ctx, "gen_near", title="Centre crystal")
+        if picked is None:
+            return None
+        if picked.index is not None and ctx.collection is not None and ctx.collection.latents is not None:
+            latent = ctx.collection.latents[picked.index]
+        else:
+            good = inputs.fitting(ctx, [picked], "gen_near")
+            if not good:
+                return None
+            latent = backend.encode(ctx.checkpoint, [good[0].crystal], ctx.device)[0]
+        return Where.near(latent, f"near {picked.source} ({picked.crystal.formula})", spread)
+    rows = [r for r in state.map_selection() if ctx.collection is not None and r < len(ctx.collection.crystals)]
+    if not rows or ctx.collection.latents is None:
+        st.info("Lasso a region on the Latent map page first; its crystals are the region sampled here.",
+                icon=":material/gesture:")
+        return None
+    st.caption(f"{len(rows)} crystals selected on the map of {ctx.collection.name}.")
+    return Where.region(ctx.collection.latents[rows], f"within the {len(rows)} crystals selected on the map", spread)
+
+
+def _results(ctx: AppContext, generated) -> None:
+    scores = generated.scores
+    n = len(generated.crystals)
+    st.subheader(f"{n} samples {generated.where}")
+    cols = st.columns(4)
+    cols[0].metric("Valid", f"{int(scores.valid.sum())} / {n}",
+                   help="Structurally (all atoms ≥ 0.5 Å apart) and compositionally (SMACT) valid.")
+    cols[1].metric("Unique", f"{int(scores.unique.sum())}", help="Valid samples that match no earlier sample.")
+    cols[2].metric("Novel", f"{int(scores.novel.sum())}", help="Unique valid samples no training crystal matches.")
+    cols[3].metric("Density", generated.density.split(":")[0], help=generated.density)
+
+    table = pd.DataFrame(generated.table_rows())
+    _map(ctx, generated, table)
+    st.dataframe(table, hide_index=True, width="stretch", height=min(360, 38 + 35 * len(table)))
+    _exports(generated, table)
+
+    labels = {i: f"{row.id} · {row.formula} · {'valid' if row.valid else 'invalid'}"
+              for i, row in enumerate(table.itertuples())}
+    index = st.selectbox("Show", list(labels), format_func=labels.get, key="gen_show")
+    if index is None:
+        return
+    sample = generated.crystals[index]
+    session = backend.generation_session(ctx.checkpoint, st.session_state[REQUEST][0], ctx.device)
+    panels = [viewer.Panel(sample, f"Generated · {sample.formula or 'no atoms'}")]
+    if generated.nearest[index]:
+        nearest_id, distance = generated.nearest[index][0]
+        nearest = session.atlas.crystals[session.index_of(nearest_id)]
+        panels.append(viewer.Panel(nearest, f"Nearest in the dataset · {nearest_id} · {nearest.formula}"))
+    supercell, style, _ = structures.viewer_options("gen")
+    with shown_errors("3D view"):
+        structures.show_scene(panels, supercell=supercell, style=style)
+    near = ", ".join(f"{i} ({d:.2f})" for i, d in generated.nearest[index])
+    st.caption(f"Nearest dataset crystals in latent space (distance): {near}")
+    if scores.valid[index]:
+        structures.downloads(sample, "gen_one")
+    else:
+        st.caption("Invalid samples are not offered for download.")
+
+
+def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
+    collection = ctx.collection
+    if collection is None or collection.latents is None:
+        return
+    settings = state.map_settings(collection.map_settings)
+    coords = None
+    with shown_errors("The map"):
+        coords = backend.map_coords(collection, settings.method, settings.perplexity, settings.seed,
+                                    settings.iterations)
+    if coords is None:
+        return
+    xy = project_new(collection, generated.latents, settings.method, coords=coords)
+    fig = base_map_figure(collection, coords, color_by=None, height=460)
+    valid = table["valid"].to_numpy(dtype=bool)
+    for mask, name, color in ((valid, "valid sample", "#2ca02c"), (~valid, "invalid sample", "#d62728")):
+        if mask.any():
+            fig.add_trace(go.Scatter(
+                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name, text=table["id"][mask] + " · " +
+                table["formula"][mask], hovertemplate="%{text}<extra></extra>",
+                marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="black"))))
+    fig.update_layout(showlegend=True)
+    st.plotly_chart(fig, key="gen_map", config={"displaylogo": False})
+    st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {collection.name} "
+               "(t-SNE: at the weighted mean of their nearest crystals' positions; PCA: projected exactly).")
+
+
+def _exports(generated, table: pd.DataFrame) -> None:
+    from nesf.structure_io import to_cif, to_poscar
+
+    valid = [c for c, ok in zip(generated.crystals, generated.scores.valid) if ok and c.num_atoms]
+    cols = st.columns(3)
+    cols[0].download_button("Valid samples (CIF, zip)", _zip(valid, to_cif, "cif"), "generated-cif.zip",
+                            mime="application/zip", key="gen_zip_cif", icon=":material/download:",
+                            disabled=not valid)
+    cols[1].download_button("Valid samples (POSCAR, zip)", _zip(valid, to_poscar, "vasp"), "generated-poscar.zip",
+                            mime="application/zip", key="gen_zip_poscar", icon=":material/download:",
+                            disabled=not valid)
+    cols[2].download_button("Table (CSV)", generated.summary_csv(), "generated.csv", mime="text/csv",
+                            key="gen_csv", icon=":material/download:")
+
+
+def _zip(crystals, writer, extension: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for crystal in crystals:
+            archive.writestr(f"{crystal.id}.{extension}", writer(crystal))
+    return buffer.getvalue()
