@@ -31,15 +31,15 @@ def safe_spacegroup(crystal) -> tuple[int | None, str, str]:
         return None, "–", "–"
 
 
-def viewer_options(key: str) -> tuple[tuple[int, int, int], str, bool]:
+def viewer_options(key: str, *, decoded_toggle: bool = True) -> tuple[tuple[int, int, int], str, bool]:
     """Supercell, drawing style and, for reconstructions, whether to show the atoms as decoded: (supercell, style,
-    as_decoded)."""
+    as_decoded). `decoded_toggle=False` leaves the last out (crystals already in the canonical frame)."""
     cols = st.columns([1, 1, 2], vertical_alignment="bottom")
     repeat = cols[0].selectbox("Supercell", ["1×1×1", "2×2×2", "3×3×3", "2×1×1", "1×2×1", "1×1×2", "2×2×1"],
                                key=f"{key}_supercell")
     style = cols[1].selectbox("Style", list(viewer.STYLES), key=f"{key}_style")
-    as_decoded = cols[2].toggle("Reconstruction as decoded", value=False, key=f"{key}_as_decoded",
-                                help=AS_DECODED_HELP)
+    as_decoded = decoded_toggle and cols[2].toggle("Reconstruction as decoded", value=False, key=f"{key}_as_decoded",
+                                                   help=AS_DECODED_HELP)
     reps = tuple(int(x) for x in repeat.split("×"))
     return reps, style, as_decoded
 

@@ -119,7 +119,7 @@ def _results(ctx: AppContext, generated) -> None:
         nearest_id, distance = generated.nearest[index][0]
         nearest = session.atlas.crystals[session.index_of(nearest_id)]
         panels.append(viewer.Panel(nearest, f"Nearest in the dataset · {nearest_id} · {nearest.formula}"))
-    supercell, style, _ = structures.viewer_options("gen")
+    supercell, style, _ = structures.viewer_options("gen", decoded_toggle=False)
     with shown_errors("3D view"):
         structures.show_scene(panels, supercell=supercell, style=style)
     near = ", ".join(f"{i} ({d:.2f})" for i, d in generated.nearest[index])

@@ -62,7 +62,8 @@ def _wait_idle(page, timeout=90_000):
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
 
-PAGES = {"map": "Latent map", "reconstruct": "Reconstruct", "interpolate": "Interpolate", "model": "Model"}
+PAGES = {"map": "Latent map", "reconstruct": "Reconstruct", "interpolate": "Interpolate", "generate": "Generate",
+         "model": "Model"}
 
 
 def _goto(page, server, path):
@@ -131,6 +132,73 @@ def test_latent_map_select_point_opens_structures(browser_page, server):
     frame = _viewer_frame(page)
     assert frame.locator("canvas").count() >= 1
     _shot(page, "latent_map_selection")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
+def _lasso_middle(page):
+    plot = _main(page).locator(".js-plotly-plot").first
+    plot.wait_for()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w, h = box["width"] / 4, box["height"] / 4
+    page.mouse.move(cx - w, cy - h)
+    page.mouse.down()
+    for x, y in ((cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    _main(page).get_by_text(re.compile(r"\d+ selected")).wait_for(timeout=60_000)
+    _wait_idle(page)
+
+
+def _generate(page, main):
+    main.get_by_label("Samples").fill("6")
+    main.get_by_label("Samples").press("Enter")
+    _wait_idle(page)
+    main.get_by_role("button", name="Generate").click()
+    main.get_by_text(re.compile(r"^6 samples ")).first.wait_for(timeout=240_000)
+    _wait_idle(page)
+
+
+def test_generate_in_a_lasso_region_and_near_a_crystal(browser_page, server, tmp_path):
+    page = browser_page
+    _goto(page, server, "map")
+    _lasso_middle(page)
+    _goto(page, server, "generate")
+    main = _main(page)
+    main.get_by_text("Within the map selection").click()
+    _wait_idle(page)
+    _generate(page, main)
+    main.get_by_text(re.compile(r"within the \d+ crystals selected on the map")).first.wait_for()
+    assert main.get_by_text("Valid").first.is_visible() and main.get_by_text("Novel").first.is_visible()
+    assert main.locator(".js-plotly-plot").count() >= 1  # the samples on the map
+    main.get_by_text(re.compile("Samples placed on the")).wait_for()
+    frame = _viewer_frame(page)
+    assert frame.locator("canvas").count() >= 1
+    with page.expect_download() as download:
+        main.get_by_role("button", name="Table (CSV)").click()
+    csv_path = tmp_path / "generated.csv"
+    download.value.save_as(csv_path)
+    assert csv_path.read_text().splitlines()[0].startswith("id,formula,num_atoms")
+    if main.get_by_role("button", name="Valid samples (CIF, zip)").is_enabled():
+        with page.expect_download() as download:
+            main.get_by_role("button", name="Valid samples (CIF, zip)").click()
+        zipped = tmp_path / "generated.zip"
+        download.value.save_as(zipped)
+        import zipfile
+        assert all(n.endswith(".cif") for n in zipfile.ZipFile(zipped).namelist())
+    _shot(page, "generate_region")
+
+    main.get_by_text("Near a crystal").click()
+    _wait_idle(page)
+    centre = main.locator('input[aria-label="Centre crystal: id or formula"]')
+    centre.fill("NaCl")
+    centre.press("Enter")
+    _wait_idle(page)
+    main.get_by_role("button", name="Generate").click()
+    main.get_by_text(re.compile(r"^6 samples near .*\(NaCl\)")).first.wait_for(timeout=240_000)
+    _wait_idle(page)
+    _shot(page, "generate_near")
     assert not page.outside, f"requests left the machine: {page.outside}"
     assert not page.errors, f"console errors: {page.errors}"
 
