@@ -111,3 +111,15 @@ def test_score_generated_against_perov5(small_perov, tmp_path, capsys):
     assert run(["score-generated", folder, "--dataset", "perov_5", "--data-dir", small_perov]) == 0
     table = capsys.readouterr().out
     assert "| COV-R [%] | 25.00 | 99.45 | 99.74 |" in table
+
+
+SHIPPED_MODELS = sorted(p for p in SHIPPED.parent.glob("*.pt") if p.with_name(p.stem + ".atlas.pt").is_file())
+
+
+@pytest.mark.parametrize("checkpoint", SHIPPED_MODELS, ids=lambda p: p.stem)
+def test_generate_works_on_every_shipped_model(checkpoint, tmp_path, capsys):
+    assert run(["generate", checkpoint, "--count", 3, "--density", "gaussian", "--out-dir", tmp_path,
+                "--device", "cpu"]) == 0
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert len(rows) == 3
+    assert "3 crystals from gaussian: 1 full-covariance component, the whole latent space" in capsys.readouterr().out
