@@ -44,17 +44,3 @@ def shown_errors(what: str = "", *, container=None):
             log.exception("unexpected error in the app (%s)", what)
         (container or st).error(describe(exc, what), icon=":material/error:")
 
-
-def guarded(what: str):
-    """Decorator form of `shown_errors` for a page body or widget builder."""
-
-    def wrap(fn):
-        def inner(*args, **kwargs):
-            with shown_errors(what):
-                return fn(*args, **kwargs)
-
-        inner.__name__ = fn.__name__
-        inner.__doc__ = fn.__doc__
-        return inner
-
-    return wrap

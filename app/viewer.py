@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,9 +178,3 @@ def scene_html(
     )
     return f"{style_css}<div class='titles'>{titles}</div>{body}{legend}"
 
-
-def scene_payload(panels: list[Panel]) -> str:
-    """A compact JSON summary of a scene (used by tests and to key caches)."""
-    return json.dumps(
-        [{"title": p.title, "num_atoms": int(np.asarray(p.crystal.species).size)} for p in panels]
-    )

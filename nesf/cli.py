@@ -312,7 +312,7 @@ def cmd_reconstruct(args) -> int:
         written = _as_written(preds, args)
         paths = _write_structures(written, Path(args.out_dir), "recon-")
         signals = autoencoder.trust(choices)
-        for item, true, pred, shown, path, signal in zip(accepted, inputs, preds, written, paths, signals):
+        for item, true, pred, shown, path, trust_signal in zip(accepted, inputs, preds, written, paths, signals):
             m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded, against the setting encoded
             print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
                   f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
@@ -321,8 +321,8 @@ def cmd_reconstruct(args) -> int:
             if item.choice.changed:
                 print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
                       f"equivalent origins/axis settings; the reconstruction is compared in that setting")
-            for line in signal.sentences():
-                print(f"  trust ({signal.level}): {line}")
+            for line in trust_signal.sentences():
+                print(f"  trust ({trust_signal.level}): {line}")
     for item in refused:
         reason = item.refused.removeprefix(f"{item.source}: ")
         print(f"{item.source}: refused: {reason}", file=sys.stderr)

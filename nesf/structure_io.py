@@ -43,7 +43,6 @@ MIN_ATOM_DISTANCE = 0.5        # Angstrom, between two atoms over periodic image
 MAX_CIF_EXPANSION = 5
 _CIF_CELL_FIELDS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
                     "_cell_angle_gamma")
-FORMATS = ("cif", "poscar", "json", "extxyz")
 
 _EXTENSIONS = {
     ".cif": "cif", ".mcif": "cif",
@@ -422,7 +421,6 @@ def alternative_cells(crystal: Crystal) -> list[Crystal]:
     """Other valid cells of the same crystal, smallest first, each in the canonical frame: the primitive standard
     cell and its Niggli-reduced form (where they differ from the conventional one). For a model whose range the
     conventional cell exceeds; `crystal.meta["cell"]` names each."""
-    from pymatgen.core import Lattice, Structure
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     found: list[Crystal] = []
