@@ -312,6 +312,23 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
     return _results().get_or_compute(memo_key, _in_slot(compute))
 
 
+# -- map filters and derived colorings -----------------------------------------------------------------------------
+def map_elements(collection: Collection) -> tuple[np.ndarray, list[int]]:
+    """(N, E) atomic fractions of the collection's crystals and their atomic numbers (once per collection)."""
+    from nesf.map_filters import element_matrix
+
+    return _store().get_or_compute(("elements", collection.key), lambda: element_matrix(collection.crystals))
+
+
+def map_density(collection: Collection) -> np.ndarray:
+    """(N,) local latent density of the collection's crystals (once per collection)."""
+    from nesf.map_filters import local_density
+
+    if collection.latents is None:
+        raise NesfError(f"{collection.name}: no latent vectors, so no latent density")
+    return _store().get_or_compute(("density", collection.key), lambda: local_density(collection.latents))
+
+
 # -- generation -------------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Fitting the latent density (once per model and density)…", max_entries=4)
 def _generation_session(path: str, mtime: float, device: str, method: str):

@@ -19,13 +19,25 @@ COLOR_OPTIONS = {
 SYSTEM_ORDER = ["triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic"]
 
 
+# colorings computed from the crystals and latents (app.backend.derived_colors), not stored in the table
+DERIVED_COLORS = {
+    "number of elements": ("number of elements", "continuous"),
+    "element fraction": ("atomic fraction of the element", "continuous"),
+    "local latent density": ("local latent density (1 / mean distance to 10 nearest)", "continuous"),
+}
+
+
 def available_colors(table: pd.DataFrame) -> list[str]:
-    return [name for name, (column, _, _) in COLOR_OPTIONS.items() if column in table.columns]
+    stored = [name for name, (column, _, _) in COLOR_OPTIONS.items() if column in table.columns]
+    return stored + list(DERIVED_COLORS)
 
 
 def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
-                    highlight: np.ndarray | None = None) -> go.Figure:
-    """The map as trace 0 (customdata = row index, for selections); highlighted rows as trace 1."""
+                    highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
+                    color_values: np.ndarray | None = None, color_label: str | None = None) -> go.Figure:
+    """The map. Points carry customdata (row index first, for selections); greyed rows (a filter's non-matching
+    ones) are drawn first in grey without customdata, so they cannot be selected; highlighted rows follow as rings.
+    `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table column."""
     table = collection.table
     coords = np.asarray(coords)
     hover = (
@@ -39,12 +51,17 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
         [f"{s} ({n})" for s, n in zip(sg, sg_number)], table["num_atoms"],
         table.get("volume_angstrom3", pd.Series([np.nan] * len(table))),
     ])
+    shown = np.ones(len(table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)
     marker = dict(size=5, opacity=0.8)
     if color_by is None:
         marker.update(color="#b8b8b8")
+    elif color_values is not None:
+        numbers = np.asarray(color_values, dtype=float)[shown]
+        marker.update(color=numbers, colorscale="Viridis", showscale=True,
+                      colorbar=dict(title=dict(text=color_label or color_by, side="right"), thickness=14))
     else:
         column, label, kind = COLOR_OPTIONS[color_by]
-        values = table[column]
+        values = table[column][shown]
         if kind == "continuous":
             numbers = pd.to_numeric(values, errors="coerce")
             scale = "Viridis" if color_by != "space group" else "Turbo"
@@ -66,8 +83,12 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
                           colorbar=dict(title=dict(text=label, side="right"), thickness=14,
                                         tickvals=[i + 0.5 for i in range(n)], ticktext=categories))
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", marker=marker, name="dataset",
-                               customdata=customdata, hovertemplate=hover, showlegend=False))
+    if not shown.all():
+        fig.add_trace(go.Scattergl(x=coords[~shown, 0], y=coords[~shown, 1], mode="markers", name="filtered out",
+                                   marker=dict(size=4, color="#dcdcdc", opacity=0.6), hoverinfo="skip",
+                                   showlegend=False))
+    fig.add_trace(go.Scattergl(x=coords[shown, 0], y=coords[shown, 1], mode="markers", marker=marker, name="dataset",
+                               customdata=customdata[shown], hovertemplate=hover, showlegend=False))
     if highlight is not None and len(highlight):
         idx = np.asarray(highlight, dtype=int)
         fig.add_trace(go.Scattergl(

@@ -12,10 +12,15 @@ from app import backend, state, viewer
 from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
-from app.ui.latent_plot import available_colors, base_map_figure
+from app.ui.latent_plot import DERIVED_COLORS, available_colors, base_map_figure
 from nesf.atlas import nearest_neighbors, project_new
+from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
 MAX_SHOWN = 12   # selected crystals listed for viewing at once
+RANGE_COLUMNS = {"volume_angstrom3": "Cell volume (Å³)", "num_atoms": "Atoms in the cell",
+                 "spacegroup_number": "Space group number", "num_elements": "Number of elements",
+                 "reconstruction_error_angstrom": "Reconstruction error (Å)"}
+CATEGORY_COLUMNS = {"crystal_system": "Crystal system", "split": "Split"}
 
 
 def _map_settings(shipped: dict) -> state.MapSettings:
@@ -44,13 +49,16 @@ def render(ctx: AppContext) -> None:
         st.warning(f"{collection.name} has no latent vectors.")
         return
 
-    top = st.columns([2, 2, 3, 2])
+    top = st.columns([2, 2, 2, 3, 2])
     with top[0]:
         params = _map_settings(collection.map_settings)
+    with top[1]:
+        spec = _filters(collection)
     options = available_colors(collection.table)
-    color_by = top[1].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
-    query = top[2].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
+    color_by = top[2].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
+    query = top[3].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
                               label_visibility="collapsed")
+    color_values, color_label = _derived_color(collection, color_by)
 
     coords = None
     with shown_errors("Computing the map"):
@@ -68,9 +76,17 @@ def render(ctx: AppContext) -> None:
     if query.strip():
         matches = collection.find(query, limit=500)
         highlight = matches.index.to_numpy()
-        top[3].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
+        top[4].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
 
-    fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight)
+    greyed = None
+    if spec.active:
+        fractions, vocabulary = backend.map_elements(collection)
+        table = collection.table.assign(num_elements=number_of_elements(fractions))
+        greyed = ~matching(table, fractions, vocabulary, spec)
+        st.caption(f"Filter: **{int((~greyed).sum()):,} shown**, {int(greyed.sum()):,} greyed")
+
+    fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight, greyed=greyed,
+                          color_values=color_values, color_label=color_label)
     placed = _placed_uploads(ctx, coords, params.method)
     if placed is not None:
         fig.add_trace(go.Scatter(
@@ -102,6 +118,59 @@ def render(ctx: AppContext) -> None:
                 icon=":material/touch_app:")
 
 
+def _filters(collection) -> MapFilter:
+    """The filter popover: elements (all / any / none), ranges of the numeric columns, categories. Non-matching
+    points are greyed on the map, not removed."""
+    from pymatgen.core.periodic_table import Element
+
+    table = collection.table
+    spec_ranges, spec_categories = [], []
+    with st.popover("Filters", icon=":material/filter_alt:"):
+        _, vocabulary = backend.map_elements(collection)
+        symbols = {Element.from_Z(z).symbol: z for z in vocabulary}
+        chosen = st.multiselect("Elements", list(symbols), key="map_filter_elements")
+        mode = st.radio("Crystals that contain", ELEMENT_MODES, horizontal=True, key="map_filter_mode",
+                        format_func={"all": "all of them", "any": "any of them", "none": "none of them"}.get)
+        for column, label in RANGE_COLUMNS.items():
+            values = pd.to_numeric(table.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+            if column == "num_elements":
+                values = pd.Series(number_of_elements(backend.map_elements(collection)[0]))
+            if values.empty or values.min() == values.max():
+                continue
+            integral = bool(np.allclose(values, np.round(values)))
+            cast = int if integral else float
+            low, high = cast(values.min()), cast(values.max())
+            picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{collection.name}")
+            if tuple(picked) != (low, high):
+                spec_ranges.append((column, picked[0], picked[1]))
+        for column, label in CATEGORY_COLUMNS.items():
+            if column in table.columns:
+                options = sorted(table[column].astype(str).unique())
+                kept = st.multiselect(label, options, key=f"map_filter_{column}_{collection.name}",
+                                      placeholder="all")
+                if kept:
+                    spec_categories.append((column, tuple(kept)))
+    return MapFilter(tuple(symbols[s] for s in chosen), mode or "all", tuple(spec_ranges), tuple(spec_categories))
+
+
+def _derived_color(collection, color_by: str):
+    """(values, label) for a derived coloring (number of elements, an element's fraction, latent density), else
+    (None, None)."""
+    if color_by not in DERIVED_COLORS:
+        return None, None
+    label = DERIVED_COLORS[color_by][0]
+    if color_by == "local latent density":
+        return backend.map_density(collection), label
+    fractions, vocabulary = backend.map_elements(collection)
+    if color_by == "number of elements":
+        return number_of_elements(fractions), label
+    from pymatgen.core.periodic_table import Element
+
+    symbols = [Element.from_Z(z).symbol for z in vocabulary]
+    symbol = st.selectbox("Element", symbols, key="map_color_element")
+    return fractions[:, symbols.index(symbol)], f"atomic fraction of {symbol}"
+
+
 def _selected_rows(event) -> list[int]:
     try:
         points = event.selection.points if event else []
@@ -110,7 +179,7 @@ def _selected_rows(event) -> list[int]:
     rows = []
     for point in points or []:
         data = point.get("customdata")
-        if point.get("curve_number", 0) in (0, 1) and data is not None:
+        if data is not None:  # dataset points and search rings; greyed points and uploads carry none
             try:
                 rows.append(int(float(data[0])))
             except (TypeError, ValueError, IndexError):

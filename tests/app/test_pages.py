@@ -392,3 +392,31 @@ def test_generate_near_a_crystal_and_within_a_map_selection(at):
     at.run()
     _generate(at)
     assert any("within the 4 crystals selected on the map" in s for s in _texts(at, "subheader"))
+
+
+def test_latent_map_filters_grey_the_right_points_and_count_them(at):
+    import re
+
+    from nesf.api import Autoencoder
+    from nesf.atlas import load_atlas
+
+    at.multiselect(key="map_filter_elements").set_value(["O"]).run()
+    _no_traceback(at)
+    caption = next(c for c in _texts(at, "caption") if c.startswith("Filter:"))
+    shown, greyed = (int(x.replace(",", "")) for x in re.findall(r"(\d[\d,]*)", caption)[:2])
+    # the counts against the atlas's crystals: those that contain oxygen
+    model = Autoencoder.from_checkpoint(REPO_ROOT / "checkpoints" / "lcs6a.pt", "cpu")
+    atlas = load_atlas(REPO_ROOT / "checkpoints" / "lcs6a.atlas.pt", model)
+    with_oxygen = sum(8 in set(c.species.tolist()) for c in atlas.crystals)
+    assert (shown, greyed) == (with_oxygen, len(atlas.crystals) - with_oxygen)
+    at.radio(key="map_filter_mode").set_value("none").run()
+    caption = next(c for c in _texts(at, "caption") if c.startswith("Filter:"))
+    assert caption.startswith(f"Filter: **{len(atlas.crystals) - with_oxygen:,} shown**")
+
+
+def test_latent_map_derived_colorings(at):
+    for color in ("number of elements", "local latent density", "element fraction"):
+        at.selectbox(key="map_color").set_value(color).run()
+        _no_traceback(at)
+    at.selectbox(key="map_color_element").set_value("O").run()
+    _no_traceback(at)
