@@ -105,10 +105,17 @@ def render(ctx: AppContext) -> None:
 
     export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
     export = pd.concat([collection.table.reset_index(drop=True), export], axis=1)
-    cols = st.columns([2, 2, 5])
+    cols = st.columns([2, 3, 4])
     cols[0].download_button("Map coordinates (CSV)", export.to_csv(index=False), "latent_map.csv", mime="text/csv",
                             key="map_csv", icon=":material/download:")
-    cols[1].caption("PNG: the camera icon in the map's toolbar.")
+    selection = [r for r in state.map_selection() if r < len(collection.crystals)]
+    cols[1].download_button(
+        f"Chemiscope file ({f'{len(selection)} selected' if selection else 'all'})",
+        lambda: _chemiscope(collection, coords, params.method, selection or None), "nesf-map.json.gz",
+        mime="application/gzip", key="map_chemiscope", icon=":material/download:",
+        help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
+             "the map coordinates and the table's columns as properties.")
+    cols[2].caption("PNG: the camera icon in the map's toolbar.")
 
     rows = [r for r in state.map_selection() if r < len(collection.crystals)]
     if rows:
@@ -116,6 +123,15 @@ def render(ctx: AppContext) -> None:
     else:
         st.info("Click a point or lasso a group to see those crystals and their reconstructions.",
                 icon=":material/touch_app:")
+
+
+def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:
+    from nesf.chemiscope_export import chemiscope_bytes
+
+    maps = {"t-SNE" if method == "tsne" else "PCA": coords}
+    maps.update({("t-SNE" if name == "tsne" else "PCA"): xy for name, xy in collection.maps.items() if name != method})
+    return chemiscope_bytes(collection.crystals, collection.table, maps, name=f"NeSF latent map of {collection.name}",
+                            description="Crystals placed by their NeSF latent vectors (NeSF Explorer).", rows=rows)
 
 
 def _filters(collection) -> MapFilter:

@@ -420,3 +420,20 @@ def test_latent_map_derived_colorings(at):
         _no_traceback(at)
     at.selectbox(key="map_color_element").set_value("O").run()
     _no_traceback(at)
+
+
+def test_latent_map_chemiscope_download_of_the_selection(at):
+    import gzip
+    import json as _json
+
+    at.session_state["nesf.map_selection"] = [0, 5]
+    at.run()
+    _no_traceback(at)
+    # the button's data is a callable run on click: call the page's builder the same way
+    from app import backend
+    from app.views.latent_map import _chemiscope
+
+    at_collection = backend.atlas_collection(backend.checkpoints()[0])
+    data = _json.loads(gzip.decompress(_chemiscope(at_collection, at_collection.maps["tsne"], "tsne", [0, 5])))
+    assert data["properties"]["id"]["values"] == at_collection.table["id"].iloc[[0, 5]].astype(str).tolist()
+    assert {"t-SNE 1", "PCA 2", "volume_angstrom3"} <= set(data["properties"])
