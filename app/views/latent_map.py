@@ -12,8 +12,9 @@ from app import backend, state, viewer
 from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
-from app.ui.latent_plot import DERIVED_COLORS, available_colors, base_map_figure
+from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
 from nesf.atlas import nearest_neighbors, project_new
+from nesf.map_figure import map_figure_bytes
 from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
 MAX_SHOWN = 12   # selected crystals listed for viewing at once
@@ -115,7 +116,13 @@ def render(ctx: AppContext) -> None:
         mime="application/gzip", key="map_chemiscope", icon=":material/download:",
         help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
              "the map coordinates and the table's columns as properties.")
-    cols[2].caption("PNG: the camera icon in the map's toolbar.")
+    figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{collection.name}: {params.method}",
+                  **_figure_colors(collection, color_by, color_values, color_label))
+    figures = cols[2].columns(2)
+    figures[0].download_button("Map (SVG)", lambda: map_figure_bytes(fmt="svg", **figure), "nesf-map.svg",
+                               mime="image/svg+xml", key="map_svg", icon=":material/download:")
+    figures[1].download_button("Map (PNG, 300 dpi)", lambda: map_figure_bytes(fmt="png", **figure), "nesf-map.png",
+                               mime="image/png", key="map_png", icon=":material/download:")
 
     rows = [r for r in state.map_selection() if r < len(collection.crystals)]
     if rows:
@@ -123,6 +130,14 @@ def render(ctx: AppContext) -> None:
     else:
         st.info("Click a point or lasso a group to see those crystals and their reconstructions.",
                 icon=":material/touch_app:")
+
+
+def _figure_colors(collection, color_by: str, color_values, color_label) -> dict:
+    """The paper figure's coloring: as the map shows it."""
+    if color_values is not None:
+        return {"values": color_values, "label": color_label, "categorical": False}
+    column, label, kind = COLOR_OPTIONS[color_by]
+    return {"values": collection.table[column].to_numpy(), "label": label, "categorical": kind == "categorical"}
 
 
 def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:

@@ -437,3 +437,9 @@ def test_latent_map_chemiscope_download_of_the_selection(at):
     data = _json.loads(gzip.decompress(_chemiscope(at_collection, at_collection.maps["tsne"], "tsne", [0, 5])))
     assert data["properties"]["id"]["values"] == at_collection.table["id"].iloc[[0, 5]].astype(str).tolist()
     assert {"t-SNE 1", "PCA 2", "volume_angstrom3"} <= set(data["properties"])
+
+
+def test_latent_map_offers_paper_figures(at):
+    labels = [b.label for b in at.get("download_button")]
+    assert "Map (SVG)" in labels and "Map (PNG, 300 dpi)" in labels
+    assert any(label.startswith("Chemiscope file") for label in labels)
