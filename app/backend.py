@@ -329,6 +329,24 @@ def map_density(collection: Collection) -> np.ndarray:
     return _store().get_or_compute(("density", collection.key), lambda: local_density(collection.latents))
 
 
+def decode_at(checkpoint: CheckpointInfo, collection: Collection, method: str, coords: np.ndarray, xy,
+              mode: str = "fast", device: str = "auto"):
+    """(nesf.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""
+    from nesf.decode_anywhere import latent_at
+
+    net = model(checkpoint, device)
+    x, y = (round(float(v), 4) for v in xy)
+
+    def compute():
+        point = latent_at((x, y), collection.latents, coords, method,
+                          seed=int(collection.map_settings.get("seed", 0)))
+        return point, net.decode(point.latent[None], net.decode_preset(mode), ids=[f"map-{x:g},{y:g}"])[0]
+
+    key = ("decode_at", checkpoint_hash(checkpoint), collection.key, method,
+           hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float32).tobytes()).hexdigest()[:16], x, y, mode)
+    return _results().get_or_compute(key, _in_slot(compute))
+
+
 # -- generation -------------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Fitting the latent density (once per model and density)…", max_entries=4)
 def _generation_session(path: str, mtime: float, device: str, method: str):

@@ -22,6 +22,8 @@ RANGE_COLUMNS = {"volume_angstrom3": "Cell volume (Å³)", "num_atoms": "Atoms i
                  "spacegroup_number": "Space group number", "num_elements": "Number of elements",
                  "reconstruction_error_angstrom": "Reconstruction error (Å)"}
 CATEGORY_COLUMNS = {"crystal_system": "Crystal system", "split": "Split"}
+DECODE_AT = "map_decode_at"      # (method, x, y) of the last "Decode here"
+BOX_CENTRE = "map_box_centre"    # (x, y) of the last box drawn on the map
 
 
 def _map_settings(shipped: dict) -> state.MapSettings:
@@ -88,6 +90,11 @@ def render(ctx: AppContext) -> None:
 
     fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight, greyed=greyed,
                           color_values=color_values, color_label=color_label)
+    decode_request = st.session_state.get(DECODE_AT)
+    if decode_request is not None and decode_request[0] == params.method:
+        fig.add_trace(go.Scatter(x=[decode_request[1]], y=[decode_request[2]], mode="markers", name="decoded here",
+                                 marker=dict(symbol="x", size=16, color="#e4002b", line=dict(width=2)),
+                                 hovertemplate="decoded here<extra></extra>"))
     placed = _placed_uploads(ctx, coords, params.method)
     if placed is not None:
         fig.add_trace(go.Scatter(
@@ -103,6 +110,11 @@ def render(ctx: AppContext) -> None:
     selected = _selected_rows(event)
     if selected:
         state.select_on_map(selected)
+    box = _box_centre(event)
+    if box is not None and box != st.session_state.get(BOX_CENTRE):  # a new box: its centre fills the position
+        st.session_state[BOX_CENTRE] = box
+        st.session_state["map_decode_x"], st.session_state["map_decode_y"] = box
+    _decode_anywhere(ctx, coords, params.method)
 
     export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
     export = pd.concat([collection.table.reset_index(drop=True), export], axis=1)
@@ -130,6 +142,65 @@ def render(ctx: AppContext) -> None:
     else:
         st.info("Click a point or lasso a group to see those crystals and their reconstructions.",
                 icon=":material/touch_app:")
+
+
+def _box_centre(event) -> tuple[float, float] | None:
+    """The centre of the last box drawn on the map (an empty spot too), or None."""
+    try:
+        boxes = event.selection.box if event else []
+    except AttributeError:
+        boxes = (event or {}).get("selection", {}).get("box", [])
+    for box in boxes or []:
+        try:
+            return float(np.mean(box["x"])), float(np.mean(box["y"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
+    """Decode the latent at a map position: the centre of the last box drawn (box select, even on an empty spot)
+    or typed coordinates."""
+    collection = ctx.collection
+    with st.expander("Decode anywhere: what structure lives at a spot of the map?", icon=":material/my_location:",
+                     expanded=st.session_state.get(DECODE_AT) is not None):
+        if "map_decode_x" not in st.session_state:  # first open: the map's centre
+            st.session_state["map_decode_x"], st.session_state["map_decode_y"] = (
+                float(v) for v in np.round(coords.mean(axis=0), 3))
+        st.caption("Draw a box (box select in the map's toolbar) around any spot, empty or not, or type a position. "
+                   + ("PCA maps invert exactly." if method == "pca" else
+                      "t-SNE has no inverse: the latent is interpolated from the nearest map points (switch the map "
+                      "to PCA for an exact inverse)."))
+        cols = st.columns([1, 1, 1], vertical_alignment="bottom")
+        x = cols[0].number_input("x", format="%.3f", key="map_decode_x")
+        y = cols[1].number_input("y", format="%.3f", key="map_decode_y")
+        if cols[2].button("Decode here", key="map_decode_go", icon=":material/my_location:"):
+            st.session_state[DECODE_AT] = (method, float(x), float(y))
+            st.rerun()
+        request = st.session_state.get(DECODE_AT)
+        if request is None or request[0] != method:
+            return
+        found = None
+        with shown_errors("Decoding the map position"):
+            found = backend.decode_at(ctx.checkpoint, collection, method, coords, request[1:], ctx.decode_mode,
+                                      ctx.device)
+        if found is None:
+            return
+        point, crystal = found
+        shown = structures.as_shown(crystal, False)
+        st.markdown(f"**Decoded at ({request[1]:.3f}, {request[2]:.3f}): {shown.formula or 'no atoms'}**, "
+                    f"{shown.num_atoms} atoms, {shown.volume_angstrom3:.1f} Å³")
+        st.caption(f"Latent: {point.how}.")
+        with shown_errors("3D view"):
+            structures.show_scene([viewer.Panel(shown, f"Decoded · {shown.formula or 'no atoms'}")])
+        index, distance = nearest_neighbors(collection, point.latent, k=5)
+        neighbors = collection.table.loc[index, ["id", "formula", "num_atoms"]].assign(latent_distance=distance)
+        st.markdown("**Nearest dataset crystals in latent space**")
+        st.dataframe(neighbors, hide_index=True, width="stretch", key="map_decode_neighbors",
+                     column_config={"latent_distance": st.column_config.NumberColumn("latent distance",
+                                                                                      format="%.3f")})
+        if shown.num_atoms:
+            structures.downloads(shown, "map_decode")
 
 
 def _figure_colors(collection, color_by: str, color_values, color_label) -> dict:

@@ -203,6 +203,39 @@ def test_generate_in_a_lasso_region_and_near_a_crystal(browser_page, server, tmp
     assert not page.errors, f"console errors: {page.errors}"
 
 
+def test_decode_anywhere_from_a_box_on_the_pca_map(browser_page, server):
+    page = browser_page
+    _goto(page, server, "map")
+    main = _main(page)
+    main.get_by_role("button", name="Map settings").click()
+    page.get_by_text("PCA", exact=True).click()
+    page.get_by_role("button", name="Compute map").click()
+    _wait_idle(page)
+    page.keyboard.press("Escape")
+    plot = main.locator(".js-plotly-plot").first
+    plot.hover()
+    plot.locator('[data-title="Box Select"]').first.click()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    # a small box near the top-left corner: an empty spot of the map
+    x0, y0 = box["x"] + box["width"] * 0.03, box["y"] + box["height"] * 0.03
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 25, y0 + 25, steps=6)
+    page.mouse.up()
+    _wait_idle(page)
+    main.get_by_text("Decode anywhere").click()
+    x_input = main.get_by_label("x", exact=True)
+    x_input.wait_for()
+    main.get_by_role("button", name="Decode here").click()
+    main.get_by_text(re.compile(r"Decoded at \(")).wait_for(timeout=120_000)
+    _wait_idle(page)
+    main.get_by_text("exact inverse of the PCA map", exact=False).first.wait_for()
+    main.get_by_text("Nearest dataset crystals in latent space").wait_for()
+    _shot(page, "decode_anywhere")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
 def test_interpolation_slider_moves(browser_page, server):
     page = browser_page
     _goto(page, server, "interpolate")

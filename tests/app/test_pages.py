@@ -443,3 +443,17 @@ def test_latent_map_offers_paper_figures(at):
     labels = [b.label for b in at.get("download_button")]
     assert "Map (SVG)" in labels and "Map (PNG, 300 dpi)" in labels
     assert any(label.startswith("Chemiscope file") for label in labels)
+
+
+def test_decode_anywhere_on_the_pca_map(at):
+    at.session_state["map_decode_x"], at.session_state["map_decode_y"] = 1.0, -0.5  # as a new box's centre sets
+    at.session_state["nesf.map_settings"] = __import__("app.state", fromlist=["MapSettings"]).MapSettings("pca")
+    at.run()
+    _no_traceback(at)
+    assert at.number_input(key="map_decode_x").value == pytest.approx(1.0)
+    at.button(key="map_decode_go").click().run()
+    _no_traceback(at)
+    decoded = next(m for m in _texts(at, "markdown") if m.startswith("**Decoded at (1.000, -0.500)"))
+    assert "atoms" in decoded
+    assert any("exact inverse of the PCA map" in c for c in _texts(at, "caption"))
+    assert any(m == "**Nearest dataset crystals in latent space**" for m in _texts(at, "markdown"))
