@@ -111,12 +111,23 @@ def select_on_map(rows: list[int]) -> None:
     _set(MAP_SELECTION, [int(r) for r in rows])
 
 
-def use_for_interpolation(end: str, row: int) -> None:
-    """Open the Interpolate page with map row `row` as its "src" (source) or "dst" (destination)."""
+def _set_interpolation_end(end: str, row: int) -> None:
     if end not in ("src", "dst"):
         raise ValueError(f"interpolation end {end!r}: use 'src' or 'dst'")
     _set(f"interp_{end}_from", "Map selection")
     _set(f"interp_{end}_mapsel", int(row))
+
+
+def use_for_interpolation(end: str, row: int) -> None:
+    """Open the Interpolate page with map row `row` as its "src" (source) or "dst" (destination)."""
+    _set_interpolation_end(end, row)
+    switch_page("interpolate")
+
+
+def use_for_interpolation_pair(source_row: int, destination_row: int) -> None:
+    """Open the Interpolate page between map rows `source_row` and `destination_row`."""
+    _set_interpolation_end("src", source_row)
+    _set_interpolation_end("dst", destination_row)
     switch_page("interpolate")
 
 

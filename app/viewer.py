@@ -121,11 +121,13 @@ def scene_html(
     supercell: tuple[int, int, int] = (1, 1, 1),
     style: str = "ball and stick",
     js_url: str = THREEDMOL_JS_URL,
+    columns: int | None = None,
 ) -> str:
     """HTML (a div, scripts and a legend) drawing `panels` side by side with one shared camera.
 
-    height: canvas height in pixels; supercell: repeats of the cell along a, b, c (1..4 each);
-    style: one of STYLES.
+    height: canvas height in pixels (of each row); supercell: repeats of the cell along a, b, c (1..4 each);
+    style: one of STYLES; columns: panels per row (default: all in one row), the rest in further rows of one grid
+    with the same shared camera, each title over its panel.
     """
     if not panels:
         raise ValueError("scene_html needs at least one panel")
@@ -135,10 +137,12 @@ def scene_html(
     if len(reps) != 3 or any(n < 1 or n > 4 for n in reps):
         raise ValueError(f"supercell repeats must be three integers in 1..4, got {supercell!r}")
 
-    columns = len(panels)
-    view = py3Dmol.view(width="100%", height=height, viewergrid=(1, columns), linked=True, js=js_url)
-    for col, panel in enumerate(panels):
-        where = (0, col)
+    columns = len(panels) if columns is None else max(1, min(int(columns), len(panels)))
+    rows = -(-len(panels) // columns)
+    view = py3Dmol.view(width="100%", height=height * rows, viewergrid=(rows, columns), linked=True, js=js_url)
+    for index, panel in enumerate(panels):
+        where = (index // columns, index % columns)
+        col = index
         crystal = panel.crystal
         if np.asarray(crystal.species).size == 0:
             # 3Dmol.js cannot parse a CIF without atoms: draw the cell edges and say so
@@ -176,5 +180,10 @@ def scene_html(
         ".chip{display:inline-flex;align-items:center;gap:4px}"
         ".dot{width:13px;height:13px;border-radius:50%;border:1px solid #888;display:inline-block}</style>"
     )
-    return f"{style_css}<div class='titles'>{titles}</div>{body}{legend}"
+    if rows == 1:
+        return f"{style_css}<div class='titles'>{titles}</div>{body}{legend}"
+    overlay = (f"<div style='position:absolute;inset:0;display:grid;pointer-events:none;"
+               f"grid-template-columns:repeat({columns},1fr);grid-template-rows:repeat({rows},1fr)'>"
+               + titles.replace('class="title"', 'class="title" style="align-self:start;font-size:12px"') + "</div>")
+    return f"{style_css}<div style='position:relative'>{body}{overlay}</div>{legend}"
 

@@ -59,10 +59,11 @@ def as_shown(reconstruction, as_decoded: bool):
 
 
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
-               height: int = VIEWER_HEIGHT) -> None:
-    """Draw crystals side by side in one 3D scene with a shared camera."""
-    html = viewer.scene_html(panels, height=height, supercell=supercell, style=style)
-    st.iframe(html, height=height + 70)
+               height: int = VIEWER_HEIGHT, columns: int | None = None) -> None:
+    """Draw crystals side by side (in rows of `columns`) in one 3D scene with a shared camera."""
+    html = viewer.scene_html(panels, height=height, supercell=supercell, style=style, columns=columns)
+    rows = -(-len(panels) // (columns or len(panels)))
+    st.iframe(html, height=height * rows + 70)
 
 
 def lattice_table(original, reconstruction) -> pd.DataFrame:

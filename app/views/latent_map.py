@@ -18,6 +18,7 @@ from nesf.map_figure import map_figure_bytes
 from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
 MAX_SHOWN = 12   # selected crystals listed for viewing at once
+GRID_SIZE = 9    # selected crystals seen together
 RANGE_COLUMNS = {"volume_angstrom3": "Cell volume (Å³)", "num_atoms": "Atoms in the cell",
                  "spacegroup_number": "Space group number", "num_elements": "Number of elements",
                  "reconstruction_error_angstrom": "Reconstruction error (Å)"}
@@ -123,7 +124,7 @@ def render(ctx: AppContext) -> None:
                             key="map_csv", icon=":material/download:")
     selection = [r for r in state.map_selection() if r < len(collection.crystals)]
     cols[1].download_button(
-        f"Chemiscope file ({f'{len(selection)} selected' if selection else 'all'})",
+        f"Chemiscope file ({f'selection of {len(selection)}' if selection else f'all {len(collection.crystals)}'})",
         lambda: _chemiscope(collection, coords, params.method, selection or None), "nesf-map.json.gz",
         mime="application/gzip", key="map_chemiscope", icon=":material/download:",
         help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
@@ -315,11 +316,49 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
     return None
 
 
+def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
+    """Up to GRID_SIZE selected crystals seen together: input and reconstruction of each in one scene with a shared
+    camera, their per-crystal metrics, and any two sent to Interpolate in one click."""
+    collection = ctx.collection
+    shown = rows[:GRID_SIZE]
+    crystals = [collection.crystals[r] for r in shown]
+    recons = None
+    with shown_errors("Reconstructions"):
+        recons = backend.reconstruct(ctx.checkpoint, crystals, ctx.decode_mode, ctx.device)
+    if recons is None:
+        return
+    panels = []
+    for row, crystal, recon in zip(shown, crystals, recons):
+        as_shown = structures.as_shown(recon, False)
+        panels += [viewer.Panel(crystal, f"{collection.table.at[row, 'id']} · {crystal.formula}"),
+                   viewer.Panel(as_shown, f"reconstruction · {as_shown.formula or 'no atoms'}")]
+    with shown_errors("3D view"):
+        structures.show_scene(panels, height=230, columns=6)
+    metrics = []
+    for row, crystal, recon in zip(shown, crystals, recons):
+        values = structures.per_structure_metrics(crystal, recon)
+        metrics.append({"id": collection.table.at[row, "id"], "formula": crystal.formula,
+                        "atoms (input → recon.)": f"{values['num_atoms_true']} → {values['num_atoms_pred']}",
+                        "position error (Å)": values["position_error_actual_angstrom"],
+                        "match": bool(values["match"])})
+    st.dataframe(pd.DataFrame(metrics), hide_index=True, width="stretch", key="map_grid_metrics",
+                 column_config={"position error (Å)": st.column_config.NumberColumn(format="%.3f")})
+    labels = {r: f"{collection.table.at[r, 'id']} · {collection.table.at[r, 'formula']}" for r in shown}
+    pair = st.multiselect("Interpolate between two of them", shown, format_func=labels.get, max_selections=2,
+                          key="map_grid_pair")
+    if st.button("Interpolate", key="map_grid_interpolate", icon=":material/timeline:", disabled=len(pair) != 2):
+        state.use_for_interpolation_pair(pair[0], pair[1])
+
+
 def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     collection = ctx.collection
     st.subheader(f"{len(rows)} selected")
     table = collection.table.loc[rows]
     st.dataframe(table, hide_index=True, width="stretch", height=min(300, 38 + 35 * len(rows)))
+    if len(rows) > 1:
+        with st.expander(f"See {min(len(rows), GRID_SIZE)} of them together", icon=":material/grid_view:",
+                         expanded=True):
+            _selection_grid(ctx, rows)
     shown_rows = rows[:MAX_SHOWN]
     if len(rows) > MAX_SHOWN:
         st.caption(f"The first {MAX_SHOWN} can be opened below.")

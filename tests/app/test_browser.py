@@ -131,6 +131,10 @@ def test_latent_map_select_point_opens_structures(browser_page, server):
     _wait_idle(page)
     frame = _viewer_frame(page)
     assert frame.locator("canvas").count() >= 1
+    # the selection seen together: up to nine input / reconstruction pairs in one scene
+    grid = _viewer_frame(page, 0)
+    titles = grid.locator('[data-testid="viewer-title"]').all_inner_texts()
+    assert 4 <= len(titles) <= 18 and titles[1].startswith("reconstruction")
     _shot(page, "latent_map_selection")
     assert not page.outside, f"requests left the machine: {page.outside}"
     assert not page.errors, f"console errors: {page.errors}"

@@ -457,3 +457,17 @@ def test_decode_anywhere_on_the_pca_map(at):
     assert "atoms" in decoded
     assert any("exact inverse of the PCA map" in c for c in _texts(at, "caption"))
     assert any(m == "**Nearest dataset crystals in latent space**" for m in _texts(at, "markdown"))
+
+
+def test_a_map_selection_is_seen_together_and_two_start_an_interpolation(at):
+    at.session_state["nesf.map_selection"] = list(range(12))
+    at.run()
+    _no_traceback(at)
+    grid = next(d for d in at.dataframe if "atoms (input → recon.)" in d.value.columns).value
+    assert len(grid) == 9  # at most nine seen together
+    assert grid["id"].tolist() == at.dataframe[0].value["id"].tolist()[:9]
+    at.multiselect(key="map_grid_pair").set_value([2, 7]).run()
+    at.button(key="map_grid_interpolate").click().run()
+    _no_traceback(at)
+    assert _texts(at, "title")[0].endswith("Interpolate")
+    assert at.session_state["interp_src_mapsel"] == 2 and at.session_state["interp_dst_mapsel"] == 7
