@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import backend, settings, state
+from app import backend, links, settings, state
 from app.errors import shown_errors
 from app.ui import training_panel
 from app.ui.context import AppContext
@@ -53,6 +53,7 @@ def render() -> AppContext:
     found: list[CheckpointInfo] = []
     with shown_errors("Listing checkpoints", container=sb):
         found = backend.checkpoints()
+    links.apply_link(found)
     checkpoint = None
     if not found:
         sb.error(f"No checkpoint found in {settings.CHECKPOINT_DIR}. Train one with the Retrain panel below.")
@@ -89,6 +90,7 @@ def render() -> AppContext:
     options = ([ATLAS_CHOICE] if atlas_name else []) + list(names)
     labels = {ATLAS_CHOICE: atlas_name, **names}
     if options:
+        links.resolve_dataset(options, ATLAS_CHOICE)
         state.keep_choice("dataset_choice", options)
         choice = sb.selectbox("Active dataset", options, key="dataset_choice", format_func=lambda n: labels[n])
         if checkpoint is not None:
@@ -99,6 +101,7 @@ def render() -> AppContext:
                     collection = backend.dataset_collection(choice, data_dir, checkpoint, device)
         if collection is not None:
             sb.caption(f"{len(collection.crystals):,} crystals")
+            links.resolve_selection(collection)
     else:
         sb.warning("No dataset: the data directory holds none and the checkpoint has no atlas.")
 

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import backend, state, viewer
+from app import backend, links, state, viewer
 from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
@@ -59,6 +59,8 @@ def render(ctx: AppContext) -> None:
     with top[1]:
         spec = _filters(collection)
     options = available_colors(collection.table)
+    if st.session_state.get("map_color") not in (None, *options):
+        links.refuse(f"coloring {st.session_state['map_color']!r} is not one of {', '.join(options)}", "map_color")
     color_by = top[2].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
     query = top[3].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
                               label_visibility="collapsed")
@@ -231,6 +233,10 @@ def _filters(collection) -> MapFilter:
     with st.popover("Filters", icon=":material/filter_alt:"):
         _, vocabulary = backend.map_elements(collection)
         symbols = {Element.from_Z(z).symbol: z for z in vocabulary}
+        asked = st.session_state.get("map_filter_elements") or []
+        if any(a not in symbols for a in asked):
+            links.refuse(f"element(s) {', '.join(a for a in asked if a not in symbols)} not in {collection.name}",
+                         "map_filter_elements", [a for a in asked if a in symbols])
         chosen = st.multiselect("Elements", list(symbols), key="map_filter_elements")
         mode = st.radio("Crystals that contain", ELEMENT_MODES, horizontal=True, key="map_filter_mode",
                         format_func={"all": "all of them", "any": "any of them", "none": "none of them"}.get)

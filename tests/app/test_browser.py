@@ -240,6 +240,49 @@ def test_decode_anywhere_from_a_box_on_the_pca_map(browser_page, server):
     assert not page.errors, f"console errors: {page.errors}"
 
 
+def _copied_link(page) -> str:
+    sidebar = page.locator('section[data-testid="stSidebar"]')
+    sidebar.get_by_role("button", name="Copy link").click()
+    code = page.locator('[data-testid="stCode"] code').filter(has_text="?").first
+    code.wait_for()
+    link = code.inner_text().strip()
+    page.keyboard.press("Escape")
+    return link
+
+
+def test_a_copied_link_reproduces_the_view_in_a_new_browser(browser_page, server):
+    page = browser_page
+    page.goto(f"{server}/?method=pca&color=crystal+system&q=NaCl&el=O&elmode=none")  # the map is the root page
+    page.wait_for_selector('[data-testid="stMain"]')
+    _wait_idle(page)
+    _main(page).get_by_text(re.compile(r"Filter: .* shown")).wait_for(timeout=60_000)
+    link = _copied_link(page)
+    assert link.startswith(server) and "method=pca" in link and "q=NaCl" in link
+    fresh = page.context.browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(60_000)
+        other.goto(link)
+        other.wait_for_selector('[data-testid="stMain"]')
+        _wait_idle(other)
+        main = _main(other)
+        main.get_by_text(re.compile(r"crystals of .* · PCA")).wait_for()
+        _shot(other, "deep_link_opened")
+        assert main.get_by_placeholder("highlight by id or formula, e.g. NaCl").input_value() == "NaCl"
+        main.get_by_text(re.compile(r"Filter: .* shown")).wait_for()
+        assert main.get_by_text("crystal system").first.is_visible()
+        # the Interpolate page's ends and steps travel too
+        other.goto(f"{server}/interpolate?ckpt=lcs6a&src=mp-22862&dst=mp-1265&steps=5")
+        _wait_idle(other)
+        _main(other).get_by_text(re.compile(r"Step \d+ / 4")).first.wait_for(timeout=180_000)  # steps 0..4
+        interp_link = _copied_link(other)
+        assert "src=mp-22862" in interp_link and "dst=mp-1265" in interp_link and "steps=5" in interp_link
+    finally:
+        fresh.close()
+    _shot(page, "deep_link")
+    assert not page.outside, f"requests left the machine: {page.outside}"
+
+
 def test_interpolation_slider_moves(browser_page, server):
     page = browser_page
     _goto(page, server, "interpolate")

@@ -471,3 +471,46 @@ def test_a_map_selection_is_seen_together_and_two_start_an_interpolation(at):
     _no_traceback(at)
     assert _texts(at, "title")[0].endswith("Interpolate")
     assert at.session_state["interp_src_mapsel"] == 2 and at.session_state["interp_dst_mapsel"] == 7
+
+
+def _linked(app_env, query: dict):
+    app = AppTest.from_file(MAIN, default_timeout=180)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_a_link_restores_the_map_view(app_env):
+    app = _linked(app_env, {"ckpt": "lcs6a", "data": "atlas", "decode": "fast", "method": "pca",
+                            "color": "crystal system", "q": "NaCl", "el": "Na,Cl", "elmode": "all",
+                            "sel": "mp-22862,mp-1265"})
+    _no_traceback(app)
+    assert app.selectbox(key="map_color").value == "crystal system"
+    assert app.text_input(key="map_search").value == "NaCl"
+    assert app.multiselect(key="map_filter_elements").value == ["Na", "Cl"]
+    assert any("PCA" in c for c in _texts(app, "caption"))
+    assert any(s.endswith("2 selected") for s in _texts(app, "subheader"))
+    assert not [w for w in _texts(app, "warning") if w.startswith("Link:")]
+    # the link of this view ("Copy link") holds the same parameters
+    from urllib.parse import parse_qsl, urlsplit
+
+    link = next(c.value for c in app.sidebar.code if "?" in c.value)
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert {k: query[k] for k in ("ckpt", "method", "color", "q", "el")} == {
+        "ckpt": "lcs6a", "method": "pca", "color": "crystal system", "q": "NaCl", "el": "Na,Cl"}
+    assert query["sel"].split(",") == ["mp-22862", "mp-1265"]
+
+
+def test_bad_link_parameters_give_messages_and_a_default_view(app_env):
+    app = _linked(app_env, {"ckpt": "gone", "method": "umap", "color": "smell", "el": "Xx,O", "sel": "mp-0,mp-1265",
+                            "steps": "many"})
+    _no_traceback(app)
+    warnings = " ".join(_texts(app, "warning"))
+    for part in ("checkpoint 'gone' is not here", "map method 'umap' is not one of tsne, pca",
+                 "coloring 'smell' is not one of", "element(s) Xx not in", "crystal id(s) mp-0 not in",
+                 "steps 'many' is not a whole number"):
+        assert part in warnings, (part, warnings)
+    assert _texts(app, "title")[0].endswith("Latent map")
+    assert app.multiselect(key="map_filter_elements").value == ["O"]

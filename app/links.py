@@ -1,0 +1,183 @@
+"""Deep links: the URL's query string holds a view (checkpoint, dataset, decoding; the map's method, coloring,
+search, element filter and selected crystals; the interpolation's ends, steps and method), so a link opened in a
+fresh browser shows the same view. Uploaded structures are not part of a link.
+
+`apply_link` runs once per browser session, before the widgets are drawn, and turns the link into widget state;
+a parameter that is unknown or stale (a checkpoint that is gone, a crystal id not in the dataset) is left out with a
+message naming it, and the rest of the view opens. `link_query` builds the query string of the current view.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from app import state
+
+APPLIED = "nesf.link_applied"
+PROBLEMS = "nesf.link_problems"
+PENDING_SELECTION = "nesf.link_selection"   # crystal ids of the link, resolved once the dataset is loaded
+PENDING_DATASET = "nesf.link_dataset"
+ATLAS = "atlas"
+MAX_SELECTED_IN_LINK = 60
+MAP_METHODS = ("tsne", "pca")
+INTERPOLATIONS = ("linear", "spherical")
+DECODE_MODES = ("fast", "paper", "checkpoint")
+
+
+def _problem(message: str) -> None:
+    st.session_state.setdefault(PROBLEMS, []).append(message)
+
+
+def apply_link(checkpoints) -> None:
+    """Turn the link's parameters into widget state (once per session). `checkpoints`: the CheckpointInfo found."""
+    if st.session_state.get(APPLIED):
+        return
+    st.session_state[APPLIED] = True
+    params = {key: st.query_params.get(key) for key in st.query_params}
+    if not params:
+        return
+    by_name = {c.path.stem: str(c.path) for c in checkpoints}
+    if "ckpt" in params:
+        if params["ckpt"] in by_name:
+            st.session_state["checkpoint"] = by_name[params["ckpt"]]
+        else:
+            _problem(f"checkpoint {params['ckpt']!r} is not here (found: {', '.join(by_name) or 'none'}); "
+                     f"opened the default one")
+    if "data" in params:
+        st.session_state[PENDING_DATASET] = params["data"]
+    _choice(params, "decode", DECODE_MODES, "decode_mode", "decoding")
+    if "method" in params:
+        if params["method"] in MAP_METHODS:
+            current = state.map_settings({})
+            from dataclasses import replace
+
+            state.ask_for_map(replace(current, method=params["method"]))
+            st.session_state[state.MAP_RECOMPUTE] = False  # the shipped map where it is the same
+        else:
+            _problem(f"map method {params['method']!r} is not one of {', '.join(MAP_METHODS)}")
+    for key, widget in (("color", "map_color"), ("q", "map_search")):
+        if params.get(key):
+            st.session_state[widget] = params[key]
+    if params.get("el"):
+        st.session_state["map_filter_elements"] = [s for s in params["el"].split(",") if s]
+        _choice(params, "elmode", ("all", "any", "none"), "map_filter_mode", "element filter")
+    if params.get("sel"):
+        st.session_state[PENDING_SELECTION] = [s for s in params["sel"].split(",") if s]
+    for end in ("src", "dst"):
+        if params.get(end):
+            st.session_state[f"interp_{end}_from"] = "Dataset"
+            st.session_state[f"interp_{end}_query"] = params[end]
+    if "steps" in params:
+        try:
+            from app import settings
+
+            st.session_state["interp_steps"] = min(max(2, int(params["steps"])), settings.MAX_INTERPOLATION_STEPS)
+        except ValueError:
+            _problem(f"steps {params['steps']!r} is not a whole number")
+    _choice(params, "interp", INTERPOLATIONS, "interp_method", "interpolation")
+
+
+def _choice(params: dict, key: str, allowed, widget: str, what: str) -> None:
+    if key not in params:
+        return
+    if params[key] in allowed:
+        st.session_state[widget] = params[key]
+    else:
+        _problem(f"{what} {params[key]!r} is not one of {', '.join(allowed)}")
+
+
+def resolve_dataset(options: list[str], atlas_choice: str) -> None:
+    """Apply the link's dataset once the sidebar knows the dataset options."""
+    wanted = st.session_state.pop(PENDING_DATASET, None)
+    if wanted is None:
+        return
+    value = atlas_choice if wanted == ATLAS else wanted
+    if value in options:
+        st.session_state["dataset_choice"] = value
+    else:
+        _problem(f"dataset {wanted!r} is not available here; opened {'the atlas' if options else 'none'}")
+
+
+def resolve_selection(collection) -> None:
+    """Apply the link's selected crystal ids once the active dataset is loaded."""
+    wanted = st.session_state.pop(PENDING_SELECTION, None)
+    if not wanted or collection is None:
+        return
+    ids = collection.table["id"].astype(str).tolist()
+    row_of = {crystal_id: row for row, crystal_id in enumerate(ids)}
+    rows = [row_of[i] for i in wanted if i in row_of]
+    missing = [i for i in wanted if i not in row_of]
+    if missing:
+        _problem(f"crystal id(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
+                 f"{collection.name}; selected the others")
+    if rows:
+        state.select_on_map(rows)
+
+
+def refuse(message: str, widget: str, fallback=None) -> None:
+    """A linked value a page cannot use: say so (now, in the page) and reset the widget to `fallback` (None: its
+    default)."""
+    st.warning(f"Link: {message}.", icon=":material/link_off:")
+    if fallback is None:
+        st.session_state.pop(widget, None)
+    else:
+        st.session_state[widget] = fallback
+
+
+def show_problems() -> None:
+    for message in st.session_state.pop(PROBLEMS, []):
+        st.warning(f"Link: {message}.", icon=":material/link_off:")
+
+
+def link_query(page: str, ctx) -> dict:
+    """The query parameters of the current view of `page` ("map", "interpolate", ...)."""
+    ss = st.session_state
+    params = {}
+    if ctx.checkpoint is not None:
+        params["ckpt"] = ctx.checkpoint.path.stem
+    choice = ss.get("dataset_choice")
+    if choice:
+        params["data"] = ATLAS if choice == "__atlas__" else choice
+    params["decode"] = ctx.decode_mode
+    if page == "map":
+        params["method"] = state.map_method()
+        for key, widget in (("color", "map_color"), ("q", "map_search")):
+            if ss.get(widget):
+                params[key] = ss[widget]
+        if ss.get("map_filter_elements"):
+            params["el"] = ",".join(ss["map_filter_elements"])
+            params["elmode"] = ss.get("map_filter_mode") or "all"
+        rows = state.map_selection()
+        if rows and ctx.collection is not None:
+            ids = ctx.collection.table["id"].astype(str)
+            params["sel"] = ",".join(ids.iloc[r] for r in rows[:MAX_SELECTED_IN_LINK] if r < len(ids))
+    if page == "interpolate":
+        for end in ("src", "dst"):
+            crystal_id = _endpoint_id(end, ctx)
+            if crystal_id:
+                params[end] = crystal_id
+        for key, widget in (("steps", "interp_steps"), ("interp", "interp_method")):
+            if ss.get(widget) is not None:
+                params[key] = ss[widget]
+    return params
+
+
+def _endpoint_id(end: str, ctx) -> str | None:
+    ss = st.session_state
+    source = ss.get(f"interp_{end}_from")
+    if source == "Map selection" and ctx.collection is not None and ss.get(f"interp_{end}_mapsel") is not None:
+        return str(ctx.collection.table["id"].iloc[int(ss[f"interp_{end}_mapsel"])])
+    if source in (None, "Dataset") and ss.get(f"interp_{end}_query"):
+        return str(ss[f"interp_{end}_query"])
+    return None
+
+
+def copy_link_control(page: str, ctx) -> None:
+    """The sidebar's "Copy link" popover: the URL of this view (st.code has a copy button)."""
+    query = urlencode(link_query(page, ctx))
+    base = (st.context.url or "").split("?")[0] if hasattr(st.context, "url") else ""
+    with st.sidebar.popover("Copy link", icon=":material/link:"):
+        st.code(f"{base}?{query}", language=None, wrap_lines=True)
+        st.caption("Opens this view in any browser. Uploaded structures are not part of a link.")
