@@ -41,3 +41,14 @@ def random_crystal(rng: np.random.Generator, num_atoms: int, vocab, a: float = 4
             frac.append(candidate)
     species = rng.choice(vocab, size=num_atoms)
     return Crystal.from_frac(lattice, frac, species, name)
+
+
+def small_cdvae_data_dir(data_dir, root, rows: int, name: str = "perov_5"):
+    """`root` made a data directory holding the first `rows` rows of a CDVAE dataset's val.csv and test.csv."""
+    import pandas as pd
+
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for split in ("val", "test"):
+        frame = pd.read_csv(data_dir / name / f"{split}.csv", dtype={"material_id": str})
+        frame.head(rows).to_csv(root / name / f"{split}.csv", index=False)
+    return root

@@ -13,6 +13,7 @@ from nesf.datasets import (
     merge_datasets,
 )
 from nesf.errors import NesfError
+from tests.helpers import small_cdvae_data_dir
 
 PEROV_ROWS = 150  # rows of each perov_5 CSV copied into a small data directory
 
@@ -35,12 +36,7 @@ def ybco(data_dir, cache_dir):
 @pytest.fixture(scope="module")
 def small_data_dir(data_dir, tmp_path_factory):
     """A data directory with the first PEROV_ROWS rows of perov_5's val.csv and test.csv (no train.csv)."""
-    root = tmp_path_factory.mktemp("data")
-    (root / "perov_5").mkdir()
-    for split in ("val", "test"):
-        frame = pd.read_csv(data_dir / "perov_5" / f"{split}.csv", dtype={"material_id": str})
-        frame.head(PEROV_ROWS).to_csv(root / "perov_5" / f"{split}.csv", index=False)
-    return root
+    return small_cdvae_data_dir(data_dir, tmp_path_factory.mktemp("data"), PEROV_ROWS)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from nesf.cli import main
 from nesf.structure_io import read_structure_file, to_cif
-from tests.helpers import ROCKSALT_FRAC, cubic
+from tests.helpers import ROCKSALT_FRAC, cubic, small_cdvae_data_dir
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "lcs6a.pt"
 ROWS = 12
@@ -76,12 +75,7 @@ def test_generate_refuses_bad_requests(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def small_perov(data_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("perov")
-    (root / "perov_5").mkdir()
-    for split in ("val", "test"):
-        frame = pd.read_csv(data_dir / "perov_5" / f"{split}.csv", dtype={"material_id": str})
-        frame.head(ROWS).to_csv(root / "perov_5" / f"{split}.csv", index=False)
-    return root
+    return small_cdvae_data_dir(data_dir, tmp_path_factory.mktemp("perov"), ROWS)
 
 
 def test_score_generated_against_perov5(small_perov, tmp_path, capsys):

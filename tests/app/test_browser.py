@@ -114,19 +114,9 @@ def test_reconstruct_upload_shows_both_viewers(browser_page, server, tmp_path):
 def test_latent_map_select_point_opens_structures(browser_page, server):
     page = browser_page
     _goto(page, server, "map")
-    plot = _main(page).locator(".js-plotly-plot").first
-    plot.wait_for()
+    _main(page).locator(".js-plotly-plot").first.wait_for()
     _shot(page, "latent_map")
-    box = plot.locator(".nsewdrag").first.bounding_box()
-    # a lasso around the middle of the map
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    w, h = box["width"] / 3, box["height"] / 3
-    page.mouse.move(cx - w, cy - h)
-    page.mouse.down()
-    for x, y in ((cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h)):
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
-    _main(page).get_by_text(re.compile(r"\d+ selected")).wait_for(timeout=60_000)
+    _lasso_middle(page, 1 / 3)
     page.get_by_text("Nearest neighbors in the 192-d latent space").wait_for(timeout=120_000)
     _wait_idle(page)
     frame = _viewer_frame(page)
@@ -140,12 +130,13 @@ def test_latent_map_select_point_opens_structures(browser_page, server):
     assert not page.errors, f"console errors: {page.errors}"
 
 
-def _lasso_middle(page):
+def _lasso_middle(page, half_size: float = 1 / 4):
+    """A lasso around the middle of the map (half its side `half_size` of the map's), and wait for the selection."""
     plot = _main(page).locator(".js-plotly-plot").first
     plot.wait_for()
     box = plot.locator(".nsewdrag").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    w, h = box["width"] / 4, box["height"] / 4
+    w, h = box["width"] * half_size, box["height"] * half_size
     page.mouse.move(cx - w, cy - h)
     page.mouse.down()
     for x, y in ((cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h)):
