@@ -40,7 +40,7 @@ GENERATION_LABELS = {
     "density_wasserstein_g_cm3": "Density, Wasserstein to test [g/cm^3]",
     "num_elements_wasserstein": "Number of elements, Wasserstein to test",
 }
-CDVAE_RECONSTRUCTION_KEYS = ("cdvae_match_rate_percent", "cdvae_rmse")
+CDVAE_RECONSTRUCTION_KEYS = ("cdvae_match_rate_percent", "cdvae_rmse", "cdvae_inputs_valid_percent")
 
 
 def cdvae_reconstruction(trues: list[Crystal], preds: list[Crystal]) -> dict:
@@ -48,6 +48,7 @@ def cdvae_reconstruction(trues: list[Crystal], preds: list[Crystal]) -> dict:
     compositionally) and matches the input (StructureMatcher stol 0.5, ltol 0.3, angle_tol 10), and the mean RMSE of
     those matches. `preds` as the app shows them (canonical frame: periodic duplicates merged)."""
     rmses = []
+    inputs_valid = sum(all(crystal_valid(true)) for true in trues)
     for true, pred in zip(trues, preds):
         if not all(crystal_valid(pred)):
             continue
@@ -55,7 +56,8 @@ def cdvae_reconstruction(trues: list[Crystal], preds: list[Crystal]) -> dict:
         if matched and rmse is not None:
             rmses.append(rmse)
     return {"cdvae_match_rate_percent": 100.0 * len(rmses) / max(len(trues), 1),
-            "cdvae_rmse": float(np.mean(rmses)) if rmses else float("nan")}
+            "cdvae_rmse": float(np.mean(rmses)) if rmses else float("nan"),
+            "cdvae_inputs_valid_percent": 100.0 * inputs_valid / max(len(trues), 1)}
 
 
 def format_generation_table(scores: dict, dataset: str, label: str = "ours") -> str:
