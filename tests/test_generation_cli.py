@@ -106,7 +106,9 @@ def test_score_generated_against_perov5(small_perov, tmp_path, capsys):
     assert "| COV-R [%] | 25.00 | 99.45 | 99.74 |" in table
 
 
-SHIPPED_MODELS = sorted(p for p in SHIPPED.parent.glob("*.pt") if p.with_name(p.stem + ".atlas.pt").is_file())
+# every shipped model but LCS6A, which the tests above run
+SHIPPED_MODELS = sorted(p for p in SHIPPED.parent.glob("*.pt")
+                        if p.with_name(p.stem + ".atlas.pt").is_file() and p != SHIPPED)
 
 
 @pytest.mark.parametrize("checkpoint", SHIPPED_MODELS, ids=lambda p: p.stem)
