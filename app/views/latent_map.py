@@ -57,14 +57,17 @@ def render(ctx: AppContext) -> None:
     with top[0]:
         params = _map_settings(collection.map_settings)
     with top[1]:
-        spec = _filters(collection)
+        # element fractions once per collection (memoized); the table gains the derived number of elements
+        fractions, vocabulary = backend.map_elements(collection)
+        table = collection.table.assign(num_elements=number_of_elements(fractions))
+        spec = _filters(collection.name, table, vocabulary)
     options = available_colors(collection.table)
     if st.session_state.get("map_color") not in (None, *options):
         links.refuse(f"coloring {st.session_state['map_color']!r} is not one of {', '.join(options)}", "map_color")
     color_by = top[2].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
     query = top[3].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
                               label_visibility="collapsed")
-    color_values, color_label = _derived_color(collection, color_by)
+    color_values, color_label = _derived_color(collection, color_by, table, fractions, vocabulary)
 
     coords = None
     with shown_errors("Computing the map"):
@@ -86,8 +89,6 @@ def render(ctx: AppContext) -> None:
 
     greyed = None
     if spec.active:
-        fractions, vocabulary = backend.map_elements(collection)
-        table = collection.table.assign(num_elements=number_of_elements(fractions))
         greyed = ~matching(table, fractions, vocabulary, spec)
         st.caption(f"Filter: **{int((~greyed).sum()):,} shown**, {int(greyed.sum()):,} greyed")
 
@@ -223,46 +224,42 @@ def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:
                             description="Crystals placed by their NeSF latent vectors (NeSF Explorer).", rows=rows)
 
 
-def _filters(collection) -> MapFilter:
+def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter:
     """The filter popover: elements (all / any / none), ranges of the numeric columns, categories. Non-matching
     points are greyed on the map, not removed."""
     from pymatgen.core.periodic_table import Element
 
-    table = collection.table
     spec_ranges, spec_categories = [], []
     with st.popover("Filters", icon=":material/filter_alt:"):
-        _, vocabulary = backend.map_elements(collection)
         symbols = {Element.from_Z(z).symbol: z for z in vocabulary}
         asked = st.session_state.get("map_filter_elements") or []
         if any(a not in symbols for a in asked):
-            links.refuse(f"element(s) {', '.join(a for a in asked if a not in symbols)} not in {collection.name}",
+            links.refuse(f"element(s) {', '.join(a for a in asked if a not in symbols)} not in {name}",
                          "map_filter_elements", [a for a in asked if a in symbols])
         chosen = st.multiselect("Elements", list(symbols), key="map_filter_elements")
         mode = st.radio("Crystals that contain", ELEMENT_MODES, horizontal=True, key="map_filter_mode",
                         format_func={"all": "all of them", "any": "any of them", "none": "none of them"}.get)
         for column, label in RANGE_COLUMNS.items():
             values = pd.to_numeric(table.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
-            if column == "num_elements":
-                values = pd.Series(number_of_elements(backend.map_elements(collection)[0]))
             if values.empty or values.min() == values.max():
                 continue
             integral = bool(np.allclose(values, np.round(values)))
             cast = int if integral else float
             low, high = cast(values.min()), cast(values.max())
-            picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{collection.name}")
+            picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{name}")
             if tuple(picked) != (low, high):
                 spec_ranges.append((column, picked[0], picked[1]))
         for column, label in CATEGORY_COLUMNS.items():
             if column in table.columns:
                 options = sorted(table[column].astype(str).unique())
-                kept = st.multiselect(label, options, key=f"map_filter_{column}_{collection.name}",
+                kept = st.multiselect(label, options, key=f"map_filter_{column}_{name}",
                                       placeholder="all")
                 if kept:
                     spec_categories.append((column, tuple(kept)))
     return MapFilter(tuple(symbols[s] for s in chosen), mode or "all", tuple(spec_ranges), tuple(spec_categories))
 
 
-def _derived_color(collection, color_by: str):
+def _derived_color(collection, color_by: str, table: pd.DataFrame, fractions: np.ndarray, vocabulary: list[int]):
     """(values, label) for a derived coloring (number of elements, an element's fraction, latent density), else
     (None, None)."""
     if color_by not in DERIVED_COLORS:
@@ -270,9 +267,8 @@ def _derived_color(collection, color_by: str):
     label = DERIVED_COLORS[color_by][0]
     if color_by == "local latent density":
         return backend.map_density(collection), label
-    fractions, vocabulary = backend.map_elements(collection)
     if color_by == "number of elements":
-        return number_of_elements(fractions), label
+        return table["num_elements"].to_numpy(), label
     from pymatgen.core.periodic_table import Element
 
     symbols = [Element.from_Z(z).symbol for z in vocabulary]
