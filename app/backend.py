@@ -329,6 +329,16 @@ def map_density(collection: Collection) -> np.ndarray:
     return _store().get_or_compute(("density", collection.key), lambda: local_density(collection.latents))
 
 
+def map_trust(checkpoint: CheckpointInfo, collection: Collection, device: str = "auto") -> tuple[np.ndarray, str]:
+    """((N,) values, label): the collection's crystals colored by the trust signal of their reconstruction
+    (`nesf.trust.map_trust`; once per checkpoint and collection)."""
+    from nesf.trust import map_trust as compute_trust
+
+    net = model(checkpoint, device)
+    return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), collection.key),
+                                   _in_slot(lambda: compute_trust(net, collection.crystals)))
+
+
 def decode_at(checkpoint: CheckpointInfo, collection: Collection, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
     """(nesf.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""

@@ -114,6 +114,15 @@ def _legend_html(species: list[int]) -> str:
     return '<div class="legend" data-testid="element-legend">' + "".join(chips) + "</div>"
 
 
+def _png_button(scene_id: str, png_name: str) -> str:
+    """A button that downloads the scene's canvas (all panels of the grid share it) as `<png_name>.png`."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_()." else "_" for ch in str(png_name)) or "structure"
+    script = (f"var v=window['viewer_{scene_id}'];if(!v)return;v.render();var a=document.createElement('a');"
+              f"a.href=v.pngURI();a.download='{safe}.png';document.body.appendChild(a);a.click();a.remove();")
+    return (f'<button type="button" class="png" data-testid="viewer-png" title="the view as shown, as a PNG image" '
+            f'onclick="(function(){{{script}}})()">Save PNG</button>')
+
+
 def scene_html(
     panels: list[Panel],
     *,
@@ -122,12 +131,14 @@ def scene_html(
     style: str = "ball and stick",
     js_url: str = THREEDMOL_JS_URL,
     columns: int | None = None,
+    png_name: str = "structure",
 ) -> str:
-    """HTML (a div, scripts and a legend) drawing `panels` side by side with one shared camera.
+    """HTML (a div, scripts, a legend and a "Save PNG" button) drawing `panels` side by side with one shared camera.
 
     height: canvas height in pixels (of each row); supercell: repeats of the cell along a, b, c (1..4 each);
     style: one of STYLES; columns: panels per row (default: all in one row), the rest in further rows of one grid
-    with the same shared camera, each title over its panel.
+    with the same shared camera, each title over its panel; png_name: file name (without .png) of the button's
+    download, the scene as shown (current camera, canvas resolution times the screen's pixel ratio).
     """
     if not panels:
         raise ValueError("scene_html needs at least one panel")
@@ -173,12 +184,16 @@ def scene_html(
         f'<div class="title" data-testid="viewer-title">{html.escape(p.title)}</div>' for p in panels
     )
     legend = _legend_html(legend_species([p.crystal for p in panels]))
+    legend = f"<div class='footer'>{legend}{_png_button(stable, png_name)}</div>"
     style_css = (
         "<style>body{margin:0;font-family:'Source Sans Pro',sans-serif;font-size:14px;color:#31333F}"
         ".titles{display:flex}.title{flex:1;text-align:center;font-weight:600;padding:2px 0}"
         ".legend{display:flex;flex-wrap:wrap;gap:10px;padding:6px 4px}"
         ".chip{display:inline-flex;align-items:center;gap:4px}"
-        ".dot{width:13px;height:13px;border-radius:50%;border:1px solid #888;display:inline-block}</style>"
+        ".dot{width:13px;height:13px;border-radius:50%;border:1px solid #888;display:inline-block}"
+        ".footer{display:flex;justify-content:space-between;align-items:center}"
+        ".png{font:inherit;font-size:13px;padding:2px 10px;border:1px solid #ccc;border-radius:6px;background:white;"
+        "cursor:pointer;white-space:nowrap}</style>"
     )
     if rows == 1:
         return f"{style_css}<div class='titles'>{titles}</div>{body}{legend}"

@@ -152,3 +152,20 @@ def trust_signals(autoencoder, choices, training_latents: np.ndarray | None = No
             residual_calibration.reading(residual) if residual_calibration else None,
             distance_calibration.reading(distance) if distance_calibration and not np.isnan(distance) else None))
     return signals
+
+
+def map_trust(autoencoder, crystals, batch_size: int = 2048) -> tuple[np.ndarray, str]:
+    """((N,) values, label) for coloring a map of `crystals` (each in its stored setting) by how far to trust its
+    reconstruction: the match rate, in %, of its field residual's calibration bin where the model has a calibration,
+    else the bare field residual. Read in batches of `batch_size`, without decoding."""
+    residuals = np.concatenate([
+        [choice.score.score for choice in autoencoder.given_frames(crystals[start:start + batch_size], check_box=False)]
+        for start in range(0, len(crystals), batch_size)] or [np.zeros(0)])
+    calibration = autoencoder.trust_calibration("field_residual")
+    if calibration is None:
+        return residuals, f"{SIGNALS['field_residual']} (not calibrated for this model)"
+    rates = np.asarray(calibration.match_rates, dtype=float)[
+        np.minimum(np.searchsorted(np.asarray(calibration.upper_edges), residuals, side="left"),
+                   len(calibration.upper_edges) - 1)]
+    return 100 * rates, "expected match rate from the field residual (%)"
+

@@ -194,3 +194,24 @@ def test_nearest_distances_against_brute_force():
     brute = np.linalg.norm(latents[:, None] - reference[None], axis=2)
     np.testing.assert_allclose(distance, brute.min(1), atol=1e-9)
     assert index.tolist() == brute.argmin(1).tolist()
+
+
+def test_map_trust_colors_by_each_crystals_calibrated_match_rate(toy_checkpoint):
+    """The map's trust coloring: the field residual's bin rate (in %) of each crystal, the bare residual without a
+    calibration; in batches or not, the same values."""
+    from nesf.trust import map_trust
+
+    model = Autoencoder.from_checkpoint(toy_checkpoint[0], device="cpu")
+    crystals = [cscl(), bcc_iron(), Crystal.from_frac(cscl().lattice, [[.5, .5, .5], [0, 0, 0]], cscl().species, "s")]
+    residuals = [choice.score.score for choice in model.given_frames(crystals)]
+    raw, label = map_trust(model, crystals, batch_size=2)
+    np.testing.assert_allclose(raw, residuals, rtol=1e-6)
+    assert label == "field residual (not calibrated for this model)"
+    low, middle, high = sorted(residuals)   # bin edges between them, so batching's last digits move no crystal
+    calibration = TrustCalibration("field_residual", ((low + middle) / 2, (middle + high) / 2, high + 1),
+                                   (0.9, 0.5, 0.2), (10, 10, 10), "synthetic")
+    model.trust_calibration = lambda signal: calibration if signal == "field_residual" else None
+    rates, label = map_trust(model, crystals, batch_size=1)
+    assert label == "expected match rate from the field residual (%)"
+    np.testing.assert_allclose(rates, [100 * calibration.reading(r).match_rate for r in residuals])
+    assert sorted(rates) == [20, 50, 90]

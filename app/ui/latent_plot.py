@@ -24,6 +24,7 @@ DERIVED_COLORS = {
     "number of elements": ("number of elements", "continuous"),
     "element fraction": ("atomic fraction of the element", "continuous"),
     "local latent density": ("local latent density (1 / mean distance to 10 nearest)", "continuous"),
+    "reconstruction trust": ("expected match rate from the field residual (%)", "continuous"),
 }
 
 

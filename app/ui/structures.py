@@ -60,8 +60,12 @@ def as_shown(reconstruction, as_decoded: bool):
 
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
                height: int = VIEWER_HEIGHT, columns: int | None = None) -> None:
-    """Draw crystals side by side (in rows of `columns`) in one 3D scene with a shared camera."""
-    html = viewer.scene_html(panels, height=height, supercell=supercell, style=style, columns=columns)
+    """Draw crystals side by side (in rows of `columns`) in one 3D scene with a shared camera; its "Save PNG" file
+    is named after the first crystal's formula and id."""
+    first = panels[0].crystal if panels else None
+    png_name = "-".join(str(part) for part in (getattr(first, "formula", ""), getattr(first, "id", "")) if part)
+    html = viewer.scene_html(panels, height=height, supercell=supercell, style=style, columns=columns,
+                             png_name=png_name or "structure")
     rows = -(-len(panels) // (columns or len(panels)))
     st.iframe(html, height=height * rows + 70)
 

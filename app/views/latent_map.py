@@ -67,7 +67,8 @@ def render(ctx: AppContext) -> None:
     color_by = top[2].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
     query = top[3].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
                               label_visibility="collapsed")
-    color_values, color_label = _derived_color(collection, color_by, table, fractions, vocabulary)
+    color_values, color_label = _derived_color(ctx, collection, color_by, table, fractions,
+                                               vocabulary)
 
     coords = None
     with shown_errors("Computing the map"):
@@ -259,12 +260,16 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
     return MapFilter(tuple(symbols[s] for s in chosen), mode or "all", tuple(spec_ranges), tuple(spec_categories))
 
 
-def _derived_color(collection, color_by: str, table: pd.DataFrame, fractions: np.ndarray, vocabulary: list[int]):
-    """(values, label) for a derived coloring (number of elements, an element's fraction, latent density), else
-    (None, None)."""
+def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFrame, fractions: np.ndarray,
+                   vocabulary: list[int]):
+    """(values, label) for a derived coloring (number of elements, an element's fraction, latent density, the
+    reconstruction trust signal), else (None, None)."""
     if color_by not in DERIVED_COLORS:
         return None, None
     label = DERIVED_COLORS[color_by][0]
+    if color_by == "reconstruction trust":
+        with st.spinner("Reading the field residual of every crystal (once per model and dataset)…"):
+            return backend.map_trust(ctx.checkpoint, collection, ctx.device)
     if color_by == "local latent density":
         return backend.map_density(collection), label
     if color_by == "number of elements":

@@ -106,6 +106,19 @@ def test_reconstruct_upload_shows_both_viewers(browser_page, server, tmp_path):
     titles = frame.locator('[data-testid="viewer-title"]').all_inner_texts()
     assert titles[0].startswith("Input") and titles[1].startswith("Reconstruction")
     assert frame.evaluate("document.querySelector('canvas').width") > 100
+    # the structure view as a PNG: the shared canvas of both panels, as drawn (atoms colored, not blank)
+    with page.expect_download() as download:
+        frame.locator('[data-testid="viewer-png"]').click()
+    assert download.value.suggested_filename == "NaCl-NaCl.png"
+    png = tmp_path / "view.png"
+    download.value.save_as(png)
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    canvas = frame.evaluate("[document.querySelector('canvas').width, document.querySelector('canvas').height]")
+    assert list(image.size) == canvas
+    colors = image.getcolors(maxcolors=1 << 20)
+    assert colors is not None and len(colors) > 20, "the PNG is blank"
     _shot(page, "reconstruct")
     assert not page.outside, f"requests left the machine: {page.outside}"
     assert not page.errors, f"console errors: {page.errors}"

@@ -415,7 +415,7 @@ def test_latent_map_filters_grey_the_right_points_and_count_them(at):
 
 
 def test_latent_map_derived_colorings(at):
-    for color in ("number of elements", "local latent density", "element fraction"):
+    for color in ("number of elements", "local latent density", "reconstruction trust", "element fraction"):
         at.selectbox(key="map_color").set_value(color).run()
         _no_traceback(at)
     at.selectbox(key="map_color_element").set_value("O").run()

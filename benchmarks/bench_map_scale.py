@@ -1,0 +1,148 @@
+"""The latent map at scale in a real browser: first paint, recolor and filter latency, server memory (issue 25).
+
+Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100k.py` writes one holding a
+100,000-crystal atlas) and drives it with Playwright and the system Chromium (headless, software WebGL):
+
+- cold: the first page load of a fresh server (the atlas read and its latents recomputed by the model);
+- first paint, warm: a new browser context opening the map (what each new user sees once the server has the atlas);
+  timed from navigation until the plot holds its points, and until the script run has finished;
+- recolor: "Color by" set to another attribute, until the run has finished and the plot is redrawn;
+- filter: an element filter (crystals containing O), until the run has finished and the greyed points are drawn;
+- memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above.
+
+Each warm figure is the median of `--repeats` tries; every try prints.
+
+    python benchmarks/bench_map_scale.py --checkpoint-dir /tmp/atlas100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
+from app_helpers import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+
+PLOT = '[data-testid="stMain"] .js-plotly-plot'
+IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def _points_drawn(page, min_traces: int = 1) -> None:
+    page.wait_for_function(
+        f"() => {{ const p = document.querySelector('{PLOT}'); return p && p._fullData && "
+        f"p._fullData.length >= {min_traces} && p._fullData.some(t => (t.x || []).length > 0); }}", timeout=300_000)
+
+
+def _idle(page) -> None:
+    page.wait_for_timeout(200)
+    page.wait_for_function(IDLE, timeout=300_000)
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _start_server(checkpoint_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "NESF_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(REPO_ROOT),
+           "NESF_USER_DIR": str(log.parent / "user")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("streamlit did not start:\n" + log.read_text()[-3000:])
+
+
+def _open_map(browser, url: str) -> tuple[object, float, float]:
+    """A new context opening the map: (page, seconds to the points drawn, seconds to the run finished)."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    started = time.perf_counter()
+    page.goto(url)
+    _points_drawn(page)
+    painted = time.perf_counter() - started
+    _idle(page)
+    return page, painted, time.perf_counter() - started
+
+
+def _timed(page, action, min_traces: int = 1) -> float:
+    started = time.perf_counter()
+    action()
+    _idle(page)
+    _points_drawn(page, min_traces)
+    return time.perf_counter() - started
+
+
+def _recolor(page, option: str) -> None:
+    page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def _filter_oxygen(page) -> None:
+    page.get_by_role("button", name="Filters").click()
+    box = page.locator('[data-testid="stPopoverBody"] [data-testid="stMultiSelect"] input').first
+    box.fill("O")
+    box.press("Enter")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint-dir", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    log = Path("/tmp") / f"bench_map_scale_{os.getpid()}" / "streamlit.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc, url = _start_server(args.checkpoint_dir, log)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page, painted, idle = _open_map(browser, url)
+            count = page.evaluate(f"() => document.querySelector('{PLOT}')._fullData"
+                                  f".reduce((n, t) => n + (t.x || []).length, 0)")
+            print(f"cold (fresh server, atlas loaded and encoded): points drawn {painted:.2f} s, run done {idle:.2f} s;"
+                  f" {count} points on the map", flush=True)
+            page.context.close()
+            paints, idles, recolors, filters = [], [], [], []
+            for attempt in range(args.repeats):
+                page, painted, idle = _open_map(browser, url)
+                paints.append(painted)
+                idles.append(idle)
+                recolors.append(_timed(page, lambda: _recolor(page, "atoms")))
+                recolors.append(_timed(page, lambda: _recolor(page, "crystal system")))
+                filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2))
+                print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
+                      f"{recolors[-2]:.2f} / {recolors[-1]:.2f} s, filter {filters[-1]:.2f} s", flush=True)
+                page.context.close()
+            browser.close()
+        rss, peak = _memory_mb(proc.pid)
+        median = statistics.median
+        print(f"warm, median of {args.repeats}: first paint {median(paints):.2f} s (target <= 3 s; run done "
+              f"{median(idles):.2f} s), recolor {median(recolors):.2f} s, filter {median(filters):.2f} s "
+              f"(target <= 1 s); server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB)")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
