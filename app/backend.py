@@ -320,6 +320,13 @@ def map_elements(collection: Collection) -> tuple[np.ndarray, list[int]]:
     return _store().get_or_compute(("elements", collection.key), lambda: element_matrix(collection.crystals))
 
 
+def map_hover(collection: Collection) -> tuple[np.ndarray, list[str]]:
+    """The map points' customdata and hover text (`app.ui.latent_plot.map_hover`; once per collection)."""
+    from app.ui.latent_plot import map_hover as compute_hover
+
+    return _store().get_or_compute(("hover", collection.key), lambda: compute_hover(collection.table))
+
+
 def map_density(collection: Collection) -> np.ndarray:
     """(N,) local latent density of the collection's crystals (once per collection)."""
     from nesf.map_filters import local_density

@@ -1,5 +1,5 @@
 """Deep links: the URL's query string holds a view (checkpoint, dataset, decoding; the map's method, coloring,
-search, element filter and selected crystals; the interpolation's ends, steps and method), so a link opened in a
+search, element, range and category filters, element of the element-fraction coloring and selected crystals; the interpolation's ends, steps and method), so a link opened in a
 fresh browser shows the same view. Uploaded structures are not part of a link.
 
 `apply_link` runs once per browser session, before the widgets are drawn, and turns the link into widget state;
@@ -21,6 +21,12 @@ PENDING_SELECTION = "nesf.link_selection"   # crystal ids of the link, resolved 
 PENDING_DATASET = "nesf.link_dataset"
 ATLAS = "atlas"
 MAX_SELECTED_IN_LINK = 60
+PENDING_FILTERS = "nesf.link_filters"     # column -> (low, high) or category list, resolved by the map's filters
+FILTER_BOUNDS = "nesf.map_filter_bounds"  # column -> (low, high) of the active dataset, recorded by the map page
+# link parameter -> map table column: ranges "low~high", categories "a,b"
+RANGE_PARAMS = {"vol": "volume_angstrom3", "atoms": "num_atoms", "sg": "spacegroup_number", "nel": "num_elements",
+                "err": "reconstruction_error_angstrom"}
+CATEGORY_PARAMS = {"sys": "crystal_system", "split": "split"}
 MAP_METHODS = ("tsne", "pca")
 INTERPOLATIONS = ("linear", "spherical")
 DECODE_MODES = ("fast", "paper", "checkpoint")
@@ -63,6 +69,9 @@ def apply_link(checkpoints) -> None:
     if params.get("el"):
         st.session_state["map_filter_elements"] = [s for s in params["el"].split(",") if s]
         _choice(params, "elmode", ("all", "any", "none"), "map_filter_mode", "element filter")
+    if params.get("colorel"):
+        st.session_state["map_color_element"] = params["colorel"]
+    _pending_filters(params)
     if params.get("sel"):
         st.session_state[PENDING_SELECTION] = [s for s in params["sel"].split(",") if s]
     for end in ("src", "dst"):
@@ -77,6 +86,50 @@ def apply_link(checkpoints) -> None:
         except ValueError:
             _problem(f"steps {params['steps']!r} is not a whole number")
     _choice(params, "interp", INTERPOLATIONS, "interp_method", "interpolation")
+
+
+def _pending_filters(params: dict) -> None:
+    """The link's range and category filters, kept until the map page knows the dataset's columns."""
+    pending = {}
+    for key, column in RANGE_PARAMS.items():
+        if params.get(key):
+            try:
+                low, high = (float(v) for v in params[key].split("~"))
+            except ValueError:
+                _problem(f"filter {key}={params[key]!r} is not a range low~high")
+                continue
+            pending[column] = (min(low, high), max(low, high))
+    for key, column in CATEGORY_PARAMS.items():
+        if params.get(key):
+            pending[column] = [v for v in params[key].split(",") if v]
+    if pending:
+        st.session_state[PENDING_FILTERS] = pending
+
+
+def linked_range(column: str, widget: str, low, high, cast) -> None:
+    """Set the range filter `widget` of `column` (bounds `low`..`high`) to the link's range, clamped to the bounds;
+    a range outside them is refused with a message."""
+    wanted = st.session_state.get(PENDING_FILTERS, {}).pop(column, None)
+    if wanted is None:
+        return
+    lo, hi = max(wanted[0], low), min(wanted[1], high)
+    if lo > hi:
+        refuse(f"filter range {wanted[0]:g}~{wanted[1]:g} of {column} lies outside this dataset's {low:g}~{high:g}",
+               widget)
+        return
+    st.session_state[widget] = (cast(lo), cast(hi))
+
+
+def linked_categories(column: str, widget: str, options: list[str]) -> None:
+    """Set the category filter `widget` to the link's categories that `options` holds; the others are named."""
+    wanted = st.session_state.get(PENDING_FILTERS, {}).pop(column, None)
+    if wanted is None:
+        return
+    unknown = [v for v in wanted if v not in options]
+    if unknown:
+        refuse(f"{column} {', '.join(unknown)} not in this dataset", widget, [v for v in wanted if v in options])
+    else:
+        st.session_state[widget] = wanted
 
 
 def _choice(params: dict, key: str, allowed, widget: str, what: str) -> None:
@@ -149,6 +202,9 @@ def link_query(page: str, ctx) -> dict:
         if ss.get("map_filter_elements"):
             params["el"] = ",".join(ss["map_filter_elements"])
             params["elmode"] = ss.get("map_filter_mode") or "all"
+        if ss.get("map_color") == "element fraction" and ss.get("map_color_element"):
+            params["colorel"] = ss["map_color_element"]
+        params.update(_filter_params(ctx))
         rows = state.map_selection()
         if rows and ctx.collection is not None:
             ids = ctx.collection.table["id"].astype(str)
@@ -161,6 +217,24 @@ def link_query(page: str, ctx) -> dict:
         for key, widget in (("steps", "interp_steps"), ("interp", "interp_method")):
             if ss.get(widget) is not None:
                 params[key] = ss[widget]
+    return params
+
+
+def _filter_params(ctx) -> dict:
+    """The map's active range filters (those narrower than the dataset's bounds) and category filters."""
+    if ctx.collection is None:
+        return {}
+    ss, params = st.session_state, {}
+    bounds = ss.get(FILTER_BOUNDS, {})
+    pending = ss.get(PENDING_FILTERS, {})  # a link's filters not yet applied by the page (its first run)
+    for key, column in RANGE_PARAMS.items():
+        value = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.name}")
+        if value is not None and (column in pending or column in bounds and tuple(value) != tuple(bounds[column])):
+            params[key] = f"{value[0]:g}~{value[1]:g}"
+    for key, column in CATEGORY_PARAMS.items():
+        kept = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.name}")
+        if kept:
+            params[key] = ",".join(kept)
     return params
 
 

@@ -142,7 +142,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
     if coords is None:
         return
     xy = project_new(collection, generated.latents, settings.method, coords=coords)
-    fig = base_map_figure(collection, coords, color_by=None, height=460)
+    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=None, height=460)
     valid = table["valid"].to_numpy(dtype=bool)
     for mask, name, color in ((valid, "valid sample", "#2ca02c"), (~valid, "invalid sample", "#d62728")):
         if mask.any():

@@ -168,7 +168,7 @@ def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> N
         st.caption("The active dataset has no map yet: open the Latent map page to compute one.")
         return
     path = project_new(collection, latents, method, coords=coords)
-    fig = base_map_figure(collection, coords, color_by=None, height=420)
+    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=None, height=420)
     fig.add_trace(go.Scatter(
         x=path[:, 0], y=path[:, 1], mode="lines+markers+text", name="path",
         text=[str(i) for i in range(len(path))], textposition="top center",

@@ -93,8 +93,8 @@ def render(ctx: AppContext) -> None:
         greyed = ~matching(table, fractions, vocabulary, spec)
         st.caption(f"Filter: **{int((~greyed).sum()):,} shown**, {int(greyed.sum()):,} greyed")
 
-    fig = base_map_figure(collection, coords, color_by=color_by, highlight=highlight, greyed=greyed,
-                          color_values=color_values, color_label=color_label)
+    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=color_by,
+                          highlight=highlight, greyed=greyed, color_values=color_values, color_label=color_label)
     decode_request = st.session_state.get(DECODE_AT)
     if decode_request is not None and decode_request[0] == params.method:
         fig.add_trace(go.Scatter(x=[decode_request[1]], y=[decode_request[2]], mode="markers", name="decoded here",
@@ -121,11 +121,9 @@ def render(ctx: AppContext) -> None:
         st.session_state["map_decode_x"], st.session_state["map_decode_y"] = box
     _decode_anywhere(ctx, coords, params.method)
 
-    export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
-    export = pd.concat([collection.table.reset_index(drop=True), export], axis=1)
     cols = st.columns([2, 3, 4])
-    cols[0].download_button("Map coordinates (CSV)", export.to_csv(index=False), "latent_map.csv", mime="text/csv",
-                            key="map_csv", icon=":material/download:")
+    cols[0].download_button("Map coordinates (CSV)", lambda: _map_csv(collection.table, coords), "latent_map.csv",
+                            mime="text/csv", key="map_csv", icon=":material/download:")  # written on click
     selection = [r for r in state.map_selection() if r < len(collection.crystals)]
     cols[1].download_button(
         f"Chemiscope file ({f'selection of {len(selection)}' if selection else f'all {len(collection.crystals)}'})",
@@ -240,6 +238,7 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
         chosen = st.multiselect("Elements", list(symbols), key="map_filter_elements")
         mode = st.radio("Crystals that contain", ELEMENT_MODES, horizontal=True, key="map_filter_mode",
                         format_func={"all": "all of them", "any": "any of them", "none": "none of them"}.get)
+        bounds = st.session_state.setdefault(links.FILTER_BOUNDS, {})
         for column, label in RANGE_COLUMNS.items():
             values = pd.to_numeric(table.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
             if values.empty or values.min() == values.max():
@@ -247,12 +246,15 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
             integral = bool(np.allclose(values, np.round(values)))
             cast = int if integral else float
             low, high = cast(values.min()), cast(values.max())
+            bounds[column] = (low, high)
+            links.linked_range(column, f"map_filter_{column}_{name}", low, high, cast)
             picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{name}")
             if tuple(picked) != (low, high):
                 spec_ranges.append((column, picked[0], picked[1]))
         for column, label in CATEGORY_COLUMNS.items():
             if column in table.columns:
                 options = sorted(table[column].astype(str).unique())
+                links.linked_categories(column, f"map_filter_{column}_{name}", options)
                 kept = st.multiselect(label, options, key=f"map_filter_{column}_{name}",
                                       placeholder="all")
                 if kept:
@@ -279,6 +281,12 @@ def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFra
     symbols = [Element.from_Z(z).symbol for z in vocabulary]
     symbol = st.selectbox("Element", symbols, key="map_color_element")
     return fractions[:, symbols.index(symbol)], f"atomic fraction of {symbol}"
+
+
+def _map_csv(table: pd.DataFrame, coords: np.ndarray) -> str:
+    """The table with each crystal's map coordinates."""
+    export = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
+    return pd.concat([table.reset_index(drop=True), export], axis=1).to_csv(index=False)
 
 
 def _selected_rows(event) -> list[int]:

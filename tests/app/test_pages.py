@@ -3,10 +3,13 @@
 They run against the shipped checkpoint (checkpoints/*.pt with its atlas) and skip, saying so, when there is none.
 """
 
+import io
 import json
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from app_helpers import NACL_CIF, REPO_ROOT
 from streamlit.testing.v1 import AppTest
@@ -514,3 +517,45 @@ def test_bad_link_parameters_give_messages_and_a_default_view(app_env):
         assert part in warnings, (part, warnings)
     assert _texts(app, "title")[0].endswith("Latent map")
     assert app.multiselect(key="map_filter_elements").value == ["O"]
+
+
+def test_latent_map_csv_holds_the_table_and_the_map_coordinates(app_env):
+    from app import backend
+    from app.views.latent_map import _map_csv
+
+    collection = backend.atlas_collection(backend.checkpoints()[0])
+    coords = collection.maps["tsne"]
+    table = pd.read_csv(io.StringIO(_map_csv(collection.table, coords)), dtype={"id": str})
+    assert table["id"].tolist() == collection.table["id"].astype(str).tolist()
+    np.testing.assert_allclose(table[["x", "y"]].to_numpy(), coords, rtol=1e-6)
+
+
+def test_a_link_restores_range_and_category_filters_and_the_element_coloring(app_env):
+    app = _linked(app_env, {"ckpt": "lcs6a", "data": "atlas", "atoms": "2~8", "vol": "40.5~120", "sys": "cubic",
+                            "color": "element fraction", "colorel": "O"})
+    _no_traceback(app)
+    name = "lim_l6 (atlas)"
+    assert app.slider(key=f"map_filter_num_atoms_{name}").value == (2, 8)
+    assert app.slider(key=f"map_filter_volume_angstrom3_{name}").value == (40.5, 120.0)
+    assert app.multiselect(key=f"map_filter_crystal_system_{name}").value == ["cubic"]
+    assert app.selectbox(key="map_color_element").value == "O"
+    caption = next(c for c in _texts(app, "caption") if c.startswith("Filter:"))
+    table = app.session_state["nesf.map_filter_bounds"]
+    assert table["num_atoms"][0] <= 2 and "shown" in caption
+    from urllib.parse import parse_qsl, urlsplit
+
+    link = next(c.value for c in app.sidebar.code if "?" in c.value)
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert {k: query[k] for k in ("atoms", "vol", "sys", "colorel")} == {
+        "atoms": "2~8", "vol": "40.5~120", "sys": "cubic", "colorel": "O"}
+
+
+def test_bad_filter_links_are_named_and_left_out(app_env):
+    app = _linked(app_env, {"ckpt": "lcs6a", "data": "atlas", "vol": "big", "atoms": "500~900",
+                            "sys": "cubic,decagonal"})
+    _no_traceback(app)
+    warnings = " ".join(_texts(app, "warning"))
+    for part in ("filter vol='big' is not a range low~high", "filter range 500~900 of num_atoms lies outside",
+                 "crystal_system decagonal not in this dataset"):
+        assert part in warnings, (part, warnings)
+    assert app.multiselect(key="map_filter_crystal_system_lim_l6 (atlas)").value == ["cubic"]
