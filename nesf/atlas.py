@@ -130,10 +130,28 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                  weights_sha256=autoencoder.weights_sha256)
 
 
+ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozenset({"train", "val", "test"})}
+
+
+def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps: MapConfig = MapConfig(),
+                progress: Callable[[str], None] | None = None) -> Path:
+    """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
+    splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors. `progress(message)` once the
+    work starts."""
+    crystals = [crystal for _, crystal in dataset.all_crystals()]
+    if progress is not None:
+        progress(f"encoding and mapping {len(crystals)} crystals")
+    atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
+                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), tsne_perplexity=maps.perplexity,
+                        seed=maps.seed, tsne_iterations=maps.iterations)
+    save_atlas(atlas, path)
+    return Path(path)
+
+
 def save_atlas(atlas: Atlas, path: Path) -> None:
     """Write the atlas (format 2: everything but the latents, which `load_atlas` recomputes with the model)."""
     counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
-    payload = {
+    stored = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
         "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
         "weights_sha256": atlas.weights_sha256,
@@ -146,7 +164,7 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
         "atom_counts": torch.from_numpy(counts),
         "map_settings": dict(atlas.map_settings),
     }
-    atomic_torch_save(payload, path)
+    atomic_torch_save(stored, path)
 
 
 def load_atlas(path: Path, autoencoder=None) -> Atlas:
@@ -155,36 +173,36 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
     An atlas built by other model weights than `autoencoder`'s is refused: its maps would not match."""
     path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        stored = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise NesfError(f"{path}: not a readable atlas ({describe_load_error(exc)})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != ATLAS_FORMAT:
+    if not isinstance(stored, dict) or stored.get("format") != ATLAS_FORMAT:
         raise NesfError(f"{path}: not a NeSF atlas")
-    if payload.get("format_version") not in READABLE_VERSIONS:
-        raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}; this version of nesf reads "
+    if stored.get("format_version") not in READABLE_VERSIONS:
+        raise NesfError(f"{path}: atlas format version {stored.get('format_version')!r}; this version of nesf reads "
                         f"{' and '.join(map(str, READABLE_VERSIONS))}")
-    built_from, built_weights = str(payload["checkpoint_sha256"]), str(payload.get("weights_sha256", ""))
+    built_from, built_weights = str(stored["checkpoint_sha256"]), str(stored.get("weights_sha256", ""))
     if autoencoder is not None and not _built_by(autoencoder, built_from, built_weights):
         raise NesfError(f"{path}: built from other model weights than {autoencoder.path.name}'s, so its maps place "
                         f"crystals by another model's latents; rebuild it: python -m nesf atlas {autoencoder.path}")
-    table = pd.DataFrame(payload["columns"])
-    counts = payload["atom_counts"].numpy()
+    table = pd.DataFrame(stored["columns"])
+    counts = stored["atom_counts"].numpy()
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    coords = payload["cart_coords"].numpy().astype(np.float64)
-    species = payload["species"].numpy().astype(np.int64)
-    lattices = payload["lattices"].numpy()
+    coords = stored["cart_coords"].numpy().astype(np.float64)
+    species = stored["species"].numpy().astype(np.int64)
+    lattices = stored["lattices"].numpy()
     crystals = [Crystal(lattices[i], coords[offsets[i]:offsets[i + 1]], species[offsets[i]:offsets[i + 1]],
                         str(table["id"][i])) for i in range(len(table))]
-    if "latents" in payload:
-        latents = payload["latents"].float().numpy()
+    if "latents" in stored:
+        latents = stored["latents"].float().numpy()
     elif autoencoder is not None:
         latents = np.asarray(autoencoder.encode(crystals, check_box=False), dtype=np.float32)
     else:
         latents = None
-    return Atlas(dataset=payload["dataset"], checkpoint_sha256=built_from, table=table,
-                 latents=latents, tsne=payload["tsne"].numpy().astype(np.float64),
-                 pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
-                 map_settings=dict(payload.get("map_settings", {})), weights_sha256=built_weights)
+    return Atlas(dataset=stored["dataset"], checkpoint_sha256=built_from, table=table,
+                 latents=latents, tsne=stored["tsne"].numpy().astype(np.float64),
+                 pca=stored["pca"].numpy().astype(np.float64), crystals=crystals,
+                 map_settings=dict(stored.get("map_settings", {})), weights_sha256=built_weights)
 
 
 def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:

@@ -14,6 +14,7 @@ from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
 from nesf.atlas import nearest_neighbors, project_new
+from nesf.canonical import as_shown
 from nesf.map_figure import map_figure_bytes
 from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
@@ -191,7 +192,7 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
         if found is None:
             return
         point, crystal = found
-        shown = structures.as_shown(crystal, False)
+        shown = as_shown(crystal, as_decoded=False)
         st.markdown(f"**Decoded at ({request[1]:.3f}, {request[2]:.3f}): {shown.formula or 'no atoms'}**, "
                     f"{shown.num_atoms} atoms, {shown.volume_angstrom3:.1f} Å³")
         st.caption(f"Latent: {point.how}.")
@@ -331,9 +332,9 @@ def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
         return
     panels = []
     for row, crystal, recon in zip(shown, crystals, recons):
-        as_shown = structures.as_shown(recon, False)
+        shown_recon = as_shown(recon, as_decoded=False)
         panels += [viewer.Panel(crystal, f"{collection.table.at[row, 'id']} · {crystal.formula}"),
-                   viewer.Panel(as_shown, f"reconstruction · {as_shown.formula or 'no atoms'}")]
+                   viewer.Panel(shown_recon, f"reconstruction · {shown_recon.formula or 'no atoms'}")]
     with shown_errors("3D view"):
         structures.show_scene(panels, height=230, columns=6)
     metrics = []
@@ -373,7 +374,7 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     if recon is None:
         return
     supercell, style, as_decoded = structures.viewer_options("map")
-    shown = structures.as_shown(recon, as_decoded)
+    shown = as_shown(recon, as_decoded=as_decoded)
     with shown_errors("3D view"):
         structures.show_scene([viewer.Panel(crystal, f"Input · {crystal.formula}"),
                                viewer.Panel(shown, f"Reconstruction · {shown.formula or 'no atoms'}")],
