@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from app import state
+from nesf.config import MapConfig
 
 APPLIED = "nesf.link_applied"
 PROBLEMS = "nesf.link_problems"
@@ -50,7 +51,7 @@ def apply_link(checkpoints) -> None:
     _choice(params, "decode", DECODE_MODES, "decode_mode", "decoding")
     if "method" in params:
         if params["method"] in MAP_METHODS:
-            current = state.map_settings({})
+            current = state.map_settings(MapConfig())
             from dataclasses import replace
 
             state.ask_for_map(replace(current, method=params["method"]))
@@ -111,7 +112,7 @@ def resolve_selection(collection) -> None:
     missing = [i for i in wanted if i not in row_of]
     if missing:
         _problem(f"crystal id(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
-                 f"{collection.name}; selected the others")
+                 f"{collection.title}; selected the others")
     if rows:
         state.select_on_map(rows)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,31 +37,50 @@ TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spa
                  "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
 
 Progress = Callable[[float, str], None]
-TSNE_DEFAULTS = MapConfig().to_dict()  # {"perplexity", "seed", "iterations"} of a default map
 
 
 @dataclass
 class Atlas:
+    """Crystals of a dataset under one model: their table, latents and 2-D maps. An atlas file holds all of it; a
+    dataset encoded on the fly (the app's) has no maps until they are computed."""
+
     dataset: str
     checkpoint_sha256: str
-    table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS
+    table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS (a dataset's attribute table: less the error)
     latents: np.ndarray | None  # (N, L); None when loaded without its model from a file that stores none
-    tsne: np.ndarray           # (N, 2)
-    pca: np.ndarray            # (N, 2)
     crystals: list[Crystal]    # in table order
-    map_settings: dict
+    tsne: np.ndarray | None = None  # (N, 2); None where not computed
+    pca: np.ndarray | None = None   # (N, 2)
+    map_settings: MapConfig = field(default_factory=MapConfig)  # of the t-SNE map
     weights_sha256: str = ""   # digest of the model's weights (nesf.checkpoint.weights_sha256); "" in older atlases
+    name: str = ""             # how it is shown (default: its dataset's name)
+    source: str = ""           # where it was read or computed from: a key for caches of what is derived from it
 
     def __len__(self) -> int:
         return len(self.table)
 
+    @property
+    def title(self) -> str:
+        return self.name or self.dataset
 
-def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = TSNE_DEFAULTS["perplexity"],
-                seed: int = TSNE_DEFAULTS["seed"], iterations: int = TSNE_DEFAULTS["iterations"],
+    @property
+    def maps(self) -> dict[str, np.ndarray]:
+        """The maps it holds: "tsne" and "pca" -> (N, 2)."""
+        return {method: coords for method, coords in (("tsne", self.tsne), ("pca", self.pca)) if coords is not None}
+
+    def find(self, query: str, limit: int = 50) -> pd.DataFrame:
+        """Rows matching `query` (an id, a formula in any element order, elements), best first: `nesf.search`."""
+        from nesf.search import search
+
+        return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
+
+
+def compute_map(latents: np.ndarray, method: str = "tsne", maps: MapConfig = MapConfig(), *,
                 progress: Progress | None = None) -> np.ndarray:
     """2-D coordinates (N, 2) of latent vectors by t-SNE (openTSNE, FFT-accelerated, on the top 50 principal
-    components; `iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
+    components; `maps.iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
     progress = progress or (lambda fraction, message: None)
+    seed = maps.seed
     latents = np.asarray(latents, dtype=np.float64)
     if len(latents) < 3:
         return np.zeros((len(latents), 2))
@@ -77,9 +96,9 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
 
     progress(0.02, "reducing to 50 principal components")
     reduced = PCA(n_components=min(50, latents.shape[1], len(latents)), random_state=seed).fit_transform(latents)
-    perplexity = float(min(perplexity, max(1.0, (len(latents) - 1) / 3)))
+    perplexity = float(min(maps.perplexity, max(1.0, (len(latents) - 1) / 3)))
     exaggeration_iterations = 250
-    total = exaggeration_iterations + max(int(iterations), 50)
+    total = exaggeration_iterations + max(int(maps.iterations), 50)
     done = {"iterations": 0}
     every = 25
 
@@ -99,9 +118,8 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
 
 
 def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
-                tsne_perplexity: float = TSNE_DEFAULTS["perplexity"], seed: int = TSNE_DEFAULTS["seed"],
-                tsne_iterations: int = TSNE_DEFAULTS["iterations"],
-                reconstruction_errors_for: set[str] | None = None, progress: Progress | None = None) -> Atlas:
+                maps: MapConfig = MapConfig(), reconstruction_errors_for: set[str] | None = None,
+                progress: Progress | None = None) -> Atlas:
     """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error) and map them."""
     from nesf.config import DecodeConfig
     from nesf.metrics import structure_metrics
@@ -121,12 +139,10 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
             errors[row] = structure_metrics(crystals[row], pred, match=False)["position_error_actual_angstrom"]
     table["reconstruction_error_angstrom"] = errors
     progress(0.5, "PCA")
-    pca = compute_map(latents, "pca", seed=seed)
-    tsne = compute_map(latents, "tsne", perplexity=tsne_perplexity, seed=seed, iterations=tsne_iterations,
-                       progress=lambda f, m: progress(0.5 + 0.5 * f, m))
+    pca = compute_map(latents, "pca", maps)
+    tsne = compute_map(latents, "tsne", maps, progress=lambda f, m: progress(0.5 + 0.5 * f, m))
     return Atlas(dataset=dataset, checkpoint_sha256=autoencoder.sha256, table=table[TABLE_COLUMNS],
-                 latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals),
-                 map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations},
+                 latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals), map_settings=maps,
                  weights_sha256=autoencoder.weights_sha256)
 
 
@@ -142,8 +158,7 @@ def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps:
     if progress is not None:
         progress(f"encoding and mapping {len(crystals)} crystals")
     atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
-                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), tsne_perplexity=maps.perplexity,
-                        seed=maps.seed, tsne_iterations=maps.iterations)
+                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps)
     save_atlas(atlas, path)
     return Path(path)
 
@@ -162,7 +177,7 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
         "cart_coords": torch.from_numpy(np.concatenate([c.cart_coords for c in atlas.crystals]).astype(np.float32)),
         "species": torch.from_numpy(np.concatenate([c.species for c in atlas.crystals]).astype(np.int16)),
         "atom_counts": torch.from_numpy(counts),
-        "map_settings": dict(atlas.map_settings),
+        "map_settings": atlas.map_settings.to_dict(),
     }
     atomic_torch_save(stored, path)
 
@@ -202,7 +217,7 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
     return Atlas(dataset=stored["dataset"], checkpoint_sha256=built_from, table=table,
                  latents=latents, tsne=stored["tsne"].numpy().astype(np.float64),
                  pca=stored["pca"].numpy().astype(np.float64), crystals=crystals,
-                 map_settings=dict(stored.get("map_settings", {})), weights_sha256=built_weights)
+                 map_settings=MapConfig.from_dict(stored.get("map_settings", {})), weights_sha256=built_weights)
 
 
 def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:
@@ -213,17 +228,19 @@ def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:
     return not autoencoder.path or checkpoint_sha256 == autoencoder.sha256
 
 
-def _latents_of(source) -> np.ndarray:
-    latents = getattr(source, "latents", source)
-    if latents is None:
+def _latents_of(atlas: Atlas) -> np.ndarray:
+    if atlas.latents is None:
         raise NesfError("this atlas was loaded without its model, so it has no latents: pass the model to load_atlas")
-    return np.asarray(latents, dtype=np.float64)
+    return np.asarray(atlas.latents, dtype=np.float64)
 
 
-def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and Euclidean distances of the `k` crystals nearest to `latent` in the full latent space, nearest
-    first. `source`: an Atlas, anything else with `latents` (N, L), or the (N, L) array itself."""
-    latents = _latents_of(source)
+def nearest_neighbors(atlas: Atlas, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the `k` crystals of `atlas` nearest to `latent` in the full latent space,
+    nearest first."""
+    return _nearest(_latents_of(atlas), latent, k)
+
+
+def _nearest(latents: np.ndarray, latent: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if latents.ndim != 2 or len(latents) == 0:
         raise NesfError("no latent vectors to search for neighbours")
     distances = np.linalg.norm(latents - np.asarray(latent, dtype=np.float64).reshape(1, -1), axis=1)
@@ -231,28 +248,27 @@ def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarra
     return order, distances[order]
 
 
-def project_new(source, latents: np.ndarray, method: str = "tsne", k: int = 5, *,
+def project_new(atlas: Atlas, latents: np.ndarray, method: str = "tsne", k: int = 5, *,
                 coords: np.ndarray | None = None) -> np.ndarray:
-    """Place new latents (M, L) on an existing map (N, 2) of `source`'s latents: exact for PCA (refit on `source`'s
+    """Place new latents (M, L) on an existing map (N, 2) of `atlas`'s latents: exact for PCA (refit on the atlas's
     latents, signs aligned with the map), and for t-SNE the inverse-distance-weighted mean of the map positions of the
     k nearest crystals in latent space. `coords`: the map (default: the atlas' own map of `method`)."""
     if method not in ("tsne", "pca"):
         raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
     latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
-    base = _latents_of(source)
-    coords = np.asarray(getattr(source, method) if coords is None else coords, dtype=np.float64)
+    base = _latents_of(atlas)
+    coords = np.asarray(atlas.maps.get(method) if coords is None else coords, dtype=np.float64)
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        seed = int((getattr(source, "map_settings", None) or {}).get("seed", 0))
-        pca = PCA(n_components=2, random_state=seed).fit(base)
+        pca = PCA(n_components=2, random_state=atlas.map_settings.seed).fit(base)
         projected = pca.transform(latents)
         # align signs with the stored map (PCA components are defined up to sign)
         signs = np.sign(np.sum(pca.transform(base) * coords, axis=0))
         return projected * np.where(signs == 0, 1, signs)
     positions = []
     for latent in latents:
-        order, distances = nearest_neighbors(base, latent, k)
+        order, distances = _nearest(base, latent, k)
         weights = 1.0 / (distances + 1e-6)
         positions.append((coords[order] * weights[:, None]).sum(0) / weights.sum())
     return np.array(positions).reshape(-1, 2)
