@@ -1,32 +1,26 @@
 """Cached access to the `nesf` library for the pages: models, atlases, datasets, uploads, encodings and maps.
 
 Models and atlases are `st.cache_resource` (one copy per server, keyed by path and modification time). Results of
-computations (uploads read, encodings, reconstructions, interpolations) are kept in a server-wide `_Memo` keyed by
+computations (uploads read, encodings, reconstructions, interpolations) are kept in a server-wide `Memo` keyed by
 the checkpoint's hash and the inputs' content hash, so a slider or a click never re-decodes a structure it has
-decoded before; encoded datasets and computed maps in another. Every cache is bounded: a `_Memo` by its entry count
+decoded before; encoded datasets and computed maps in another. Every cache is bounded: a `Memo` by its entry count
 and by the approximate bytes of what it holds (settings.RESULT_* and settings.MEMO_*), least recently used first,
 and the `st.cache_*` functions by `max_entries` (their entries are small or, for models and atlases, few).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import hashlib
 import logging
-import sys
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from app import settings
+from app.memo import ComputeGate, Memo
+from nesf.atlas import Atlas
 from nesf.checkpoint import CheckpointInfo
 from nesf.config import MapConfig
 from nesf.errors import NesfError
@@ -134,40 +128,17 @@ def dataset(name: str, data_dir: str):
     return load_dataset(name, Path(data_dir))
 
 
-@dataclass
-class Collection:
-    """Crystals to browse: a table (one row per crystal), the crystals, and latents and maps when known."""
-
-    name: str
-    key: str
-    table: pd.DataFrame
-    crystals: list
-    latents: np.ndarray | None = None
-    maps: dict = field(default_factory=dict)   # "tsne" | "pca" -> (N, 2)
-    map_settings: dict = field(default_factory=lambda: MapConfig().to_dict())  # of the shipped t-SNE map
-
-    def find(self, query: str, limit: int = 50) -> pd.DataFrame:
-        """Rows matching `query` (an id, a formula in any element order, elements), best first: `nesf.search`."""
-        from nesf.search import search
-
-        return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
-
-
-def atlas_collection(checkpoint: CheckpointInfo, device: str = "auto") -> Collection | None:
+def atlas_collection(checkpoint: CheckpointInfo, device: str = "auto") -> Atlas | None:
+    """The checkpoint's atlas as the map shows it (named "<dataset> (atlas)"), or None when it has none."""
     found = atlas(checkpoint, device)
     if found is None:
         return None
-    table = found.table.reset_index(drop=True)
-    return Collection(
-        name=f"{found.dataset} (atlas)", key=f"atlas:{checkpoint.path}:{checkpoint.mtime}", table=table,
-        crystals=list(found.crystals), latents=np.asarray(found.latents),
-        maps={"tsne": np.asarray(found.tsne), "pca": np.asarray(found.pca)},
-        map_settings=MapConfig.from_dict(found.map_settings).to_dict(),
-    )
+    return dataclasses.replace(found, table=found.table.reset_index(drop=True), name=f"{found.dataset} (atlas)",
+                               source=f"atlas:{checkpoint.path}:{checkpoint.mtime}")
 
 
-def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Collection:
-    def compute() -> Collection:
+def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Atlas:
+    def compute() -> Atlas:
         data = dataset(name, data_dir)
         crystals = data.all_crystal_list()
         if not crystals:
@@ -181,13 +152,13 @@ def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: 
             table = data.attributes()
         finally:
             bar.empty()
-        return Collection(name=name, key=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}", table=table,
-                          crystals=crystals, latents=np.asarray(latents))
+        return Atlas(dataset=name, checkpoint_sha256=net.sha256, table=table, latents=np.asarray(latents),
+                     crystals=crystals, source=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}")
 
     return _store().get_or_compute(("dataset", name, data_dir, model_path, model_mtime, device), compute)
 
 
-def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Collection:
+def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Atlas:
     """A dataset of the data directory, encoded with the active model (once per model and dataset)."""
     return _dataset_collection(name, data_dir, str(checkpoint.path), checkpoint.mtime, device)
 
@@ -210,32 +181,7 @@ def read_upload(data: bytes, filename: str) -> list:
 
 
 # -- model computations -----------------------------------------------------------------------------------------
-_COMPUTE_SLOTS = threading.BoundedSemaphore(settings.MAX_CONCURRENT_COMPUTATIONS)
-_slot_held = threading.local()
-
-
-@contextlib.contextmanager
-def compute_slot():
-    """Hold one of the server's settings.MAX_CONCURRENT_COMPUTATIONS slots for a model computation (an upload's
-    encoding, a reconstruction, an interpolation); a session waits here while all are taken. Every session's script
-    runs in its own thread, and a decode holds ~100 MB of particle and activation tensors while it runs: without the
-    gate, 10 sessions decoding at once hold 10 of them, on cores that run two at a time anyway. Re-entrant within a
-    thread (a computation inside another takes no second slot)."""
-    depth = getattr(_slot_held, "depth", 0)
-    with _COMPUTE_SLOTS if depth == 0 else contextlib.nullcontext():
-        _slot_held.depth = depth + 1
-        try:
-            yield
-        finally:
-            _slot_held.depth = depth
-
-
-def _in_slot(compute):
-    """`compute` run in a compute slot (for a memo's get_or_compute: a memo hit takes no slot)."""
-    def gated():
-        with compute_slot():
-            return compute()
-    return gated
+COMPUTE_GATE = ComputeGate(settings.MAX_CONCURRENT_COMPUTATIONS)  # every model computation runs in one of its slots
 
 
 def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.ndarray:
@@ -244,7 +190,7 @@ def encode(checkpoint: CheckpointInfo, crystals, device: str = "auto") -> np.nda
     for crystal in crystals:
         net.check(crystal)
     key = ("encode", checkpoint_hash(checkpoint), crystals_key(crystals))
-    return _results().get_or_compute(key, _in_slot(lambda: np.asarray(net.encode(list(crystals)))))
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(lambda: np.asarray(net.encode(list(crystals)))))
 
 
 def cell_offers(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
@@ -260,7 +206,7 @@ def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
     and content; NesfError as `Autoencoder.check` where no setting of it fits."""
     net = model(checkpoint, device)
     key = ("select_frame", checkpoint_hash(checkpoint), crystal_key(crystal))
-    return _results().get_or_compute(key, _in_slot(lambda: net.select_frames([crystal])[0]))
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(lambda: net.select_frames([crystal])[0]))
 
 
 def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
@@ -280,7 +226,7 @@ def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
                 choices[i] = choice
         return net.trust(choices)
 
-    return _results().get_or_compute(key, _in_slot(compute))
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
 
 def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
@@ -290,7 +236,7 @@ def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device
         net.check(crystal)
     key = ("reconstruct", checkpoint_hash(checkpoint), crystals_key(crystals), mode)
     return _results().get_or_compute(
-        key, _in_slot(lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode)))))
+        key, COMPUTE_GATE.gated(lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode)))))
 
 
 def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str, mode: str = "fast",
@@ -309,44 +255,44 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
         return np.asarray(latents), list(crystals)
 
     memo_key = ("interpolate", checkpoint_hash(checkpoint), key(start), key(end), int(steps), method, mode)
-    return _results().get_or_compute(memo_key, _in_slot(compute))
+    return _results().get_or_compute(memo_key, COMPUTE_GATE.gated(compute))
 
 
 # -- map filters and derived colorings -----------------------------------------------------------------------------
-def map_elements(collection: Collection) -> tuple[np.ndarray, list[int]]:
+def map_elements(collection: Atlas) -> tuple[np.ndarray, list[int]]:
     """(N, E) atomic fractions of the collection's crystals and their atomic numbers (once per collection)."""
     from nesf.map_filters import element_matrix
 
-    return _store().get_or_compute(("elements", collection.key), lambda: element_matrix(collection.crystals))
+    return _store().get_or_compute(("elements", collection.source), lambda: element_matrix(collection.crystals))
 
 
-def map_hover(collection: Collection) -> tuple[np.ndarray, list[str]]:
+def map_hover(collection: Atlas) -> tuple[np.ndarray, list[str]]:
     """The map points' customdata and hover text (`app.ui.latent_plot.map_hover`; once per collection)."""
     from app.ui.latent_plot import map_hover as compute_hover
 
-    return _store().get_or_compute(("hover", collection.key), lambda: compute_hover(collection.table))
+    return _store().get_or_compute(("hover", collection.source), lambda: compute_hover(collection.table))
 
 
-def map_density(collection: Collection) -> np.ndarray:
+def map_density(collection: Atlas) -> np.ndarray:
     """(N,) local latent density of the collection's crystals (once per collection)."""
     from nesf.map_filters import local_density
 
     if collection.latents is None:
-        raise NesfError(f"{collection.name}: no latent vectors, so no latent density")
-    return _store().get_or_compute(("density", collection.key), lambda: local_density(collection.latents))
+        raise NesfError(f"{collection.title}: no latent vectors, so no latent density")
+    return _store().get_or_compute(("density", collection.source), lambda: local_density(collection.latents))
 
 
-def map_trust(checkpoint: CheckpointInfo, collection: Collection, device: str = "auto") -> tuple[np.ndarray, str]:
+def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto") -> tuple[np.ndarray, str]:
     """((N,) values, label): the collection's crystals colored by the trust signal of their reconstruction
     (`nesf.trust.map_trust`; once per checkpoint and collection)."""
     from nesf.trust import map_trust as compute_trust
 
     net = model(checkpoint, device)
-    return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), collection.key),
-                                   _in_slot(lambda: compute_trust(net, collection.crystals)))
+    return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), collection.source),
+                                   COMPUTE_GATE.gated(lambda: compute_trust(net, collection.crystals)))
 
 
-def decode_at(checkpoint: CheckpointInfo, collection: Collection, method: str, coords: np.ndarray, xy,
+def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
     """(nesf.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""
     from nesf.decode_anywhere import latent_at
@@ -355,13 +301,12 @@ def decode_at(checkpoint: CheckpointInfo, collection: Collection, method: str, c
     x, y = (round(float(v), 4) for v in xy)
 
     def compute():
-        point = latent_at((x, y), collection.latents, coords, method,
-                          seed=int(collection.map_settings.get("seed", 0)))
+        point = latent_at((x, y), collection.latents, coords, method, seed=collection.map_settings.seed)
         return point, net.decode(point.latent[None], net.decode_preset(mode), ids=[f"map-{x:g},{y:g}"])[0]
 
-    key = ("decode_at", checkpoint_hash(checkpoint), collection.key, method,
+    key = ("decode_at", checkpoint_hash(checkpoint), collection.source, method,
            hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float32).tobytes()).hexdigest()[:16], x, y, mode)
-    return _results().get_or_compute(key, _in_slot(compute))
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
 
 # -- generation -------------------------------------------------------------------------------------------------
@@ -386,140 +331,23 @@ def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, whe
     key = ("generate", checkpoint_hash(checkpoint), method, int(count), int(seed), where.kind, centres,
            float(where.spread), mode)
     config = model(checkpoint, device).decode_preset(mode)
-    return _results().get_or_compute(key, _in_slot(lambda: session.run(int(count), int(seed), where, config)))
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(lambda: session.run(int(count), int(seed), where, config)))
 
 
 # -- server-wide memos --------------------------------------------------------------------------------------------
-def _find_malloc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl, Windows): nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _find_malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand the memory freed by this script run back to the system (app/main.py calls it after every run). glibc
-    keeps what a thread frees in that thread's arena, and every session's script runs in its own thread: without
-    this, each thread that ever decoded or drew a map keeps its high-water mark (~150 MB more for 10 sessions
-    decoding at once, measured). A no-op where the C library is not glibc."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
-_ARRAY_HEADER = sys.getsizeof(np.empty(0))   # bytes of a numpy array object without its data
-
-
-def approx_nbytes(value, _seen: set | None = None) -> int:
-    """Approximate bytes held by `value`: numpy arrays, data frames, containers, dataclasses (a Crystal, a
-    Collection) and objects' attributes, each object counted once."""
-    seen = set() if _seen is None else _seen
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes) + _ARRAY_HEADER
-    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
-        usage = value.memory_usage(deep=True)
-        return int(usage.sum() if hasattr(usage, "sum") else usage)
-    if isinstance(value, (str, bytes, bytearray, int, float, bool, type(None))):
-        return sys.getsizeof(value)
-    size = sys.getsizeof(value)
-    if isinstance(value, dict):
-        return size + sum(approx_nbytes(k, seen) + approx_nbytes(v, seen) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return size + sum(approx_nbytes(item, seen) for item in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return size + sum(approx_nbytes(getattr(value, f.name), seen) for f in dataclasses.fields(value))
-    if hasattr(value, "__dict__"):
-        return size + approx_nbytes(vars(value), seen)
-    return size
-
-
-class _Memo:
-    """A bounded, thread-safe memo: at most `max_entries` entries and (when given) `max_bytes` bytes as estimated by
-    `sizeof`; least recently used entries go first, and a value larger than `max_bytes` alone is returned but not
-    kept. `get_or_compute` runs a computation once when several sessions ask for the same key at the same time.
-    Cached functions must not draw elements, so results computed with a progress bar are kept here."""
-
-    def __init__(self, max_entries: int, max_bytes: int | None = None, sizeof=approx_nbytes):
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._sizeof = sizeof
-        self._entries: OrderedDict = OrderedDict()   # key -> (value, bytes)
-        self._nbytes = 0
-        self._lock = threading.Lock()
-        self._pending: dict = {}                      # key -> [lock of its computation, sessions waiting on it]
-
-    def get(self, key):
-        """The value kept under `key`, or None."""
-        with self._lock:
-            if key not in self._entries:
-                return None
-            self._entries.move_to_end(key)
-            return self._entries[key][0]
-
-    def __setitem__(self, key, value) -> None:
-        size = self._sizeof(value) if self.max_bytes is not None else 0
-        with self._lock:
-            if key in self._entries:
-                self._nbytes -= self._entries.pop(key)[1]
-            if self.max_bytes is not None and size > self.max_bytes:
-                log.info("not keeping %s: ~%.1f MB is over the memo's %.1f MB", key[0] if isinstance(key, tuple)
-                         else key, size / 2**20, self.max_bytes / 2**20)
-                return
-            self._entries[key] = (value, size)
-            self._nbytes += size
-            while len(self._entries) > self.max_entries or (
-                    self.max_bytes is not None and self._nbytes > self.max_bytes):
-                self._nbytes -= self._entries.popitem(last=False)[1][1]
-
-    def get_or_compute(self, key, compute):
-        """The value kept under `key`, else `compute()` kept under it (exceptions propagate, nothing is kept)."""
-        found = self.get(key)
-        if found is not None:
-            return found
-        with self._lock:
-            pending = self._pending.setdefault(key, [threading.Lock(), 0])
-            pending[1] += 1
-        try:
-            with pending[0]:                          # another session computing the same key: wait for it
-                found = self.get(key)
-                if found is None:
-                    found = compute()
-                    self[key] = found
-                return found
-        finally:
-            with self._lock:
-                pending[1] -= 1
-                if pending[1] == 0:
-                    del self._pending[key]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        """Approximate bytes of the values kept (0 when the memo has no size bound)."""
-        return self._nbytes
-
-
 @st.cache_resource(show_spinner=False)
-def _store() -> _Memo:
+def _store() -> Memo:
     """The server-wide memo of encoded datasets and computed maps."""
-    return _Memo(settings.MEMO_ENTRIES, int(settings.MEMO_MB * 2**20))
+    return Memo(settings.MEMO_ENTRIES, int(settings.MEMO_MB * 2**20))
 
 
 @st.cache_resource(show_spinner=False)
-def _results() -> _Memo:
+def _results() -> Memo:
     """The server-wide memo of uploads read, encodings, reconstructions and interpolations."""
-    return _Memo(settings.RESULT_ENTRIES, int(settings.RESULT_MB * 2**20))
+    return Memo(settings.RESULT_ENTRIES, int(settings.RESULT_MB * 2**20))
 
 
-def _compute_map(collection_key: str, method: str, perplexity: float, seed: int, iterations: int,
-                 latents) -> np.ndarray:
+def _compute_map(source: str, method: str, maps: MapConfig, latents) -> np.ndarray:
     from nesf.atlas import compute_map
 
     def compute() -> np.ndarray:
@@ -530,25 +358,19 @@ def _compute_map(collection_key: str, method: str, perplexity: float, seed: int,
                          text=message or f"Computing the {method.upper()} map…")
 
         try:
-            return np.asarray(compute_map(np.asarray(latents), method=method, perplexity=perplexity, seed=seed,
-                                          iterations=iterations, progress=progress))
+            return np.asarray(compute_map(np.asarray(latents), method, maps, progress=progress))
         finally:
             bar.empty()
 
-    return _store().get_or_compute(("map", collection_key, method, perplexity, seed, iterations), compute)
+    return _store().get_or_compute(("map", source, method, maps), compute)
 
 
-def map_coords(collection: Collection, method: str, perplexity: float, seed: int, iterations: int,
-               *, recompute: bool = False) -> np.ndarray:
-    """2-D map of the collection: the shipped one when the defaults are asked, else computed (cached)."""
-    defaults = collection.map_settings
-    shipped = collection.maps.get(method)
-    is_default = method == "pca" or (
-        float(perplexity) == defaults["perplexity"] and int(seed) == defaults["seed"]
-        and int(iterations) == defaults["iterations"]
-    )
-    if shipped is not None and is_default and not recompute:
-        return shipped
+def map_coords(collection: Atlas, method: str, maps: MapConfig, *, recompute: bool = False) -> np.ndarray:
+    """2-D map of the collection: the one it holds when its own settings are asked (PCA has none), else computed
+    (cached)."""
+    held = collection.maps.get(method)
+    if held is not None and (method == "pca" or maps == collection.map_settings) and not recompute:
+        return held
     if collection.latents is None:
-        raise NesfError(f"{collection.name}: no latent vectors to map")
-    return _compute_map(collection.key, method, float(perplexity), int(seed), int(iterations), collection.latents)
+        raise NesfError(f"{collection.title}: no latent vectors to map")
+    return _compute_map(collection.source, method, maps, collection.latents)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from app import state
+from nesf.config import MapConfig
 
 APPLIED = "nesf.link_applied"
 PROBLEMS = "nesf.link_problems"
@@ -56,7 +57,7 @@ def apply_link(checkpoints) -> None:
     _choice(params, "decode", DECODE_MODES, "decode_mode", "decoding")
     if "method" in params:
         if params["method"] in MAP_METHODS:
-            current = state.map_settings({})
+            current = state.map_settings(MapConfig())
             from dataclasses import replace
 
             state.ask_for_map(replace(current, method=params["method"]))
@@ -164,7 +165,7 @@ def resolve_selection(collection) -> None:
     missing = [i for i in wanted if i not in row_of]
     if missing:
         _problem(f"crystal id(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
-                 f"{collection.name}; selected the others")
+                 f"{collection.title}; selected the others")
     if rows:
         state.select_on_map(rows)
 
@@ -228,11 +229,11 @@ def _filter_params(ctx) -> dict:
     bounds = ss.get(FILTER_BOUNDS, {})
     pending = ss.get(PENDING_FILTERS, {})  # a link's filters not yet applied by the page (its first run)
     for key, column in RANGE_PARAMS.items():
-        value = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.name}")
+        value = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.title}")
         if value is not None and (column in pending or column in bounds and tuple(value) != tuple(bounds[column])):
             params[key] = f"{value[0]:g}~{value[1]:g}"
     for key, column in CATEGORY_PARAMS.items():
-        kept = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.name}")
+        kept = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.title}")
         if kept:
             params[key] = ",".join(kept)
     return params

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app import backend, links, state  # noqa: E402
+from app import links, memo, state  # noqa: E402
 from app.ui import sidebar  # noqa: E402
 
 st.set_page_config(page_title="NeSF Explorer", page_icon=str(Path(__file__).with_name("static") / "favicon.png"),
@@ -43,4 +43,4 @@ try:
     links.copy_link_control(navigation.url_path or "map", context)
     navigation.run()
 finally:
-    backend.release_memory()  # what this run freed goes back to the system, not to this thread's arena
+    memo.release_memory()  # what this run freed goes back to the system, not to this thread's arena

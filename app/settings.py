@@ -36,8 +36,9 @@ MAX_ATOMS = 400            # atoms per uploaded structure (the paper's datasets 
 MAX_FILES = 50             # files in one batch upload
 MAX_INTERPOLATION_STEPS = 30
 
-# Model computations the server runs at once, over all sessions (app.backend.compute_slot). Each decode holds
-# ~100 MB while it runs; two keep both cores of a small server busy, and a GPU serves them one after the other anyway.
+# Model computations the server runs at once, over all sessions (app.backend.COMPUTE_GATE, an app.memo.ComputeGate).
+# Each decode holds ~100 MB while it runs; two keep both cores of a small server busy, and a GPU serves them one after
+# the other anyway.
 MAX_CONCURRENT_COMPUTATIONS = max(1, int(os.environ.get("NESF_MAX_COMPUTATIONS", "2")))
 
 # 3Dmol.js served by the app itself (server.enableStaticServing; folder app/static next to main.py).

@@ -7,7 +7,7 @@ another (the Interpolate page's endpoints, its step slider) are written here too
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -67,22 +67,17 @@ def set_default(key: str, value) -> None:
 # -- latent map ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MapSettings:
-    """How the latent map is drawn: "tsne" or "pca", and the t-SNE settings."""
+    """How the latent map is drawn: "tsne" or "pca", and the map's settings."""
 
     method: str = "tsne"
-    perplexity: float = MapConfig.perplexity
-    seed: int = MapConfig.seed
-    iterations: int = MapConfig.iterations
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    maps: MapConfig = MapConfig()
 
 
-def map_settings(shipped: dict) -> MapSettings:
-    """The map's settings: those last asked for, else the t-SNE settings of the shipped map (`shipped`)."""
+def map_settings(shipped: MapConfig) -> MapSettings:
+    """The map's settings: those last asked for, else those of the collection's own t-SNE map (`shipped`)."""
     current = _get(MAP_SETTINGS)
     if current is None:
-        current = MapSettings(**{k: v for k, v in shipped.items() if k in ("perplexity", "seed", "iterations")})
+        current = MapSettings(maps=shipped)
         _set(MAP_SETTINGS, current)
     return current
 

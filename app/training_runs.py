@@ -4,9 +4,7 @@ A run lives in its own folder under `runs_dir` (default checkpoints/user/.runs/<
     spec.json       what was asked (datasets, epochs, ...), the command line and the start time
     pid             the process id (the process leads its own session, so page reruns and browser reloads,
                     even a restart of the app, leave it running; a reloaded page finds it through this folder)
-    progress.jsonl  JSON lines the trainer appends: {"event": "start"|"epoch"|"checkpoint"|"done"|"cancelled"|
-                    "failed", "epoch", "epochs", "train_loss", "val_loss", "elapsed_s", "eta_s", "message",
-                    "checkpoint"}
+    progress.jsonl  the progress events the trainer appends (nesf.progress)
     log.txt         the process' stdout and stderr
 `runs_dir/active.lock` (created with O_EXCL) names the one running run; a lock whose process is gone is stale and
 is taken over.
@@ -19,10 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,17 +26,17 @@ from typing import Callable
 
 from nesf.config import TrainConfig
 from nesf.errors import NesfError
+from nesf.progress import EPOCH, TERMINAL, read_events
+from nesf.run_spec import TrainRun, train_command
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-TERMINAL_EVENTS = ("done", "cancelled", "failed")
 
 # Children started by this server process, so that they are reaped (a finished child must not linger as a zombie
 # that still looks alive).
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
-# TrainSpec field -> `nesf train` option; a field left None is the training config's default (nesf.config)
-SPEC_OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr"}
+HYPERPARAMETERS = ("epochs", "batch_size", "learning_rate")  # the TrainConfig fields a spec may set
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class TrainSpec:
 
     def hyperparameters(self) -> dict:
         """The TrainConfig fields this spec sets (the others keep their defaults)."""
-        return {name: getattr(self, name) for name in SPEC_OPTIONS if getattr(self, name) is not None}
+        return {name: getattr(self, name) for name in HYPERPARAMETERS if getattr(self, name) is not None}
 
     def validate(self, taken_names: set[str] = frozenset()) -> None:
         if not NAME_PATTERN.match(self.name or ""):
@@ -104,22 +100,10 @@ class RunStatus:
 
 
 def default_command(spec: TrainSpec, out_dir: Path, progress_file: Path) -> list[str]:
-    """`python -m nesf train ...` for `spec` (NESF_TRAIN_COMMAND replaces `python -m nesf train`)."""
-    override = os.environ.get("NESF_TRAIN_COMMAND", "").strip()
-    argv = shlex.split(override) if override else [sys.executable, "-m", "nesf", "train"]
-    for name in spec.datasets:
-        argv += ["--dataset", name]
-    if spec.structures_dir:
-        argv += ["--structures-dir", str(spec.structures_dir)]
-    for name, value in spec.hyperparameters().items():
-        argv += [SPEC_OPTIONS[name], repr(float(value)) if name == "learning_rate" else str(int(value))]
-    argv += [
-        "--name", spec.name,
-        "--out-dir", str(out_dir),
-        "--progress-file", str(progress_file),
-        "--device", spec.device,
-    ]
-    return argv
+    """The command of the `nesf train` run `spec` asks for (nesf.run_spec.train_command)."""
+    return train_command(TrainRun(name=spec.name, datasets=tuple(spec.datasets), structures_dir=spec.structures_dir,
+                                  overrides=spec.hyperparameters(), out_dir=Path(out_dir),
+                                  progress_file=Path(progress_file), device=spec.device))
 
 
 def _pid_alive(pid: int, marker: str | None = None) -> bool:
@@ -148,26 +132,6 @@ def _pid_alive(pid: int, marker: str | None = None) -> bool:
     except OSError:
         return False
     return True
-
-
-def read_events(progress_file: Path) -> list[dict]:
-    """The JSON lines of a progress file; a half-written last line or junk lines are skipped."""
-    events = []
-    try:
-        text = Path(progress_file).read_text(errors="replace")
-    except FileNotFoundError:
-        return events
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
 
 
 def _tail(path: Path, lines: int = 12) -> str:
@@ -247,12 +211,12 @@ class TrainingManager:
                 status.eta_s = None if event["eta_s"] is None else float(event["eta_s"])
             if event.get("checkpoint"):
                 status.checkpoint = str(event["checkpoint"])
-            if kind == "epoch":
+            if kind == EPOCH:
                 status.history.append(
                     {"epoch": event.get("epoch"), "train_loss": event.get("train_loss"),
                      "val_loss": event.get("val_loss")}
                 )
-            if kind in TERMINAL_EVENTS:
+            if kind in TERMINAL:
                 status.state = kind
                 status.message = str(event.get("message") or "")
         alive = pid is not None and _pid_alive(pid, str(progress))

@@ -95,8 +95,7 @@ def evaluate(trainer, label: str, extra: dict) -> dict:
 
     started = time.monotonic()
     model = trainer.model
-    payload = trainer.checkpoint_payload(include_training_state=False)
-    autoencoder = Autoencoder(model, payload, trainer.device)
+    autoencoder = Autoencoder(model, trainer.checkpoint(include_training_state=False), trainer.device)
     preds = autoencoder.reconstruct(trainer.data.val, DecodeConfig.fast())
     result = {"mark": label, **extra, **table1_metrics(trainer.data.val, preds, match=False),
               "val_loss": trainer.validate(), **trainer.probe()}

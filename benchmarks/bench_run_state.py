@@ -27,13 +27,13 @@ import torch  # noqa: E402
 EARLY_STEPS = 20
 
 
-def run_variant(data, payload: dict, path: Path, steps: int) -> dict:
+def run_variant(data, checkpoint, path: Path, steps: int) -> dict:
     from nesf.config import ModelConfig, SamplingConfig, TrainConfig
     from nesf.train import Trainer
 
-    train_config = replace(TrainConfig.from_dict(payload["train_config"]), compile=False)
-    trainer = Trainer(data, model_config=ModelConfig.from_dict(payload["model_config"]), train_config=train_config,
-                      sampling_config=SamplingConfig.from_dict(payload["sampling_config"]))
+    train_config = replace(TrainConfig.from_dict(checkpoint.train_config), compile=False)
+    trainer = Trainer(data, model_config=ModelConfig.from_dict(checkpoint.model_config), train_config=train_config,
+                      sampling_config=SamplingConfig.from_dict(checkpoint.sampling_config))
     trainer.resume(path)
     losses: list[float] = []
     original_step = trainer.train_step
@@ -61,14 +61,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from nesf.checkpoint import load_checkpoint, save_checkpoint
+    from nesf.checkpoint import Checkpoint
     from nesf.datasets import load_dataset
     from nesf.run_state import slim_run_state
     from nesf.train import TrainingData
 
-    payload = load_checkpoint(args.checkpoint)
-    data = TrainingData.from_dataset(load_dataset(payload["dataset"], args.data_dir))
-    print(f"{args.checkpoint}: epoch {payload['epoch']}, {args.steps} steps per variant, {args.threads} thread(s)")
+    checkpoint = Checkpoint.load(args.checkpoint)
+    data = TrainingData.from_dataset(load_dataset(checkpoint.dataset, args.data_dir))
+    print(f"{args.checkpoint}: epoch {checkpoint.epoch}, {args.steps} steps per variant, {args.threads} thread(s)")
     print(f"| state | size MB | train loss, first {EARLY_STEPS} steps | train loss, rest | val loss after | "
           f"val loss vs full |")
     print("|---|---|---|---|---|---|")
@@ -76,13 +76,12 @@ def main() -> None:
         variants = {"full (fp32 moments)": args.checkpoint}
         for moments, weights in (("bf16", "fp32"), ("drop", "fp32"), ("drop", "fp16")):
             path = Path(folder) / f"{moments}-{weights}.pt"
-            save_checkpoint(slim_run_state(payload, moments=moments, rewarm_steps=args.rewarm_steps,
-                                           weights=weights), path)
+            slim_run_state(checkpoint, moments=moments, rewarm_steps=args.rewarm_steps, weights=weights).save(path)
             label = "slim, bf16 moments" if moments == "bf16" else f"slim, no moments ({args.rewarm_steps}-step re-warm)"
             variants[label + (", fp16 weights" if weights == "fp16" else "")] = path
         full_val = None
         for label, path in variants.items():
-            result = run_variant(data, payload, path, args.steps)
+            result = run_variant(data, checkpoint, path, args.steps)
             full_val = result["val"] if full_val is None else full_val
             print(f"| {label} | {result['size_mb']:.1f} | {result['early']:.4f} | {result['rest']:.4f} | "
                   f"{result['val']:.4f} | {100 * (result['val'] / full_val - 1):+.2f} % |", flush=True)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from nesf.cli import parse_widths  # noqa: E402
+from nesf.options import parse_widths  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:

@@ -25,7 +25,6 @@ per epoch each on an H200, against 3.45 s for one alone (an earlier lease).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -47,22 +46,14 @@ def log(message: str) -> None:
 def epochs_done(progress: Path, since: float = 0.0) -> list[dict]:
     """The epoch events of a progress file written at or after `since` (time.time()): a work folder used by an
     earlier call on the same machine holds that call's events too."""
-    if not progress.is_file():
-        return []
-    events = []
-    for line in progress.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "epoch" and event.get("time", 0.0) >= since:
-            events.append(event)
-    return events
+    from nesf.progress import EPOCH, read_events
+
+    return read_events(progress, kind=EPOCH, since=since)
 
 
-# options passed on to the LCS6A run's `nesf train` when given (argparse dest; the flag is its dashed form). The
-# lattice refit of the shipped recipe (`nesf refit-lattice`, ~20 s) runs afterwards on any machine.
-RUN_LEVERS = ("lr", "dropout", "lengths_weight", "angles_weight", "hard_crystal_fraction")
+# config fields of the LCS6A run's `nesf train` levers that this driver passes on when given (its options are the
+# levers' own). The lattice refit of the shipped recipe (`nesf refit-lattice`, ~20 s) runs afterwards on any machine.
+RUN_LEVERS = ("learning_rate", "dropout", "lengths", "angles", "hard_crystal_fraction")
 
 
 class Lcs6aRun:
@@ -75,19 +66,23 @@ class Lcs6aRun:
         self.horizon = 0
         self.launched_at = 0.0
 
-    def launch(self, resume_from: Path, horizon: int, source_flag: str = "--resume") -> None:
+    def launch(self, start_from: Path, horizon: int, source: str = "resume") -> None:
+        """Run `nesf train` to epoch `horizon` from `start_from`: its training state (`source` "resume") or its
+        weights ("init_from")."""
+        from nesf.options import lever
+        from nesf.run_spec import TrainRun, train_command
+
         self.horizon, self.launched_at = horizon, time.time()
-        levers = [flag for name in RUN_LEVERS if getattr(self.args, name) is not None
-                  for flag in (f"--{name.replace('_', '-')}", str(getattr(self.args, name)))]
-        command = [sys.executable, "-m", "nesf", "train", "--recipe", "cpu", "--dataset", "lim_l6",
-                   "--epochs", str(horizon), "--name", "lcs6a_cpu", "--out-dir", str(self.work), *levers,
-                   source_flag, str(resume_from), "--progress-file", str(self.progress), "--no-atlas",
-                   "--no-compile", "--validate-every", str(self.args.validate_every),
-                   "--checkpoint-every-s", "60", "--bn-recalibration-batches", "50", "--threads", "2",
-                   "--device", self.args.device, "--data-dir", str(self.args.data_dir), "--quiet",
-                   "--limit", str(self.args.limit)]
-        log(f"LCS6A: {source_flag[2:]} {resume_from} to epoch {horizon}")
-        self.process = subprocess.Popen(command, stdout=open(self.work / "lcs6a.log", "a"), stderr=subprocess.STDOUT)
+        levers = {field: getattr(self.args, lever(field).option.name) for field in RUN_LEVERS}
+        run = TrainRun(name="lcs6a_cpu", datasets=("lim_l6",), recipe="cpu", out_dir=self.work,
+                       progress_file=self.progress, atlas=False, threads=2, quiet=True, device=self.args.device,
+                       data_dir=Path(self.args.data_dir), limit=self.args.limit, **{source: Path(start_from)},
+                       overrides={"epochs": horizon, "compile": False, "validate_every": self.args.validate_every,
+                                  "checkpoint_every_s": 60.0, "bn_recalibration_batches": 50,
+                                  **{field: value for field, value in levers.items() if value is not None}})
+        log(f"LCS6A: {source} {start_from} to epoch {horizon}")
+        self.process = subprocess.Popen(train_command(run), stdout=open(self.work / "lcs6a.log", "a"),
+                                        stderr=subprocess.STDOUT)
 
     def recalibrate_horizon(self, deadline: float) -> None:
         """Once the pace is known: stop and resume with the horizon that ends by the deadline."""
@@ -128,11 +123,11 @@ def pack(work: Path, out: Path, lcs6a: Lcs6aRun | None) -> None:
             if path.is_file():
                 tar.add(path, arcname=str(path.relative_to(work)))
     files += 1
-    import torch
+    from nesf.checkpoint import Checkpoint
 
     unscored = [p for p in sorted(ybco.glob("fold*.pt")) if p.name != "fold0.pt"
                 and not p.with_suffix(".json").is_file()
-                and "training_state" not in torch.load(p, weights_only=True, map_location="cpu")]  # trained
+                and Checkpoint.load(p, mmap=True).training_state is None]  # trained
     budget = 60 * MiB - sum(p.stat().st_size for p in out.iterdir())
     batch, size, index = [], 0, 0
     for path in unscored + [None]:
@@ -156,11 +151,10 @@ def main() -> int:
     parser.add_argument("--resume", type=Path, default=None, help="LCS6A training checkpoint to continue (none: skip)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="instead of --resume: a new LCS6A cycle from these weights")
-    parser.add_argument("--lr", type=float, default=None, help="the LCS6A run's peak learning rate (train --lr)")
-    parser.add_argument("--dropout", type=float, default=None, help="the LCS6A run's encoder dropout (train --dropout)")
-    parser.add_argument("--lengths-weight", type=float, default=None, help="train --lengths-weight (shipped model: 5)")
-    parser.add_argument("--angles-weight", type=float, default=None, help="train --angles-weight (shipped model: 100)")
-    parser.add_argument("--hard-crystal-fraction", type=float, default=None, help="train --hard-crystal-fraction")
+    from nesf.options import lever
+
+    for field in RUN_LEVERS:  # `nesf train`'s own options, passed on to the LCS6A run
+        lever(field).option.add_to(parser)
     parser.add_argument("--lcs6a-epochs-guess", type=int, default=100, help="epochs to add before the pace is known")
     parser.add_argument("--calibrate-after-s", type=float, default=90)
     parser.add_argument("--validate-every", type=int, default=10)
@@ -188,13 +182,13 @@ def main() -> int:
         parser.error("give --resume or --init-from, not both")
     if args.resume:
         lcs6a = Lcs6aRun(args, work)
-        from nesf.checkpoint import load_checkpoint
+        from nesf.checkpoint import Checkpoint
 
-        lcs6a.start_epoch = int(load_checkpoint(args.resume)["epoch"])
+        lcs6a.start_epoch = Checkpoint.load(args.resume, mmap=True).epoch
         lcs6a.launch(args.resume, lcs6a.start_epoch + args.lcs6a_epochs_guess)
     elif args.init_from:
         lcs6a = Lcs6aRun(args, work)
-        lcs6a.launch(args.init_from, args.lcs6a_epochs_guess, source_flag="--init-from")
+        lcs6a.launch(args.init_from, args.lcs6a_epochs_guess, source="init_from")
     queue = [] if args.ybco_folds == "none" else list(parse_folds(args.ybco_folds))
     running: dict[int, subprocess.Popen] = {}
     calibrated = False

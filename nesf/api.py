@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from nesf.batch import CrystalTensors
-from nesf.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, weights_sha256
+from nesf.checkpoint import Checkpoint, CheckpointInfo, file_sha256, weights_sha256
 from nesf.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig
 from nesf.crystal import Crystal
 from nesf.decode import StructureDecoder, to_crystals
@@ -35,35 +35,35 @@ Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], mes
 
 
 class Autoencoder:
-    def __init__(self, model: NeSF, payload: dict, device: torch.device, path: Path | None = None):
+    def __init__(self, model: NeSF, checkpoint: Checkpoint, device: torch.device, path: Path | None = None):
         self.model = model.eval()
         self.device = device
         self.path = path
-        self.vocab: list[int] = [int(z) for z in payload["vocab"]]
-        self.bbox_min = np.asarray(payload["bbox_min"], dtype=np.float64)
-        self.bbox_max = np.asarray(payload["bbox_max"], dtype=np.float64)
-        self.decode_config = DecodeConfig.from_dict(payload.get("decode_config", {}))
-        self.range = (ModelRange.from_dict(payload["model_range"]) if payload.get("model_range")
+        self.vocab: list[int] = list(checkpoint.vocab)
+        self.bbox_min = np.asarray(checkpoint.bbox_min, dtype=np.float64)
+        self.bbox_max = np.asarray(checkpoint.bbox_max, dtype=np.float64)
+        self.decode_config = DecodeConfig.from_dict(checkpoint.decode_config)
+        self.range = (ModelRange.from_dict(checkpoint.model_range) if checkpoint.model_range
                       else ModelRange.from_box(self.vocab, self.bbox_min, self.bbox_max))
-        self.info = CheckpointInfo.from_payload(payload, path)  # name, dataset, epochs, metrics, history, configs
+        self.info = CheckpointInfo.of(checkpoint, path)  # name, dataset, epochs, metrics, history, configs
         self._training_reference: tuple | None = None  # (latents, ids) of the atlas's training crystals, once read
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str | torch.device = "auto") -> "Autoencoder":
         path = Path(path)
         device = get_device(device)
-        payload = load_checkpoint(path, map_location="cpu")
+        checkpoint = Checkpoint.load(path, map_location="cpu")
         try:
-            config = ModelConfig.from_dict(payload["model_config"])
+            config = ModelConfig.from_dict(checkpoint.model_config)
             model = NeSF(config)
-            model.load_state_dict(payload["model_state"])
+            model.load_state_dict(checkpoint.model_state)
         except (RuntimeError, TypeError, KeyError, ValueError) as exc:
             raise NesfError(f"{path}: model weights do not fit the model config (tampered or from another "
                             f"version): {str(exc)[:200]}") from exc
-        if len(payload["vocab"]) != config.num_species:
-            raise NesfError(f"{path}: vocabulary of {len(payload['vocab'])} species, model expects "
+        if len(checkpoint.vocab) != config.num_species:
+            raise NesfError(f"{path}: vocabulary of {len(checkpoint.vocab)} species, model expects "
                             f"{config.num_species}")
-        return cls(model.to(device), payload, device, path)
+        return cls(model.to(device), checkpoint, device, path)
 
     @property
     def sha256(self) -> str:

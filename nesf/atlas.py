@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,31 +37,50 @@ TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spa
                  "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
 
 Progress = Callable[[float, str], None]
-TSNE_DEFAULTS = MapConfig().to_dict()  # {"perplexity", "seed", "iterations"} of a default map
 
 
 @dataclass
 class Atlas:
+    """Crystals of a dataset under one model: their table, latents and 2-D maps. An atlas file holds all of it; a
+    dataset encoded on the fly (the app's) has no maps until they are computed."""
+
     dataset: str
     checkpoint_sha256: str
-    table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS
+    table: pd.DataFrame        # one row per crystal, TABLE_COLUMNS (a dataset's attribute table: less the error)
     latents: np.ndarray | None  # (N, L); None when loaded without its model from a file that stores none
-    tsne: np.ndarray           # (N, 2)
-    pca: np.ndarray            # (N, 2)
     crystals: list[Crystal]    # in table order
-    map_settings: dict
+    tsne: np.ndarray | None = None  # (N, 2); None where not computed
+    pca: np.ndarray | None = None   # (N, 2)
+    map_settings: MapConfig = field(default_factory=MapConfig)  # of the t-SNE map
     weights_sha256: str = ""   # digest of the model's weights (nesf.checkpoint.weights_sha256); "" in older atlases
+    name: str = ""             # how it is shown (default: its dataset's name)
+    source: str = ""           # where it was read or computed from: a key for caches of what is derived from it
 
     def __len__(self) -> int:
         return len(self.table)
 
+    @property
+    def title(self) -> str:
+        return self.name or self.dataset
 
-def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float = TSNE_DEFAULTS["perplexity"],
-                seed: int = TSNE_DEFAULTS["seed"], iterations: int = TSNE_DEFAULTS["iterations"],
+    @property
+    def maps(self) -> dict[str, np.ndarray]:
+        """The maps it holds: "tsne" and "pca" -> (N, 2)."""
+        return {method: coords for method, coords in (("tsne", self.tsne), ("pca", self.pca)) if coords is not None}
+
+    def find(self, query: str, limit: int = 50) -> pd.DataFrame:
+        """Rows matching `query` (an id, a formula in any element order, elements), best first: `nesf.search`."""
+        from nesf.search import search
+
+        return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
+
+
+def compute_map(latents: np.ndarray, method: str = "tsne", maps: MapConfig = MapConfig(), *,
                 progress: Progress | None = None) -> np.ndarray:
     """2-D coordinates (N, 2) of latent vectors by t-SNE (openTSNE, FFT-accelerated, on the top 50 principal
-    components; `iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
+    components; `maps.iterations` after 250 early-exaggeration iterations) or PCA. `progress(fraction, message)`."""
     progress = progress or (lambda fraction, message: None)
+    seed = maps.seed
     latents = np.asarray(latents, dtype=np.float64)
     if len(latents) < 3:
         return np.zeros((len(latents), 2))
@@ -77,9 +96,9 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
 
     progress(0.02, "reducing to 50 principal components")
     reduced = PCA(n_components=min(50, latents.shape[1], len(latents)), random_state=seed).fit_transform(latents)
-    perplexity = float(min(perplexity, max(1.0, (len(latents) - 1) / 3)))
+    perplexity = float(min(maps.perplexity, max(1.0, (len(latents) - 1) / 3)))
     exaggeration_iterations = 250
-    total = exaggeration_iterations + max(int(iterations), 50)
+    total = exaggeration_iterations + max(int(maps.iterations), 50)
     done = {"iterations": 0}
     every = 25
 
@@ -99,9 +118,8 @@ def compute_map(latents: np.ndarray, method: str = "tsne", *, perplexity: float 
 
 
 def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
-                tsne_perplexity: float = TSNE_DEFAULTS["perplexity"], seed: int = TSNE_DEFAULTS["seed"],
-                tsne_iterations: int = TSNE_DEFAULTS["iterations"],
-                reconstruction_errors_for: set[str] | None = None, progress: Progress | None = None) -> Atlas:
+                maps: MapConfig = MapConfig(), reconstruction_errors_for: set[str] | None = None,
+                progress: Progress | None = None) -> Atlas:
     """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error) and map them."""
     from nesf.config import DecodeConfig
     from nesf.metrics import structure_metrics
@@ -121,19 +139,34 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
             errors[row] = structure_metrics(crystals[row], pred, match=False)["position_error_actual_angstrom"]
     table["reconstruction_error_angstrom"] = errors
     progress(0.5, "PCA")
-    pca = compute_map(latents, "pca", seed=seed)
-    tsne = compute_map(latents, "tsne", perplexity=tsne_perplexity, seed=seed, iterations=tsne_iterations,
-                       progress=lambda f, m: progress(0.5 + 0.5 * f, m))
+    pca = compute_map(latents, "pca", maps)
+    tsne = compute_map(latents, "tsne", maps, progress=lambda f, m: progress(0.5 + 0.5 * f, m))
     return Atlas(dataset=dataset, checkpoint_sha256=autoencoder.sha256, table=table[TABLE_COLUMNS],
-                 latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals),
-                 map_settings={"perplexity": tsne_perplexity, "seed": seed, "iterations": tsne_iterations},
+                 latents=latents.astype(np.float32), tsne=tsne, pca=pca, crystals=list(crystals), map_settings=maps,
                  weights_sha256=autoencoder.weights_sha256)
+
+
+ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozenset({"train", "val", "test"})}
+
+
+def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps: MapConfig = MapConfig(),
+                progress: Callable[[str], None] | None = None) -> Path:
+    """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
+    splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors. `progress(message)` once the
+    work starts."""
+    crystals = [crystal for _, crystal in dataset.all_crystals()]
+    if progress is not None:
+        progress(f"encoding and mapping {len(crystals)} crystals")
+    atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
+                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps)
+    save_atlas(atlas, path)
+    return Path(path)
 
 
 def save_atlas(atlas: Atlas, path: Path) -> None:
     """Write the atlas (format 2: everything but the latents, which `load_atlas` recomputes with the model)."""
     counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
-    payload = {
+    stored = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
         "dataset": atlas.dataset, "checkpoint_sha256": atlas.checkpoint_sha256,
         "weights_sha256": atlas.weights_sha256,
@@ -144,9 +177,9 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
         "cart_coords": torch.from_numpy(np.concatenate([c.cart_coords for c in atlas.crystals]).astype(np.float32)),
         "species": torch.from_numpy(np.concatenate([c.species for c in atlas.crystals]).astype(np.int16)),
         "atom_counts": torch.from_numpy(counts),
-        "map_settings": dict(atlas.map_settings),
+        "map_settings": atlas.map_settings.to_dict(),
     }
-    atomic_torch_save(payload, path)
+    atomic_torch_save(stored, path)
 
 
 def load_atlas(path: Path, autoencoder=None) -> Atlas:
@@ -155,36 +188,36 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
     An atlas built by other model weights than `autoencoder`'s is refused: its maps would not match."""
     path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        stored = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise NesfError(f"{path}: not a readable atlas ({describe_load_error(exc)})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != ATLAS_FORMAT:
+    if not isinstance(stored, dict) or stored.get("format") != ATLAS_FORMAT:
         raise NesfError(f"{path}: not a NeSF atlas")
-    if payload.get("format_version") not in READABLE_VERSIONS:
-        raise NesfError(f"{path}: atlas format version {payload.get('format_version')!r}; this version of nesf reads "
+    if stored.get("format_version") not in READABLE_VERSIONS:
+        raise NesfError(f"{path}: atlas format version {stored.get('format_version')!r}; this version of nesf reads "
                         f"{' and '.join(map(str, READABLE_VERSIONS))}")
-    built_from, built_weights = str(payload["checkpoint_sha256"]), str(payload.get("weights_sha256", ""))
+    built_from, built_weights = str(stored["checkpoint_sha256"]), str(stored.get("weights_sha256", ""))
     if autoencoder is not None and not _built_by(autoencoder, built_from, built_weights):
         raise NesfError(f"{path}: built from other model weights than {autoencoder.path.name}'s, so its maps place "
                         f"crystals by another model's latents; rebuild it: python -m nesf atlas {autoencoder.path}")
-    table = pd.DataFrame(payload["columns"])
-    counts = payload["atom_counts"].numpy()
+    table = pd.DataFrame(stored["columns"])
+    counts = stored["atom_counts"].numpy()
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    coords = payload["cart_coords"].numpy().astype(np.float64)
-    species = payload["species"].numpy().astype(np.int64)
-    lattices = payload["lattices"].numpy()
+    coords = stored["cart_coords"].numpy().astype(np.float64)
+    species = stored["species"].numpy().astype(np.int64)
+    lattices = stored["lattices"].numpy()
     crystals = [Crystal(lattices[i], coords[offsets[i]:offsets[i + 1]], species[offsets[i]:offsets[i + 1]],
                         str(table["id"][i])) for i in range(len(table))]
-    if "latents" in payload:
-        latents = payload["latents"].float().numpy()
+    if "latents" in stored:
+        latents = stored["latents"].float().numpy()
     elif autoencoder is not None:
         latents = np.asarray(autoencoder.encode(crystals, check_box=False), dtype=np.float32)
     else:
         latents = None
-    return Atlas(dataset=payload["dataset"], checkpoint_sha256=built_from, table=table,
-                 latents=latents, tsne=payload["tsne"].numpy().astype(np.float64),
-                 pca=payload["pca"].numpy().astype(np.float64), crystals=crystals,
-                 map_settings=dict(payload.get("map_settings", {})), weights_sha256=built_weights)
+    return Atlas(dataset=stored["dataset"], checkpoint_sha256=built_from, table=table,
+                 latents=latents, tsne=stored["tsne"].numpy().astype(np.float64),
+                 pca=stored["pca"].numpy().astype(np.float64), crystals=crystals,
+                 map_settings=MapConfig.from_dict(stored.get("map_settings", {})), weights_sha256=built_weights)
 
 
 def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:
@@ -195,17 +228,19 @@ def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:
     return not autoencoder.path or checkpoint_sha256 == autoencoder.sha256
 
 
-def _latents_of(source) -> np.ndarray:
-    latents = getattr(source, "latents", source)
-    if latents is None:
+def _latents_of(atlas: Atlas) -> np.ndarray:
+    if atlas.latents is None:
         raise NesfError("this atlas was loaded without its model, so it has no latents: pass the model to load_atlas")
-    return np.asarray(latents, dtype=np.float64)
+    return np.asarray(atlas.latents, dtype=np.float64)
 
 
-def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and Euclidean distances of the `k` crystals nearest to `latent` in the full latent space, nearest
-    first. `source`: an Atlas, anything else with `latents` (N, L), or the (N, L) array itself."""
-    latents = _latents_of(source)
+def nearest_neighbors(atlas: Atlas, latent: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the `k` crystals of `atlas` nearest to `latent` in the full latent space,
+    nearest first."""
+    return _nearest(_latents_of(atlas), latent, k)
+
+
+def _nearest(latents: np.ndarray, latent: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if latents.ndim != 2 or len(latents) == 0:
         raise NesfError("no latent vectors to search for neighbours")
     distances = np.linalg.norm(latents - np.asarray(latent, dtype=np.float64).reshape(1, -1), axis=1)
@@ -213,28 +248,27 @@ def nearest_neighbors(source, latent: np.ndarray, k: int = 5) -> tuple[np.ndarra
     return order, distances[order]
 
 
-def project_new(source, latents: np.ndarray, method: str = "tsne", k: int = 5, *,
+def project_new(atlas: Atlas, latents: np.ndarray, method: str = "tsne", k: int = 5, *,
                 coords: np.ndarray | None = None) -> np.ndarray:
-    """Place new latents (M, L) on an existing map (N, 2) of `source`'s latents: exact for PCA (refit on `source`'s
+    """Place new latents (M, L) on an existing map (N, 2) of `atlas`'s latents: exact for PCA (refit on the atlas's
     latents, signs aligned with the map), and for t-SNE the inverse-distance-weighted mean of the map positions of the
     k nearest crystals in latent space. `coords`: the map (default: the atlas' own map of `method`)."""
     if method not in ("tsne", "pca"):
         raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
     latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
-    base = _latents_of(source)
-    coords = np.asarray(getattr(source, method) if coords is None else coords, dtype=np.float64)
+    base = _latents_of(atlas)
+    coords = np.asarray(atlas.maps.get(method) if coords is None else coords, dtype=np.float64)
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        seed = int((getattr(source, "map_settings", None) or {}).get("seed", 0))
-        pca = PCA(n_components=2, random_state=seed).fit(base)
+        pca = PCA(n_components=2, random_state=atlas.map_settings.seed).fit(base)
         projected = pca.transform(latents)
         # align signs with the stored map (PCA components are defined up to sign)
         signs = np.sign(np.sum(pca.transform(base) * coords, axis=0))
         return projected * np.where(signs == 0, 1, signs)
     positions = []
     for latent in latents:
-        order, distances = nearest_neighbors(base, latent, k)
+        order, distances = _nearest(base, latent, k)
         weights = 1.0 / (distances + 1e-6)
         positions.append((coords[order] * weights[:, None]).sum(0) / weights.sum())
     return np.array(positions).reshape(-1, 2)

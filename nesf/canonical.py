@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from nesf.crystal import Crystal
+from nesf.errors import NesfError
 from nesf.lattice import lattice_from_parameters, parameters_from_lattice
 
 CANONICAL_SYMPREC = 0.01      # Angstrom; pymatgen's default, used by the official dataset generation
@@ -89,6 +90,17 @@ def canonical_crystal(crystal):
     if crystal.num_atoms == 0:
         return crystal
     return Crystal.from_frac(*canonical_frame(crystal.lattice, crystal.frac_coords, crystal.species), crystal.id)
+
+
+def as_shown(crystal, *, as_decoded: bool = False):
+    """A decoded crystal as the app shows and the CLI writes it: in the canonical frame (`canonical_crystal`), or as
+    decoded with `as_decoded` or where its predicted cell has no canonical form (a near-singular one)."""
+    if as_decoded:
+        return crystal
+    try:
+        return canonical_crystal(crystal)
+    except NesfError:
+        return crystal
 
 
 def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):

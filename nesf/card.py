@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
-from nesf.checkpoint import load_checkpoint, save_checkpoint
 from nesf.metrics import TABLE1_LABELS, paper_reference, table1_metrics
 from nesf.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
@@ -14,8 +14,8 @@ NOT_SPLITS = ("trust",)  # stored metrics that are not a split's figures: the tr
 
 
 def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
-    """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `record_metrics`
-    writes them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
+    """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `Checkpoint.with_metrics`
+    stores them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
     metrics = metrics or {}
     nested = {label: values for label, values in metrics.items()
               if isinstance(values, dict) and label not in NOT_SPLITS}
@@ -94,11 +94,40 @@ def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
                              crystal_fractions(eval_crystals, autoencoder.vocab))
 
 
-def record_metrics(path: Path, metrics: dict) -> None:
-    """Store `metrics` ({"test": {...}, ...}) inside the checkpoint file, atomically."""
-    payload = load_checkpoint(path)
-    payload["metrics"] = {**payload.get("metrics", {}), **metrics}
-    save_checkpoint(payload, path)
+def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_count: int = 64,
+                         uploads: bool = True, progress: Callable[[str, dict], None] | None = None) -> dict:
+    """What `nesf card` stores: per split of `splits` (and its first `ci_count` crystals, "test[:64]", where that is
+    fewer) the Table 1 metrics (CDVAE's benchmark too on its datasets), the composition probe, the count and the
+    decoding time; with `uploads` and a test split, the upload-path figures and the trust calibrations
+    (`nesf.reupload`). `progress(label, values)` after each label is measured."""
+    from nesf.download import CDVAE_DATASETS
+
+    report = progress or (lambda label, values: None)
+    config = autoencoder.decode_preset(decode_name)
+    metrics = {}
+    for split in splits:
+        crystals = dataset.crystals(split)
+        for label, subset in ((split, crystals), (f"{split}[:{ci_count}]", crystals[:ci_count])):
+            if not subset or label in metrics or (label != split and ci_count >= len(crystals)):
+                continue
+            values, seconds = evaluate_split(autoencoder, subset, config, cdvae=dataset.name in CDVAE_DATASETS)
+            probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
+            metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": decode_name}
+            report(label, values)
+    if "test" in splits and uploads:
+        from nesf.reupload import measure_uploads
+
+        training = dataset.crystals("train")
+        latents = autoencoder.encode(training, check_box=False) if training else None
+        measured, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
+                                          training_latents=latents)
+        for label, values in measured.items():
+            values.update({"decode": decode_name})
+            report(label, values)
+        metrics.update(measured)
+        if trust:
+            metrics["trust"] = trust
+    return metrics
 
 
 def is_upload_label(label: str) -> bool:

@@ -221,6 +221,13 @@ class DecodeConfig:
         return cls(particles_in_predicted_cell=True, convergence_tolerance=1e-3, max_nms_rounds=1024)
 
     @classmethod
+    def for_sampling(cls, sampling: SamplingConfig) -> "DecodeConfig":
+        """The decoding a model trained with `sampling` wants (stored in its checkpoint): `fast()` where its global
+        queries were drawn in each crystal's cell only (its fields are not trained far outside the cell), else the
+        paper's."""
+        return cls.fast() if sampling.global_in_cell else cls()
+
+    @classmethod
     def preset(cls, name: str) -> "DecodeConfig":
         """A named preset of DECODE_PRESETS: "paper" (the paper's decoding) or "fast" (`fast()`)."""
         if name not in DECODE_PRESETS:

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from nesf.atomic import atomic_write_bytes
+from nesf.config import CHECKPOINT_PRESET
 from nesf.errors import NesfError
+from nesf.progress import FOLD, FOLD_DONE
 
 ProgressCallback = Callable[[dict], None]
 
@@ -33,7 +35,7 @@ class CrossvalConfig:
     recipe: str = "cpu"                 # nesf.recipes name
     epochs: int = 1000                  # per fold (the paper: 3,200 epochs of one batch of 128, i.e. 3,200 steps)
     bn_recalibration_batches: int = 30  # BatchNorm statistics re-estimated after each fold's last epoch
-    decode: str = "checkpoint"          # decoding preset for the test split (nesf.config.DECODE_PRESETS)
+    decode: str = CHECKPOINT_PRESET    # decoding preset for the test split (nesf.config.DECODE_PRESETS)
     limit: int = 0                      # first N crystals of each split only (0: all; tiny test runs)
     train_only: bool = False            # skip scoring (e.g. train on a GPU machine, score elsewhere)
     compile: bool | None = None         # torch.compile the field MLPs (None: as the recipe says)
@@ -82,14 +84,14 @@ class Crossval:
             if self.result_path(fold).is_file():
                 continue
             started = time.monotonic()
-            self.progress({"event": "fold", "fold": fold, "message": f"fold {fold}: training"})
+            self.progress({"event": FOLD, "fold": fold, "message": f"fold {fold}: training"})
             if self.train_fold(fold) == "cancelled":
                 return "cancelled"
             if self.config.train_only:
                 continue
             result = self.score_fold(fold)
             write_table(self.out_dir, self.config)
-            self.progress({"event": "fold_done", "fold": fold, "seconds": time.monotonic() - started,
+            self.progress({"event": FOLD_DONE, "fold": fold, "seconds": time.monotonic() - started,
                            "metrics": result["metrics"], "message": f"fold {fold}: done"})
         return "done"
 
@@ -99,16 +101,15 @@ class Crossval:
         return load_dataset(fold_dataset_name(self.config.family, fold), self.data_dir)
 
     def train_fold(self, fold: int) -> str:
-        from nesf.checkpoint import load_checkpoint, save_checkpoint
-        from nesf.config import DecodeConfig
+        from nesf.checkpoint import Checkpoint
         from nesf.device import get_device
         from nesf.recipes import get_recipe
-        from nesf.train import Trainer, TrainingData, strip_training_state
+        from nesf.train import Trainer, TrainingData
 
         path = self.checkpoint_path(fold)
         if path.is_file():
-            payload = load_checkpoint(path)
-            if "training_state" not in payload and int(payload.get("epoch", 0)) >= self.config.epochs:
+            checkpoint = Checkpoint.load(path, mmap=True)
+            if checkpoint.training_state is None and checkpoint.epoch >= self.config.epochs:
                 return "done"  # trained; the training state was dropped when it finished
         recipe = get_recipe(self.config.recipe)
         train_config = replace(recipe.train, epochs=self.config.epochs, keep_best_by_validation=False,
@@ -116,15 +117,14 @@ class Crossval:
                                bn_recalibration_batches=self.config.bn_recalibration_batches,
                                compile=recipe.train.compile if self.config.compile is None else self.config.compile)
         data = TrainingData.from_dataset(self._dataset(fold), limit=self.config.limit)
-        decode = DecodeConfig.fast() if recipe.sampling.global_in_cell else DecodeConfig()
         trainer = Trainer(data, model_config=recipe.model, train_config=train_config, sampling_config=recipe.sampling,
                           device=get_device(self.device), checkpoint_path=path, name=f"{self.config.family}_fold{fold}",
-                          progress=self.progress, should_stop=self.should_stop, decode_config=decode)
+                          progress=self.progress, should_stop=self.should_stop)
         if path.is_file():
             trainer.resume(path)
         status = trainer.fit()
         if status == "done":  # keep the weights, drop the optimizer state: a finished fold is ~1/3 the size
-            save_checkpoint(strip_training_state(trainer.checkpoint_payload()), path)
+            trainer.checkpoint().without_training_state().save(path)
         return status
 
     def score_fold(self, fold: int) -> dict:

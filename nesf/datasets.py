@@ -420,3 +420,20 @@ def merge_datasets(datasets, name: str, *, cache_dir=None) -> CrystalDataset:
     if cache_dir is None:
         cache_dir = datasets[0].cache_dir
     return CrystalDataset(name, splits, vocab, description=description, cache_dir=cache_dir)
+
+
+def training_dataset(names, structures_dir: Path | None = None, data_dir=None) -> CrystalDataset:
+    """What `nesf train` trains on: the named datasets and the structure files in `structures_dir` (as one dataset
+    "uploaded", split by `dataset_from_crystals`), merged into one where there are several."""
+    from nesf.structure_io import read_structure_file
+
+    datasets = [load_dataset(name, data_dir) for name in names]
+    if structures_dir:
+        crystals = []
+        for path in sorted(Path(structures_dir).iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                crystals.extend(read_structure_file(path))
+        datasets.append(dataset_from_crystals("uploaded", crystals))
+    if not datasets:
+        raise NesfError("nothing to train on: give --dataset NAME and/or --structures-dir DIR")
+    return datasets[0] if len(datasets) == 1 else merge_datasets(datasets, "+".join(d.name for d in datasets))

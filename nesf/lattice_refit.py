@@ -17,10 +17,12 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from nesf.batch import CrystalTensors
+from nesf.checkpoint import Checkpoint
 from nesf.errors import NesfError
 from nesf.model import NeSF
 
@@ -156,3 +158,28 @@ def refit_lattice_heads(model: NeSF, train: CrystalTensors, val: CrystalTensors,
         val_before=val_before, val_after=_errors(model, val_latents, *val_targets),
         length_epoch=fits[0].best_epoch, angle_epoch=fits[1].best_epoch, train_count=len(train), val_count=len(val),
         seconds=time.monotonic() - started)
+
+
+def refit_checkpoint(path: Path, dataset, config: LatticeRefitConfig, *, augmentation: str = "none",
+                     device: str = "auto") -> tuple[Checkpoint, LatticeRefitResult]:
+    """The checkpoint at `path` with its lattice heads refitted on `dataset`'s train split and chosen on its val
+    split (`augmentation`: on every variant of them, nesf.augment, as a model trained with it sees them), and the
+    refit's result."""
+    from nesf.api import Autoencoder
+
+    autoencoder = Autoencoder.from_checkpoint(path, device)
+    train, val = dataset.crystals("train"), dataset.crystals("val")
+    if not train or not val:
+        raise NesfError(f"dataset {dataset.name!r} needs a train and a val split for a lattice refit "
+                        f"(has {len(train)} train, {len(val)} val crystals)")
+    if augmentation != "none":  # the heads see every variant's latent, as the augmented training did
+        from nesf.augment import variant_pool
+
+        train = variant_pool(train, augmentation, autoencoder.range).crystals
+        val = variant_pool(val, augmentation, autoencoder.range).crystals
+    result = refit_lattice_heads(autoencoder.model, CrystalTensors(train, autoencoder.vocab, autoencoder.device),
+                                 CrystalTensors(val, autoencoder.vocab, autoencoder.device), config)
+    record = {"config": config.to_dict(), "result": result.to_dict(), "dataset": dataset.name,
+              "augmentation": augmentation, "crystals": {"train": len(train), "val": len(val)}}
+    refitted = Checkpoint.load(path).with_refitted_lattice(autoencoder.model.state_dict(), record)
+    return refitted, result

@@ -134,7 +134,8 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
                     training_latents: np.ndarray | None = None, source: str = "") -> tuple[dict, dict]:
     """What users get on a split: (metrics by label, trust calibrations by signal).
 
-    Labels (`record_metrics` stores them beside the dataset form's, `split[...]` so they share its paper column):
+    Labels (`Checkpoint.with_metrics` stores them beside the dataset form's, `split[...]` so they share its paper
+    column):
     "<split>[re-uploaded]": the split's crystals through `reuploaded` (fixed `seed`) and `evaluate_uploads`;
     "<split>[<kind> cells]": its crystals converted to each kind of offered cell (`cell_kind_variant`), encoded in
     that cell (frame selection among its settings), where the cell fits the model; "count" is how many were scored.

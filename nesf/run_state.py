@@ -23,8 +23,11 @@ moments at -0.64 %; so fp16 (1.6 MB) is the default too.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
+from nesf.checkpoint import Checkpoint
 from nesf.errors import NesfError
 
 MOMENT_POLICIES = ("bf16", "drop")
@@ -32,10 +35,10 @@ WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 DEFAULT_REWARM_STEPS = 100
 
 
-def slim_run_state(payload: dict, moments: str = "drop", rewarm_steps: int = DEFAULT_REWARM_STEPS,
-                   weights: str = "fp16") -> dict:
-    """A copy of a resume checkpoint's payload that resumes the same run from fewer bytes (see the module)."""
-    state = payload.get("training_state")
+def slim_run_state(checkpoint: Checkpoint, moments: str = "drop", rewarm_steps: int = DEFAULT_REWARM_STEPS,
+                   weights: str = "fp16") -> Checkpoint:
+    """A copy of a resume checkpoint that resumes the same run from fewer bytes (see the module)."""
+    state = checkpoint.training_state
     if state is None:
         raise NesfError("the checkpoint holds no training state (a shipped model?); only a run's resume "
                         "checkpoint can be slimmed")
@@ -45,20 +48,16 @@ def slim_run_state(payload: dict, moments: str = "drop", rewarm_steps: int = DEF
         raise NesfError(f"unknown weight precision {weights!r}; use one of {', '.join(WEIGHT_DTYPES)}")
     if rewarm_steps < 0:
         raise NesfError(f"rewarm_steps must not be negative, got {rewarm_steps}")
-    if state.get("optimizer_state") is None and moments == "bf16":
+    if state.optimizer_state is None and moments == "bf16":
         raise NesfError("the checkpoint's moments were already dropped; slim it with moments='drop'")
-    training_weights = floats_in(state["model_state"], WEIGHT_DTYPES[weights])
-    slim_state = {key: value for key, value in state.items() if key not in ("optimizer_state", "rewarm_steps")}
-    slim_state["model_state"] = training_weights
-    if moments == "bf16":
-        slim_state["optimizer_state"] = _moments_in_bfloat16(state["optimizer_state"])
-    else:
-        slim_state["rewarm_steps"] = int(rewarm_steps)
-    slim_state["slimmed"] = moments if weights == "fp32" else f"{moments}, {weights} weights"
-    slim = {**payload, "training_state": slim_state, "model_state": training_weights}  # one copy of the weights
-    if not _same_weights(payload["model_state"], state["model_state"]):
-        slim["best_val_loss"] = None
-    return slim
+    training_weights = floats_in(state.model_state, WEIGHT_DTYPES[weights])
+    slim_state = replace(state, model_state=training_weights,
+                         optimizer_state=_moments_in_bfloat16(state.optimizer_state) if moments == "bf16" else None,
+                         rewarm_steps=None if moments == "bf16" else int(rewarm_steps),
+                         slimmed=moments if weights == "fp32" else f"{moments}, {weights} weights")
+    same = _same_weights(checkpoint.model_state, state.model_state)
+    return replace(checkpoint, training_state=slim_state, model_state=training_weights,  # one copy of the weights
+                   best_val_loss=checkpoint.best_val_loss if same else None)
 
 
 def floats_in(values: dict, dtype: torch.dtype, keep: tuple[str, ...] = ()) -> dict:

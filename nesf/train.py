@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from nesf.augment import VariantPool, variant_pool
 from nesf.batch import CrystalTensors, batch_bounds
-from nesf.checkpoint import file_sha256, lineage, load_checkpoint, save_checkpoint
+from nesf.checkpoint import Checkpoint, TrainingState
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
@@ -33,6 +33,7 @@ from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
 from nesf.model import FIELDS, NeSF, widen_field_channels, widen_query_encoding
 from nesf.model_range import ModelRange
 from nesf.probe import composition_fractions, composition_probe
+from nesf.progress import CHECKPOINT, EPOCH, START
 from nesf.run_state import DEFAULT_REWARM_STEPS, rewarm_factor
 from nesf.sampling import QuerySampler
 from nesf.schedule import learning_rate
@@ -140,7 +141,7 @@ class Trainer:
         self.progress = progress or (lambda event: None)
         self.should_stop = should_stop or (lambda: False)
         self.name = name or data.name
-        self.decode_config = decode_config or DecodeConfig()
+        self.decode_config = decode_config or DecodeConfig.for_sampling(self.sampling_config)
         self.rank, self.world_size = _distributed_rank()
 
         torch.manual_seed(self.train_config.seed)
@@ -279,7 +280,7 @@ class Trainer:
         started = time.monotonic() - self.wall_time_s
         cpu_started = time.process_time() - self.cpu_time_s
         last_save = time.monotonic()
-        self._emit({"event": "start", "epoch": self.epoch, "epochs": cfg.epochs})
+        self._emit({"event": START, "epoch": self.epoch, "epochs": cfg.epochs})
         status = "done"
         steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size, TRAIN_MIN_BATCH)
         while self.epoch < cfg.epochs:
@@ -318,7 +319,7 @@ class Trainer:
             self.history.append(record)
             seconds_per_epoch = (self.wall_time_s - self._start_wall_time_s) / max(self.epoch - self._start_epoch, 1)
             eta = seconds_per_epoch * (cfg.epochs - self.epoch)  # from this run's pace, not the resumed run's
-            self._emit({"event": "epoch", "epoch": self.epoch, "epochs": cfg.epochs,
+            self._emit({"event": EPOCH, "epoch": self.epoch, "epochs": cfg.epochs,
                         "train_loss": record["train_loss"], "val_loss": record.get("val_loss"),
                         "val_probe_element_set_match_percent": record.get("val_probe_element_set_match_percent"),
                         "elapsed_s": self.wall_time_s, "eta_s": eta})
@@ -376,60 +377,45 @@ class Trainer:
             self.progress(event)
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
-    def checkpoint_payload(self, *, include_training_state: bool = True) -> dict:
+    def checkpoint(self, *, include_training_state: bool = True) -> Checkpoint:
         inference_state = self.best_state if self.best_state is not None else self.model.state_dict()
-        payload = {
-            "name": self.name,
-            "dataset": self.data.name,
-            "split_sizes": dict(self.data.split_sizes),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model_config": self.model_config.to_dict(),
-            "train_config": self.train_config.to_dict(),
-            "sampling_config": self.sampling_config.to_dict(),
-            "decode_config": self.decode_config.to_dict(),
-            "vocab": [int(z) for z in self.data.vocab],
-            "bbox_min": [float(x) for x in self.data.bbox_min],
-            "bbox_max": [float(x) for x in self.data.bbox_max],
-            "model_range": self.model_range.to_dict(),
-            "model_state": {k: v.detach().cpu() for k, v in inference_state.items()},
-            "epoch": self.epoch,
-            "wall_time_s": self.wall_time_s,
-            "cpu_time_s": self.cpu_time_s,
-            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
-            "history": list(self.history),
-            "metrics": {},
-            "hardware": _hardware(self.device),
-            "init_from": self.init_from,
-        }
+        training_state = None
         if include_training_state:
-            payload["training_state"] = {
-                "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                "optimizer_state": self.optimizer.state_dict(),
-                "step_in_epoch": self.step_in_epoch,
-                "global_step": self.global_step,
-                "epochs_since_best": self.epochs_since_best,
-            }
-            if self.hard_crystals is not None:
-                payload["training_state"]["hard_crystals"] = self.hard_crystals.state_dict()
-        return payload
+            training_state = TrainingState(
+                model_state={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                optimizer_state=self.optimizer.state_dict(), step_in_epoch=self.step_in_epoch,
+                global_step=self.global_step, epochs_since_best=self.epochs_since_best,
+                hard_crystals=self.hard_crystals.state_dict() if self.hard_crystals is not None else None)
+        return Checkpoint(
+            name=self.name, dataset=self.data.name, split_sizes=dict(self.data.split_sizes),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model_config=self.model_config.to_dict(), train_config=self.train_config.to_dict(),
+            sampling_config=self.sampling_config.to_dict(), decode_config=self.decode_config.to_dict(),
+            vocab=[int(z) for z in self.data.vocab], bbox_min=[float(x) for x in self.data.bbox_min],
+            bbox_max=[float(x) for x in self.data.bbox_max], model_range=self.model_range.to_dict(),
+            model_state={k: v.detach().cpu() for k, v in inference_state.items()}, epoch=self.epoch,
+            wall_time_s=self.wall_time_s, cpu_time_s=self.cpu_time_s,
+            best_val_loss=self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            history=list(self.history), metrics={}, hardware=_hardware(self.device), init_from=self.init_from,
+            training_state=training_state)
 
     def save(self, path: Path | None = None) -> None:
         if self.rank != 0:
             return
         path = Path(path or self.checkpoint_path)
-        save_checkpoint(self.checkpoint_payload(), path)
-        self._emit({"event": "checkpoint", "epoch": self.epoch, "checkpoint": str(path)})
+        self.checkpoint().save(path)
+        self._emit({"event": CHECKPOINT, "epoch": self.epoch, "checkpoint": str(path)})
 
     def initialize_from(self, path: Path) -> None:
         """Start from another checkpoint's weights (fine-tuning) with this run's fresh optimizer and schedule; the
         source is recorded in the checkpoint (`init_from`: its name, sha256, and the epochs and hours behind its weights,
         its own sources' included). Model config and species vocabulary must match, but for two widenings that keep the
         source's function: a raw-xyz source may gain a sin/cos query encoding, and its field MLPs may grow wider."""
-        payload = load_checkpoint(path, map_location=self.device)
-        if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
+        source = Checkpoint.load(path, map_location=self.device)
+        if source.vocab != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
-        source_config = replace(ModelConfig.from_dict(payload["model_config"]), dropout=self.model_config.dropout)
-        weights, widened = payload["model_state"], {}
+        source_config = replace(ModelConfig.from_dict(source.model_config), dropout=self.model_config.dropout)
+        weights, widened = source.model_state, {}
         frequencies = self.model_config.positional_encoding_frequencies
         if source_config.positional_encoding_frequencies != frequencies:  # raw xyz -> sin/cos: widen, same function
             try:
@@ -451,37 +437,38 @@ class Trainer:
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
         self.model.load_state_dict(weights)
-        self.init_from = {"name": payload.get("name"), **lineage(payload), "sha256": file_sha256(path), **widened}
+        self.init_from = {**source.source_record(path), **widened}
 
     def resume(self, path: Path) -> None:
-        payload = load_checkpoint(path, map_location=self.device)
-        state = payload.get("training_state")
+        checkpoint = Checkpoint.load(path, map_location=self.device)
+        state = checkpoint.training_state
         if state is None:
             raise NesfError(f"{path}: holds no training state to resume from")
-        if [int(z) for z in payload["vocab"]] != [int(z) for z in self.data.vocab]:
+        if checkpoint.vocab != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot resume")
-        self.model.load_state_dict(state["model_state"])
-        self.epoch = int(payload["epoch"])
-        self.step_in_epoch = int(state.get("step_in_epoch", 0))
-        self.global_step = int(state.get("global_step", 0))
-        if state.get("optimizer_state") is not None:  # fp32 or bf16 moments (cast to fp32); the rate follows the epoch
-            self.optimizer.load_state_dict(state["optimizer_state"])
+        self.model.load_state_dict(state.model_state)
+        self.epoch = checkpoint.epoch
+        self.step_in_epoch = state.step_in_epoch
+        self.global_step = state.global_step
+        if state.optimizer_state is not None:  # fp32 or bf16 moments (cast to fp32); the rate follows the epoch
+            self.optimizer.load_state_dict(state.optimizer_state)
         else:  # a slim state without moments (nesf.run_state): a fresh Adam, its learning rate ramped back up
-            self._rewarm = (self.global_step, int(state.get("rewarm_steps", DEFAULT_REWARM_STEPS)))
+            rewarm_steps = DEFAULT_REWARM_STEPS if state.rewarm_steps is None else state.rewarm_steps
+            self._rewarm = (self.global_step, rewarm_steps)
         self._start_epoch = self.epoch
-        self.history = list(payload.get("history", []))
-        self.wall_time_s = float(payload.get("wall_time_s", 0.0))
+        self.history = list(checkpoint.history)
+        self.wall_time_s = checkpoint.wall_time_s
         self._start_wall_time_s = self.wall_time_s
-        self.cpu_time_s = float(payload.get("cpu_time_s", 0.0))
-        best = payload.get("best_val_loss")
-        self.best_val_loss = float(best) if best is not None else math.inf
+        self.cpu_time_s = checkpoint.cpu_time_s or 0.0
+        best = checkpoint.best_val_loss
+        self.best_val_loss = best if best is not None else math.inf
         # the kept weights differ from the training weights only when a validation pass chose them
         keep_best = self.train_config.keep_best_by_validation
-        self.best_state = payload["model_state"] if best is not None and keep_best else None
-        self.epochs_since_best = int(state.get("epochs_since_best", 0))
-        self.init_from = payload.get("init_from")
-        if self.hard_crystals is not None and state.get("hard_crystals") is not None:
-            self.hard_crystals.load_state_dict(state["hard_crystals"])
+        self.best_state = checkpoint.model_state if best is not None and keep_best else None
+        self.epochs_since_best = state.epochs_since_best
+        self.init_from = checkpoint.init_from
+        if self.hard_crystals is not None and state.hard_crystals is not None:
+            self.hard_crystals.load_state_dict(state.hard_crystals)
 
 
 def _distributed_rank() -> tuple[int, int]:
@@ -510,8 +497,3 @@ def _hardware(device: torch.device) -> str:
     import platform
 
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def strip_training_state(payload: dict) -> dict:
-    """A copy without optimizer and resume state (what ships in checkpoints/)."""
-    return {k: v for k, v in payload.items() if k != "training_state"}

@@ -79,3 +79,13 @@ def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True) -> list[
             source = path.name if len(crystals) == 1 else f"{path.name} #{k + 1}"
             prepared.append(prepare(autoencoder, crystal, source, use_fitting_cell=use_fitting_cell))
     return prepared
+
+
+def uploads_dataset(accepted: list[PreparedUpload], vocab: list[int]):
+    """A dataset ("uploads", one train split) of encodable uploads, each in the cell and setting the model reads
+    best, named by its source file."""
+    from nesf.datasets import CrystalDataset
+
+    crystals = [Crystal(item.choice.crystal.lattice, item.choice.crystal.cart_coords, item.choice.crystal.species,
+                        item.source) for item in accepted]
+    return CrystalDataset("uploads", {"train": crystals}, vocab, description=f"{len(crystals)} uploaded structures")

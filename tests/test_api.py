@@ -1,12 +1,13 @@
 """The Autoencoder facade: input checks with clear messages, encode/decode shapes, interpolation paths, atlas."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.atlas import build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
-from nesf.config import DecodeConfig
+from nesf.atlas import Atlas, build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
+from nesf.config import DecodeConfig, MapConfig
 from nesf.crystal import Crystal
 from nesf.errors import NesfError
 from tests.helpers import bcc_iron, cscl, cubic
@@ -52,8 +53,6 @@ def test_interpolation_path_starts_and_ends_at_the_inputs(autoencoder):
 
 def toy_atlas_table(crystals, ids, splits):
     """The atlas table rows of CsCl (Pm-3m) and bcc Fe (Im-3m) crystals."""
-    import pandas as pd
-
     groups = {"CsCl": (221, "Pm-3m"), "Fe": (229, "Im-3m")}
     return pd.DataFrame({"id": ids, "split": splits, "formula": [c.formula for c in crystals],
                          "num_atoms": [c.num_atoms for c in crystals],
@@ -66,7 +65,7 @@ def toy_atlas_table(crystals, ids, splits):
 def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
     crystals = [cscl(), bcc_iron()] * 3
     table = toy_atlas_table(crystals, [f"c{i}" for i in range(6)], ["train"] * 4 + ["test"] * 2)
-    atlas = build_atlas(autoencoder, crystals, table, dataset="toy", tsne_perplexity=2, tsne_iterations=50,
+    atlas = build_atlas(autoencoder, crystals, table, dataset="toy", maps=MapConfig(perplexity=2, iterations=50),
                         reconstruction_errors_for={"test"})
     path = tmp_path / "toy.atlas.pt"
     save_atlas(atlas, path)
@@ -104,23 +103,25 @@ def test_decode_presets_by_name(autoencoder):
         autoencoder.decode_preset("Fast")
 
 
-def test_neighbours_and_projection_of_plain_arrays():
+def test_neighbours_and_projection_of_latents_without_maps():
     rng = np.random.default_rng(0)
-    latents = rng.normal(size=(40, 6))
-    order, distances = nearest_neighbors(latents, latents[7] + 1e-3, k=3)
+    latents = Atlas(dataset="random", checkpoint_sha256="", table=pd.DataFrame(), latents=rng.normal(size=(40, 6)),
+                    crystals=[])
+    order, distances = nearest_neighbors(latents, latents.latents[7] + 1e-3, k=3)
     assert order[0] == 7 and distances[0] == pytest.approx(1e-3 * np.sqrt(6))
     assert np.all(np.diff(distances) >= 0) and len(order) == 3
     # PCA: new points land where the PCA of the base latents puts them, whatever the signs of the stored map
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=2).fit(latents)
-    stored = pca.transform(latents) * np.array([-1.0, 1.0])
+    pca = PCA(n_components=2).fit(latents.latents)
+    stored = pca.transform(latents.latents) * np.array([-1.0, 1.0])
     new = rng.normal(size=(3, 6))
     np.testing.assert_allclose(project_new(latents, new, "pca", coords=stored),
                                pca.transform(new) * np.array([-1.0, 1.0]), atol=1e-6)
     # t-SNE: a latent on top of a base crystal lands (almost) on its map position
     coords = rng.normal(size=(40, 2))
-    np.testing.assert_allclose(project_new(latents, latents[3:4], "tsne", coords=coords)[0], coords[3], atol=1e-3)
+    np.testing.assert_allclose(project_new(latents, latents.latents[3:4], "tsne", coords=coords)[0], coords[3],
+                               atol=1e-3)
     with pytest.raises(NesfError, match="unknown map method 'umap'"):
         project_new(latents, new, "umap", coords=coords)
     with pytest.raises(NesfError, match="no latent vectors"):
@@ -131,7 +132,7 @@ def test_atlas_loaded_without_its_model_has_maps_but_no_latents(autoencoder, tmp
     crystals = [cscl(), bcc_iron(), cscl()]
     table = toy_atlas_table(crystals, ["a", "b", "c"], ["train"] * 3)
     path = tmp_path / "toy.atlas.pt"
-    save_atlas(build_atlas(autoencoder, crystals, table, dataset="toy", tsne_iterations=50), path)
+    save_atlas(build_atlas(autoencoder, crystals, table, dataset="toy", maps=MapConfig(iterations=50)), path)
     loaded = load_atlas(path)
     assert loaded.latents is None and loaded.tsne.shape == (3, 2) and list(loaded.table["id"]) == ["a", "b", "c"]
     with pytest.raises(NesfError, match="loaded without its model, so it has no latents"):
@@ -142,7 +143,7 @@ def test_atlas_of_other_weights_is_refused_with_the_fix(autoencoder, toy_checkpo
     crystals = [cscl(), bcc_iron(), cscl()]
     path = tmp_path / "toy.atlas.pt"
     save_atlas(build_atlas(autoencoder, crystals, toy_atlas_table(crystals, ["a", "b", "c"], ["train"] * 3),
-                           dataset="toy", tsne_iterations=50), path)
+                           dataset="toy", maps=MapConfig(iterations=50)), path)
     payload = torch.load(toy_checkpoint[0], weights_only=True)
     carded = tmp_path / "carded.pt"  # the same weights in a rewritten file (`nesf card` stores metrics in it)
     torch.save({**payload, "metrics": {"test": {"count": 3}}}, carded)

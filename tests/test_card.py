@@ -1,6 +1,14 @@
 """Model-card metrics as stored in checkpoints: per split, with a headline split for summaries."""
 
+import shutil
+from pathlib import Path
+
+import pytest
+
 from nesf.card import _init_from_line, headline_metrics, metrics_by_split
+from nesf.cli import main
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def test_metrics_by_split_keeps_nested_splits_and_wraps_flat_ones():
@@ -57,3 +65,19 @@ def test_upload_section_puts_each_upload_form_beside_its_split_and_lists_the_cal
     assert "| Error in number of atoms [%] | 4.6500 | 5.3000 | — |" in lines
     assert "| <= 0.25 | 100 % | 2 |" in lines and "| > 0.25 | 0 % | 2 |" in lines
     assert _upload_section(splits, {}, {}) == []
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SHIPPED_DIR.glob("*.pt") if not p.name.endswith(".atlas.pt")))
+def test_shipped_model_cards_re_render_byte_for_byte_from_their_stored_metrics(name, tmp_path, monkeypatch, capsys):
+    """`nesf card --stored` on a copy of a shipped checkpoint writes its shipped card again (with the card's own
+    notes): the checkpoint's metadata and metrics read back as they were written."""
+    shipped_card = (SHIPPED_DIR / f"{name}.md").read_text()
+    body, _, notes = shipped_card.partition("\n## Notes\n\n")
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copy(SHIPPED_DIR / f"{name}.pt", tmp_path / "checkpoints" / f"{name}.pt")
+    (tmp_path / "notes.md").write_text(notes.removesuffix("\n"))
+    monkeypatch.chdir(tmp_path)
+    args = ["card", f"checkpoints/{name}.pt", "--stored", "--device", "cpu"]
+    assert main(args + (["--notes", "notes.md"] if notes else [])) == 0
+    assert (tmp_path / "checkpoints" / f"{name}.md").read_text() == shipped_card
+    assert f"from the metrics stored in checkpoints/{name}.pt" in capsys.readouterr().out

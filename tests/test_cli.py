@@ -423,7 +423,7 @@ def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
 def test_interpolation_endpoints_by_id_or_formula(data_dir):
     import argparse
 
-    from nesf.cli import _endpoint
+    from nesf.cli.structures import _endpoint
     from nesf.errors import NesfError
 
     crystal = load_dataset(DATASET, data_dir).crystals("test")[0]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nesf.checkpoint import load_checkpoint
+from nesf.checkpoint import read_payload
 from nesf.cli import main
 from nesf.crossval import Crossval, CrossvalConfig, fold_means, format_table, parse_folds, read_results
 from nesf.errors import NesfError
@@ -49,13 +49,13 @@ def test_tiny_crossval_trains_scores_and_resumes(tmp_path, data_dir):
 
     assert Crossval(config, out, data_dir=data_dir, device="cpu", should_stop=stop_soon).run() == "cancelled"
     assert not (out / "fold0.json").exists()
-    assert "training_state" in load_checkpoint(out / "fold0.pt")
+    assert "training_state" in read_payload(out / "fold0.pt")
 
     assert Crossval(config, out, data_dir=data_dir, device="cpu").run() == "done"
     results = read_results(out)
     assert sorted(results) == [0, 1]
     for fold, result in results.items():
-        payload = load_checkpoint(out / f"fold{fold}.pt")
+        payload = read_payload(out / f"fold{fold}.pt")
         assert "training_state" not in payload and payload["epoch"] == 2  # finished folds keep weights only
         assert payload["train_config"]["keep_best_by_validation"] is False  # the paper: last weights on YBCO
         assert result["dataset"] == f"YBCO13_fold{fold}" and result["test_count"] == 2

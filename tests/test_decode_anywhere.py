@@ -1,9 +1,10 @@
 """Decode anywhere: the latent behind a map position, checked by round trips."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from nesf.atlas import project_new
+from nesf.atlas import Atlas, project_new
 from nesf.decode_anywhere import latent_at
 from nesf.errors import NesfError
 
@@ -20,7 +21,8 @@ def latent_map():
 
 def test_pca_inverse_round_trips_through_the_projection(latent_map):
     latents, coords = latent_map
-    source = type("Map", (), {"latents": latents, "pca": coords, "map_settings": {"seed": 0}})()
+    source = Atlas(dataset="random", checkpoint_sha256="", table=pd.DataFrame(), latents=latents, crystals=[],
+                   pca=coords)
     for xy in ([0.0, 0.0], [2.5, -1.0], coords[17]):
         point = latent_at(xy, latents, coords, "pca")
         np.testing.assert_allclose(project_new(source, point.latent[None], "pca")[0], xy, atol=1e-4)

@@ -2,7 +2,7 @@
 
 A real `python -m nesf train` run (the paper recipe's model on three tiny crystals, one step and one checkpoint per
 epoch, CPU, one thread) is killed 20 times: during start-up and resume, at random points of its epochs and event
-writes, and at the moment a checkpoint save begins. After each kill the checkpoint loads with `load_checkpoint`
+writes, and at the moment a checkpoint save begins. After each kill the checkpoint loads with `read_payload`
 (weights only), is no older than the last one the run announced, the app reads the progress file (with torn lines
 injected as a kill mid-write would leave them) as a crashed run pointing at it, and `--resume` from it starts where it
 left off and makes progress. Finally the run finishes: the requested epochs, one history record per epoch, nothing
@@ -31,8 +31,8 @@ from pymatgen.core import Structure
 
 from app.training_runs import TrainingManager, read_events
 from nesf.atomic import atomic_write, atomic_write_bytes
-from nesf.checkpoint import load_checkpoint
-from nesf.cli import open_progress_file
+from nesf.checkpoint import read_payload
+from nesf.progress import open_progress_file
 from nesf.errors import NesfError
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
@@ -233,7 +233,7 @@ class KilledRun:
 
     def launch(self) -> int:
         """Start (or resume) the run; returns the epoch it started from, checked against its 'start' event."""
-        resumed_from = load_checkpoint(self.checkpoint)["epoch"] if self.checkpoint.exists() else 0
+        resumed_from = read_payload(self.checkpoint)["epoch"] if self.checkpoint.exists() else 0
         starts, saves = self.count("start"), self.count("checkpoint")
         self.pid = self.zygote.launch(self.argv(), self.folder / "log.txt", in_place_saves=self.in_place_saves)
         (self.folder / "pid").write_text(str(self.pid))
@@ -279,7 +279,7 @@ class KilledRun:
 
 
 def check_checkpoint(run: KilledRun) -> dict:
-    payload = load_checkpoint(run.checkpoint)  # weights_only; NesfError names the file if it is torn or corrupt
+    payload = read_payload(run.checkpoint)  # weights_only; NesfError names the file if it is torn or corrupt
     assert "training_state" in payload
     assert [record["epoch"] for record in payload["history"]] == list(range(1, payload["epoch"] + 1))
     return payload
@@ -359,7 +359,7 @@ def test_the_kills_catch_a_checkpoint_written_in_place(zygote, structures_dir, t
         run.wait_for_save()
         run.kill_when_saving()
         try:
-            load_checkpoint(run.checkpoint)
+            read_payload(run.checkpoint)
         except NesfError as exc:
             assert "not a readable NeSF checkpoint" in str(exc)
             return

@@ -35,7 +35,7 @@ def test_the_run_gets_the_recipe_levers_that_were_given(tmp_path, monkeypatch):
     args = gpu_lease.argparse.Namespace(lr=5e-4, dropout=0.0, lengths_weight=5.0, angles_weight=100.0,
                                         hard_crystal_fraction=None, validate_every=10, device="cuda",
                                         data_dir=tmp_path, limit=0)
-    gpu_lease.Lcs6aRun(args, tmp_path).launch(tmp_path / "start.pt", 40, source_flag="--init-from")
+    gpu_lease.Lcs6aRun(args, tmp_path).launch(tmp_path / "start.pt", 40, source="init_from")
     command = launched[0]
     flags = {command[i]: command[i + 1] for i in range(len(command) - 1) if command[i].startswith("--")}
     assert flags["--lr"] == "0.0005" and flags["--dropout"] == "0.0"

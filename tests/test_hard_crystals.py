@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nesf.checkpoint import load_checkpoint
+from nesf.checkpoint import read_payload
 from nesf.config import TrainConfig
 from nesf.errors import NesfError
 from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
@@ -60,13 +60,13 @@ def hard_trainer(path, epochs):
 def test_training_records_the_losses_and_a_resume_keeps_them(tmp_path):
     path = tmp_path / "run.pt"
     hard_trainer(path, epochs=2).fit()
-    saved = load_checkpoint(path)["training_state"]["hard_crystals"]
+    saved = read_payload(path)["training_state"]["hard_crystals"]
     seen = ~torch.isnan(saved["losses"])
     assert saved["fraction"] == 0.5 and seen.any() and (saved["losses"][seen] > 0).all()
     resumed = hard_trainer(path, epochs=3)
     resumed.resume(path)
     torch.testing.assert_close(resumed.hard_crystals.losses, saved["losses"], equal_nan=True)
     resumed.fit()
-    assert load_checkpoint(path)["epoch"] == 3
+    assert read_payload(path)["epoch"] == 3
     with pytest.raises(NesfError, match="cover 3 crystals, the training split has 5"):
         HardCrystalOrder(5, 0.5).load_state_dict(saved)

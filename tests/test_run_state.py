@@ -1,9 +1,11 @@
 """A run's slim resume state (nesf.run_state): smaller, and it resumes the same run."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from nesf.checkpoint import load_checkpoint, save_checkpoint
+from nesf.checkpoint import Checkpoint, read_payload
 from nesf.cli import main
 from nesf.errors import NesfError
 from nesf.run_state import rewarm_factor, slim_run_state
@@ -27,9 +29,9 @@ def run_checkpoint(tmp_path_factory):
 
 
 def test_bf16_moments_resume_to_the_same_optimizer_state_within_bf16_rounding(run_checkpoint, tmp_path):
-    full = load_checkpoint(run_checkpoint)
+    full = Checkpoint.load(run_checkpoint)
     slim_path = tmp_path / "slim.pt"
-    save_checkpoint(slim_run_state(full, moments="bf16", weights="fp32"), slim_path)
+    slim_run_state(full, moments="bf16", weights="fp32").save(slim_path)
     # weights once (the only validation was the last epoch's, so the checkpoint's weights are the training weights) + bf16
     # moments: half of the full state's four copies, within the container's overhead
     assert slim_path.stat().st_size < 0.6 * run_checkpoint.stat().st_size
@@ -45,14 +47,15 @@ def test_bf16_moments_resume_to_the_same_optimizer_state_within_bf16_rounding(ru
             restored = resumed.optimizer.state_dict()["state"][index][key]
             assert restored.dtype == torch.float32  # cast back to the parameters' dtype on load
             torch.testing.assert_close(restored, moments[key], rtol=2 ** -8, atol=0)
-    assert resumed.fit() == "done" and load_checkpoint(tmp_path / "b.pt")["epoch"] == 3
+    assert resumed.fit() == "done" and read_payload(tmp_path / "b.pt")["epoch"] == 3
 
 
 def test_without_moments_the_learning_rate_is_rewarmed_after_resume(run_checkpoint, tmp_path):
-    slim = slim_run_state(load_checkpoint(run_checkpoint), moments="drop", rewarm_steps=4)
-    assert "optimizer_state" not in slim["training_state"]
+    slim = slim_run_state(Checkpoint.load(run_checkpoint), moments="drop", rewarm_steps=4)
+    assert slim.training_state.optimizer_state is None
     slim_path = tmp_path / "slim.pt"
-    save_checkpoint(slim, slim_path)
+    slim.save(slim_path)
+    assert "optimizer_state" not in read_payload(slim_path)["training_state"]
     trainer = make_trainer(tmp_path / "run.pt", epochs=6)  # one step per epoch
     trainer.resume(slim_path)
     assert not trainer.optimizer.state_dict()["state"]
@@ -63,21 +66,21 @@ def test_without_moments_the_learning_rate_is_rewarmed_after_resume(run_checkpoi
 
 
 def test_best_weights_that_differ_from_the_training_weights_are_dropped(run_checkpoint):
-    full = load_checkpoint(run_checkpoint)
-    full["model_state"] = {key: value + 1 for key, value in full["model_state"].items()}
+    full = Checkpoint.load(run_checkpoint)
+    full = replace(full, model_state={key: value + 1 for key, value in full.model_state.items()})
     slim = slim_run_state(full)
-    assert slim["best_val_loss"] is None
-    assert slim["model_state"] is slim["training_state"]["model_state"]
+    assert slim.best_val_loss is None
+    assert slim.model_state is slim.training_state.model_state
 
 
 def test_slim_refuses_what_it_cannot_slim(run_checkpoint, tmp_path, capsys):
-    full = load_checkpoint(run_checkpoint)
+    full = Checkpoint.load(run_checkpoint)
     with pytest.raises(NesfError, match="unknown moments policy 'fp8'"):
         slim_run_state(full, moments="fp8")
     with pytest.raises(NesfError, match="moments were already dropped"):
         slim_run_state(slim_run_state(full, moments="drop"), moments="bf16")
     shipped = tmp_path / "shipped.pt"
-    save_checkpoint({key: value for key, value in full.items() if key != "training_state"}, shipped)
+    full.without_training_state().save(shipped)
     assert main(["slim", str(shipped), "--out", str(tmp_path / "x.pt")]) == 2
     assert "holds no training state (a shipped model?)" in capsys.readouterr().err
     assert main(["slim", str(run_checkpoint), "--out", str(run_checkpoint)]) == 2
@@ -99,27 +102,27 @@ def test_slim_command_drops_the_moments_by_default(run_checkpoint, tmp_path, cap
 
 
 def test_fp16_weights_halve_the_state_and_resume_in_fp32_from_the_rounded_weights(run_checkpoint, tmp_path, capsys):
-    full = load_checkpoint(run_checkpoint)
+    full = Checkpoint.load(run_checkpoint)
     fp32_path, fp16_path = tmp_path / "fp32.pt", tmp_path / "fp16.pt"
-    save_checkpoint(slim_run_state(full, weights="fp32"), fp32_path)
+    slim_run_state(full, weights="fp32").save(fp32_path)
     assert main(["slim", str(run_checkpoint), "--out", str(fp16_path)]) == 0  # default: fp16 weights
     assert "weights: fp16" in capsys.readouterr().out
     assert fp16_path.stat().st_size < 0.6 * fp32_path.stat().st_size
-    slim = load_checkpoint(fp16_path)
+    slim = read_payload(fp16_path)
     assert slim["training_state"]["slimmed"] == "drop, fp16 weights"
     assert slim["model_state"]["encoder.position_branch.0.weight"].dtype == torch.float16
     assert slim["model_state"]["encoder.position_branch.2.num_batches_tracked"].dtype == torch.int64  # as it was
-    assert slim["best_val_loss"] == full["best_val_loss"]  # the same weights, rounded
+    assert slim["best_val_loss"] == full.best_val_loss  # the same weights, rounded
 
     trainer = make_trainer(tmp_path / "run.pt", epochs=3)
     trainer.resume(fp16_path)
     for key, value in trainer.model.state_dict().items():
-        original = full["training_state"]["model_state"][key]
+        original = full.training_state.model_state[key]
         assert value.dtype == original.dtype
         if value.is_floating_point():
             torch.testing.assert_close(value, original, rtol=2 ** -11, atol=1e-7)  # fp16's rounding, no more
     assert trainer.fit() == "done"
-    resumed = load_checkpoint(tmp_path / "run.pt")
+    resumed = read_payload(tmp_path / "run.pt")
     assert resumed["epoch"] == 3 and resumed["model_state"]["encoder.position_branch.0.weight"].dtype == torch.float32
     with pytest.raises(NesfError, match="unknown weight precision 'int8'"):
         slim_run_state(full, weights="int8")

@@ -1,15 +1,17 @@
 """`nesf ship` (nesf.ship): the shipped file has no run state, loads with weights_only, and in fp16 is about half
 the size while the model it loads computes in fp32 from the rounded weights (the lattice heads exact)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from nesf.api import Autoencoder
 from nesf.card import _stored_weights_line
-from nesf.checkpoint import load_checkpoint, read_checkpoint_info
+from nesf.checkpoint import Checkpoint, read_checkpoint_info, read_payload
 from nesf.cli import main
 from nesf.errors import NesfError
-from nesf.ship import shipped_payload
+from nesf.ship import shipped
 from tests.test_run_state import make_trainer
 
 
@@ -29,7 +31,7 @@ def test_fp16_ship_halves_the_file_and_loads_into_fp32_with_exact_lattice_heads(
     full = ship(run_checkpoint, tmp_path / "full.pt")
     half = ship(run_checkpoint, tmp_path / "small.pt", "--weights", "fp16")
     assert "small.pt" in capsys.readouterr().out
-    source = load_checkpoint(run_checkpoint)["model_state"]
+    source = read_payload(run_checkpoint)["model_state"]
     for payload, name in ((full, "full"), (half, "small")):
         assert "training_state" not in payload and "metrics" not in payload and payload["name"] == name
     assert all(torch.equal(full["model_state"][key], value) for key, value in source.items())
@@ -60,13 +62,13 @@ def test_fp16_ship_halves_the_file_and_loads_into_fp32_with_exact_lattice_heads(
 
 
 def test_ship_refuses_bad_names_and_files_that_hold_no_model(run_checkpoint, tmp_path, capsys):
-    payload = load_checkpoint(run_checkpoint)
+    checkpoint = Checkpoint.load(run_checkpoint)
     with pytest.raises(NesfError, match="no model name"):
-        shipped_payload(payload, name="../lcs6a")
+        shipped(checkpoint, name="../lcs6a")
     with pytest.raises(NesfError, match="unknown weight precision 'int8'"):
-        shipped_payload(payload, name="x", weights="int8")
+        shipped(checkpoint, name="x", weights="int8")
     with pytest.raises(NesfError, match="holds no model weights"):
-        shipped_payload({**payload, "model_state": {}}, name="x")
+        shipped(replace(checkpoint, model_state={}), name="x")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
     out = tmp_path / "out.pt"

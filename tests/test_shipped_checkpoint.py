@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nesf.checkpoint import load_checkpoint
+from nesf.checkpoint import read_payload
 from nesf.cli import main as run_cli
 from nesf.metrics import TABLE1_LABELS
 
@@ -29,7 +29,7 @@ TOLERANCE = {
 def card_metrics():
     if not SHIPPED.is_file():
         pytest.skip(f"{SHIPPED} is not there")
-    payload = load_checkpoint(SHIPPED)
+    payload = read_payload(SHIPPED)
     metrics = payload.get("metrics", {}).get("test")
     assert metrics, f"{SHIPPED} holds no test metrics: run `python -m nesf card {SHIPPED}`"
     return metrics
@@ -71,7 +71,7 @@ def test_interpolation_from_zns_to_cds_keeps_both_endpoints(data_dir):
 def stored_metrics():
     if not SHIPPED.is_file():
         pytest.skip(f"{SHIPPED} is not there")
-    return load_checkpoint(SHIPPED).get("metrics", {})
+    return read_payload(SHIPPED).get("metrics", {})
 
 
 def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_metrics, data_dir):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nesf.checkpoint import load_checkpoint
+from nesf.checkpoint import read_payload
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "perov5.pt"
 
@@ -14,7 +14,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "perov5.pt"
 def stored():
     if not SHIPPED.is_file():
         pytest.skip(f"{SHIPPED} is not there")
-    return load_checkpoint(SHIPPED).get("metrics", {})
+    return read_payload(SHIPPED).get("metrics", {})
 
 
 def test_card_gives_cdvae_benchmark_beside_cdvae_and_ftcp(stored):

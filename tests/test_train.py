@@ -1,6 +1,7 @@
 """Training end to end on the CPU: overfit two crystals and decode them back; resume; cancel."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,12 +9,11 @@ import torch
 
 from nesf.api import Autoencoder
 from nesf.batch import batch_bounds
-from nesf.checkpoint import load_checkpoint
+from nesf.checkpoint import Checkpoint, read_payload
 from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.errors import NesfError
 from nesf.metrics import structure_metrics
-from nesf.train import (TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box, recalibrate_batchnorm,
-                        strip_training_state)
+from nesf.train import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box, recalibrate_batchnorm
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 
@@ -39,7 +39,7 @@ def test_checkpoint_holds_everything_to_rebuild_the_model(toy_checkpoint):
     assert payload["vocab"] == [8, 12, 17, 26, 55]
     assert payload["epoch"] == 150
     assert payload["history"][-1]["train_loss"] < payload["history"][0]["train_loss"] / 10
-    assert "training_state" not in strip_training_state(payload)
+    assert "training_state" not in Checkpoint.load(path).without_training_state().to_payload()
 
 
 def small_data():
@@ -63,7 +63,7 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     resumed.resume(path)
     assert resumed.epoch == 2
     resumed.fit()
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["epoch"] == 4
     assert [record["epoch"] for record in payload["history"]] == [1, 2, 3, 4]
     assert resumed.optimizer.state_dict()["state"]  # Adam moments came back
@@ -72,7 +72,7 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
 def test_eta_after_resume_follows_this_runs_pace(tmp_path):
     path = tmp_path / "run.pt"
     make_trainer(path, epochs=1).fit()
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     payload["wall_time_s"] = 1e6  # a long earlier run must not inflate the new run's per-epoch estimate
     torch.save(payload, path)
     events = []
@@ -82,7 +82,7 @@ def test_eta_after_resume_follows_this_runs_pace(tmp_path):
     etas = [event["eta_s"] for event in events if event["event"] == "epoch"]
     assert len(etas) == 2 and etas[-1] == 0
     assert 0 < etas[0] < 600
-    assert load_checkpoint(path)["wall_time_s"] > 1e6  # total wall time still accumulates
+    assert read_payload(path)["wall_time_s"] > 1e6  # total wall time still accumulates
 
 
 def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
@@ -90,11 +90,11 @@ def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
     make_trainer(source, epochs=2).fit()
     tuned = make_trainer(tmp_path / "tuned.pt", epochs=1)
     tuned.initialize_from(source)
-    source_state = load_checkpoint(source)["training_state"]["model_state"]
+    source_state = read_payload(source)["training_state"]["model_state"]
     assert all(torch.equal(value, source_state[key]) for key, value in tuned.model.state_dict().items())
     assert tuned.epoch == 0 and not tuned.optimizer.state_dict()["state"]  # new run: fresh Adam, epoch 0
     tuned.fit()
-    payload = load_checkpoint(tmp_path / "tuned.pt")
+    payload = read_payload(tmp_path / "tuned.pt")
     assert payload["epoch"] == 1
     assert payload["init_from"]["name"] == "small" and payload["init_from"]["epochs"] == 2
     assert len(payload["init_from"]["sha256"]) == 64
@@ -102,15 +102,14 @@ def test_initialize_from_starts_from_the_weights_with_a_new_schedule(tmp_path):
     again = make_trainer(tmp_path / "again.pt", epochs=1)
     again.initialize_from(tmp_path / "tuned.pt")
     again.fit()
-    chain = load_checkpoint(tmp_path / "again.pt")["init_from"]
+    chain = read_payload(tmp_path / "again.pt")["init_from"]
     assert chain["epochs"] == 3
     assert chain["wall_time_s"] == pytest.approx(payload["wall_time_s"] + payload["init_from"]["wall_time_s"])
     assert chain["cpu_time_s"] == pytest.approx(payload["cpu_time_s"] + payload["init_from"]["cpu_time_s"])
     # a link that never recorded its CPU time leaves the chain's unknown rather than short
-    from nesf.checkpoint import lineage
-
-    older = {**payload, "init_from": {k: v for k, v in payload["init_from"].items() if k != "cpu_time_s"}}
-    assert "cpu_time_s" not in lineage(older) and lineage(older)["epochs"] == 3
+    tuned_checkpoint = Checkpoint.load(tmp_path / "tuned.pt")
+    older = replace(tuned_checkpoint, init_from={k: v for k, v in payload["init_from"].items() if k != "cpu_time_s"})
+    assert "cpu_time_s" not in older.lineage() and older.lineage()["epochs"] == 3
 
 
 def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
@@ -120,7 +119,7 @@ def test_initialize_from_may_change_the_dropout_but_not_a_layer(tmp_path):
     tuned.initialize_from(source)  # dropout holds no weights
     assert {layer.p for layer in tuned.model.modules() if isinstance(layer, torch.nn.Dropout)} == {0.0}
     tuned.fit()
-    assert load_checkpoint(tmp_path / "tuned.pt")["model_config"]["dropout"] == 0.0
+    assert read_payload(tmp_path / "tuned.pt")["model_config"]["dropout"] == 0.0
     wider = make_trainer(tmp_path / "wider.pt", epochs=1, model_config=ModelConfig(latent_size=64))
     with pytest.raises(NesfError, match=r"source\.pt: model config differs from this run's"):
         wider.initialize_from(source)
@@ -133,7 +132,7 @@ def test_initialize_from_may_add_a_query_encoding_to_raw_xyz_weights(tmp_path):
                            model_config=ModelConfig(positional_encoding_frequencies=3))
     encoded.initialize_from(source)  # widened: zero columns for the sin/cos entries (tests/test_model.py)
     encoded.fit()
-    payload = load_checkpoint(tmp_path / "encoded.pt")
+    payload = read_payload(tmp_path / "encoded.pt")
     assert payload["model_config"]["positional_encoding_frequencies"] == 3
     assert payload["init_from"]["widened_query_encoding"] == 3 and payload["init_from"]["epochs"] == 1
     other = make_trainer(tmp_path / "other.pt", epochs=1, model_config=ModelConfig(positional_encoding_frequencies=5))
@@ -149,7 +148,7 @@ def test_initialize_from_may_widen_the_field_mlps(tmp_path):
     wide = make_trainer(tmp_path / "wide.pt", epochs=1, model_config=wide_fields)
     wide.initialize_from(source)  # same function, new units with zero outgoing weights (tests/test_model.py)
     wide.fit()
-    payload = load_checkpoint(tmp_path / "wide.pt")
+    payload = read_payload(tmp_path / "wide.pt")
     assert payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
     assert payload["init_from"]["widened_field_channels"] == {
         "position_field_channels": [256] + [128] * 7, "species_field_channels": [256, 128]}
@@ -175,7 +174,7 @@ def test_initialize_from_refuses_another_vocabulary(toy_checkpoint, tmp_path):
 def test_cancel_at_an_epoch_end_saves_that_epoch(tmp_path):
     path = tmp_path / "run.pt"
     make_trainer(path, epochs=1).fit()
-    before = load_checkpoint(path)["training_state"]["model_state"]
+    before = read_payload(path)["training_state"]["model_state"]
     events = []
     steps = {"count": 0}
 
@@ -186,7 +185,7 @@ def test_cancel_at_an_epoch_end_saves_that_epoch(tmp_path):
     cancelled = make_trainer(path, epochs=5, progress=events.append, should_stop=stop_after_one_step)
     cancelled.resume(path)
     assert cancelled.fit() == "cancelled"
-    payload = load_checkpoint(path)  # still a complete, loadable checkpoint
+    payload = read_payload(path)  # still a complete, loadable checkpoint
     assert events[0]["event"] == "start"
     # one batch per epoch here: the single step completed epoch 2, and the checkpoint says so
     assert payload["epoch"] == 2 and payload["training_state"]["step_in_epoch"] == 0
@@ -209,7 +208,7 @@ def test_cancel_mid_epoch_records_the_steps_taken_and_resume_finishes_the_epoch(
     trainer = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), train_config=config,
                       checkpoint_path=path, should_stop=stop_after_four_steps)
     assert trainer.fit() == "cancelled"
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["epoch"] == 1
     assert payload["training_state"]["step_in_epoch"] == 1 and payload["training_state"]["global_step"] == 4
     saved = payload["training_state"]["model_state"]
@@ -219,7 +218,7 @@ def test_cancel_mid_epoch_records_the_steps_taken_and_resume_finishes_the_epoch(
                       checkpoint_path=path)
     resumed.resume(path)
     assert resumed.fit() == "done"
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["epoch"] == 2 and payload["training_state"]["global_step"] == 6  # 2 steps left of epoch 2
 
 
@@ -231,12 +230,12 @@ def test_without_validation_the_checkpoint_holds_the_latest_weights(tmp_path):
     first = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
                     train_config=TrainConfig(epochs=1, batch_size=3, validate_every=1, checkpoint_every_s=0))
     first.fit()
-    after_first_epoch = load_checkpoint(path)["model_state"]
+    after_first_epoch = read_payload(path)["model_state"]
     trainer = Trainer(data, sampling_config=SamplingConfig(global_interval=2.0), checkpoint_path=path,
                       train_config=TrainConfig(epochs=4, batch_size=3, validate_every=1, checkpoint_every_s=0))
     trainer.resume(path)
     trainer.fit()
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["best_val_loss"] is None
     final = trainer.model.state_dict()
     assert all(torch.equal(payload["model_state"][key], value) for key, value in final.items())
@@ -286,7 +285,7 @@ def test_recalibration_flag_keeps_the_recalibrated_final_weights(tmp_path):
                       train_config=TrainConfig(epochs=2, batch_size=3, validate_every=1, checkpoint_every_s=0,
                                                bn_recalibration_batches=1))
     assert trainer.fit() == "done"
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["history"][-1]["bn_recalibration"] == 1 and "val_loss" in payload["history"][-1]
     final = trainer.model.state_dict()
     assert all(torch.equal(payload["model_state"][key], value) for key, value in final.items())
@@ -312,12 +311,12 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
 def test_cpu_time_accumulates_over_a_resume(tmp_path):
     path = tmp_path / "run.pt"
     make_trainer(path, epochs=1).fit()
-    first = load_checkpoint(path)["cpu_time_s"]
+    first = read_payload(path)["cpu_time_s"]
     assert first > 0
     resumed = make_trainer(path, epochs=2)
     resumed.resume(path)
     resumed.fit()
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     assert payload["cpu_time_s"] > first
     # the last epoch's record counts the first run's time too; validation and the final save come after it
     assert first < payload["history"][-1]["cpu_s"] <= payload["cpu_time_s"]

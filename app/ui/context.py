@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import backend
+from nesf.atlas import Atlas
 from nesf.checkpoint import CheckpointInfo
 
 
@@ -15,7 +16,7 @@ class AppContext:
     device_label: str                       # what the sidebar shows, e.g. "CPU" or "CUDA (NVIDIA H100)"
     decode_mode: str                        # a decoding preset: "fast", "paper" or "checkpoint" (its own)
     data_dir: str
-    collection: backend.Collection | None   # the active dataset: crystals, table, latents, maps
+    collection: Atlas | None   # the active dataset: crystals, table, latents, maps
 
     def model(self):
         return backend.model(self.checkpoint, self.device)

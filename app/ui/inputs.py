@@ -97,7 +97,7 @@ def dataset_search(ctx: AppContext, key: str, *, multiple: bool = True, default_
         return []
     matches = collection.find(query)
     if matches.empty:
-        st.warning(f"No crystal in {collection.name} has an id or formula matching {query!r}.")
+        st.warning(f"No crystal in {collection.title} has an id or formula matching {query!r}.")
         return []
     options = list(matches.index)
     labels = {i: _row_label(matches.loc[i]) for i in options}

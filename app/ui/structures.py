@@ -44,20 +44,6 @@ def viewer_options(key: str, *, decoded_toggle: bool = True) -> tuple[tuple[int,
     return reps, style, as_decoded
 
 
-def as_shown(reconstruction, as_decoded: bool):
-    """A decoded crystal as a page shows and exports it: in the canonical frame unless `as_decoded` (or where its
-    predicted cell has no canonical form, e.g. a near-singular one: then as decoded)."""
-    from nesf.canonical import canonical_crystal
-    from nesf.errors import NesfError
-
-    if as_decoded:
-        return reconstruction
-    try:
-        return canonical_crystal(reconstruction)
-    except NesfError:
-        return reconstruction
-
-
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
                height: int = VIEWER_HEIGHT, columns: int | None = None) -> None:
     """Draw crystals side by side (in rows of `columns`) in one 3D scene with a shared camera; its "Save PNG" file

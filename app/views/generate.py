@@ -87,7 +87,7 @@ def _where(ctx: AppContext, place: str) -> Where | None:
         st.info("Lasso a region on the Latent map page first; its crystals are the region sampled here.",
                 icon=":material/gesture:")
         return None
-    st.caption(f"{len(rows)} crystals selected on the map of {ctx.collection.name}.")
+    st.caption(f"{len(rows)} crystals selected on the map of {ctx.collection.title}.")
     return Where.region(ctx.collection.latents[rows], f"within the {len(rows)} crystals selected on the map", spread)
 
 
@@ -137,8 +137,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
     settings = state.map_settings(collection.map_settings)
     coords = None
     with shown_errors("The map"):
-        coords = backend.map_coords(collection, settings.method, settings.perplexity, settings.seed,
-                                    settings.iterations)
+        coords = backend.map_coords(collection, settings.method, settings.maps)
     if coords is None:
         return
     xy = project_new(collection, generated.latents, settings.method, coords=coords)
@@ -152,7 +151,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
                 marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="black"))))
     fig.update_layout(showlegend=True)
     st.plotly_chart(fig, key="gen_map", config={"displaylogo": False})
-    st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {collection.name} "
+    st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {collection.title} "
                "(t-SNE: at the weighted mean of their nearest crystals' positions; PCA: projected exactly).")
 
 

@@ -17,6 +17,7 @@ from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
 from nesf.atlas import nearest_neighbors, project_new
+from nesf.canonical import as_shown
 
 
 def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataFrame:
@@ -97,7 +98,7 @@ def render(ctx: AppContext) -> None:
                                                 ctx.decode_mode, ctx.device)
     if crystals is None:
         return
-    crystals = [structures.as_shown(c, as_decoded) for c in crystals]
+    crystals = [as_shown(c, as_decoded=as_decoded) for c in crystals]
 
     table = step_table(ctx, latents, crystals)
     path_text = " → ".join(dict.fromkeys(table["formula"]))

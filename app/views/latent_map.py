@@ -14,6 +14,8 @@ from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
 from nesf.atlas import nearest_neighbors, project_new
+from nesf.canonical import as_shown
+from nesf.config import MapConfig
 from nesf.map_figure import map_figure_bytes
 from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
@@ -27,18 +29,18 @@ DECODE_AT = "map_decode_at"      # (method, x, y) of the last "Decode here"
 BOX_CENTRE = "map_box_centre"    # (x, y) of the last box drawn on the map
 
 
-def _map_settings(shipped: dict) -> state.MapSettings:
+def _map_settings(shipped: MapConfig) -> state.MapSettings:
     """Method and t-SNE parameters, chosen before computing (a form: nothing runs while they are edited)."""
     current = state.map_settings(shipped)
     with st.popover("Map settings", icon=":material/tune:"):
         with st.form("map_settings_form", border=False):
             method = st.radio("Method", ["tsne", "pca"], index=["tsne", "pca"].index(current.method),
                               format_func={"tsne": "t-SNE", "pca": "PCA"}.get, horizontal=True)
-            perplexity = st.number_input("Perplexity", 2.0, 200.0, float(current.perplexity), step=5.0)
-            seed = st.number_input("Seed", 0, 2**31 - 1, int(current.seed))
-            iterations = st.number_input("Iterations", 250, 5000, int(current.iterations), step=250)
+            perplexity = st.number_input("Perplexity", 2.0, 200.0, float(current.maps.perplexity), step=5.0)
+            seed = st.number_input("Seed", 0, 2**31 - 1, int(current.maps.seed))
+            iterations = st.number_input("Iterations", 250, 5000, int(current.maps.iterations), step=250)
             if st.form_submit_button("Compute map", type="primary"):
-                current = state.MapSettings(method, float(perplexity), int(seed), int(iterations))
+                current = state.MapSettings(method, MapConfig(float(perplexity), int(seed), int(iterations)))
                 state.ask_for_map(current)
     return current
 
@@ -50,7 +52,7 @@ def render(ctx: AppContext) -> None:
         st.warning("No active dataset with latent vectors: choose a checkpoint and a dataset in the sidebar.")
         return
     if collection.latents is None:
-        st.warning(f"{collection.name} has no latent vectors.")
+        st.warning(f"{collection.title} has no latent vectors.")
         return
 
     top = st.columns([2, 2, 2, 3, 2])
@@ -60,7 +62,7 @@ def render(ctx: AppContext) -> None:
         # element fractions once per collection (memoized); the table gains the derived number of elements
         fractions, vocabulary = backend.map_elements(collection)
         table = collection.table.assign(num_elements=number_of_elements(fractions))
-        spec = _filters(collection.name, table, vocabulary)
+        spec = _filters(collection.title, table, vocabulary)
     options = available_colors(collection.table)
     if st.session_state.get("map_color") not in (None, *options):
         links.refuse(f"coloring {st.session_state['map_color']!r} is not one of {', '.join(options)}", "map_color")
@@ -72,14 +74,13 @@ def render(ctx: AppContext) -> None:
 
     coords = None
     with shown_errors("Computing the map"):
-        coords = backend.map_coords(collection, params.method, params.perplexity, params.seed, params.iterations,
-                                    recompute=state.map_recompute())
+        coords = backend.map_coords(collection, params.method, params.maps, recompute=state.map_recompute())
     if coords is None:
         return
     method_name = "t-SNE" if params.method == "tsne" else "PCA"
-    extra = (f" · perplexity {params.perplexity:g}, seed {params.seed}, {params.iterations} iterations"
+    extra = (f" · perplexity {params.maps.perplexity:g}, seed {params.maps.seed}, {params.maps.iterations} iterations"
              if params.method == "tsne" else "")
-    st.caption(f"{len(collection.crystals):,} crystals of {collection.name} · {method_name}{extra} · "
+    st.caption(f"{len(collection.crystals):,} crystals of {collection.title} · {method_name}{extra} · "
                "drag a lasso or click points to open them")
 
     highlight = None
@@ -131,7 +132,7 @@ def render(ctx: AppContext) -> None:
         mime="application/gzip", key="map_chemiscope", icon=":material/download:",
         help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
              "the map coordinates and the table's columns as properties.")
-    figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{collection.name}: {params.method}",
+    figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{collection.title}: {params.method}",
                   **_figure_colors(collection, color_by, color_values, color_label))
     figures = cols[2].columns(2)
     figures[0].download_button("Map (SVG)", lambda: map_figure_bytes(fmt="svg", **figure), "nesf-map.svg",
@@ -190,7 +191,7 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
         if found is None:
             return
         point, crystal = found
-        shown = structures.as_shown(crystal, False)
+        shown = as_shown(crystal, as_decoded=False)
         st.markdown(f"**Decoded at ({request[1]:.3f}, {request[2]:.3f}): {shown.formula or 'no atoms'}**, "
                     f"{shown.num_atoms} atoms, {shown.volume_angstrom3:.1f} Å³")
         st.caption(f"Latent: {point.how}.")
@@ -219,7 +220,7 @@ def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:
 
     maps = {"t-SNE" if method == "tsne" else "PCA": coords}
     maps.update({("t-SNE" if name == "tsne" else "PCA"): xy for name, xy in collection.maps.items() if name != method})
-    return chemiscope_bytes(collection.crystals, collection.table, maps, name=f"NeSF latent map of {collection.name}",
+    return chemiscope_bytes(collection.crystals, collection.table, maps, name=f"NeSF latent map of {collection.title}",
                             description="Crystals placed by their NeSF latent vectors (NeSF Explorer).", rows=rows)
 
 
@@ -344,9 +345,9 @@ def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
         return
     panels = []
     for row, crystal, recon in zip(shown, crystals, recons):
-        as_shown = structures.as_shown(recon, False)
+        shown_recon = as_shown(recon, as_decoded=False)
         panels += [viewer.Panel(crystal, f"{collection.table.at[row, 'id']} · {crystal.formula}"),
-                   viewer.Panel(as_shown, f"reconstruction · {as_shown.formula or 'no atoms'}")]
+                   viewer.Panel(shown_recon, f"reconstruction · {shown_recon.formula or 'no atoms'}")]
     with shown_errors("3D view"):
         structures.show_scene(panels, height=230, columns=6)
     metrics = []
@@ -386,7 +387,7 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     if recon is None:
         return
     supercell, style, as_decoded = structures.viewer_options("map")
-    shown = structures.as_shown(recon, as_decoded)
+    shown = as_shown(recon, as_decoded=as_decoded)
     with shown_errors("3D view"):
         structures.show_scene([viewer.Panel(crystal, f"Input · {crystal.formula}"),
                                viewer.Panel(shown, f"Reconstruction · {shown.formula or 'no atoms'}")],

@@ -10,6 +10,7 @@ from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.structures import TABLE1_DISPLAY
+from nesf.canonical import as_shown
 
 
 def render(ctx: AppContext) -> None:
@@ -60,7 +61,7 @@ def render(ctx: AppContext) -> None:
     else:
         shown = 0
     item, m = good[shown], metrics[shown]
-    recon = structures.as_shown(results[shown], as_decoded)
+    recon = as_shown(results[shown], as_decoded=as_decoded)
     st.subheader(labels[shown])
     with shown_errors("3D view"):
         structures.show_scene(

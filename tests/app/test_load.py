@@ -18,7 +18,7 @@ pages' first run are then loaded: what every server pays once), sampled during t
   a leak of ~10 MB a session or more) grows with every wave and fails.
 - The peak during a wave may be at most PEAK_GROWTH_MB over the warm-up figure. Each decode holds ~100 MB of
   particle and activation tensors while it runs; the server runs two model computations at once and queues the rest
-  (app.backend.compute_slot). Measured +613 MB with that gate, on 2 cores, with the shipped 8 x 256 position field;
+  (app.backend.COMPUTE_GATE). Measured +613 MB with that gate, on 2 cores, with the shipped 8 x 256 position field;
   without it all 10 decoded at once and the peak reached +846 MB here and +1022 MB on CI (with the paper-width
   field, +390 to +590 MB).
 

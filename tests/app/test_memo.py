@@ -7,14 +7,15 @@ import time
 import numpy as np
 import pandas as pd
 
-from app.backend import Collection, _Memo, approx_nbytes
+from app.memo import Memo, approx_nbytes
+from nesf.atlas import Atlas
 from nesf.crystal import Crystal
 
 MB = 2**20
 
 
 def test_memo_keeps_at_most_its_size_and_drops_the_least_recently_used():
-    memo = _Memo(max_entries=2)
+    memo = Memo(max_entries=2)
     memo["a"], memo["b"] = 1, 2
     assert memo.get("a") == 1          # "a" is now the most recently used
     memo["c"] = 3                      # evicts "b"
@@ -23,7 +24,7 @@ def test_memo_keeps_at_most_its_size_and_drops_the_least_recently_used():
 
 
 def test_memo_keeps_at_most_its_bytes():
-    memo = _Memo(max_entries=100, max_bytes=3 * MB)
+    memo = Memo(max_entries=100, max_bytes=3 * MB)
     for i in range(10):
         memo[i] = np.zeros(MB // 8)    # 1 MB each
         assert memo.nbytes <= 3 * MB
@@ -33,7 +34,7 @@ def test_memo_keeps_at_most_its_bytes():
 
 
 def test_memo_returns_but_does_not_keep_a_value_larger_than_its_bound():
-    memo = _Memo(max_entries=100, max_bytes=1 * MB)
+    memo = Memo(max_entries=100, max_bytes=1 * MB)
     memo["small"] = np.zeros(10)
     big = np.zeros(2 * MB // 8)
     assert memo.get_or_compute("big", lambda: big) is big
@@ -42,7 +43,7 @@ def test_memo_returns_but_does_not_keep_a_value_larger_than_its_bound():
 
 def test_memo_many_distinct_results_stay_bounded():
     """What a server sees over a day: thousands of distinct reconstructions and uploads."""
-    memo = _Memo(max_entries=64, max_bytes=2 * MB)
+    memo = Memo(max_entries=64, max_bytes=2 * MB)
     rng = np.random.default_rng(0)
     for i in range(2000):
         crystals = [Crystal(np.eye(3) * 5, rng.random((20, 3)) * 5, np.full(20, 11)) for _ in range(5)]
@@ -59,13 +60,13 @@ def test_approx_nbytes_counts_arrays_tables_crystals_and_collections():
     crystals = [crystal] * 50                       # one object, counted once
     assert approx_nbytes(crystals) < 2 * approx_nbytes(crystal) + 1000
     table = pd.DataFrame({"id": [f"mp-{i}" for i in range(1000)], "x": np.arange(1000.0)})
-    collection = Collection(name="c", key="k", table=table, crystals=[crystal], latents=array,
-                            maps={"pca": np.zeros((1000, 2))})
+    collection = Atlas(dataset="c", checkpoint_sha256="", table=table, crystals=[crystal], latents=array,
+                       pca=np.zeros((1000, 2)))
     assert approx_nbytes(collection) >= array.nbytes + table.memory_usage(deep=True).sum() + 1000 * 2 * 8
 
 
 def test_memo_computes_once_for_concurrent_sessions():
-    memo = _Memo(max_entries=8, max_bytes=MB)
+    memo = Memo(max_entries=8, max_bytes=MB)
     calls = []
 
     def compute():
@@ -88,7 +89,7 @@ def test_memo_computes_once_for_concurrent_sessions():
 
 
 def test_memo_keeps_nothing_when_the_computation_fails():
-    memo = _Memo(max_entries=8, max_bytes=MB)
+    memo = Memo(max_entries=8, max_bytes=MB)
 
     def fail():
         raise ValueError("bad file")
@@ -138,7 +139,7 @@ def test_model_computations_of_many_sessions_run_at_most_the_setting_at_once(mon
     net = _CountingNet()
     monkeypatch.setattr(backend, "model", lambda checkpoint, device="auto": net)
     monkeypatch.setattr(backend, "checkpoint_hash", lambda checkpoint: "h")
-    monkeypatch.setattr(backend, "_results", lambda memo=_Memo(max_entries=64, max_bytes=MB): memo)
+    monkeypatch.setattr(backend, "_results", lambda memo=Memo(max_entries=64, max_bytes=MB): memo)
     crystals = [Crystal(np.eye(3) * (3.0 + 0.01 * i), np.zeros((1, 3)), np.array([11])) for i in range(12)]
     calls = [lambda c=c: backend.reconstruct(None, [c]) for c in crystals[:4]]
     calls += [lambda c=c: backend.encode(None, [c]) for c in crystals[4:8]]
@@ -160,26 +161,26 @@ def test_model_computations_of_many_sessions_run_at_most_the_setting_at_once(mon
     assert net.most == settings.MAX_CONCURRENT_COMPUTATIONS == 2
     # a memo hit takes no slot: with every slot held, a result computed before still comes back at once
     for _ in range(2):
-        assert backend._COMPUTE_SLOTS.acquire(timeout=5)
+        assert backend.COMPUTE_GATE.slots.acquire(timeout=5)
     try:
         assert backend.reconstruct(None, [crystals[0]])[0] is crystals[0]
     finally:
         for _ in range(2):
-            backend._COMPUTE_SLOTS.release()
+            backend.COMPUTE_GATE.slots.release()
 
 
 def test_compute_slot_is_reentrant_and_released_by_a_failure():
     from app import backend
 
-    with backend.compute_slot(), backend.compute_slot():  # nested in one thread: no second slot, no deadlock
+    with backend.COMPUTE_GATE.slot(), backend.COMPUTE_GATE.slot():  # nested in one thread: no second slot, no deadlock
         pass
     for _ in range(3):  # more failures than slots: each gives its slot back
         try:
-            with backend.compute_slot():
+            with backend.COMPUTE_GATE.slot():
                 raise ValueError("bad crystal")
         except ValueError:
             pass
-    acquired = [backend._COMPUTE_SLOTS.acquire(blocking=False) for _ in range(2)]
+    acquired = [backend.COMPUTE_GATE.slots.acquire(blocking=False) for _ in range(2)]
     assert acquired == [True, True]
     for _ in acquired:
-        backend._COMPUTE_SLOTS.release()
+        backend.COMPUTE_GATE.slots.release()

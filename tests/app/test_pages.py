@@ -192,9 +192,9 @@ def test_model_page_shows_checkpoint(at):
     _open(at, "model")
     assert any("Training runs" in s for s in _texts(at, "subheader"))
     from nesf.card import headline_metrics
-    from nesf.checkpoint import load_checkpoint
+    from nesf.checkpoint import Checkpoint
 
-    recorded = headline_metrics(load_checkpoint(at.sidebar.selectbox(key="checkpoint").value).get("metrics"))
+    recorded = headline_metrics(Checkpoint.load(at.sidebar.selectbox(key="checkpoint").value).metrics)
     if recorded is not None:  # the shipped checkpoint's card metrics: sidebar headline and the Model page table
         split = recorded[0]
         assert any(f"{split}: " in c for c in _texts(at.sidebar, "caption"))
@@ -204,7 +204,7 @@ def test_model_page_shows_checkpoint(at):
         if "probe_presence_error" in recorded[1]:  # the composition probe, beside the metrics
             probe = [frame.value for frame in at.dataframe if "reading" in frame.value.columns][0]
             assert "Element presence error (linear probe)" in list(probe["reading"])
-    source = load_checkpoint(at.sidebar.selectbox(key="checkpoint").value).get("init_from")
+    source = Checkpoint.load(at.sidebar.selectbox(key="checkpoint").value).init_from
     if source:
         assert any(m.startswith(f"**Fine-tuned from** `{source['name']}` · {source['epochs']} epochs")
                    for m in _texts(at, "markdown"))

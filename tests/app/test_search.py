@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from app.backend import Collection
+from nesf.atlas import Atlas
 
 
-def collection() -> Collection:
+def collection() -> Atlas:
     table = pd.DataFrame({"id": ["mp-1", "mp-2", "mp-3", "mp-4", "mp-5", "mp-10"],
                           "formula": ["MgO", "TbHo3", "SrTiO3", "ZnS", "Cu", "NaCl"]})
-    return Collection(name="t", key="t", table=table, crystals=[None] * len(table))
+    return Atlas(dataset="t", checkpoint_sha256="", table=table, latents=None, crystals=[None] * len(table))
 
 
 def ids(frame) -> list[str]:

@@ -1,0 +1,302 @@
+"""Commands on structures and datasets: `nesf download`, `reconstruct`, `interpolate`, `atlas`, `generate` and
+`score-generated`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nesf.cli.common import data_dir, given
+from nesf.errors import NesfError
+from nesf.options import DECODE, ERRORS, config_option
+
+AS_DECODED_HELP = "write the atoms as decoded (not wrapped into the cell, periodic duplicates kept)"
+
+
+def cmd_download(args) -> int:
+    from nesf.download import download
+
+    def progress(done, total, name):
+        if total and done == total:
+            print(f"  {name}: {done / 1e6:.2f} MB", file=sys.stderr)
+
+    paths = download(args.names, data_dir(args), base_url=args.base_url, progress=progress)
+    print(f"{len(paths)} files in {data_dir(args)}")
+    return 0
+
+
+def register_download(sub, common) -> None:
+    p = sub.add_parser("download", parents=[common], help="fetch dataset files into the data directory (HTTPS, "
+                                                          "checksummed)")
+    p.add_argument("names", nargs="+", help="lim_l6, ICSG3D, YBCO13_fold0..19, perov_5, carbon_24")
+    p.add_argument("--base-url", default=None, help="mirror to download from instead of GitHub")
+    p.set_defaults(func=cmd_download)
+
+
+def _write_structures(crystals, out_dir: Path, prefix: str = "") -> list[Path]:
+    from nesf.structure_io import to_cif
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for crystal in crystals:
+        path = out_dir / f"{prefix}{crystal.id}.cif"
+        path.write_text(to_cif(crystal))
+        paths.append(path)
+    return paths
+
+
+def _print_refused(prepared) -> None:
+    for item in prepared:
+        if item.choice is None:
+            print(f"{item.source}: refused: {item.refused.removeprefix(f'{item.source}: ')}", file=sys.stderr)
+
+
+def cmd_reconstruct(args) -> int:
+    """Every structure that can be reconstructed is, and written; each refused one is named with its reason on
+    stderr; exit status 1 when any was refused."""
+    from nesf.api import Autoencoder
+    from nesf.canonical import as_shown
+    from nesf.metrics import structure_metrics
+    from nesf.uploads import prepare_files
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell)
+    accepted = [p for p in prepared if p.choice is not None]
+    if accepted:
+        choices = [p.choice for p in accepted]
+        inputs = [c.crystal for c in choices]
+        preds = autoencoder.decode([c.latent for c in choices], autoencoder.decode_preset(args.decode),
+                                   ids=[c.id for c in inputs])
+        written = [as_shown(c, as_decoded=args.as_decoded) for c in preds]
+        paths = _write_structures(written, Path(args.out_dir), "recon-")
+        signals = autoencoder.trust(choices)
+        for item, true, pred, shown, path, trust_signal in zip(accepted, inputs, preds, written, paths, signals):
+            m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded, against the setting encoded
+            print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
+                  f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
+            if item.cell_note:
+                print(f"  cell: {item.cell_note}")
+            if item.choice.changed:
+                print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
+                      f"equivalent origins/axis settings; the reconstruction is compared in that setting")
+            for line in trust_signal.sentences():
+                print(f"  trust ({trust_signal.level}): {line}")
+    _print_refused(prepared)
+    refused = len(prepared) - len(accepted)
+    if refused:
+        print(f"{len(accepted)} of {len(prepared)} structure(s) reconstructed, {refused} refused", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _endpoint(spec: str, args, autoencoder):
+    from nesf.datasets import load_dataset
+    from nesf.search import reduced_formula_of
+    from nesf.structure_io import read_structure_file
+
+    if Path(spec).is_file():  # an upload: encoded in the setting (and, where needed, the cell) the model reads best
+        from nesf.uploads import prepare
+
+        crystal = read_structure_file(Path(spec))[0]
+        prepared = prepare(autoencoder, crystal, Path(spec).name)
+        if prepared.choice is None:
+            raise NesfError(prepared.refused)
+        if prepared.cell_note:
+            print(f"{Path(spec).name}: {prepared.cell_note}", file=sys.stderr)
+        return prepared.choice.crystal
+    if not args.dataset:
+        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
+    # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
+    # those elements or whose id contains the text)
+    hits = load_dataset(args.dataset, data_dir(args)).find(spec, limit=1)
+    if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
+        raise NesfError(f"{spec}: no crystal with this id or formula in dataset {args.dataset}")
+    return hits[0][1]
+
+
+def cmd_interpolate(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.canonical import as_shown
+    from nesf.structure_io import spacegroup, to_extxyz
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    start, end = _endpoint(args.start, args, autoencoder), _endpoint(args.end, args, autoencoder)
+    _, path = autoencoder.interpolate(start, end, args.steps, args.method, autoencoder.decode_preset(args.decode))
+    path = [as_shown(c, as_decoded=args.as_decoded) for c in path]
+    out_dir = Path(args.out_dir)
+    _write_structures(path, out_dir)
+    (out_dir / "path.extxyz").write_text(to_extxyz(path))
+    for i, crystal in enumerate(path):
+        number, symbol, _ = spacegroup(crystal) if crystal.num_atoms else (0, "-", "")
+        print(f"step {i:>3}: {crystal.formula or '(empty)':<12} {crystal.num_atoms:>3} atoms  {symbol:<10} "
+              f"{crystal.volume_angstrom3:8.2f} A^3")
+    return 0
+
+
+def cmd_atlas(args) -> int:
+    """An atlas of a dataset, or with --uploads of structure files (folders are searched for the formats nesf reads),
+    each in the setting the model reads best; refused ones are named, the rest mapped; exit status 1 when any was
+    refused."""
+    from nesf.api import Autoencoder
+    from nesf.atlas import write_atlas
+    from nesf.checkpoint import atlas_path_for
+    from nesf.config import MapConfig
+    from nesf.datasets import load_dataset
+
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    maps = given(args, MapConfig(), "perplexity", "seed", "iterations")
+    if not args.uploads:
+        dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
+        path = write_atlas(autoencoder, dataset, args.out or atlas_path_for(args.checkpoint), errors=args.errors,
+                           maps=maps)
+        print(f"atlas of {len(dataset)} crystals -> {path}")
+        return 0
+    from nesf.structure_io import structure_files
+    from nesf.uploads import prepare_files, uploads_dataset
+
+    files = structure_files(args.uploads)
+    if not files:
+        raise NesfError(f"no structure files in {', '.join(str(p) for p in args.uploads)}")
+    prepared = prepare_files(autoencoder, files, use_fitting_cell=True)
+    accepted = [p for p in prepared if p.choice is not None]
+    _print_refused(prepared)
+    if len(accepted) < 2:
+        raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2")
+    out = args.out or Path(args.checkpoint).with_name(Path(args.checkpoint).stem + ".uploads.atlas.pt")
+    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=args.errors, maps=maps)
+    print(f"atlas of {len(accepted)} uploaded structures -> {path}")
+    refused = len(prepared) - len(accepted)
+    if refused:
+        print(f"{len(accepted)} of {len(prepared)} structure(s) mapped, {refused} refused", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.generation.density import DEFAULT_SPREAD
+    from nesf.generation.sample import Where, check_count
+    from nesf.generation.workflow import GenerationSession, write_generated
+    from nesf.structure_io import read_structure_file
+
+    check_count(args.count)
+    if args.near and args.region:
+        raise NesfError("give --near or --region, not both")
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
+    session = GenerationSession.open(autoencoder, args.density, args.density_seed)
+    spread = DEFAULT_SPREAD if args.spread is None else args.spread
+    if args.near and Path(args.near).is_file():
+        where = session.near_crystal(read_structure_file(Path(args.near))[0], Path(args.near).name, spread)
+    elif args.near:
+        where = session.near(args.near, spread)
+    elif args.region:
+        ids = (Path(args.region[1:]).read_text().split() if args.region.startswith("@")
+               else [i.strip() for i in args.region.split(",") if i.strip()])
+        where = session.region(ids, spread)
+    else:
+        where = Where()
+    generated = session.run(args.count, args.seed, where, autoencoder.decode_preset(args.decode))
+    paths = write_generated(generated, args.out_dir, valid_only=args.valid_only)
+    scores = generated.scores
+    print(f"{len(generated.crystals)} crystals from {session.density.label}, {generated.where}, seed {args.seed}: "
+          f"{int(scores.valid.sum())} valid, {int(scores.unique.sum())} unique, {int(scores.novel.sum())} novel; "
+          f"{len(paths)} CIFs and summary.csv -> {args.out_dir}")
+    return 0
+
+
+def cmd_score_generated(args) -> int:
+    from nesf.datasets import default_cache_dir, load_dataset
+    from nesf.generation.published import format_generation_table
+    from nesf.generation.scores import coverage_cutoffs, score_generated
+    from nesf.generation.workflow import read_generated, unreadable_placeholder
+
+    crystals, problems = read_generated(args.files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not crystals and not problems:
+        raise NesfError("no structure files to score")
+    dataset = load_dataset(args.dataset, data_dir(args))
+    reference = dataset.crystals(args.reference_split)
+    if not reference:
+        raise NesfError(f"dataset {dataset.name!r} has no {args.reference_split!r} split to compare with")
+    training = dataset.crystals("train") + dataset.crystals("val")
+    crystals += [unreadable_placeholder(i) for i in range(len(problems))]
+    scores, _ = score_generated(crystals, reference, training, cutoffs=coverage_cutoffs(dataset.name),
+                                cache_dir=default_cache_dir(data_dir(args)))
+    if args.json:
+        print(json.dumps({"dataset": dataset.name, "reference_split": args.reference_split,
+                          "unreadable": problems, "scores": scores.to_dict()}, indent=2))
+    else:
+        print(f"{scores.generated} generated crystals ({len(problems)} unreadable, counted invalid) against "
+              f"{dataset.name} {args.reference_split} ({len(reference)}) and its {len(training)} training crystals; "
+              f"coverage cutoffs {scores.structure_cutoff} / {scores.composition_cutoff}")
+        print(format_generation_table(scores.to_dict(), dataset.name))
+    return 0
+
+
+def register(sub, common) -> None:
+    from nesf.config import MapConfig
+    from nesf.generation.density import DEFAULT_SPREAD
+
+    p = sub.add_parser("reconstruct", parents=[common], help="structure files in, reconstructed CIFs out")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--out-dir", type=Path, default=Path("reconstructed"))
+    DECODE.add_to(p)
+    p.add_argument("--as-decoded", action="store_true", help=AS_DECODED_HELP)
+    p.add_argument("--no-fitting-cell", action="store_true",
+                   help="refuse a structure whose cell is out of the model's range instead of using another cell of "
+                        "it that fits (orthohexagonal, primitive, Niggli)")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", parents=[common], help="decode a latent path between two structures")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("start", help="structure file, or a crystal id or formula with --dataset")
+    p.add_argument("end")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--method", default="linear", choices=["linear", "spherical"])
+    p.add_argument("--out-dir", type=Path, default=Path("interpolation"))
+    DECODE.add_to(p)
+    p.add_argument("--as-decoded", action="store_true", help=AS_DECODED_HELP)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("atlas", parents=[common], help="encode a dataset and write latents, attributes and 2-D maps "
+                                                       "for the app")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--out", type=Path, default=None, help="default: <checkpoint>.atlas.pt")
+    for field in ("perplexity", "seed", "iterations"):
+        config_option(MapConfig, field, f"--{field}", f"t-SNE {field}").add_to(p)
+    ERRORS.add_to(p)
+    p.add_argument("--uploads", nargs="+", type=Path, default=None,
+                   help="map these structure files or folders instead of a dataset (each in the setting the model "
+                        "reads best; refused ones are named); default --out: <checkpoint>.uploads.atlas.pt")
+    p.set_defaults(func=cmd_atlas)
+
+    p = sub.add_parser("generate", parents=[common], help="sample new crystals from a density over the model's "
+                                                          "training latents")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (the same seed gives the same crystals)")
+    p.add_argument("--density", default="gmm", choices=["gmm", "kde", "gaussian"],
+                   help="gmm: Gaussian mixture chosen by held-out likelihood; kde; gaussian: one Gaussian")
+    p.add_argument("--density-seed", type=int, default=0, help="seed of the density's held-out split and fit")
+    p.add_argument("--near", default=None, help="sample near this atlas crystal id, or this structure file")
+    p.add_argument("--region", default=None, help="sample within these atlas crystals: id,id,... or @file of ids")
+    p.add_argument("--spread", type=float, default=None,
+                   help=f"local sampling width, a multiple of the density's covariance there (default "
+                        f"{DEFAULT_SPREAD})")
+    p.add_argument("--out-dir", type=Path, default=Path("generated"))
+    p.add_argument("--valid-only", action="store_true", help="write CIFs of the valid crystals only")
+    DECODE.add_to(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("score-generated", parents=[common], help="validity, coverage, uniqueness and novelty of "
+                                                                 "generated structures (CDVAE's metrics)")
+    p.add_argument("files", nargs="+", type=Path, help="structure files or folders of them")
+    p.add_argument("--dataset", required=True, help="coverage against its test split, novelty against its training")
+    p.add_argument("--reference-split", default="test", choices=["val", "test"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score_generated)

@@ -1,0 +1,142 @@
+"""`nesf train` and `nesf crossval`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from nesf.cli.common import data_dir, given, set_threads, stop_requested
+from nesf.errors import NesfError
+from nesf.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN, config_option,
+                          lever)
+from nesf.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
+
+
+def print_epoch(event: dict) -> None:
+    if event["event"] != EPOCH:
+        return
+    val = event.get("val_loss")
+    probe = event.get("val_probe_element_set_match_percent")
+    print(f"epoch {event['epoch']}/{event['epochs']} train {event['train_loss']:.4f}"
+          + (f" val {val:.4f}" if val is not None else "")
+          + (f" val element sets by nearest latent {probe:.1f} %" if probe is not None else "")
+          + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
+
+
+def cmd_train(args) -> int:
+    from nesf.api import Autoencoder
+    from nesf.atlas import write_atlas
+    from nesf.checkpoint import atlas_path_for
+    from nesf.config import MapConfig
+    from nesf.datasets import training_dataset
+    from nesf.device import get_device
+    from nesf.run_spec import TrainRun, run_configs
+    from nesf.train import Trainer, TrainingData, init_distributed
+
+    run = TrainRun.from_args(args)
+    is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
+    emit = ProgressLog(run.progress_file, None if run.quiet else print_epoch, enabled=is_writer)
+    should_stop = stop_requested()
+    checkpoint = Path(run.out_dir) / f"{run.name}.pt"
+    try:
+        device = init_distributed(run.device) or get_device(run.device)
+        dataset = training_dataset(run.datasets, run.structures_dir, data_dir(args))
+        data = TrainingData.from_dataset(dataset, limit=run.limit)
+        set_threads(args)
+        configs = run_configs(run)
+        trainer = Trainer(data, model_config=configs.model, train_config=configs.train,
+                          sampling_config=configs.sampling, device=device, checkpoint_path=checkpoint,
+                          progress=emit, name=run.name, should_stop=should_stop)
+        if run.resume and run.init_from:
+            raise NesfError("give --resume (continue a run) or --init-from (new run from its weights), not both")
+        if run.resume:
+            trainer.resume(Path(run.resume))
+        elif run.init_from:
+            trainer.initialize_from(Path(run.init_from))
+        status = trainer.fit()
+        if status == "cancelled":
+            emit({"event": CANCELLED, "epoch": trainer.epoch, "checkpoint": str(checkpoint),
+                  "message": f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"})
+            return 130
+        if run.atlas and trainer.rank == 0:
+            write_atlas(Autoencoder.from_checkpoint(checkpoint, run.device), dataset, atlas_path_for(checkpoint),
+                        errors=run.errors, maps=given(args, MapConfig(), "seed"),  # a given --seed seeds the map too
+                        progress=lambda message: emit({"event": ATLAS, "message": message}))
+        emit({"event": DONE, "epoch": trainer.epoch, "checkpoint": str(checkpoint),
+              "message": f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"})
+        return 0
+    except NesfError as exc:
+        emit({"event": FAILED, "message": str(exc)})
+        raise
+    except Exception as exc:
+        emit({"event": FAILED, "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=5)})
+        raise
+
+
+def register_train(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="train a model (resumable; under torchrun it trains with DDP)")
+    run_options = {name: option for name, option in TRAIN_RUN.items() if option not in COMMON}
+    for name in ("datasets", "structures_dir", "recipe"):
+        run_options.pop(name).add_to(p)
+    for main_lever in LEVER_GROUPS["main"]:
+        main_lever.option.add_to(p)
+    for option in run_options.values():
+        option.add_to(p)
+    levers = p.add_argument_group("recipe levers (defaults: the recipe's; see TrainConfig, LossWeights, "
+                                  "SamplingConfig)")
+    for recipe_lever in LEVER_GROUPS["levers"]:
+        recipe_lever.option.add_to(levers)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_crossval(args) -> int:
+    from nesf.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
+
+    if args.folds is not None:
+        args.folds = parse_folds(args.folds)
+    config = given(args, CrossvalConfig(family=args.family, train_only=args.train_only),
+                   "folds", "recipe", "epochs", "bn_recalibration_batches", "decode", "limit", "compile")
+
+    def print_fold(event: dict) -> None:
+        if event["event"] in (FOLD, FOLD_DONE):
+            print(event["message"], file=sys.stderr)
+
+    emit = ProgressLog(args.progress_file, None if args.quiet else print_fold)
+    should_stop = stop_requested()
+    set_threads(args)
+    status = "done"
+    if not args.table_only:
+        status = Crossval(config, args.out_dir, data_dir=data_dir(args), device=args.device, progress=emit,
+                          should_stop=should_stop).run()
+    path = write_table(args.out_dir, config)
+    print(format_table(read_results(args.out_dir), config.family))
+    print(f"table: {path}")
+    return 130 if status == "cancelled" else 0
+
+
+def register_crossval(sub, common) -> None:
+    from nesf.crossval import CrossvalConfig
+
+    p = sub.add_parser("crossval", parents=[common], help="train and score every fold of a dataset (the paper's "
+                                                          "YBCO-like protocol), resumable, writing a table")
+    p.add_argument("family", help="fold family: YBCO13 (datasets YBCO13_fold0..19)")
+    folds = CrossvalConfig.folds
+    p.add_argument("--folds", default=None, help=f"fold numbers, e.g. 0-19 or 0,5,10 (default "
+                                                 f"{min(folds)}-{max(folds)})")
+    for field, flag, text in (("recipe", "--recipe", "named recipe (nesf.recipes)"),
+                              ("epochs", "--epochs", "per fold"),
+                              ("bn_recalibration_batches", "--bn-recalibration-batches", ""),
+                              ("limit", "--limit", "first N crystals of each split only (tiny runs)")):
+        config_option(CrossvalConfig, field, flag, text).add_to(p)
+    lever("compile").option.add_to(p, help="torch.compile the field MLPs; --no-compile: do not, whatever the recipe "
+                                           "says")
+    DECODE.add_to(p)
+    p.add_argument("--out-dir", type=Path, default=Path("runs/crossval"))
+    p.add_argument("--train-only", action="store_true", help="train the folds, score none")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from the folds scored, train none")
+    PROGRESS_FILE.add_to(p)
+    THREADS.add_to(p)
+    QUIET.add_to(p)
+    p.set_defaults(func=cmd_crossval)
