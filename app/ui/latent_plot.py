@@ -33,29 +33,28 @@ def available_colors(table: pd.DataFrame) -> list[str]:
     return stored + list(DERIVED_COLORS)
 
 
-HOVER = ("<b>%{text}</b><br>%{customdata[1]:.0f} atoms · %{customdata[2]:.1f} Å³<extra></extra>")
+HOVER = "%{text}<extra></extra>"
 
 
 def map_hover(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """What each point carries, built once per collection (`app.backend.map_hover`): (N, 4) float32 customdata (row
-    index, atom count, volume in Å³, space group number; the row index first, for selections) and (N,) hover text
-    (id, formula, space group)."""
+    """What each point carries, built once per collection (`app.backend.map_hover`): (N,) int32 customdata, its row
+    index (for selections; one number per point, since plotly.js hands a 2-D typed array's rows to selection events
+    as typed arrays, which do not survive JSON), and (N,) hover text (id, formula, space group, atoms, volume)."""
     n = len(table)
     column = lambda name, default: table[name] if name in table.columns else pd.Series([default] * n)  # noqa: E731
     number = pd.to_numeric(column("spacegroup_number", 0), errors="coerce").fillna(0).astype(int)
-    customdata = np.column_stack([
-        np.arange(n), pd.to_numeric(table["num_atoms"], errors="coerce"),
-        pd.to_numeric(column("volume_angstrom3", np.nan), errors="coerce"), number]).astype(np.float32)
-    text = (table["id"].astype(str) + " " + table["formula"].astype(str) + "<br>"
-            + column("spacegroup_symbol", "").astype(str) + " (" + number.astype(str) + ")").tolist()
-    return customdata, text
+    volume = pd.to_numeric(column("volume_angstrom3", np.nan), errors="coerce")
+    text = ("<b>" + table["id"].astype(str) + "</b> " + table["formula"].astype(str) + "<br>"
+            + column("spacegroup_symbol", "").astype(str) + " (" + number.astype(str) + ")<br>"
+            + table["num_atoms"].astype(str) + " atoms · " + volume.map("{:.1f}".format) + " Å³").tolist()
+    return np.arange(n, dtype=np.int32), text
 
 
 def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
                     highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
                     color_values: np.ndarray | None = None, color_label: str | None = None,
                     hover: tuple[np.ndarray, list[str]] | None = None) -> go.Figure:
-    """The map (WebGL). Points carry customdata (row index first, for selections) and hover text (`map_hover`,
+    """The map (WebGL). Points carry customdata (their row index, for selections) and hover text (`map_hover`,
     pass the collection's memoized one: nothing is then done point by point in Python); greyed rows (a filter's
     non-matching ones) are drawn first in grey without customdata, so they cannot be selected; highlighted rows
     follow as rings. `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table

@@ -299,9 +299,9 @@ def _selected_rows(event) -> list[int]:
     for point in points or []:
         data = point.get("customdata")
         if data is not None:  # dataset points and search rings; greyed points and uploads carry none
-            try:
-                rows.append(int(float(data[0])))
-            except (TypeError, ValueError, IndexError):
+            try:  # the row index: a number (dataset points), or first of a list
+                rows.append(int(float(data[0] if isinstance(data, (list, tuple)) else data)))
+            except (TypeError, ValueError, IndexError, KeyError):
                 continue
     return list(dict.fromkeys(rows))
 
