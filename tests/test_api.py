@@ -1,5 +1,7 @@
 """The Autoencoder facade: input checks with clear messages, encode/decode shapes, interpolation paths, atlas."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,7 +127,9 @@ def test_neighbours_and_projection_of_latents_without_maps():
     with pytest.raises(NesfError, match="unknown map method 'umap'"):
         project_new(latents, new, "umap", coords=coords)
     with pytest.raises(NesfError, match="no latent vectors"):
-        nearest_neighbors(np.zeros((0, 6)), new[0])
+        nearest_neighbors(replace(latents, latents=np.zeros((0, 6))), new[0])
+    with pytest.raises(NesfError, match="loaded without its model, so it has no latents"):
+        nearest_neighbors(replace(latents, latents=None), new[0])
 
 
 def test_atlas_loaded_without_its_model_has_maps_but_no_latents(autoencoder, tmp_path):

@@ -205,7 +205,7 @@ def test_map_trust_colors_by_each_crystals_calibrated_match_rate(toy_checkpoint)
     crystals = [cscl(), bcc_iron(), Crystal.from_frac(cscl().lattice, [[.5, .5, .5], [0, 0, 0]], cscl().species, "s")]
     residuals = [choice.score.score for choice in model.given_frames(crystals)]
     raw, label = map_trust(model, crystals, batch_size=2)
-    np.testing.assert_allclose(raw, residuals, rtol=1e-6)
+    np.testing.assert_allclose(raw, residuals, rtol=1e-4)  # batches of 2 and of 3
     assert label == "field residual (not calibrated for this model)"
     low, middle, high = sorted(residuals)   # bin edges between them, so batching's last digits move no crystal
     calibration = TrustCalibration("field_residual", ((low + middle) / 2, (middle + high) / 2, high + 1),
