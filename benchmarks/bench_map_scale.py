@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
-from app_helpers import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from app_helpers import CHROMIUM, CHROMIUM_ARGS, start_streamlit  # noqa: E402
 
 PLOT = '[data-testid="stMain"] .js-plotly-plot'
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
@@ -48,26 +46,6 @@ def _idle(page) -> None:
 def _memory_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def _start_server(checkpoint_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "NESF_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(REPO_ROOT),
-           "NESF_USER_DIR": str(log.parent / "user")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=REPO_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("streamlit did not start:\n" + log.read_text()[-3000:])
 
 
 def _open_map(browser, url: str) -> tuple[object, float, float]:
@@ -112,7 +90,8 @@ def main() -> None:
 
     log = Path("/tmp") / f"bench_map_scale_{os.getpid()}" / "streamlit.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    proc, url = _start_server(args.checkpoint_dir, log)
+    proc, url = start_streamlit({"NESF_CHECKPOINT_DIR": str(args.checkpoint_dir),
+                                 "NESF_USER_DIR": str(log.parent / "user")}, log)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

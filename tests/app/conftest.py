@@ -4,8 +4,6 @@
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from app_helpers import FAKE_TRAINER, free_port, need_browser  # noqa: E402
+from app_helpers import FAKE_TRAINER, need_browser, start_streamlit  # noqa: E402
 
 
 def shipped_checkpoint_dir() -> Path | None:
@@ -71,27 +69,11 @@ class StreamlitServer:
 def streamlit_server(app_env, tmp_path_factory):
     """`streamlit run app/main.py` on 127.0.0.1 (one per test module), on the shipped checkpoint."""
     need_browser()
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, **app_env, "PYTHONPATH": str(REPO_ROOT)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + log.read_text()[-3000:])
+    try:
+        proc, url = start_streamlit(app_env, log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     yield StreamlitServer(url, proc, log)
     proc.terminate()
     try:
