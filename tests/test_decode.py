@@ -43,10 +43,13 @@ def lcs6a(data_dir):
     return load_dataset("lim_l6", data_dir)
 
 
-@pytest.mark.parametrize("config", [DecodeConfig(), DecodeConfig.fast()], ids=["paper", "fast"])
-def test_exact_fields_recover_every_lcs6a_test_crystal(lcs6a, config):
+# The paper preset's 64 field passes over the dataset box cost ~0.2 s a crystal on one core: every 4th test crystal
+# (76, every crystal system of the split among them) keeps it at ~15 s; the fast preset decodes all 301.
+@pytest.mark.parametrize("config, stride", [(DecodeConfig(), 4), (DecodeConfig.fast(), 1)], ids=["paper", "fast"])
+def test_exact_fields_recover_the_lcs6a_test_crystals(lcs6a, config, stride):
     truths = lcs6a.crystals("test")
     assert len(truths) == 301
+    truths = truths[::stride]
     decoded = decode_exact(truths, lcs6a.species_vocab, lcs6a.bbox_min, lcs6a.bbox_max, config)
     assert_recovered(truths, decoded, tolerance_angstrom=0.01)
 
