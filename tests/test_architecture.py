@@ -110,12 +110,12 @@ def lines_matching(pattern: re.Pattern, paths, but: Path | None = None) -> list[
 def test_only_the_checkpoint_module_reads_checkpoint_keys():
     """The checkpoint's keys are `nesf.checkpoint`'s: everyone else uses the typed `Checkpoint`."""
     pattern = re.compile(r'(\[|\.get\(|\.pop\()\s*["\'](' + "|".join(CHECKPOINT_KEYS) + r')["\']')
-    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks").values(), but=CHECKPOINT_MODULE) == []
+    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks", "tools").values(), but=CHECKPOINT_MODULE) == []
 
 
 def test_progress_event_names_are_spelled_in_one_module():
     pattern = re.compile(r'["\']event["\']\s*:\s*["\']|\.get\(["\']event["\']\)\s*(==|in)\s*[("\']')
-    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks").values(), but=PROGRESS_MODULE) == []
+    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks", "tools").values(), but=PROGRESS_MODULE) == []
 
 
 def test_the_app_writes_no_command_line_option():

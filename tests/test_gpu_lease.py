@@ -5,7 +5,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_lease.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "gpu_lease.py"
 
 
 def load_script():

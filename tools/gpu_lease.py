@@ -1,8 +1,8 @@
 """One short GPU lease, used whole: continue the LCS6A training run and train + score the YBCO13 folds side by side
 until a wall-clock deadline, then pack what came out into a folder for the trip back (at most 8 files of 16 MiB).
 
-    python benchmarks/gpu_lease.py --budget-s 500 --resume runs/final/lcs6a_cpu.pt --data-dir DATA --out $OUT
-    python benchmarks/gpu_lease.py --budget-s 500 --init-from checkpoints/lcs6a.pt --lr 5e-4 --dropout 0 \
+    python tools/gpu_lease.py --budget-s 500 --resume runs/final/lcs6a_cpu.pt --data-dir DATA --out $OUT
+    python tools/gpu_lease.py --budget-s 500 --init-from checkpoints/lcs6a.pt --lr 5e-4 --dropout 0 \
         --lengths-weight 5 --angles-weight 100 --ybco-folds none --data-dir DATA --out $OUT
 
 - LCS6A: `nesf train --resume` with the cosine horizon extended so the run anneals by the deadline. The pace on the
@@ -17,7 +17,7 @@ until a wall-clock deadline, then pack what came out into a folder for the trip 
 - At the deadline every process is asked to stop (SIGTERM: each writes its checkpoint) and the results are packed.
 
 On the lent machine (its image has torch but not pymatgen, which reading the paper's splits needs):
-`benchmarks/stage_gpu_lease.sh` stages the LCS6A splits and the wheels into .gpu/ here, and says what to run there.
+`tools/stage_gpu_lease.sh` stages the LCS6A splits and the wheels into .gpu/ here, and says what to run there.
 Two drivers with their own `--work` and `--out` folders can share one GPU: two LCS6A cycles side by side ran at 6.25 s
 per epoch each on an H200, against 3.45 s for one alone (an earlier lease).
 """
