@@ -20,10 +20,10 @@ import streamlit as st
 
 from app import settings
 from app.memo import ComputeGate, Memo
-from nesf.atlas import Atlas
 from nesf.checkpoint import CheckpointInfo
-from nesf.config import MapConfig
-from nesf.errors import NesfError
+from nesf.core.config import MapConfig
+from nesf.core.errors import NesfError
+from nesf.inference.atlas import Atlas
 
 log = logging.getLogger("nesf.app")
 
@@ -97,7 +97,7 @@ def checkpoint_hash(checkpoint: CheckpointInfo) -> str:
 
 @st.cache_resource(show_spinner="Loading the latent atlas…", max_entries=4)
 def _atlas(path: str, mtime: float, model_path: str, model_mtime: float, device: str):
-    from nesf.atlas import load_atlas
+    from nesf.inference.atlas import load_atlas
 
     return load_atlas(Path(path), _model(model_path, model_mtime, device))  # the model recomputes its latents
 
@@ -114,7 +114,7 @@ def atlas(checkpoint: CheckpointInfo, device: str = "auto"):
 @st.cache_data(show_spinner=False, ttl=30, max_entries=16)  # keyed by a folder the user types
 def available_datasets(data_dir: str) -> dict[str, str]:
     """{registry name: the paper's name} of the datasets found in `data_dir` (empty when the folder is missing)."""
-    from nesf.datasets import available_datasets as find
+    from nesf.data.datasets import available_datasets as find
 
     if not Path(data_dir).is_dir():
         return {}
@@ -123,7 +123,7 @@ def available_datasets(data_dir: str) -> dict[str, str]:
 
 @st.cache_resource(show_spinner="Reading the dataset…", max_entries=4)
 def dataset(name: str, data_dir: str):
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
 
     return load_dataset(name, Path(data_dir))
 
@@ -166,7 +166,7 @@ def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, dev
 # -- uploads ----------------------------------------------------------------------------------------------------
 def read_upload(data: bytes, filename: str) -> list:
     """Crystals in one uploaded file (kept by content); NesfError says what is wrong with it."""
-    from nesf.structure_io import read_structures
+    from nesf.data.structure_io import read_structures
 
     def compute() -> list:
         if len(data) > settings.MAX_UPLOAD_BYTES:
@@ -210,9 +210,9 @@ def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
 
 
 def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
-    """The `nesf.trust.TrustSignal` of each item: a `FrameChoice` (an upload, from `select_frame`) or a crystal
+    """The `nesf.inference.trust.TrustSignal` of each item: a `FrameChoice` (an upload, from `select_frame`) or a crystal
     (a dataset pick, read in its stored setting); kept by checkpoint and content."""
-    from nesf.frame_select import FrameChoice
+    from nesf.model.frame_select import FrameChoice
 
     net = model(checkpoint, device)
     crystals = [item.crystal if isinstance(item, FrameChoice) else item for item in items]
@@ -261,7 +261,7 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
 # -- map filters and derived colorings -----------------------------------------------------------------------------
 def map_elements(collection: Atlas) -> tuple[np.ndarray, list[int]]:
     """(N, E) atomic fractions of the collection's crystals and their atomic numbers (once per collection)."""
-    from nesf.map_filters import element_matrix
+    from nesf.inference.map_filters import element_matrix
 
     return _store().get_or_compute(("elements", collection.source), lambda: element_matrix(collection.crystals))
 
@@ -275,7 +275,7 @@ def map_hover(collection: Atlas) -> tuple[np.ndarray, list[str]]:
 
 def map_density(collection: Atlas) -> np.ndarray:
     """(N,) local latent density of the collection's crystals (once per collection)."""
-    from nesf.map_filters import local_density
+    from nesf.inference.map_filters import local_density
 
     if collection.latents is None:
         raise NesfError(f"{collection.title}: no latent vectors, so no latent density")
@@ -284,8 +284,8 @@ def map_density(collection: Atlas) -> np.ndarray:
 
 def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto") -> tuple[np.ndarray, str]:
     """((N,) values, label): the collection's crystals colored by the trust signal of their reconstruction
-    (`nesf.trust.map_trust`; once per checkpoint and collection)."""
-    from nesf.trust import map_trust as compute_trust
+    (`nesf.inference.trust.map_trust`; once per checkpoint and collection)."""
+    from nesf.inference.trust import map_trust as compute_trust
 
     net = model(checkpoint, device)
     return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), collection.source),
@@ -294,8 +294,8 @@ def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto
 
 def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
-    """(nesf.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""
-    from nesf.decode_anywhere import latent_at
+    """(nesf.inference.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""
+    from nesf.inference.decode_anywhere import latent_at
 
     net = model(checkpoint, device)
     x, y = (round(float(v), 4) for v in xy)
@@ -312,7 +312,7 @@ def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords
 # -- generation -------------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Fitting the latent density (once per model and density)…", max_entries=4)
 def _generation_session(path: str, mtime: float, device: str, method: str):
-    from nesf.generation.workflow import GenerationSession
+    from nesf.inference.generation.workflow import GenerationSession
 
     return GenerationSession.open(_model(path, mtime, device), method)
 
@@ -324,7 +324,7 @@ def generation_session(checkpoint: CheckpointInfo, method: str, device: str = "a
 
 def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, where, mode: str = "fast",
              device: str = "auto"):
-    """A `nesf.generation.workflow.GeneratedSet` (kept by checkpoint, density, count, seed, place and decoding)."""
+    """A `nesf.inference.generation.workflow.GeneratedSet` (kept by checkpoint, density, count, seed, place and decoding)."""
     session = generation_session(checkpoint, method, device)
     centres = "" if where.centres is None else hashlib.sha1(
         np.ascontiguousarray(where.centres, dtype=np.float32).tobytes()).hexdigest()[:20]
@@ -348,7 +348,7 @@ def _results() -> Memo:
 
 
 def _compute_map(source: str, method: str, maps: MapConfig, latents) -> np.ndarray:
-    from nesf.atlas import compute_map
+    from nesf.inference.atlas import compute_map
 
     def compute() -> np.ndarray:
         bar = st.progress(0.0, text=f"Computing the {method.upper()} map of {len(latents)} crystals…")

@@ -11,7 +11,7 @@ import logging
 
 import streamlit as st
 
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
 
 log = logging.getLogger("nesf.app")
 

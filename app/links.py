@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from app import state
-from nesf.config import MapConfig
+from nesf.core.config import MapConfig
 
 APPLIED = "nesf.link_applied"
 PROBLEMS = "nesf.link_problems"

@@ -51,5 +51,5 @@ RESULT_ENTRIES = 512       # uploads read, encodings, reconstructions and interp
 RESULT_MB = float(os.environ.get("NESF_RESULT_MB", "256"))
 
 # The Retrain form's epochs: a run the app can finish in minutes to hours (the paper's 3,200 take days on a CPU).
-# Its other fields start at the training config's defaults (nesf.config.TrainConfig).
+# Its other fields start at the training config's defaults (nesf.core.config.TrainConfig).
 RETRAIN_EPOCHS = 50

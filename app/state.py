@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from nesf.config import MapConfig
+from nesf.core.config import MapConfig
 
 _PREFIX = "nesf."
 PAGES = _PREFIX + "pages"                  # {"map" | "reconstruct" | "interpolate" | "model": st.Page}

@@ -4,7 +4,7 @@ A run lives in its own folder under `runs_dir` (default checkpoints/user/.runs/<
     spec.json       what was asked (datasets, epochs, ...), the command line and the start time
     pid             the process id (the process leads its own session, so page reruns and browser reloads,
                     even a restart of the app, leave it running; a reloaded page finds it through this folder)
-    progress.jsonl  the progress events the trainer appends (nesf.progress)
+    progress.jsonl  the progress events the trainer appends (nesf.training.progress)
     log.txt         the process' stdout and stderr
 `runs_dir/active.lock` (created with O_EXCL) names the one running run; a lock whose process is gone is stale and
 is taken over.
@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from nesf.config import TrainConfig
-from nesf.errors import NesfError
-from nesf.progress import EPOCH, TERMINAL, read_events
-from nesf.run_spec import TrainRun, train_command
+from nesf.core.config import TrainConfig
+from nesf.core.errors import NesfError
+from nesf.training.progress import EPOCH, TERMINAL, read_events
+from nesf.training.run_spec import TrainRun, train_command
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 
@@ -100,7 +100,7 @@ class RunStatus:
 
 
 def default_command(spec: TrainSpec, out_dir: Path, progress_file: Path) -> list[str]:
-    """The command of the `nesf train` run `spec` asks for (nesf.run_spec.train_command)."""
+    """The command of the `nesf train` run `spec` asks for (nesf.training.run_spec.train_command)."""
     return train_command(TrainRun(name=spec.name, datasets=tuple(spec.datasets), structures_dir=spec.structures_dir,
                                   overrides=spec.hyperparameters(), out_dir=Path(out_dir),
                                   progress_file=Path(progress_file), device=spec.device))

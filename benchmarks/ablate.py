@@ -71,8 +71,8 @@ def finished(path: Path, settings: dict) -> bool:
 
 # -- worker: one recipe -------------------------------------------------------------------------------------------
 def load_data(args):
-    from nesf.datasets import load_dataset
-    from nesf.train import TrainingData
+    from nesf.data.datasets import load_dataset
+    from nesf.training.trainer import TrainingData
 
     dataset = load_dataset("lim_l6", args.data_dir)
     train = dataset.crystals("train")
@@ -90,8 +90,8 @@ def load_data(args):
 def evaluate(trainer, label: str, extra: dict) -> dict:
     """Score the trainer's current weights on its validation crystals."""
     from nesf.api import Autoencoder
-    from nesf.config import DecodeConfig
-    from nesf.metrics import table1_metrics
+    from nesf.core.config import DecodeConfig
+    from nesf.evaluation.metrics import table1_metrics
 
     started = time.monotonic()
     model = trainer.model
@@ -119,7 +119,7 @@ class BudgetController:
         return time.process_time() - self.started - self.excluded_s
 
     def progress(self) -> dict:
-        from nesf.train import TRAIN_MIN_BATCH
+        from nesf.training.trainer import TRAIN_MIN_BATCH
 
         steps = self.trainer.global_step
         per_epoch = self.trainer.train_tensors.num_batches(self.trainer.train_config.batch_size, TRAIN_MIN_BATCH)
@@ -144,7 +144,7 @@ def measure_step_cpu_s(recipe, data, steps: int = 6) -> float:
     """CPU seconds per training step of `recipe` (after one untimed step), on a throwaway model."""
     import torch
 
-    from nesf.train import TRAIN_MIN_BATCH, Trainer
+    from nesf.training.trainer import TRAIN_MIN_BATCH, Trainer
 
     trainer = Trainer(data, model_config=recipe.model, train_config=recipe.train, sampling_config=recipe.sampling)
     generator = torch.Generator().manual_seed(1)
@@ -160,8 +160,8 @@ def measure_step_cpu_s(recipe, data, steps: int = 6) -> float:
 def run_worker(args) -> None:
     import torch
 
-    from nesf.recipes import get_recipe, with_epochs
-    from nesf.train import Trainer, recalibrate_batchnorm
+    from nesf.training.recipes import get_recipe, with_epochs
+    from nesf.training.trainer import Trainer, recalibrate_batchnorm
 
     torch.set_num_threads(args.threads)
     out = Path(args.out_dir) / f"{args.worker}.jsonl"
@@ -271,7 +271,7 @@ def format_table(out_dir, recipes=None) -> str:
 
 
 def main() -> int:
-    from nesf.recipes import RECIPES
+    from nesf.training.recipes import RECIPES
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["paper", "standin", "aux_species1"],

@@ -2,13 +2,13 @@
 
 There is no 100k-crystal dataset among the ones nesf reads offline, so one is made from LCS6A (all three splits,
 6,005 crystals): each crystal as stored, then its other ways of being written that fit the model's range
-(`nesf.augment.crystal_variants` with "frames+cells": equivalent origins and axis settings, primitive and
+(`nesf.training.augment.crystal_variants` with "frames+cells": equivalent origins and axis settings, primitive and
 Niggli-reduced cells), then perturbed copies of those (every atom displaced by a Gaussian of `--jitter` Angstrom
 per axis, the cell strained by a symmetric Gaussian of `--strain`), round-robin until `--count` crystals. Every
 copy keeps its parent's split and gets the id `<parent id>~v<k>` (a variant) or `~p<k>` (a perturbed copy).
 
 The atlas is then built by the library, as `nesf atlas` builds one: attributes (formula, spglib space group at
-0.1 A) through `CrystalDataset.attributes`, encoding, PCA and openTSNE through `nesf.atlas.build_atlas` (no
+0.1 A) through `CrystalDataset.attributes`, encoding, PCA and openTSNE through `nesf.inference.atlas.build_atlas` (no
 reconstruction errors), written with `save_atlas`. Stage times are read off the build's progress messages. The
 checkpoint is copied beside the atlas, so `NESF_CHECKPOINT_DIR=<out dir>` opens the app on it
 (`benchmarks/bench_map_scale.py`).
@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from nesf.api import Autoencoder
-from nesf.atlas import build_atlas, save_atlas
-from nesf.augment import crystal_variants
-from nesf.crystal import Crystal
-from nesf.datasets import CrystalDataset, load_dataset
+from nesf.core.crystal import Crystal
+from nesf.data.datasets import CrystalDataset, load_dataset
+from nesf.inference.atlas import build_atlas, save_atlas
+from nesf.training.augment import crystal_variants
 
 
 def perturbed(crystal: Crystal, rng: np.random.Generator, jitter_angstrom: float, strain: float, new_id: str) -> Crystal:

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from nesf.api import Autoencoder
-from nesf.config import DecodeConfig
-from nesf.datasets import load_dataset
-from nesf.metrics import table1_metrics
+from nesf.core.config import DecodeConfig
+from nesf.data.datasets import load_dataset
+from nesf.evaluation.metrics import table1_metrics
 
 OFF_ANGSTROM = 0.5  # a true atom farther than this from every decoded atom counts as missed
 VARIANTS = {"nms_radius": 0.3, "nms_min_particles": 3, "score_threshold": 2.0, "particle_interval": 0.25,

@@ -45,9 +45,9 @@ def main() -> None:
 
     from app import backend  # noqa: F401  (same modules as the app)
     from nesf.api import Autoencoder
-    from nesf.atlas import load_atlas
     from nesf.checkpoint import list_checkpoints
-    from nesf.config import DecodeConfig
+    from nesf.core.config import DecodeConfig
+    from nesf.inference.atlas import load_atlas
 
     infos = [i for i in list_checkpoints([args.checkpoint_dir]) if i.atlas_path]
     if not infos:
@@ -63,7 +63,7 @@ def main() -> None:
         print(f"decode a 10-step interpolation path ({name} decoding):   {time.perf_counter() - started:7.2f} s  "
               f"({start.formula} -> {end.formula}; atoms per step {[c.num_atoms for c in crystals]})")
     if args.tsne:
-        from nesf.atlas import compute_map
+        from nesf.inference.atlas import compute_map
 
         started = time.perf_counter()
         compute_map(atlas.latents, "tsne")

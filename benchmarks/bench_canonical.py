@@ -1,7 +1,7 @@
-"""Reading cost of the canonical frame: `nesf.canonical.canonical_structure` per structure (spglib's conventional
+"""Reading cost of the canonical frame: `nesf.core.canonical.canonical_structure` per structure (spglib's conventional
 cell, the smallest equivalent setting, the datasets' frame), on pymatgen's bundled AFLOW prototypes and the first
 rows of CDVAE's perov_5 and carbon_24 val CSVs. With `--against REV`, the same structures also go through
-`nesf/canonical.py` as it was at git revision REV, in the same process, interleaved per set; the output gives both
+`nesf/core/canonical.py` as it was at git revision REV, in the same process, interleaved per set; the output gives both
 times, their ratio, and how many cells differ (they must not, for a pure speed change).
 
     python benchmarks/bench_canonical.py [--rows 300] [--against HEAD~1] [--data-dir DATA]
@@ -43,7 +43,7 @@ def structure_sets(data_dir: Path, rows: int) -> dict[str, list]:
 
 
 def module_at(revision: str):
-    source = subprocess.run(["git", "show", f"{revision}:nesf/canonical.py"], cwd=ROOT, check=True,
+    source = subprocess.run(["git", "show", f"{revision}:nesf/core/canonical.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     folder = Path(tempfile.mkdtemp())
     (folder / "canonical_at_revision.py").write_text(source)
@@ -69,11 +69,11 @@ def same_cell(a, b) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300, help="rows of each CDVAE val CSV")
-    parser.add_argument("--against", default=None, help="a git revision whose nesf/canonical.py to time beside")
+    parser.add_argument("--against", default=None, help="a git revision whose nesf/core/canonical.py to time beside")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NESF_DATA_DIR", ROOT / "data")))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    from nesf.canonical import canonical_structure
+    from nesf.core.canonical import canonical_structure
 
     other = module_at(args.against) if args.against else None
     print(f"canonical_structure, ms per structure (CPU, {os.cpu_count()} cores)")

@@ -37,8 +37,8 @@ DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "lcs6a.pt"
 
 def throwaway_checkpoint(dataset, device: torch.device, folder: Path) -> Path:
     """1 epoch on 64 LCS6A training crystals (bounding box of the whole training set, as a real run)."""
-    from nesf.config import TrainConfig
-    from nesf.train import Trainer, TrainingData, bounding_box
+    from nesf.core.config import TrainConfig
+    from nesf.training.trainer import Trainer, TrainingData, bounding_box
 
     train = dataset.crystals("train")
     bbox_min, bbox_max = bounding_box(train)
@@ -50,7 +50,7 @@ def throwaway_checkpoint(dataset, device: torch.device, folder: Path) -> Path:
 
 
 def configs() -> dict:
-    from nesf.config import DecodeConfig
+    from nesf.core.config import DecodeConfig
 
     paper = DecodeConfig()
     return {
@@ -63,7 +63,7 @@ def configs() -> dict:
 
 def decode_timed(decoder, fields_for, chunks, device) -> tuple[list, float, int]:
     """Decode each chunk (a list of row indices); returns crystals, seconds, particle-field evaluations."""
-    from nesf.decode import to_crystals
+    from nesf.model.decode import to_crystals
 
     crystals, seconds, moved = [], 0.0, 0
     for rows, vocab, ids in chunks:
@@ -87,10 +87,10 @@ def main() -> None:
     parser.add_argument("--no-match", action="store_true", help="skip StructureMatcher (slow on bad reconstructions)")
     args, device, dataset = parse_with_common_arguments(parser)
     from nesf.api import Autoencoder
-    from nesf.batch import CrystalTensors
-    from nesf.decode import StructureDecoder
-    from nesf.fields import ExactFields, ModelFields
-    from nesf.metrics import TABLE1_LABELS, table1_metrics
+    from nesf.evaluation.metrics import TABLE1_LABELS, table1_metrics
+    from nesf.model.batch import CrystalTensors
+    from nesf.model.decode import StructureDecoder
+    from nesf.model.fields import ExactFields, ModelFields
 
     print(f"device: {device_name(device)}")
     temporary = None

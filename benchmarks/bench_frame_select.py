@@ -1,5 +1,5 @@
 """Cost of frame selection (`Autoencoder.select_frames`): ms per structure and candidate settings scored, on a split
-re-uploaded as users would (`nesf.reupload.reuploaded`: random rotation and origin, P1 CIF, read back), beside the
+re-uploaded as users would (`nesf.inference.reupload.reuploaded`: random rotation and origin, P1 CIF, read back), beside the
 cost of encoding the same structures in their given setting only. The reading of the uploads (CIF parse and the
 canonical cell) is not timed: every path pays it with or without frame selection.
 
@@ -35,8 +35,8 @@ def main() -> int:
     import torch
 
     from nesf.api import Autoencoder
-    from nesf.datasets import load_dataset
-    from nesf.reupload import reuploaded
+    from nesf.data.datasets import load_dataset
+    from nesf.inference.reupload import reuploaded
 
     torch.set_num_threads(args.threads)
     model = Autoencoder.from_checkpoint(args.checkpoint, "cpu")

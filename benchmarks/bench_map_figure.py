@@ -21,7 +21,7 @@ import plotly.io  # noqa: E402
 import plotly.tools  # noqa: E402
 
 from app.ui.latent_plot import base_map_figure, map_hover  # noqa: E402
-from nesf.atlas import load_atlas  # noqa: E402
+from nesf.inference.atlas import load_atlas  # noqa: E402
 
 
 def _timed(build, repeats: int) -> tuple[float, float, int]:

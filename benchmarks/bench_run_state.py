@@ -3,7 +3,7 @@
     python benchmarks/bench_run_state.py RUN_CHECKPOINT [--steps 170] [--rewarm-steps 100] [--threads 1]
 
 RUN_CHECKPOINT is a training run's resume checkpoint (with Adam's moments) on LCS6A. Each variant resumes from it
-(full; `nesf.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate re-warmed; the
+(full; `nesf.checkpoint.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate re-warmed; the
 same with the weights in fp16), with the run's own model, training and sampling configs (torch.compile off, which
 changes no numerics), then takes the same `--steps` steps: the same batches and the same queries, in one process one
 after the other, so the budget is equal by construction. Printed per variant: the file size, the mean training loss
@@ -28,8 +28,8 @@ EARLY_STEPS = 20
 
 
 def run_variant(data, checkpoint, path: Path, steps: int) -> dict:
-    from nesf.config import ModelConfig, SamplingConfig, TrainConfig
-    from nesf.train import Trainer
+    from nesf.core.config import ModelConfig, SamplingConfig, TrainConfig
+    from nesf.training.trainer import Trainer
 
     train_config = replace(TrainConfig.from_dict(checkpoint.train_config), compile=False)
     trainer = Trainer(data, model_config=ModelConfig.from_dict(checkpoint.model_config), train_config=train_config,
@@ -62,9 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from nesf.checkpoint import Checkpoint
-    from nesf.datasets import load_dataset
-    from nesf.run_state import slim_run_state
-    from nesf.train import TrainingData
+    from nesf.checkpoint.run_state import slim_run_state
+    from nesf.data.datasets import load_dataset
+    from nesf.training.trainer import TrainingData
 
     checkpoint = Checkpoint.load(args.checkpoint)
     data = TrainingData.from_dataset(load_dataset(checkpoint.dataset, args.data_dir))

@@ -4,7 +4,7 @@
                                      [--mixed-precision] [--compile] [--global-in-cell]
                                      [--position-field-channels 256,128,128,128,128,128,128,128 256,256,...]
 
-Each step is `nesf.train.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident): query
+Each step is `nesf.training.trainer.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident): query
 sampling and nearest-atom targets on the device, forward, backward, Adam. Warmup steps (and torch.compile's first
 compilation) are not timed; CUDA is synchronized before the clock starts and stops. One line per batch size and
 position-field widths (the recipe's when not given), so their costs compare within one run.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from nesf.options import parse_widths  # noqa: E402
+from nesf.training.options import parse_widths  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:
@@ -48,8 +48,8 @@ def parse_with_common_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--data-dir", default=None, help="default $NESF_DATA_DIR or ./data")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from nesf.datasets import load_dataset
-    from nesf.device import get_device
+    from nesf.core.device import get_device
+    from nesf.data.datasets import load_dataset
 
     return args, get_device(args.device), load_dataset("lim_l6", args.data_dir)
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (CUDA only)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the field MLPs (CPU or CUDA)")
     parser.add_argument("--global-in-cell", action="store_true", help="SamplingConfig(global_in_cell=True)")
-    parser.add_argument("--recipe", default="paper", help="named recipe (nesf.recipes) the flags are added to")
+    parser.add_argument("--recipe", default="paper", help="named recipe (nesf.training.recipes) the flags are added to")
     parser.add_argument("--position-field-channels", nargs="+", type=parse_widths, default=None, metavar="W1,W2,...",
                         help="one or more hidden widths of the position field to time (default: the recipe's)")
     parser.add_argument("--cpu-time", action="store_true",
@@ -75,8 +75,8 @@ def main() -> None:
     args, device, dataset = parse_with_common_arguments(parser)
     from dataclasses import replace
 
-    from nesf.recipes import get_recipe
-    from nesf.train import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box
+    from nesf.training.recipes import get_recipe
+    from nesf.training.trainer import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box
 
     train = dataset.crystals("train")
     bbox_min, bbox_max = bounding_box(train)

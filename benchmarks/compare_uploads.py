@@ -1,5 +1,5 @@
 """Models side by side on a split as stored and as uploaded: Table 1 metrics and StructureMatcher match rate of the
-dataset form, and of the same crystals re-uploaded (`nesf.reupload`: random rotation and origin, P1 CIF, read back
+dataset form, and of the same crystals re-uploaded (`nesf.inference.reupload`: random rotation and origin, P1 CIF, read back
 through the upload path) with and without frame selection. How the augmentation arms of issue 24 were compared.
 
     python benchmarks/compare_uploads.py runs/aug/lcs6a-aug.pt runs/noaug/lcs6a-noaug.pt [--split val] [--json F]
@@ -33,17 +33,17 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--cells", action="store_true",
                         help="also the split's crystals converted to primitive and Niggli-reduced cells, and the "
-                             "held-out hexagonal set as orthohexagonal cells (nesf.reupload.measure_cell_kind)")
+                             "held-out hexagonal set as orthohexagonal cells (nesf.inference.reupload.measure_cell_kind)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     import torch
 
     from nesf.api import Autoencoder
-    from nesf.card import evaluate_split
-    from nesf.datasets import load_dataset
-    from nesf.hexagonal_set import hexagonal_crystals
-    from nesf.reupload import evaluate_uploads, measure_cell_kind, reuploaded
+    from nesf.data.datasets import load_dataset
+    from nesf.data.hexagonal_set import hexagonal_crystals
+    from nesf.inference.card import evaluate_split
+    from nesf.inference.reupload import evaluate_uploads, measure_cell_kind, reuploaded
 
     torch.set_num_threads(args.threads)
     crystals = load_dataset(args.dataset, args.data_dir).crystals(args.split)[: args.limit or None]

@@ -21,7 +21,7 @@ import numpy as np
 
 
 def parse_setting(text: str, base):
-    from nesf.config import DecodeConfig
+    from nesf.core.config import DecodeConfig
 
     kinds = {f.name: f.type for f in fields(DecodeConfig)}
     changes = {}
@@ -49,8 +49,8 @@ def main() -> int:
     import torch
 
     from nesf.api import Autoencoder
-    from nesf.datasets import load_dataset
-    from nesf.metrics import table1_metrics
+    from nesf.data.datasets import load_dataset
+    from nesf.evaluation.metrics import table1_metrics
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,5 +1,5 @@
 """Does a model map one crystal to one point whatever setting it is written in? For each crystal of a split, every
-equivalent setting of its cell (`nesf.frames.equivalent_frames`: origin shifts, permuted equal axes, inversion) is
+equivalent setting of its cell (`nesf.data.frames.equivalent_frames`: origin shifts, permuted equal axes, inversion) is
 encoded; the spread of one crystal's latents is compared with the distance to the nearest *other* crystal.
 
 Figures per model: the median over crystals of (mean distance between a crystal's settings) / (distance from its
@@ -55,8 +55,8 @@ def main() -> int:
     import torch
 
     from nesf.api import Autoencoder
-    from nesf.datasets import load_dataset
-    from nesf.frames import equivalent_frames
+    from nesf.data.datasets import load_dataset
+    from nesf.data.frames import equivalent_frames
 
     torch.set_num_threads(args.threads)
     crystals = load_dataset(args.dataset, args.data_dir).crystals(args.split)

@@ -1,6 +1,6 @@
 """Generation benchmark: sampling methods compared at equal sample count on one model, with CDVAE's metrics.
 
-For each density (`nesf.generation.density`: gmm, kde, gaussian) it samples COUNT latents (seed fixed), decodes them
+For each density (`nesf.inference.generation.density`: gmm, kde, gaussian) it samples COUNT latents (seed fixed), decodes them
 (the checkpoint's decoding), and scores them against the dataset's test split (coverage, property distributions)
 and its training crystals (novelty). Prints a markdown table with the published figures beside, the held-out
 log-likelihood of each density, and seconds per stage; writes JSON.
@@ -35,11 +35,11 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from nesf.api import Autoencoder
-    from nesf.datasets import default_cache_dir, load_dataset
-    from nesf.generation.fingerprints import fingerprints
-    from nesf.generation.published import format_generation_table
-    from nesf.generation.sample import generate, training_density
-    from nesf.generation.scores import coverage_cutoffs, score_generated
+    from nesf.data.datasets import default_cache_dir, load_dataset
+    from nesf.inference.generation.fingerprints import fingerprints
+    from nesf.inference.generation.published import format_generation_table
+    from nesf.inference.generation.sample import generate, training_density
+    from nesf.inference.generation.scores import coverage_cutoffs, score_generated
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
     dataset = load_dataset(autoencoder.info.dataset, args.data_dir)

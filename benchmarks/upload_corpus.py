@@ -3,7 +3,7 @@
 The corpus: the 288 structures of pymatgen's bundled AFLOW prototype library (Mehl et al., "The AFLOW Library of
 Crystallographic Prototypes"), outside the paper's datasets, each written as a CIF in the file's own setting (as the
 library stores it: orientation, origin and axes as published) and read through the app's upload path
-(`nesf.structure_io.read_structures`, which brings each to the canonical frame) and the model's range check.
+(`nesf.data.structure_io.read_structures`, which brings each to the canonical frame) and the model's range check.
 Each refusal is counted by its reason; a canonical cell past the box only is accepted where another setting fits
 (frame selection); where the conventional cell is out of range, whether an orthohexagonal, primitive or Niggli
 cell that fits would be offered.
@@ -55,9 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from nesf.api import Autoencoder
-    from nesf.errors import NesfError
-    from nesf.model_range import PROBLEM_KINDS
-    from nesf.structure_io import read_structures
+    from nesf.core.errors import NesfError
+    from nesf.data.structure_io import read_structures
+    from nesf.model.model_range import PROBLEM_KINDS
 
     model = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
     outcomes, reasons, offered, declined = [], collections.Counter(), collections.Counter(), collections.Counter()

@@ -37,8 +37,8 @@ def toy_checkpoint(tmp_path_factory):
     """A model overfitted on two tiny crystals (CsCl, bcc Fe) on the CPU, ~30 s; shared by the tests."""
     import torch
 
-    from nesf.config import ModelConfig, SamplingConfig, TrainConfig
-    from nesf.train import Trainer, TrainingData, bounding_box
+    from nesf.core.config import ModelConfig, SamplingConfig, TrainConfig
+    from nesf.training.trainer import Trainer, TrainingData, bounding_box
     from tests.helpers import bcc_iron, cscl
 
     crystals = [cscl(), bcc_iron()]

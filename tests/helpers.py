@@ -3,7 +3,7 @@
 import numpy as np
 from pymatgen.core import Lattice
 
-from nesf.crystal import Crystal
+from nesf.core.crystal import Crystal
 
 ROCKSALT_FRAC = [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5], [.5, 0, 0], [0, .5, 0], [0, 0, .5], [.5, .5, .5]]
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.atlas import Atlas, build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
-from nesf.config import DecodeConfig, MapConfig
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
+from nesf.core.config import DecodeConfig, MapConfig
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.inference.atlas import Atlas, build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
 from tests.helpers import bcc_iron, cscl, cubic
 
 
@@ -86,9 +86,9 @@ def test_atlas_round_trip_and_neighbours(autoencoder, tmp_path):
 
 
 def test_encode_reports_progress_per_chunk(autoencoder, monkeypatch):
-    from nesf import api
+    from nesf.inference import autoencoder as implementation
 
-    monkeypatch.setattr(api, "ENCODE_CHUNK", 2)
+    monkeypatch.setattr(implementation, "ENCODE_CHUNK", 2)
     crystals = [cscl(), bcc_iron(), cscl(), bcc_iron(), cscl()]
     calls = []
     latents = autoencoder.encode(crystals, progress=lambda fraction, message: calls.append((fraction, message)))

@@ -1,8 +1,7 @@
 """The import rules of ARCHITECTURE.md, checked on the source: which stage of the pipeline may import which, the app
 on the library's public modules only, and the checkpoint's keys and the progress events' names each in one module.
 
-The stages are groups of modules in today's flat `nesf/` layout; when modules move into subpackages, the groups here
-become those packages and the rules stay as they are.
+Each stage of the pipeline is a subpackage of `nesf/` (the interface is the command line and the public facade).
 """
 
 import ast
@@ -13,32 +12,31 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# the pipeline's stages, in order: a stage may import from itself and the stages before it, never after
+# the pipeline's stages, in order: a stage may import from itself and the stages before it, never after. An entry
+# names a package and everything in it, except the top package `nesf`, which names only itself.
 STAGES = {
-    "foundation": ("nesf.errors", "nesf.atomic", "nesf.device", "nesf.config", "nesf.crystal", "nesf.lattice",
-                   "nesf.grids", "nesf.canonical", "nesf.search"),
-    "data": ("nesf.structure_io", "nesf.frames", "nesf.hexagonal_set", "nesf.cdvae_csv", "nesf.paper_data",
-             "nesf.download", "nesf.datasets"),
-    "model": ("nesf.model", "nesf.fields", "nesf.batch", "nesf.sampling", "nesf.schedule", "nesf.nms", "nesf.decode",
-              "nesf.model_range", "nesf.latent", "nesf.frame_select"),
-    "evaluation": ("nesf.metrics", "nesf.probe"),
-    "checkpoint": ("nesf.checkpoint", "nesf.ship", "nesf.run_state"),
-    "inference": ("nesf.api", "nesf.uploads", "nesf.trust", "nesf.reupload", "nesf.card", "nesf.atlas",
-                  "nesf.decode_anywhere", "nesf.map_filters", "nesf.map_figure", "nesf.chemiscope_export",
-                  "nesf.generation"),
-    "training": ("nesf.train", "nesf.augment", "nesf.hard_crystals", "nesf.recipes", "nesf.lattice_refit",
-                 "nesf.crossval", "nesf.progress", "nesf.options", "nesf.run_spec"),
-    "interface": ("nesf", "nesf.__main__", "nesf.cli"),
+    "foundation": ("nesf.core",),
+    "data": ("nesf.data",),
+    "model": ("nesf.model",),
+    "evaluation": ("nesf.evaluation",),
+    "checkpoint": ("nesf.checkpoint",),
+    "inference": ("nesf.inference",),
+    "training": ("nesf.training",),
+    "interface": ("nesf", "nesf.__main__", "nesf.api", "nesf.cli"),
 }
+TOP = "nesf"
 ORDER = list(STAGES)
-APP_FORBIDDEN_STAGES = ("interface",)    # the app uses the library, not its command line
+APP_FORBIDDEN = ("nesf.__main__", "nesf.cli")  # the app uses the library and its facade `nesf.api`, not the CLI
+FACADES = ("nesf.api",)                    # re-exports for users; library modules import the implementation
+PACKAGE_REEXPORTS = ("nesf.checkpoint",)   # the one stage package whose `__init__` re-exports (checkpoint loading)
 NEVER_IN_NESF = ("app", "streamlit", "playwright")
 
-CHECKPOINT_MODULE = ROOT / "nesf" / "checkpoint.py"
+CHECKPOINT_MODULE = ROOT / "nesf" / "checkpoint" / "record.py"
 CHECKPOINT_KEYS = ("model_state", "training_state", "optimizer_state", "model_config", "train_config",
                    "sampling_config", "decode_config", "bbox_min", "bbox_max", "model_range", "init_from",
                    "lattice_refit", "stored_weights", "best_val_loss", "split_sizes")
-PROGRESS_MODULE = ROOT / "nesf" / "progress.py"
+PROGRESS_MODULE = ROOT / "nesf" / "training" / "progress.py"
+SCANNED = ("nesf", "app", "benchmarks", "tools")  # where checkpoint keys and event names must not be spelled
 
 
 def module_name(path: Path) -> str:
@@ -54,9 +52,9 @@ MODULES = source_files("nesf", "app")
 
 
 def stage_of(module: str) -> str | None:
-    """The stage whose longest prefix names `module` (nesf.cli.training: interface)."""
+    """The stage whose longest prefix names `module` (nesf.cli.training: interface); None outside every stage."""
     matches = [(len(prefix), stage) for stage, prefixes in STAGES.items() for prefix in prefixes
-               if module == prefix or module.startswith(prefix + ".")]
+               if module == prefix or (prefix != TOP and module.startswith(prefix + "."))]
     return max(matches)[1] if matches else None
 
 
@@ -97,9 +95,47 @@ def test_the_app_imports_only_public_library_modules():
     wrong = [f"{module}:{line} imports {target}{'.' + name if name else ''}"
              for module, path in MODULES.items() if module.startswith("app")
              for target, name, line in imports(path) if target.split(".")[0] == "nesf"
-             and (stage_of(target) in APP_FORBIDDEN_STAGES or name.startswith("_")
+             and (any(target == f or target.startswith(f + ".") for f in APP_FORBIDDEN) or name.startswith("_")
                   or any(part.startswith("_") for part in target.split(".")))]
     assert wrong == []
+
+
+def test_each_stage_of_the_library_is_a_package():
+    stage_packages = [prefix for stage, prefixes in STAGES.items() if stage != "interface" for prefix in prefixes]
+    assert [p for p in stage_packages if not (ROOT / p.replace(".", "/") / "__init__.py").is_file()] == []
+
+
+def test_library_modules_import_the_implementation_not_the_public_facade():
+    wrong = [f"{module}:{line} imports {target}" for module, path in MODULES.items()
+             if module.startswith("nesf") and module not in FACADES
+             for target, _, line in imports(path) if target in FACADES]
+    assert wrong == []
+
+
+def statements(path: Path) -> list[ast.stmt]:
+    """The file's top-level statements after its docstring."""
+    body = ast.parse(path.read_text()).body
+    docstring = body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    return body[1:] if docstring else body
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("nesf.") and MODULES[m].name == "__init__.py"
+                                    and stage_of(m) != "interface"])
+def test_a_stage_package_init_holds_its_docstring_only(module):
+    """Code lives in the modules; only `nesf.checkpoint` re-exports (checkpoint loading is public API)."""
+    body = statements(MODULES[module])
+    if module in PACKAGE_REEXPORTS:
+        body = [s for s in body if not (isinstance(s, ast.ImportFrom) and s.module.startswith(module + "."))
+                and not (isinstance(s, ast.Assign) and [getattr(n, "id", "") for n in s.targets] == ["__all__"])]
+    assert [ast.unparse(s)[:80] for s in body] == []
+
+
+@pytest.mark.parametrize("module", FACADES)
+def test_a_facade_only_re_exports(module):
+    body = [s for s in statements(MODULES[module])
+            if not (isinstance(s, ast.ImportFrom) and stage_of(s.module) not in (None, "interface"))
+            and not (isinstance(s, ast.Assign) and [getattr(n, "id", "") for n in s.targets] == ["__all__"])]
+    assert [ast.unparse(s)[:80] for s in body] == []
 
 
 def lines_matching(pattern: re.Pattern, paths, but: Path | None = None) -> list[str]:
@@ -108,14 +144,14 @@ def lines_matching(pattern: re.Pattern, paths, but: Path | None = None) -> list[
 
 
 def test_only_the_checkpoint_module_reads_checkpoint_keys():
-    """The checkpoint's keys are `nesf.checkpoint`'s: everyone else uses the typed `Checkpoint`."""
+    """The checkpoint's keys are `nesf.checkpoint.record`'s: everyone else uses the typed `Checkpoint`."""
     pattern = re.compile(r'(\[|\.get\(|\.pop\()\s*["\'](' + "|".join(CHECKPOINT_KEYS) + r')["\']')
-    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks", "tools").values(), but=CHECKPOINT_MODULE) == []
+    assert lines_matching(pattern, source_files(*SCANNED).values(), but=CHECKPOINT_MODULE) == []
 
 
 def test_progress_event_names_are_spelled_in_one_module():
     pattern = re.compile(r'["\']event["\']\s*:\s*["\']|\.get\(["\']event["\']\)\s*(==|in)\s*[("\']')
-    assert lines_matching(pattern, source_files("nesf", "app", "benchmarks", "tools").values(), but=PROGRESS_MODULE) == []
+    assert lines_matching(pattern, source_files(*SCANNED).values(), but=PROGRESS_MODULE) == []
 
 
 def test_the_app_writes_no_command_line_option():

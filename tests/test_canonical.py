@@ -12,12 +12,12 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from nesf.api import Autoencoder
-from nesf.canonical import canonical_crystal, canonical_frame, canonical_structure, frame_lattice, is_triclinic, wrap_fractional
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
-from nesf.lattice import lattice_from_parameters
-from nesf.model_range import ModelRange, RangeProblem
-from nesf.structure_io import alternative_cells, read_structures, to_poscar
+from nesf.core.canonical import canonical_crystal, canonical_frame, canonical_structure, frame_lattice, is_triclinic, wrap_fractional
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.core.lattice import lattice_from_parameters
+from nesf.data.structure_io import alternative_cells, read_structures, to_poscar
+from nesf.model.model_range import ModelRange, RangeProblem
 
 PROTOTYPES_PER_RUN = 36   # of pymatgen's 288 bundled AFLOW prototypes, a seeded spread over all crystal systems
 
@@ -163,7 +163,7 @@ def test_the_datasets_are_already_in_the_canonical_frame(paper_dir):
     """LCS6A's crystals, as stored, are in the frame that uploads are brought to: lattice from the parameters in the
     canonical frame (or a triclinic cell whose atoms fit both frames), atoms inside the cell to within 0.02 of it (the
     stored positions are relaxed ones: a few sit just past a face, where an upload's are wrapped to the other)."""
-    from nesf.paper_data import read_paper_split
+    from nesf.data.paper_data import read_paper_split
 
     crystals, _ = read_paper_split(paper_dir / "dataset_lim_l6_test")
     other_frame = 0

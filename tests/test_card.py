@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from nesf.card import _init_from_line, headline_metrics, metrics_by_split
 from nesf.cli import main
+from nesf.inference.card import _init_from_line, headline_metrics, metrics_by_split
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -40,7 +40,7 @@ def test_init_from_line_names_the_widenings_that_kept_the_source_function():
 
 
 def test_upload_labels_are_told_apart_from_splits_and_ci_subsets():
-    from nesf.card import is_upload_label
+    from nesf.inference.card import is_upload_label
 
     assert is_upload_label("test[re-uploaded]") and is_upload_label("held-out hexagonal[orthohexagonal cells]")
     assert not is_upload_label("test") and not is_upload_label("test[:64]")
@@ -49,8 +49,8 @@ def test_upload_labels_are_told_apart_from_splits_and_ci_subsets():
 
 
 def test_upload_section_puts_each_upload_form_beside_its_split_and_lists_the_calibration():
-    from nesf.card import _upload_section
-    from nesf.trust import calibrate
+    from nesf.inference.card import _upload_section
+    from nesf.inference.trust import calibrate
 
     splits = {"test": {"match_rate_percent": 78.7, "atom_count_error_percent": 4.65, "count": 301}}
     uploads = {"test[re-uploaded]": {"match_rate_percent": 77.1, "atom_count_error_percent": 5.3, "count": 301,

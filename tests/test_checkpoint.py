@@ -7,7 +7,7 @@ import torch
 
 from nesf.api import Autoencoder
 from nesf.checkpoint import Checkpoint, list_checkpoints, read_payload, write_payload
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -88,7 +88,7 @@ def test_listing_skips_unreadable_files_and_atlases(toy_checkpoint, tmp_path):
 
 
 def test_metadata_is_read_without_loading_the_weights(toy_checkpoint, monkeypatch):
-    from nesf import checkpoint as module
+    from nesf.checkpoint import record as module
 
     path, _ = toy_checkpoint
     calls = []

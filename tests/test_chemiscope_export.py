@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nesf.chemiscope_export import chemiscope_input, write_chemiscope
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
+from nesf.inference.chemiscope_export import chemiscope_input, write_chemiscope
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 chemiscope = pytest.importorskip("chemiscope")

@@ -21,13 +21,13 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.atlas import load_atlas
 from nesf.checkpoint import list_checkpoints
 from nesf.cli import main
-from nesf.datasets import load_dataset
-from nesf.download import DOWNLOADS, RAW_BASE_URL
-from nesf.metrics import TABLE1_LABELS
-from nesf.structure_io import read_structure_file, read_structures, to_cif
+from nesf.data.datasets import load_dataset
+from nesf.data.download import DOWNLOADS, RAW_BASE_URL
+from nesf.data.structure_io import read_structure_file, read_structures, to_cif
+from nesf.evaluation.metrics import TABLE1_LABELS
+from nesf.inference.atlas import load_atlas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASET = "YBCO13_fold0"
@@ -139,8 +139,8 @@ def test_reconstruct_writes_cifs(trained, data_dir, tmp_path, capsys):
     # still well formed), in the canonical frame of the atoms --as-decoded writes
     from pymatgen.core import Structure
 
-    from nesf.canonical import canonical_crystal
-    from nesf.crystal import Crystal
+    from nesf.core.canonical import canonical_crystal
+    from nesf.core.crystal import Crystal
 
     raw_dir = tmp_path / "raw"
     assert run_cli(["reconstruct", trained / "model.pt", source, "--out-dir", raw_dir, "--decode", "fast",
@@ -164,7 +164,7 @@ def test_reconstruct_judges_a_batch_file_by_file(trained, data_dir, tmp_path, ca
     broken = tmp_path / "broken.cif"
     broken.write_text("data_broken\n_cell_length_a 3.0\n")
     gold = tmp_path / "gold.cif"  # an element the YBCO-like model has never seen
-    from nesf.crystal import Crystal
+    from nesf.core.crystal import Crystal
 
     gold.write_text(to_cif(Crystal.from_frac(np.eye(3) * 4.08, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
                                              [79] * 4, "Au")))
@@ -424,7 +424,7 @@ def test_interpolation_endpoints_by_id_or_formula(data_dir):
     import argparse
 
     from nesf.cli.structures import _endpoint
-    from nesf.errors import NesfError
+    from nesf.core.errors import NesfError
 
     crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
     args = argparse.Namespace(dataset=DATASET, data_dir=data_dir)

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from nesf.config import DecodeConfig, MapConfig, ModelConfig, SamplingConfig, TrainConfig
-from nesf.errors import NesfError
+from nesf.core.config import DecodeConfig, MapConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.core.errors import NesfError
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -52,10 +52,10 @@ def test_from_dict_round_trips_and_fills_missing_fields_with_defaults():
 
 
 def test_from_dict_warns_about_unknown_keys_by_name(caplog):
-    with caplog.at_level(logging.WARNING, logger="nesf.config"):
+    with caplog.at_level(logging.WARNING, logger="nesf.core.config"):
         config = SamplingConfig.from_dict({"global_interval": 2.0, "future_knob": 3})
     assert config == SamplingConfig(global_interval=2.0)
     assert "SamplingConfig: ignoring unknown field(s) future_knob" in caplog.text
-    with caplog.at_level(logging.WARNING, logger="nesf.config"):
+    with caplog.at_level(logging.WARNING, logger="nesf.core.config"):
         TrainConfig.from_dict({"loss_weights": {"position": 1.0, "stress": 2.0}})
     assert "LossWeights: ignoring unknown field(s) stress" in caplog.text

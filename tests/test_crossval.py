@@ -10,8 +10,8 @@ import torch
 
 from nesf.checkpoint import read_payload
 from nesf.cli import main
-from nesf.crossval import Crossval, CrossvalConfig, fold_means, format_table, parse_folds, read_results
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
+from nesf.training.crossval import Crossval, CrossvalConfig, fold_means, format_table, parse_folds, read_results
 
 TINY = dict(family="YBCO13", folds=(0, 1), recipe="standin", epochs=2, bn_recalibration_batches=1, limit=2)
 

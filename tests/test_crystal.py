@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice
 
-from nesf.crystal import Crystal, lattice_from_parameters, parameters_from_lattice
-from nesf.errors import NesfError
+from nesf.core.crystal import Crystal, lattice_from_parameters, parameters_from_lattice
+from nesf.core.errors import NesfError
 
 # (lengths in Angstrom, angles in degrees): pymatgen named lattices, a triclinic cell, CDVAE data_utils_test cases
 PARAMETER_CASES = [

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nesf import cdvae_csv, datasets, structure_io
-from nesf.cdvae_csv import read_cdvae_csv
-from nesf.datasets import (
+from nesf.data import cdvae_csv, datasets, structure_io
+from nesf.data.cdvae_csv import read_cdvae_csv
+from nesf.data.datasets import (
     ATTRIBUTE_COLUMNS, available_datasets, dataset_from_crystals, default_data_dir, holdout, load_dataset,
     merge_datasets,
 )
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
 from tests.helpers import small_cdvae_data_dir
 
 PEROV_ROWS = 150  # rows of each perov_5 CSV copied into a small data directory
@@ -64,7 +64,7 @@ def test_alias_and_unknown_names(data_dir, cache_dir, lim_l6):
 def test_find(lim_l6):
     hits = lim_l6.find("SrTiO3")
     assert ("train", "mp-5229") in [(s, c.id) for s, c in hits]
-    # the formula's crystals first, then the others that hold Sr, Ti and O (the search of nesf.search)
+    # the formula's crystals first, then the others that hold Sr, Ti and O (the search of nesf.core.search)
     formulas = [c.formula for _, c in hits]
     exact = formulas.count("SrTiO3")
     assert exact and formulas[:exact] == ["SrTiO3"] * exact

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from nesf.batch import CrystalTensors
-from nesf.config import DecodeConfig
-from nesf.crystal import lattice_from_parameters
-from nesf.datasets import load_dataset
-from nesf.decode import StructureDecoder, to_crystals
-from nesf.fields import ExactFields
-from nesf.lattice import lattice_from_parameters_torch
-from nesf.nms import batched_nms
+from nesf.core.config import DecodeConfig
+from nesf.core.crystal import lattice_from_parameters
+from nesf.core.lattice import lattice_from_parameters_torch
+from nesf.data.datasets import load_dataset
+from nesf.model.batch import CrystalTensors
+from nesf.model.decode import StructureDecoder, to_crystals
+from nesf.model.fields import ExactFields
+from nesf.model.nms import batched_nms
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
 
 VOCAB = [8, 12, 17, 30, 55]
@@ -146,7 +146,7 @@ def test_nms_round_limit_bounds_spread_particles_and_keeps_the_first_clusters():
 def test_wrap_to_cell_puts_decoded_atoms_in_the_canonical_frame():
     """Two decoded copies of one site on opposite faces and an atom just outside the cell: raw, as decoded (the
     paper); with `wrap_to_cell`, wrapped into [0, 1) and the periodic duplicate merged, as uploads are read."""
-    from nesf.decode import DecodedBatch, to_crystals
+    from nesf.model.decode import DecodedBatch, to_crystals
 
     a = 4.0
     positions = np.array([[0.0, 0.0, 0.0], [a, 0.0, 0.0], [2.0, 2.0, 2.0], [2.0, 2.0, -0.2]])

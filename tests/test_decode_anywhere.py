@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nesf.atlas import Atlas, project_new
-from nesf.decode_anywhere import latent_at
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
+from nesf.inference.atlas import Atlas, project_new
+from nesf.inference.decode_anywhere import latent_at
 
 
 @pytest.fixture

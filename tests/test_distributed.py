@@ -19,10 +19,10 @@ DATASET = "YBCO13_fold0"
 
 PROBE = '''
 import json, os, sys
-from nesf import train
 from nesf.cli import main
+from nesf.training import trainer
 
-fit = train.Trainer.fit
+fit = trainer.Trainer.fit
 
 
 def recording_fit(self):
@@ -35,7 +35,7 @@ def recording_fit(self):
     return status
 
 
-train.Trainer.fit = recording_fit
+trainer.Trainer.fit = recording_fit
 sys.exit(main(sys.argv[1:]))
 '''
 
@@ -65,7 +65,7 @@ def test_ddp_trains_on_disjoint_halves(ddp_run, data_dir):
     assert all(r["epoch"] == 2 for r in ranks)
     first, second = (set(r["ids"]) for r in ranks)
     assert len(first) == len(second) == 4 and not first & second
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
 
     expected = {c.id for c in load_dataset(DATASET, data_dir, cache_dir=root / "cache").crystals("train")[:8]}
     assert first | second == expected

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from nesf import download as dl
-from nesf.datasets import load_dataset
-from nesf.download import DOWNLOADS, RAW_BASE_URL, canonical_name, download
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
+from nesf.data import download as dl
+from nesf.data.datasets import load_dataset
+from nesf.data.download import DOWNLOADS, RAW_BASE_URL, canonical_name, download
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -30,10 +30,10 @@ import pytest
 from pymatgen.core import Structure
 
 from app.training_runs import TrainingManager, read_events
-from nesf.atomic import atomic_write, atomic_write_bytes
 from nesf.checkpoint import read_payload
-from nesf.progress import open_progress_file
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
+from nesf.core.files import atomic_write, atomic_write_bytes
+from nesf.training.progress import open_progress_file
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ import torch
 
 torch.set_num_threads(1)
 # what `python -m nesf train` imports on its way, loaded once here so that each forked run starts at once
-import nesf.checkpoint, nesf.cli, nesf.datasets, nesf.device, nesf.recipes, nesf.structure_io, nesf.train  # noqa
+import nesf.checkpoint.record, nesf.cli, nesf.data.datasets, nesf.core.device, nesf.training.recipes, nesf.data.structure_io, nesf.training.trainer  # noqa
 import pymatgen.io.cif  # noqa
 torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # the first optimizer imports torch._dynamo (~2 s)
 
@@ -72,7 +72,7 @@ for line in sys.stdin:
             os.dup2(log, 2)
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             if request.get("in_place_saves"):
-                nesf.checkpoint.atomic_torch_save = in_place_save
+                nesf.checkpoint.record.atomic_torch_save = in_place_save
             sys.argv = ["nesf", *request["argv"]]
             runpy.run_module("nesf", run_name="__main__", alter_sys=True)  # nesf/__main__.py: sys.exit(main())
             code = 0
@@ -392,7 +392,7 @@ def test_a_write_removes_the_temporaries_of_killed_writers_only(tmp_path):
 def test_a_writer_killed_mid_write_leaves_the_old_file_and_the_next_write_cleans_up(tmp_path):
     target = tmp_path / "data.bin"
     atomic_write_bytes(target, b"old")
-    code = ("import sys, time\nfrom nesf.atomic import atomic_write\n"
+    code = ("import sys, time\nfrom nesf.core.files import atomic_write\n"
             "def write(stream):\n"
             "    stream.write(b'half'); stream.flush(); print('writing', flush=True); time.sleep(60)\n"
             "atomic_write(sys.argv[1], write)\n")

@@ -1,5 +1,5 @@
-"""Equivalent settings and other cells of one crystal (nesf.frames), augmentation over them (nesf.augment), frame
-selection by the model's fields (nesf.frame_select), re-uploads (nesf.reupload) and trust readings (nesf.trust)."""
+"""Equivalent settings and other cells of one crystal (nesf.data.frames), augmentation over them (nesf.training.augment), frame
+selection by the model's fields (nesf.model.frame_select), re-uploads (nesf.inference.reupload) and trust readings (nesf.inference.trust)."""
 
 import numpy as np
 import pytest
@@ -7,15 +7,15 @@ import torch
 from pymatgen.core import Lattice
 
 from nesf.api import Autoencoder
-from nesf.augment import ORIGINAL_SHARE, VariantPool, crystal_variants
-from nesf.config import TrainConfig
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
-from nesf.frames import cell_variants, equivalent_frames, is_hexagonal_cell, orthohexagonal_cell
-from nesf.metrics import structure_match
-from nesf.model_range import ModelRange
-from nesf.reupload import cell_kind_variant, reupload
-from nesf.trust import TrustCalibration, calibrate, nearest_distances
+from nesf.core.config import TrainConfig
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.data.frames import cell_variants, equivalent_frames, is_hexagonal_cell, orthohexagonal_cell
+from nesf.evaluation.metrics import structure_match
+from nesf.inference.reupload import cell_kind_variant, reupload
+from nesf.inference.trust import TrustCalibration, calibrate, nearest_distances
+from nesf.model.model_range import ModelRange
+from nesf.training.augment import ORIGINAL_SHARE, VariantPool, crystal_variants
 from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, hexagonal_zno, rocksalt_mgo
 
 
@@ -199,7 +199,7 @@ def test_nearest_distances_against_brute_force():
 def test_map_trust_colors_by_each_crystals_calibrated_match_rate(toy_checkpoint):
     """The map's trust coloring: the field residual's bin rate (in %) of each crystal, the bare residual without a
     calibration; in batches or not, the same values."""
-    from nesf.trust import map_trust
+    from nesf.inference.trust import map_trust
 
     model = Autoencoder.from_checkpoint(toy_checkpoint[0], device="cpu")
     crystals = [cscl(), bcc_iron(), Crystal.from_frac(cscl().lattice, [[.5, .5, .5], [0, 0, 0]], cscl().species, "s")]

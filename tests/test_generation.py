@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
-from nesf.generation.density import fit_density
-from nesf.generation.fingerprints import Fingerprints, composition_fingerprint, fingerprints, structure_fingerprint
-from nesf.generation.scores import coverage, coverage_cutoffs, score_crystals, score_generated
-from nesf.generation.validity import composition_valid, crystal_valid, min_distance_angstrom, structure_valid
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.inference.generation.density import fit_density
+from nesf.inference.generation.fingerprints import Fingerprints, composition_fingerprint, fingerprints, structure_fingerprint
+from nesf.inference.generation.scores import coverage, coverage_cutoffs, score_crystals, score_generated
+from nesf.inference.generation.validity import composition_valid, crystal_valid, min_distance_angstrom, structure_valid
 from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, rocksalt_mgo
 
 
@@ -152,8 +152,8 @@ def test_kde_and_bad_settings(two_clusters):
 
 # -- CDVAE's reconstruction benchmark -----------------------------------------------------------------------------
 def test_cdvae_reconstruction_needs_valid_and_matching():
-    from nesf.card import _cdvae_section
-    from nesf.generation.published import cdvae_reconstruction
+    from nesf.inference.card import _cdvae_section
+    from nesf.inference.generation.published import cdvae_reconstruction
 
     trues = [nacl(), rocksalt_mgo(), cscl(), nacl()]
     preds = [nacl(5.66),  # matches

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nesf.cli import main
-from nesf.structure_io import read_structure_file, to_cif
+from nesf.data.structure_io import read_structure_file, to_cif
 from tests.helpers import ROCKSALT_FRAC, cubic, small_cdvae_data_dir
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "lcs6a.pt"
@@ -79,7 +79,7 @@ def small_perov(data_dir, tmp_path_factory):
 
 
 def test_score_generated_against_perov5(small_perov, tmp_path, capsys):
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
 
     dataset = load_dataset("perov_5", small_perov)
     folder = tmp_path / "gen"

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from nesf.checkpoint import read_payload
-from nesf.config import TrainConfig
-from nesf.errors import NesfError
-from nesf.hard_crystals import HardCrystalOrder, per_crystal_position_loss
+from nesf.core.config import TrainConfig
+from nesf.core.errors import NesfError
+from nesf.training.hard_crystals import HardCrystalOrder, per_crystal_position_loss
 from tests.test_train import make_trainer
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nesf.errors import NesfError
-from nesf.latent import interpolate, lerp, slerp
+from nesf.core.errors import NesfError
+from nesf.model.latent import interpolate, lerp, slerp
 
 
 def test_lerp_endpoints_and_midpoint():

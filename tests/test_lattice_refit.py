@@ -1,4 +1,4 @@
-"""The lattice-head refit (`nesf.lattice_refit`): it lowers the lattice error on crystals it has not fitted, touches
+"""The lattice-head refit (`nesf.training.lattice_refit`): it lowers the lattice error on crystals it has not fitted, touches
 nothing but the two heads, keeps the original heads when no epoch beats them, and refuses bad settings by name."""
 
 import numpy as np
@@ -6,13 +6,13 @@ import pytest
 import torch
 from pymatgen.core import Lattice
 
-from nesf.batch import CrystalTensors
-from nesf.card import _lattice_refit_line
-from nesf.config import ModelConfig
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
-from nesf.lattice_refit import LatticeRefitConfig, refit_lattice_heads
-from nesf.model import NeSF
+from nesf.core.config import ModelConfig
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.inference.card import _lattice_refit_line
+from nesf.model.batch import CrystalTensors
+from nesf.model.network import NeSF
+from nesf.training.lattice_refit import LatticeRefitConfig, refit_lattice_heads
 
 VOCAB = [8, 12, 26, 55]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nesf.errors import NesfError
-from nesf.map_figure import map_figure_bytes
+from nesf.core.errors import NesfError
+from nesf.inference.map_figure import map_figure_bytes
 
 COORDS = np.random.default_rng(0).normal(size=(300, 2))
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nesf.errors import NesfError
-from nesf.map_filters import MapFilter, element_matrix, local_density, matching, number_of_elements
+from nesf.core.errors import NesfError
+from nesf.inference.map_filters import MapFilter, element_matrix, local_density, matching, number_of_elements
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from nesf.crystal import Crystal
-from nesf.metrics import TABLE1_KEYS, TABLE1_LABELS, format_table1, paper_reference, structure_metrics, table1_metrics
+from nesf.core.crystal import Crystal
+from nesf.evaluation.metrics import TABLE1_KEYS, TABLE1_LABELS, format_table1, paper_reference, structure_metrics, table1_metrics
 from tests.helpers import cscl, rocksalt_mgo
 
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from nesf.batch import CrystalTensors
-from nesf.config import LossWeights, ModelConfig, SamplingConfig
-from nesf.errors import NesfError
-from nesf.model import (NeSF, QueryEncoding, count_parameters, noisy_latent, widen_field_channels,
+from nesf.core.config import LossWeights, ModelConfig, SamplingConfig
+from nesf.core.errors import NesfError
+from nesf.model.batch import CrystalTensors
+from nesf.model.network import (NeSF, QueryEncoding, count_parameters, noisy_latent, widen_field_channels,
                         widen_query_encoding)
-from nesf.sampling import QuerySampler
-from nesf.train import compute_loss
+from nesf.model.sampling import QuerySampler
+from nesf.training.trainer import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo
 
 VOCAB = [8, 12, 17, 30, 55]

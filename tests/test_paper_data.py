@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from nesf.crystal import lattice_from_parameters
-from nesf.errors import NesfError
-from nesf.paper_data import load_restricted_pickle, read_paper_split
+from nesf.core.crystal import lattice_from_parameters
+from nesf.core.errors import NesfError
+from nesf.data.paper_data import load_restricted_pickle, read_paper_split
 
 SPLIT_SIZES = {"train": 5418, "val": 286, "test": 301}
 

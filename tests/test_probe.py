@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nesf.probe import PROBE_KEYS, composition_fractions, composition_probe, crystal_fractions, format_probe
+from nesf.evaluation.probe import PROBE_KEYS, composition_fractions, composition_probe, crystal_fractions, format_probe
 from tests.helpers import cscl, rocksalt_mgo
 
 

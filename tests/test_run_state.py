@@ -1,4 +1,4 @@
-"""A run's slim resume state (nesf.run_state): smaller, and it resumes the same run."""
+"""A run's slim resume state (nesf.checkpoint.run_state): smaller, and it resumes the same run."""
 
 from dataclasses import replace
 
@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from nesf.checkpoint import Checkpoint, read_payload
+from nesf.checkpoint.run_state import rewarm_factor, slim_run_state
 from nesf.cli import main
-from nesf.errors import NesfError
-from nesf.run_state import rewarm_factor, slim_run_state
-from nesf.config import SamplingConfig, TrainConfig
-from nesf.train import Trainer
+from nesf.core.config import SamplingConfig, TrainConfig
+from nesf.core.errors import NesfError
+from nesf.training.trainer import Trainer
 from tests.test_train import small_data
 
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from nesf.batch import CrystalTensors
-from nesf.config import SamplingConfig
-from nesf.fields import nearest_atom
-from nesf.grids import box_grid, local_grid
-from nesf.sampling import QuerySampler
+from nesf.core.config import SamplingConfig
+from nesf.core.grids import box_grid, local_grid
+from nesf.model.batch import CrystalTensors
+from nesf.model.fields import nearest_atom
+from nesf.model.sampling import QuerySampler
 from tests.helpers import cscl, hexagonal_zno, random_crystal, rocksalt_mgo
 
 VOCAB = [8, 12, 17, 30, 55]

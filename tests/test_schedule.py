@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from nesf.config import TrainConfig
-from nesf.errors import NesfError
-from nesf.schedule import learning_rate
+from nesf.core.config import TrainConfig
+from nesf.core.errors import NesfError
+from nesf.model.schedule import learning_rate
 
 
 def test_step_schedule_matches_torch_steplr():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nesf.search import reduced_formula_of, search
+from nesf.core.search import reduced_formula_of, search
 
 IDS = ["mp-1", "mp-2", "mp-3", "mp-4", "mp-5", "mp-10"]
 FORMULAS = ["MgO", "TbHo3", "SrTiO3", "ZnS", "Cu", "NaCl"]

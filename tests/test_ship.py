@@ -1,4 +1,4 @@
-"""`nesf ship` (nesf.ship): the shipped file has no run state, loads with weights_only, and in fp16 is about half
+"""`nesf ship` (nesf.checkpoint.ship): the shipped file has no run state, loads with weights_only, and in fp16 is about half
 the size while the model it loads computes in fp32 from the rounded weights (the lattice heads exact)."""
 
 from dataclasses import replace
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.card import _stored_weights_line
 from nesf.checkpoint import Checkpoint, read_checkpoint_info, read_payload
+from nesf.checkpoint.ship import shipped
 from nesf.cli import main
-from nesf.errors import NesfError
-from nesf.ship import shipped
+from nesf.core.errors import NesfError
+from nesf.inference.card import _stored_weights_line
 from tests.test_run_state import make_trainer
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from nesf.checkpoint import read_payload
 from nesf.cli import main as run_cli
-from nesf.metrics import TABLE1_LABELS
+from nesf.evaluation.metrics import TABLE1_LABELS
 
 SHIPPED = Path(os.environ.get("NESF_SHIPPED_CHECKPOINT", Path(__file__).resolve().parents[1] / "checkpoints" /
                               "lcs6a.pt"))
@@ -55,7 +55,7 @@ def test_interpolation_from_zns_to_cds_keeps_both_endpoints(data_dir):
     """The Interpolate page's default path (issue 7): ZnS (mp-10695) -> CdS (mp-2469) with the app's decoding; each
     endpoint decodes with its own formula."""
     from nesf.api import Autoencoder
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
 
     if not SHIPPED.is_file():
         pytest.skip(f"{SHIPPED} is not there")
@@ -78,8 +78,8 @@ def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_
     """What users get: the test split written as CIFs in a random rotation and origin (the card's seed), read back
     through the upload path and encoded with frame selection, scores as the card says."""
     from nesf.api import Autoencoder
-    from nesf.datasets import load_dataset
-    from nesf.reupload import REUPLOADED, evaluate_uploads, reuploaded
+    from nesf.data.datasets import load_dataset
+    from nesf.inference.reupload import REUPLOADED, evaluate_uploads, reuploaded
 
     card = stored_metrics.get(f"test[{REUPLOADED}]")
     assert card, f"{SHIPPED} holds no re-uploaded figures: run `python -m nesf card {SHIPPED}`"
@@ -99,7 +99,7 @@ def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_
 
 def test_offered_cells_are_measured_and_only_the_good_kinds_offered(stored_metrics):
     from nesf.api import MIN_OFFER_MATCH_PERCENT, Autoencoder
-    from nesf.hexagonal_set import hexagonal_crystals
+    from nesf.data.hexagonal_set import hexagonal_crystals
 
     autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
     for kind in ("primitive standard", "Niggli-reduced primitive", "orthohexagonal"):

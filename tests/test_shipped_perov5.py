@@ -30,8 +30,8 @@ def test_card_gives_cdvae_benchmark_beside_cdvae_and_ftcp(stored):
 
 def test_cpu_reproduces_the_cards_ci_subset(stored, data_dir):
     from nesf.api import Autoencoder
-    from nesf.card import evaluate_split
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
+    from nesf.inference.card import evaluate_split
 
     subset = stored["test[:64]"]
     model = Autoencoder.from_checkpoint(SHIPPED, "cpu")
@@ -43,7 +43,7 @@ def test_cpu_reproduces_the_cards_ci_subset(stored, data_dir):
 
 
 def test_trained_without_test_crystals(data_dir):
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
 
     dataset = load_dataset("perov_5", data_dir)
     seen = {c.id for c in dataset.crystals("train") + dataset.crystals("val")}

@@ -9,10 +9,10 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from nesf import structure_io
-from nesf.crystal import Crystal
-from nesf.errors import NesfError
-from nesf.structure_io import (
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.data import structure_io
+from nesf.data.structure_io import (
     download_name, read_structure_file, read_structures, spacegroup, to_cif, to_extxyz, to_json, to_poscar,
 )
 
@@ -43,7 +43,7 @@ def _triclinic() -> Crystal:
 
 @pytest.fixture(scope="module")
 def samples(paper_dir):
-    from nesf.paper_data import read_paper_split
+    from nesf.data.paper_data import read_paper_split
 
     paper, _ = read_paper_split(paper_dir / "dataset_lim_l6_test")
     return [_rutile(), _graphite_like(), _triclinic(), *paper[:6]]

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.batch import batch_bounds
 from nesf.checkpoint import Checkpoint, read_payload
-from nesf.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
-from nesf.errors import NesfError
-from nesf.metrics import structure_metrics
-from nesf.train import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box, recalibrate_batchnorm
+from nesf.core.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.core.errors import NesfError
+from nesf.evaluation.metrics import structure_metrics
+from nesf.model.batch import batch_bounds
+from nesf.training.trainer import TRAIN_MIN_BATCH, Trainer, TrainingData, bounding_box, recalibrate_batchnorm
 from tests.helpers import bcc_iron, cscl, rocksalt_mgo
 
 

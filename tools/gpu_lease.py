@@ -46,7 +46,7 @@ def log(message: str) -> None:
 def epochs_done(progress: Path, since: float = 0.0) -> list[dict]:
     """The epoch events of a progress file written at or after `since` (time.time()): a work folder used by an
     earlier call on the same machine holds that call's events too."""
-    from nesf.progress import EPOCH, read_events
+    from nesf.training.progress import EPOCH, read_events
 
     return read_events(progress, kind=EPOCH, since=since)
 
@@ -69,8 +69,8 @@ class Lcs6aRun:
     def launch(self, start_from: Path, horizon: int, source: str = "resume") -> None:
         """Run `nesf train` to epoch `horizon` from `start_from`: its training state (`source` "resume") or its
         weights ("init_from")."""
-        from nesf.options import lever
-        from nesf.run_spec import TrainRun, train_command
+        from nesf.training.options import lever
+        from nesf.training.run_spec import TrainRun, train_command
 
         self.horizon, self.launched_at = horizon, time.time()
         levers = {field: getattr(self.args, lever(field).option.name) for field in RUN_LEVERS}
@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--resume", type=Path, default=None, help="LCS6A training checkpoint to continue (none: skip)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="instead of --resume: a new LCS6A cycle from these weights")
-    from nesf.options import lever
+    from nesf.training.options import lever
 
     for field in RUN_LEVERS:  # `nesf train`'s own options, passed on to the LCS6A run
         lever(field).option.add_to(parser)
@@ -171,7 +171,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/lease"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from nesf.crossval import parse_folds
+    from nesf.training.crossval import parse_folds
 
     started = time.monotonic()
     deadline = started + args.budget_s - 25  # the rest is for stopping and packing

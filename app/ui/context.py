@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import backend
-from nesf.atlas import Atlas
 from nesf.checkpoint import CheckpointInfo
+from nesf.inference.atlas import Atlas
 
 
 @dataclass

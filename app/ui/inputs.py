@@ -18,7 +18,7 @@ class Picked:
     crystal: object
     source: str
     index: int | None = None   # row in the active collection, when picked from it
-    frame: object = None       # for an upload: the FrameChoice it is encoded with (nesf.frame_select)
+    frame: object = None       # for an upload: the FrameChoice it is encoded with (nesf.model.frame_select)
     cell_note: str = ""        # for an upload in another cell than its own: which, and its measured quality
 
 
@@ -136,7 +136,7 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
     naming what is out of range; where another valid cell of the same crystal fits (orthohexagonal, primitive or
     Niggli-reduced) and the model reconstructs that kind of cell well enough, a toggle offers it, stating the measured
     quality, and the crystal goes on in that cell once the user accepts."""
-    from nesf.uploads import cell_offer_note, declined_note
+    from nesf.inference.uploads import cell_offer_note, declined_note
 
     net = ctx.model()
     good = []

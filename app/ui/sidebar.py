@@ -30,7 +30,7 @@ def _device_label(device: str) -> str:
 
 
 def headline_metrics(metrics: dict) -> str:
-    from nesf.card import headline_metrics as headline
+    from nesf.inference.card import headline_metrics as headline
 
     found = headline(metrics)
     if found is None:
@@ -71,7 +71,7 @@ def render() -> AppContext:
     sb.caption(f":material/memory: Device: **{device_label}**")
 
     # -- dataset -----------------------------------------------------------------------------------------------
-    from nesf.datasets import default_data_dir
+    from nesf.data.datasets import default_data_dir
 
     state.set_default("data_dir", str(default_data_dir()))
     data_dir = sb.text_input("Data directory", key="data_dir",

@@ -8,20 +8,20 @@ import streamlit as st
 
 from app import viewer
 from app.errors import describe
-from nesf.metrics import TABLE1_LABELS
+from nesf.evaluation.metrics import TABLE1_LABELS
 
 VIEWER_HEIGHT = 360
 AS_DECODED_HELP = ("Off: decoded crystals are shown and downloaded in the canonical frame, as uploads are read "
                    "(atoms wrapped into the predicted cell, periodic duplicates merged). On: the atoms where the "
                    "decoder put them, some past the cell's faces. Metrics always compare the atoms as decoded (the "
                    "paper's Table 1 errors are not periodic).")
-# the paper's Table 1 metric names (nesf.metrics, plain ASCII) with their units in symbols, for the pages
+# the paper's Table 1 metric names (nesf.evaluation.metrics, plain ASCII) with their units in symbols, for the pages
 TABLE1_DISPLAY = {key: label.replace("[A]", "[Å]").replace("[deg]", "[°]") for key, label in TABLE1_LABELS.items()}
 
 
 def safe_spacegroup(crystal) -> tuple[int | None, str, str]:
     """(number, symbol, crystal system), or (None, "–", "–") when there are no atoms or spglib gives up."""
-    from nesf.structure_io import spacegroup
+    from nesf.data.structure_io import spacegroup
 
     if crystal is None or crystal.num_atoms == 0:
         return None, "–", "–"
@@ -73,7 +73,7 @@ def lattice_table(original, reconstruction) -> pd.DataFrame:
 
 
 def per_structure_metrics(original, reconstruction) -> dict:
-    from nesf.metrics import structure_metrics
+    from nesf.evaluation.metrics import structure_metrics
 
     return structure_metrics(original, reconstruction)
 
@@ -96,7 +96,7 @@ def metrics_row(metrics: dict) -> None:
 
 
 def downloads(crystal, key: str, *, prefix: str = "") -> None:
-    from nesf.structure_io import download_name, to_cif, to_poscar
+    from nesf.data.structure_io import download_name, to_cif, to_poscar
 
     if crystal.num_atoms == 0:
         st.caption("Nothing to download: no atoms were decoded.")
@@ -122,7 +122,7 @@ TRUST_HELP = ("Read before decoding. Field residual: how well the model's own fi
 
 
 def trust_box(signal, item=None) -> None:
-    """The trust signal of one reconstruction (`nesf.trust.TrustSignal`), with how the upload was encoded."""
+    """The trust signal of one reconstruction (`nesf.inference.trust.TrustSignal`), with how the upload was encoded."""
     lines = [f"- {line}" for line in signal.sentences()]
     if item is not None and item.frame is not None and item.frame.changed:
         lines.append(f"- encoded in another of its {item.frame.candidates} equivalent settings (origin, axes), the "

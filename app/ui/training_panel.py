@@ -11,7 +11,7 @@ import streamlit as st
 from app import backend, settings, state
 from app.errors import describe, shown_errors
 from app.training_runs import RunStatus, TrainingManager, TrainSpec
-from nesf.config import TrainConfig
+from nesf.core.config import TrainConfig
 
 POLL_S = 1.5
 

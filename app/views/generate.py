@@ -17,9 +17,9 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
-from nesf.atlas import project_new
-from nesf.generation.density import DEFAULT_SPREAD
-from nesf.generation.sample import Where
+from nesf.inference.atlas import project_new
+from nesf.inference.generation.density import DEFAULT_SPREAD
+from nesf.inference.generation.sample import Where
 
 DENSITIES = {"gmm": "Gaussian mixture (chosen by held-out likelihood)", "kde": "Kernel density",
              "gaussian": "One Gaussian (baseline)"}
@@ -156,7 +156,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
 
 
 def _exports(generated, table: pd.DataFrame) -> None:
-    from nesf.structure_io import to_cif, to_poscar
+    from nesf.data.structure_io import to_cif, to_poscar
 
     valid = [c for c, ok in zip(generated.crystals, generated.scores.valid) if ok and c.num_atoms]
     cols = st.columns(3)

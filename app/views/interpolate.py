@@ -16,8 +16,8 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
-from nesf.atlas import nearest_neighbors, project_new
-from nesf.canonical import as_shown
+from nesf.core.canonical import as_shown
+from nesf.inference.atlas import nearest_neighbors, project_new
 
 
 def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataF
 
 
 def export_zip(crystals: list, names: list[str]) -> bytes:
-    from nesf.structure_io import to_cif
+    from nesf.data.structure_io import to_cif
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -117,7 +117,7 @@ def render(ctx: AppContext) -> None:
     names = [f"step{i:02d}-{c.formula or 'empty'}.cif" for i, c in enumerate(crystals)]
     base = f"{source.crystal.formula}-to-{destination.crystal.formula}-{method}"
     with shown_errors("Export"):
-        from nesf.structure_io import to_extxyz
+        from nesf.data.structure_io import to_extxyz
 
         cols = st.columns(2)
         cols[0].download_button("Path as CIFs (zip)", export_zip(crystals, names), f"{base}.zip",

@@ -13,11 +13,11 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
-from nesf.atlas import nearest_neighbors, project_new
-from nesf.canonical import as_shown
-from nesf.config import MapConfig
-from nesf.map_figure import map_figure_bytes
-from nesf.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
+from nesf.core.canonical import as_shown
+from nesf.core.config import MapConfig
+from nesf.inference.atlas import nearest_neighbors, project_new
+from nesf.inference.map_figure import map_figure_bytes
+from nesf.inference.map_filters import ELEMENT_MODES, MapFilter, matching, number_of_elements
 
 MAX_SHOWN = 12   # selected crystals listed for viewing at once
 GRID_SIZE = 9    # selected crystals seen together
@@ -216,7 +216,7 @@ def _figure_colors(collection, color_by: str, color_values, color_label) -> dict
 
 
 def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:
-    from nesf.chemiscope_export import chemiscope_bytes
+    from nesf.inference.chemiscope_export import chemiscope_bytes
 
     maps = {"t-SNE" if method == "tsne" else "PCA": coords}
     maps.update({("t-SNE" if name == "tsne" else "PCA"): xy for name, xy in collection.maps.items() if name != method})

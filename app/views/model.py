@@ -91,9 +91,9 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
 
 
 def upload_table(metrics: dict) -> pd.DataFrame | None:
-    """One row per metric, one column per upload-path figure set (`nesf.reupload.measure_uploads`: "test[re-uploaded]",
+    """One row per metric, one column per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]",
     the offered cells), after the dataset form of the split it comes from; None when the checkpoint has none."""
-    from nesf.card import is_upload_label, metrics_by_split
+    from nesf.inference.card import is_upload_label, metrics_by_split
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
@@ -127,8 +127,8 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
     for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them. The
     upload-path figures have their own table (`upload_table`)."""
-    from nesf.card import is_upload_label, metrics_by_split
-    from nesf.metrics import paper_reference
+    from nesf.evaluation.metrics import paper_reference
+    from nesf.inference.card import is_upload_label, metrics_by_split
 
     splits = {label: values for label, values in metrics_by_split(metrics).items() if not is_upload_label(label)}
     if not splits:
@@ -150,8 +150,8 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
 
 def probe_table(metrics: dict) -> pd.DataFrame | None:
     """One row per composition-probe reading, one column per split that has it; None when no split has one."""
-    from nesf.card import metrics_by_split
-    from nesf.probe import PROBE_KEYS
+    from nesf.evaluation.probe import PROBE_KEYS
+    from nesf.inference.card import metrics_by_split
 
     splits = {split: values for split, values in metrics_by_split(metrics).items()
               if any(key in values for key in PROBE_KEYS)}

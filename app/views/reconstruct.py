@@ -10,7 +10,7 @@ from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.structures import TABLE1_DISPLAY
-from nesf.canonical import as_shown
+from nesf.core.canonical import as_shown
 
 
 def render(ctx: AppContext) -> None:
@@ -83,7 +83,7 @@ def render(ctx: AppContext) -> None:
 
 
 def _batch_summary(good, results, metrics, signals) -> None:
-    from nesf.metrics import table1_metrics
+    from nesf.evaluation.metrics import table1_metrics
 
     st.subheader(f"Batch of {len(good)} structures")
     rows = []

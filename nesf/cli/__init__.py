@@ -2,7 +2,7 @@
 the library. Every command takes --device auto|cpu|cuda and --data-dir (default: $NESF_DATA_DIR, else ./data).
 
 One module per group of commands, each with a `register(subparsers, common)` that declares its commands' options
-(`nesf.options` holds the options several commands share).
+(`nesf.training.options` holds the options several commands share).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import logging
 import sys
 
 from nesf.cli import models, structures, training
-from nesf.errors import NesfError
-from nesf.options import COMMON
+from nesf.core.errors import NesfError
+from nesf.training.options import COMMON
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def data_dir(args) -> Path:
-    from nesf.datasets import default_data_dir
+    from nesf.data.datasets import default_data_dir
 
     return args.data_dir or default_data_dir()
 

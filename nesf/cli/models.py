@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads
-from nesf.errors import NesfError
-from nesf.options import DECODE, THREADS, config_option
+from nesf.core.errors import NesfError
+from nesf.training.options import DECODE, THREADS, config_option
 
 
 def cmd_evaluate(args) -> int:
-    from nesf.api import Autoencoder
-    from nesf.card import probe_split
-    from nesf.datasets import load_dataset
-    from nesf.metrics import format_table1, paper_reference, table1_metrics
-    from nesf.probe import format_probe
+    from nesf.data.datasets import load_dataset
+    from nesf.evaluation.metrics import format_table1, paper_reference, table1_metrics
+    from nesf.evaluation.probe import format_probe
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.card import probe_split
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
@@ -56,10 +56,10 @@ def register_evaluate(sub, common) -> None:
 
 
 def cmd_card(args) -> int:
-    from nesf.api import Autoencoder
-    from nesf.card import measure_card_metrics
     from nesf.checkpoint import Checkpoint
-    from nesf.datasets import load_dataset
+    from nesf.data.datasets import load_dataset
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.card import measure_card_metrics
 
     if args.stored:
         return _card_from_stored_metrics(args)
@@ -76,7 +76,7 @@ def cmd_card(args) -> int:
 
 
 def _write_card(args, autoencoder, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
-    from nesf.card import write_card
+    from nesf.inference.card import write_card
 
     command = (f"python -m nesf card {args.checkpoint} --dataset {dataset_name} --splits {' '.join(splits)} "
                f"--decode {decode_name} --device cpu")
@@ -86,9 +86,9 @@ def _write_card(args, autoencoder, dataset_name: str, splits, decode_name: str, 
 
 def _card_from_stored_metrics(args) -> int:
     """`card --stored`: the card again from the metrics the checkpoint holds; nothing evaluated, the file untouched."""
-    from nesf.api import Autoencoder
-    from nesf.card import metrics_by_split
-    from nesf.config import CHECKPOINT_PRESET
+    from nesf.core.config import CHECKPOINT_PRESET
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.card import metrics_by_split
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     metrics = metrics_by_split(autoencoder.info.metrics)
@@ -105,7 +105,7 @@ def _card_from_stored_metrics(args) -> int:
 
 def cmd_slim(args) -> int:
     from nesf.checkpoint import Checkpoint
-    from nesf.run_state import slim_run_state
+    from nesf.checkpoint.run_state import slim_run_state
 
     if args.out.resolve() == args.checkpoint.resolve():
         raise NesfError("--out must differ from the checkpoint: the full state stays as it is")
@@ -124,7 +124,7 @@ def cmd_slim(args) -> int:
 
 def cmd_ship(args) -> int:
     from nesf.checkpoint import Checkpoint
-    from nesf.ship import shipped
+    from nesf.checkpoint.ship import shipped
 
     checkpoint = Checkpoint.load(args.checkpoint)  # any problem: NesfError naming the file
     name = args.name or args.out.stem
@@ -141,8 +141,8 @@ def cmd_ship(args) -> int:
 
 def cmd_refit_lattice(args) -> int:
     from nesf.checkpoint import read_checkpoint_info
-    from nesf.datasets import load_dataset
-    from nesf.lattice_refit import LatticeRefitConfig, refit_checkpoint
+    from nesf.data.datasets import load_dataset
+    from nesf.training.lattice_refit import LatticeRefitConfig, refit_checkpoint
 
     if args.out.resolve() == args.checkpoint.resolve():
         raise NesfError("--out must differ from the checkpoint: the checkpoint stays as it is")
@@ -163,13 +163,13 @@ def cmd_refit_lattice(args) -> int:
 
 
 def register(sub, common) -> None:
-    from nesf.config import AUGMENTATIONS
-    from nesf.lattice_refit import LatticeRefitConfig
-    from nesf.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES, WEIGHT_DTYPES
-    from nesf.ship import STORED_WEIGHTS
+    from nesf.checkpoint.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES, WEIGHT_DTYPES
+    from nesf.checkpoint.ship import STORED_WEIGHTS
+    from nesf.core.config import AUGMENTATIONS
+    from nesf.training.lattice_refit import LatticeRefitConfig
 
     p = sub.add_parser("slim", parents=[common], help="write a run's resume checkpoint small enough to commit "
-                                                      "(nesf.run_state)")
+                                                      "(nesf.checkpoint.run_state)")
     p.add_argument("checkpoint", type=Path, help="a training run's resume checkpoint")
     p.add_argument("--out", type=Path, required=True, help="where the slim state goes")
     p.add_argument("--moments", choices=MOMENT_POLICIES, default="drop",
@@ -183,7 +183,7 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_slim)
 
     p = sub.add_parser("ship", parents=[common], help="write a trained model as it ships in checkpoints/: no "
-                                                      "training state, named, weights in fp32 or fp16 (nesf.ship)")
+                                                      "training state, named, weights in fp32 or fp16 (nesf.checkpoint.ship)")
     p.add_argument("checkpoint", type=Path, help="a trained model (a run's checkpoint or a refit)")
     p.add_argument("--out", type=Path, required=True, help="the shipped file, e.g. checkpoints/lcs6a.pt")
     p.add_argument("--name", default=None, help="the model's name (default: --out's file stem)")
@@ -193,7 +193,7 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("refit-lattice", parents=[common], help="refit a model's lattice heads on its frozen encoder "
-                                                               "(nesf.lattice_refit) and write the result to a new "
+                                                               "(nesf.training.lattice_refit) and write the result to a new "
                                                                "checkpoint")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, required=True, help="where to write the refitted checkpoint (not the input)")
@@ -205,7 +205,7 @@ def register(sub, common) -> None:
         config_option(LatticeRefitConfig, field, flag, text, dest=field).add_to(p)
     THREADS.add_to(p)
     p.add_argument("--augment", choices=AUGMENTATIONS, default="none",
-                   help="fit and choose the heads on every variant of the train and val crystals (nesf.augment), "
+                   help="fit and choose the heads on every variant of the train and val crystals (nesf.training.augment), "
                         "as a model trained with --augment sees them; default: as stored")
     p.set_defaults(func=cmd_refit_lattice)
 

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 from nesf.cli.common import data_dir, given
-from nesf.errors import NesfError
-from nesf.options import DECODE, ERRORS, config_option
+from nesf.core.errors import NesfError
+from nesf.training.options import DECODE, ERRORS, config_option
 
 AS_DECODED_HELP = "write the atoms as decoded (not wrapped into the cell, periodic duplicates kept)"
 
 
 def cmd_download(args) -> int:
-    from nesf.download import download
+    from nesf.data.download import download
 
     def progress(done, total, name):
         if total and done == total:
@@ -35,7 +35,7 @@ def register_download(sub, common) -> None:
 
 
 def _write_structures(crystals, out_dir: Path, prefix: str = "") -> list[Path]:
-    from nesf.structure_io import to_cif
+    from nesf.data.structure_io import to_cif
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -55,10 +55,10 @@ def _print_refused(prepared) -> None:
 def cmd_reconstruct(args) -> int:
     """Every structure that can be reconstructed is, and written; each refused one is named with its reason on
     stderr; exit status 1 when any was refused."""
-    from nesf.api import Autoencoder
-    from nesf.canonical import as_shown
-    from nesf.metrics import structure_metrics
-    from nesf.uploads import prepare_files
+    from nesf.core.canonical import as_shown
+    from nesf.evaluation.metrics import structure_metrics
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.uploads import prepare_files
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell)
@@ -91,12 +91,12 @@ def cmd_reconstruct(args) -> int:
 
 
 def _endpoint(spec: str, args, autoencoder):
-    from nesf.datasets import load_dataset
-    from nesf.search import reduced_formula_of
-    from nesf.structure_io import read_structure_file
+    from nesf.core.search import reduced_formula_of
+    from nesf.data.datasets import load_dataset
+    from nesf.data.structure_io import read_structure_file
 
     if Path(spec).is_file():  # an upload: encoded in the setting (and, where needed, the cell) the model reads best
-        from nesf.uploads import prepare
+        from nesf.inference.uploads import prepare
 
         crystal = read_structure_file(Path(spec))[0]
         prepared = prepare(autoencoder, crystal, Path(spec).name)
@@ -116,9 +116,9 @@ def _endpoint(spec: str, args, autoencoder):
 
 
 def cmd_interpolate(args) -> int:
-    from nesf.api import Autoencoder
-    from nesf.canonical import as_shown
-    from nesf.structure_io import spacegroup, to_extxyz
+    from nesf.core.canonical import as_shown
+    from nesf.data.structure_io import spacegroup, to_extxyz
+    from nesf.inference.autoencoder import Autoencoder
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     start, end = _endpoint(args.start, args, autoencoder), _endpoint(args.end, args, autoencoder)
@@ -138,11 +138,11 @@ def cmd_atlas(args) -> int:
     """An atlas of a dataset, or with --uploads of structure files (folders are searched for the formats nesf reads),
     each in the setting the model reads best; refused ones are named, the rest mapped; exit status 1 when any was
     refused."""
-    from nesf.api import Autoencoder
-    from nesf.atlas import write_atlas
     from nesf.checkpoint import atlas_path_for
-    from nesf.config import MapConfig
-    from nesf.datasets import load_dataset
+    from nesf.core.config import MapConfig
+    from nesf.data.datasets import load_dataset
+    from nesf.inference.atlas import write_atlas
+    from nesf.inference.autoencoder import Autoencoder
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     maps = given(args, MapConfig(), "perplexity", "seed", "iterations")
@@ -152,8 +152,8 @@ def cmd_atlas(args) -> int:
                            maps=maps)
         print(f"atlas of {len(dataset)} crystals -> {path}")
         return 0
-    from nesf.structure_io import structure_files
-    from nesf.uploads import prepare_files, uploads_dataset
+    from nesf.data.structure_io import structure_files
+    from nesf.inference.uploads import prepare_files, uploads_dataset
 
     files = structure_files(args.uploads)
     if not files:
@@ -174,11 +174,11 @@ def cmd_atlas(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from nesf.api import Autoencoder
-    from nesf.generation.density import DEFAULT_SPREAD
-    from nesf.generation.sample import Where, check_count
-    from nesf.generation.workflow import GenerationSession, write_generated
-    from nesf.structure_io import read_structure_file
+    from nesf.data.structure_io import read_structure_file
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.generation.density import DEFAULT_SPREAD
+    from nesf.inference.generation.sample import Where, check_count
+    from nesf.inference.generation.workflow import GenerationSession, write_generated
 
     check_count(args.count)
     if args.near and args.region:
@@ -206,10 +206,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_score_generated(args) -> int:
-    from nesf.datasets import default_cache_dir, load_dataset
-    from nesf.generation.published import format_generation_table
-    from nesf.generation.scores import coverage_cutoffs, score_generated
-    from nesf.generation.workflow import read_generated, unreadable_placeholder
+    from nesf.data.datasets import default_cache_dir, load_dataset
+    from nesf.inference.generation.published import format_generation_table
+    from nesf.inference.generation.scores import coverage_cutoffs, score_generated
+    from nesf.inference.generation.workflow import read_generated, unreadable_placeholder
 
     crystals, problems = read_generated(args.files)
     for problem in problems:
@@ -236,8 +236,8 @@ def cmd_score_generated(args) -> int:
 
 
 def register(sub, common) -> None:
-    from nesf.config import MapConfig
-    from nesf.generation.density import DEFAULT_SPREAD
+    from nesf.core.config import MapConfig
+    from nesf.inference.generation.density import DEFAULT_SPREAD
 
     p = sub.add_parser("reconstruct", parents=[common], help="structure files in, reconstructed CIFs out")
     p.add_argument("checkpoint", type=Path)

@@ -8,10 +8,10 @@ import traceback
 from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads, stop_requested
-from nesf.errors import NesfError
-from nesf.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN, config_option,
+from nesf.core.errors import NesfError
+from nesf.training.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN, config_option,
                           lever)
-from nesf.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
+from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
 
 
 def print_epoch(event: dict) -> None:
@@ -26,14 +26,14 @@ def print_epoch(event: dict) -> None:
 
 
 def cmd_train(args) -> int:
-    from nesf.api import Autoencoder
-    from nesf.atlas import write_atlas
     from nesf.checkpoint import atlas_path_for
-    from nesf.config import MapConfig
-    from nesf.datasets import training_dataset
-    from nesf.device import get_device
-    from nesf.run_spec import TrainRun, run_configs
-    from nesf.train import Trainer, TrainingData, init_distributed
+    from nesf.core.config import MapConfig
+    from nesf.core.device import get_device
+    from nesf.data.datasets import training_dataset
+    from nesf.inference.atlas import write_atlas
+    from nesf.inference.autoencoder import Autoencoder
+    from nesf.training.run_spec import TrainRun, run_configs
+    from nesf.training.trainer import Trainer, TrainingData, init_distributed
 
     run = TrainRun.from_args(args)
     is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
@@ -92,7 +92,7 @@ def register_train(sub, common) -> None:
 
 
 def cmd_crossval(args) -> int:
-    from nesf.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
+    from nesf.training.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
 
     if args.folds is not None:
         args.folds = parse_folds(args.folds)
@@ -117,7 +117,7 @@ def cmd_crossval(args) -> int:
 
 
 def register_crossval(sub, common) -> None:
-    from nesf.crossval import CrossvalConfig
+    from nesf.training.crossval import CrossvalConfig
 
     p = sub.add_parser("crossval", parents=[common], help="train and score every fold of a dataset (the paper's "
                                                           "YBCO-like protocol), resumable, writing a table")
@@ -125,7 +125,7 @@ def register_crossval(sub, common) -> None:
     folds = CrossvalConfig.folds
     p.add_argument("--folds", default=None, help=f"fold numbers, e.g. 0-19 or 0,5,10 (default "
                                                  f"{min(folds)}-{max(folds)})")
-    for field, flag, text in (("recipe", "--recipe", "named recipe (nesf.recipes)"),
+    for field, flag, text in (("recipe", "--recipe", "named recipe (nesf.training.recipes)"),
                               ("epochs", "--epochs", "per fold"),
                               ("bn_recalibration_batches", "--bn-recalibration-batches", ""),
                               ("limit", "--limit", "first N crystals of each split only (tiny runs)")):

@@ -104,9 +104,9 @@ def nacl_cif(a: float) -> str:
 def interpolation_pairs(app_env, count: int) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """`count` pairs ((id, formula), (id, formula)) of crystals of the default checkpoint's atlas, all formulas
     different, each id found first by the app's search (so the page's first match is that crystal)."""
-    from nesf.atlas import load_atlas
     from nesf.checkpoint import list_checkpoints
-    from nesf.search import search
+    from nesf.core.search import search
+    from nesf.inference.atlas import load_atlas
 
     directory = Path(app_env["NESF_CHECKPOINT_DIR"])
     shipped = [c for c in list_checkpoints([directory], shipped_directory=directory) if c.atlas_path]

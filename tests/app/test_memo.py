@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from app.memo import Memo, approx_nbytes
-from nesf.atlas import Atlas
-from nesf.crystal import Crystal
+from nesf.core.crystal import Crystal
+from nesf.inference.atlas import Atlas
 
 MB = 2**20
 

@@ -92,7 +92,7 @@ def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at
 
     import numpy as np
 
-    from nesf.crystal import Crystal
+    from nesf.core.crystal import Crystal
 
     a = 5.64
     decoded = Crystal(np.eye(3) * a, [[0, 0, 0], [a, 0, 0], [a / 2, a / 2, -0.1]], [11, 11, 17], "NaCl.cif")
@@ -191,8 +191,8 @@ def test_interpolate_bad_upload_is_reported(at):
 def test_model_page_shows_checkpoint(at):
     _open(at, "model")
     assert any("Training runs" in s for s in _texts(at, "subheader"))
-    from nesf.card import headline_metrics
     from nesf.checkpoint import Checkpoint
+    from nesf.inference.card import headline_metrics
 
     recorded = headline_metrics(Checkpoint.load(at.sidebar.selectbox(key="checkpoint").value).metrics)
     if recorded is not None:  # the shipped checkpoint's card metrics: sidebar headline and the Model page table
@@ -401,7 +401,7 @@ def test_latent_map_filters_grey_the_right_points_and_count_them(at):
     import re
 
     from nesf.api import Autoencoder
-    from nesf.atlas import load_atlas
+    from nesf.inference.atlas import load_atlas
 
     at.multiselect(key="map_filter_elements").set_value(["O"]).run()
     _no_traceback(at)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from nesf.atlas import Atlas
+from nesf.inference.atlas import Atlas
 
 
 def collection() -> Atlas:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.training_runs import TrainingManager, TrainSpec, read_events
-from nesf.errors import NesfError
+from nesf.core.errors import NesfError
 
 FAKE = Path(__file__).with_name("fake_trainer.py")
 

@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from app import viewer
-from nesf.crystal import Crystal
+from nesf.core.crystal import Crystal
 
 
 def _nacl() -> Crystal:

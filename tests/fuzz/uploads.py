@@ -33,8 +33,8 @@ def seed_files() -> list[tuple[str, bytes]]:
     """Valid files of every supported format, built in code."""
     from pymatgen.core import Lattice, Structure
 
-    from nesf.crystal import Crystal
-    from nesf.structure_io import to_cif, to_extxyz, to_json, to_poscar
+    from nesf.core.crystal import Crystal
+    from nesf.data.structure_io import to_cif, to_extxyz, to_json, to_poscar
 
     rocksalt = Crystal.from_frac(Lattice.cubic(4.21).matrix, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5],
                                                              [.5, 0, 0], [0, .5, 0], [0, 0, .5], [.5, .5, .5]],
@@ -128,8 +128,8 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from nesf.api import Autoencoder
-    from nesf.errors import NesfError
-    from nesf.structure_io import read_structures
+    from nesf.core.errors import NesfError
+    from nesf.data.structure_io import read_structures
 
     model = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
     fast = model.decode_preset("fast") if hasattr(model, "decode_preset") else None

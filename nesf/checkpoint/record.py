@@ -1,0 +1,337 @@
+"""Checkpoints: one file of plain types (tensors, numbers, strings, lists, dicts), loadable with
+`torch.load(path, weights_only=True)` on any device, written atomically (temporary file, then `os.replace`).
+
+`Checkpoint` is the file in memory, typed; this module alone knows the file's keys. `Checkpoint.load` reads and
+validates a file, `Checkpoint.save` writes one; `to_payload` / `from_payload` convert to and from the file's dict.
+The trainer produces a `Checkpoint`; shipping (`nesf.checkpoint.ship`), slimming (`nesf.checkpoint.run_state`), the lattice refit
+(`nesf.training.lattice_refit`), the model card's metrics (`nesf.inference.card`) and cross-validation's finished folds are functions
+from a `Checkpoint` to a `Checkpoint`.
+
+Keys of the file (a `Checkpoint`'s fields):
+    format, format_version   the marker "nesf-checkpoint" and this module's FORMAT_VERSION (written by `save`)
+    name, dataset, split_sizes, created, hardware
+    model_config, train_config, sampling_config, decode_config   the configs as dicts (nesf.core.config)
+    vocab                    species vocabulary: atomic numbers, index -> Z
+    bbox_min, bbox_max       (3,) bounding box of the training atoms, Angstrom
+    model_range              the cells the model was trained on (nesf.model.model_range), absent in old files
+    model_state              the weights to use (the best by validation loss, where the run kept those)
+    epoch, wall_time_s, cpu_time_s, best_val_loss, history     this run's training record
+    metrics                  per split label: Table 1 metrics, probe readings, ... (`nesf card`)
+    init_from                the checkpoint it was fine-tuned from: name, epochs, wall/CPU seconds, sha256, widenings
+    lattice_refit            its lattice heads' refit (`nesf refit-lattice`), when refitted
+    stored_weights           the weights' precision in the file (`nesf ship`), when shipped
+    training_state           what resuming needs (`TrainingState`), absent in shipped models
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from nesf.core.errors import NesfError
+from nesf.core.files import atomic_torch_save
+
+FORMAT = "nesf-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "model_config", "vocab", "bbox_min", "bbox_max", "model_state")
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """What resuming a run needs beyond its checkpoint's record: the training weights (the checkpoint's own may be
+    the best by validation), Adam's state (None once slimmed without moments), the step counters."""
+
+    model_state: dict
+    optimizer_state: dict | None = None
+    step_in_epoch: int = 0
+    global_step: int = 0
+    epochs_since_best: int = 0
+    hard_crystals: dict | None = None  # nesf.training.hard_crystals' per-crystal losses, when the run draws hard crystals
+    rewarm_steps: int | None = None    # a slim state without moments: steps over which the rate ramps back up
+    slimmed: str | None = None         # how it was slimmed (nesf.checkpoint.run_state), when it was
+
+    @classmethod
+    def from_payload(cls, state: dict) -> "TrainingState":
+        rewarm = state.get("rewarm_steps")
+        return cls(model_state=state["model_state"], optimizer_state=state.get("optimizer_state"),
+                   step_in_epoch=int(state.get("step_in_epoch", 0)), global_step=int(state.get("global_step", 0)),
+                   epochs_since_best=int(state.get("epochs_since_best", 0)), hard_crystals=state.get("hard_crystals"),
+                   rewarm_steps=None if rewarm is None else int(rewarm), slimmed=state.get("slimmed"))
+
+    def to_payload(self) -> dict:
+        state = {"model_state": self.model_state}
+        if self.optimizer_state is not None:
+            state["optimizer_state"] = self.optimizer_state
+        state.update(step_in_epoch=self.step_in_epoch, global_step=self.global_step,
+                     epochs_since_best=self.epochs_since_best)
+        optional = {"hard_crystals": self.hard_crystals, "rewarm_steps": self.rewarm_steps, "slimmed": self.slimmed}
+        state.update({key: value for key, value in optional.items() if value is not None})
+        return state
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint in memory (see the module for its fields). The configs stay dicts, as stored."""
+
+    model_config: dict
+    vocab: list
+    bbox_min: list
+    bbox_max: list
+    model_state: dict
+    name: str = ""
+    dataset: str = ""
+    split_sizes: dict = field(default_factory=dict)
+    created: str = ""
+    train_config: dict = field(default_factory=dict)
+    sampling_config: dict = field(default_factory=dict)
+    decode_config: dict = field(default_factory=dict)
+    model_range: dict | None = None
+    epoch: int = 0
+    wall_time_s: float = 0.0
+    cpu_time_s: float | None = None   # None in checkpoints from before it was kept
+    best_val_loss: float | None = None
+    history: list = field(default_factory=list)
+    metrics: dict | None = None       # None: no key in the file (a shipped or refitted model before `nesf card`)
+    hardware: str = ""
+    init_from: dict | None = None
+    lattice_refit: dict | None = None
+    stored_weights: str | None = None
+    training_state: TrainingState | None = None
+
+    # -- files ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> "Checkpoint":
+        """Load and validate a checkpoint file; any problem raises NesfError naming the file. `mmap=True` maps the
+        file instead of reading it: tensors are read only where they are used."""
+        return cls.from_payload(read_payload(path, map_location, mmap=mmap))
+
+    def save(self, path: Path) -> None:
+        """Write atomically, with this version's format marker."""
+        write_payload(self.to_payload(), path)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Checkpoint":
+        """The checkpoint of a file's dict (validated by `read_payload`); keys absent in older files take defaults."""
+        best, cpu = payload.get("best_val_loss"), payload.get("cpu_time_s")
+        state = payload.get("training_state")
+        return cls(
+            model_config=dict(payload["model_config"]), vocab=[int(z) for z in payload["vocab"]],
+            bbox_min=[float(x) for x in payload["bbox_min"]], bbox_max=[float(x) for x in payload["bbox_max"]],
+            model_state=payload["model_state"], name=str(payload.get("name") or ""),
+            dataset=str(payload.get("dataset") or ""), split_sizes=dict(payload.get("split_sizes") or {}),
+            created=str(payload.get("created") or ""), train_config=dict(payload.get("train_config") or {}),
+            sampling_config=dict(payload.get("sampling_config") or {}),
+            decode_config=dict(payload.get("decode_config") or {}),
+            model_range=dict(payload["model_range"]) if payload.get("model_range") else None,
+            epoch=int(payload.get("epoch") or 0), wall_time_s=float(payload.get("wall_time_s") or 0.0),
+            cpu_time_s=None if cpu is None else float(cpu), best_val_loss=None if best is None else float(best),
+            history=list(payload.get("history") or []),
+            metrics=dict(payload["metrics"]) if payload.get("metrics") is not None else None,
+            hardware=str(payload.get("hardware") or ""),
+            init_from=dict(payload["init_from"]) if payload.get("init_from") else None,
+            lattice_refit=dict(payload["lattice_refit"]) if payload.get("lattice_refit") else None,
+            stored_weights=payload.get("stored_weights"),
+            training_state=TrainingState.from_payload(state) if state is not None else None)
+
+    def to_payload(self) -> dict:
+        """The file's dict: plain types only (what `torch.load(weights_only=True)` reads back)."""
+        payload = {"name": self.name, "dataset": self.dataset, "split_sizes": dict(self.split_sizes),
+                   "created": self.created, "model_config": self.model_config, "train_config": self.train_config,
+                   "sampling_config": self.sampling_config, "decode_config": self.decode_config,
+                   "vocab": [int(z) for z in self.vocab], "bbox_min": [float(x) for x in self.bbox_min],
+                   "bbox_max": [float(x) for x in self.bbox_max]}
+        if self.model_range is not None:
+            payload["model_range"] = self.model_range
+        payload.update(model_state=self.model_state, epoch=self.epoch, wall_time_s=self.wall_time_s)
+        if self.cpu_time_s is not None:
+            payload["cpu_time_s"] = self.cpu_time_s
+        payload.update(best_val_loss=self.best_val_loss, history=list(self.history))
+        if self.metrics is not None:
+            payload["metrics"] = dict(self.metrics)
+        payload.update(hardware=self.hardware, init_from=self.init_from)
+        optional = {"lattice_refit": self.lattice_refit, "stored_weights": self.stored_weights,
+                    "training_state": self.training_state.to_payload() if self.training_state else None}
+        payload.update({key: value for key, value in optional.items() if value is not None})
+        return payload
+
+    # -- checkpoint to checkpoint ---------------------------------------------------------------------------------
+    def without_training_state(self) -> "Checkpoint":
+        """The trained model alone: no optimizer or resume state (a finished cross-validation fold, a shipped file)."""
+        return replace(self, training_state=None)
+
+    def with_metrics(self, metrics: dict) -> "Checkpoint":
+        """`metrics` ({"test": {...}, ...}) stored beside those it holds (`nesf card`)."""
+        return replace(self, metrics={**(self.metrics or {}), **metrics})
+
+    def with_refitted_lattice(self, model_state: dict, record: dict) -> "Checkpoint":
+        """New weights after a lattice-head refit, described by `record` (nesf.training.lattice_refit); the metrics, measured
+        with the old heads, are dropped (`nesf card` measures the new ones)."""
+        return replace(self, model_state={key: value.detach().cpu() for key, value in model_state.items()},
+                       lattice_refit=record, metrics=None)
+
+    # -- derived --------------------------------------------------------------------------------------------------
+    @property
+    def trained_epochs(self) -> int:
+        """Epochs behind the weights: this run's, plus those of the checkpoint it was fine-tuned from."""
+        return self.epoch + int((self.init_from or {}).get("epochs", 0))
+
+    def lineage(self) -> dict:
+        """Training behind the weights, the checkpoints it was fine-tuned from included: epochs, wall and CPU
+        seconds (what `init_from` records of a source, so a chain of fine-tunes adds up)."""
+        source = self.init_from or {}
+        chain = {"epochs": self.trained_epochs,
+                 "wall_time_s": self.wall_time_s + float(source.get("wall_time_s") or 0.0)}
+        if self.cpu_time_s is not None and (not source or source.get("cpu_time_s") is not None):
+            chain["cpu_time_s"] = self.cpu_time_s + float(source.get("cpu_time_s") or 0.0)
+        return chain  # without cpu_time_s where some link did not record it (checkpoints before it was kept)
+
+    def source_record(self, path: Path) -> dict:
+        """What a run fine-tuned from this checkpoint (the file at `path`) records of it in its `init_from`."""
+        return {"name": self.name or None, **self.lineage(), "sha256": file_sha256(path)}
+
+
+def write_payload(payload: dict, path: Path) -> None:
+    """Write a file's dict with this version's format marker (a loaded payload's own marker is replaced)."""
+    payload = {**payload, "format": FORMAT, "format_version": FORMAT_VERSION}
+    atomic_torch_save(payload, path)
+
+
+def read_payload(path: Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> dict:
+    """A checkpoint file's dict, validated; any problem raises NesfError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise NesfError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:  # corrupt, truncated, not a torch file, or holds non-plain objects
+        raise NesfError(f"{path}: not a readable NeSF checkpoint ({describe_load_error(exc)})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise NesfError(f"{path}: not a NeSF checkpoint (no '{FORMAT}' marker)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise NesfError(f"{path}: checkpoint format version {payload.get('format_version')!r}; this version of nesf "
+                        f"reads version {FORMAT_VERSION}")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise NesfError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    return payload
+
+
+def describe_load_error(exc: Exception) -> str:
+    """What went wrong in a weights-only load, without torch's advice to load with weights_only=False (which would
+    run whatever code the file carries)."""
+    text = str(exc)
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if refused:
+        return f"refused: it holds a Python object ({refused.group(1)}) that only loads by running code"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", text)
+    if detail:
+        return f"corrupt or not a torch file: {detail.group(1)}"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(model_state: dict) -> str:
+    """A digest of a model's weights alone (names, dtypes, shapes and values): the same after a checkpoint file is
+    rewritten with other metadata (`nesf card` stores metrics in it), different after any retraining."""
+    digest = hashlib.sha256()
+    for name in sorted(model_state):
+        tensor = model_state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about itself, without its weights: the one metadata record of the CLI, the card and
+    the app. `epochs` counts those of the checkpoint it was fine-tuned from too; `epoch` is this run's own."""
+
+    path: Path | None
+    name: str
+    dataset: str
+    created: str
+    epochs: int                       # trained epochs behind the weights, fine-tuning source included
+    metrics: dict                     # per split: Table 1 metrics, probe readings, count, decode time
+    shipped: bool = False             # in the shipped checkpoint folder (not trained from the app)
+    atlas_path: Path | None = None    # <stem>.atlas.pt beside it, when there is one
+    mtime: float = 0.0                # file modification time (s since the epoch), a cache key
+    epoch: int = 0                    # epochs of this run
+    split_sizes: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0          # this run's training time
+    cpu_time_s: float = 0.0           # its training CPU time, all threads (0 in checkpoints from before it was kept)
+    hardware: str = ""
+    best_val_loss: float | None = None
+    history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
+    init_from: dict | None = None     # the checkpoint it was fine-tuned from: name, epochs, wall_time_s, sha256
+    lattice_refit: dict | None = None  # its lattice heads' refit (nesf.training.lattice_refit): config, result, dataset
+    model_config: dict = field(default_factory=dict)
+    train_config: dict = field(default_factory=dict)
+    sampling_config: dict = field(default_factory=dict)
+    decode_config: dict = field(default_factory=dict)
+    stored_weights: str = "fp32"      # precision of the weights in the file (nesf.checkpoint.ship); the model computes in fp32
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint, path: Path | None = None, *, shipped: bool = False) -> "CheckpointInfo":
+        """The metadata of a loaded checkpoint (tensors are not touched)."""
+        path = Path(path) if path is not None else None
+        atlas = atlas_path_for(path) if path is not None else None
+        return cls(
+            path=path, name=checkpoint.name or (path.stem if path else ""), dataset=checkpoint.dataset,
+            created=checkpoint.created, epochs=checkpoint.trained_epochs, metrics=dict(checkpoint.metrics or {}),
+            shipped=shipped, atlas_path=atlas if atlas is not None and atlas.is_file() else None,
+            mtime=path.stat().st_mtime if path is not None and path.exists() else 0.0,
+            epoch=checkpoint.epoch, split_sizes=dict(checkpoint.split_sizes), wall_time_s=checkpoint.wall_time_s,
+            cpu_time_s=checkpoint.cpu_time_s or 0.0, hardware=checkpoint.hardware,
+            best_val_loss=checkpoint.best_val_loss, history=list(checkpoint.history),
+            init_from=dict(checkpoint.init_from) if checkpoint.init_from else None,
+            lattice_refit=dict(checkpoint.lattice_refit) if checkpoint.lattice_refit else None,
+            model_config=dict(checkpoint.model_config), train_config=dict(checkpoint.train_config),
+            sampling_config=dict(checkpoint.sampling_config), decode_config=dict(checkpoint.decode_config),
+            stored_weights=checkpoint.stored_weights or "fp32")
+
+    @property
+    def label(self) -> str:
+        """One line naming it: name · dataset · creation date · shipped or trained here."""
+        date = self.created[:10] if self.created else "?"
+        origin = "shipped" if self.shipped else "trained here"
+        return f"{self.name} · {self.dataset or '?'} · {date} · {origin}"
+
+
+def read_checkpoint_info(path: Path, *, shipped: bool = False) -> CheckpointInfo:
+    """A checkpoint's metadata, read without loading its weights (the file is memory-mapped and its tensors are
+    left alone). NesfError names the file when it is no readable checkpoint."""
+    return CheckpointInfo.of(Checkpoint.load(path, mmap=True), path, shipped=shipped)
+
+
+def atlas_path_for(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".atlas.pt")
+
+
+def list_checkpoints(directories, shipped_directory: Path | None = None) -> list[CheckpointInfo]:
+    """Readable checkpoints in `directories` (non-recursive, skipping atlases); unreadable files are left out."""
+    found = []
+    for directory in directories:
+        directory = Path(directory)
+        if not directory.is_dir():
+            continue
+        shipped = shipped_directory is not None and directory.resolve() == Path(shipped_directory).resolve()
+        for path in sorted(directory.glob("*.pt")):
+            if path.name.endswith(".atlas.pt"):
+                continue
+            try:
+                found.append(read_checkpoint_info(path, shipped=shipped))
+            except NesfError:
+                continue
+    return found

@@ -1,0 +1,1 @@
+"""Foundation: errors, atomic file writes, the device, configs, `Crystal`, lattices, grids, the canonical frame."""

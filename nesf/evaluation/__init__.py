@@ -1,0 +1,1 @@
+"""Evaluation: Table 1 metrics and the composition probe."""

@@ -1,0 +1,266 @@
+"""Model cards: evaluate a checkpoint on its dataset's splits, store the metrics in the checkpoint, write a `.md`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from nesf.evaluation.metrics import TABLE1_LABELS, paper_reference, table1_metrics
+from nesf.evaluation.probe import PROBE_KEYS, composition_probe, crystal_fractions
+
+
+NOT_SPLITS = ("trust",)  # stored metrics that are not a split's figures: the trust calibrations (nesf.inference.trust)
+
+
+def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
+    """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `Checkpoint.with_metrics`
+    stores them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
+    metrics = metrics or {}
+    nested = {label: values for label, values in metrics.items()
+              if isinstance(values, dict) and label not in NOT_SPLITS}
+    if nested:
+        return nested
+    flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+    return {"held out": flat} if flat else {}
+
+
+def headline_metrics(metrics: dict | None) -> tuple[str, dict] | None:
+    """The split a checkpoint is summarised by: the full test split, else validation, else the first recorded."""
+    splits = metrics_by_split(metrics)
+    for label in ("test", "val", *splits):
+        if label in splits:
+            return label, splits[label]
+    return None
+
+
+def evaluate_split(autoencoder, crystals, decode_config, *, cdvae: bool = False) -> tuple[dict, float]:
+    """Table 1 metrics of a split (and, with `cdvae`, CDVAE's reconstruction benchmark on the reconstructions in
+    the canonical frame), and the decoding time in seconds."""
+    started = time.monotonic()
+    preds = autoencoder.reconstruct(crystals, decode_config, check_box=False)
+    seconds = time.monotonic() - started
+    metrics = table1_metrics(crystals, preds)
+    if cdvae:
+        from nesf.core.canonical import canonical_crystal
+        from nesf.inference.generation.published import cdvae_reconstruction
+
+        metrics.update(cdvae_reconstruction(crystals, [canonical_crystal(c) for c in preds]))
+    return metrics, seconds
+
+
+def _cdvae_section(dataset: str, splits: dict) -> list[str]:
+    """CDVAE's reconstruction benchmark beside the published models, for the splits that hold it."""
+    from nesf.inference.generation.published import PUBLISHED_RECONSTRUCTION
+
+    measured = {label: values for label, values in splits.items()
+                if "cdvae_match_rate_percent" in values and "[" not in label}  # whole splits, not CI subsets
+    if not measured:
+        return []
+    published = PUBLISHED_RECONSTRUCTION.get(dataset, {})
+    names = [f"ours ({label}, {values.get('count')})" for label, values in measured.items()]
+    lines = ["## CDVAE's reconstruction benchmark", "",
+             "A reconstruction counts where it is valid (no two atoms closer than 0.5 A, SMACT charge-neutral) and "
+             "StructureMatcher (stol 0.5, ltol 0.3, angle_tol 10) matches it to the input; RMSE is the mean over "
+             "matches, normalised by (V/N)^(1/3), as CDVAE's `compute_metrics.py`."
+             + (" The published models trained on the 11,356-crystal train split; ours on the val split (less 4 % "
+                "held out for model selection), as the card's split sizes say." if published else ""), "",
+             "| metric | " + " | ".join([*names, *published]) + " |", "|---|" + "---|" * (len(names) + len(published))]
+    for key, label, published_key in (("cdvae_match_rate_percent", "Match rate [%]", "match_rate_percent"),
+                                      ("cdvae_rmse", "RMSE", "rmse"),
+                                      ("match_rate_percent", "Match rate, validity not required [%]", None),
+                                      ("cdvae_inputs_valid_percent", "Inputs that are valid themselves [%]", None)):
+        if not all(key in values for values in measured.values()):
+            continue
+        cells = [f"{values[key]:.4f}" for values in measured.values()]
+        cells += [f"{model[published_key]}" if published_key else "—" for model in published.values()]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if all("cdvae_inputs_valid_percent" in values for values in measured.values()):
+        lines += ["", "The benchmark asks the reconstruction to be valid, and some inputs are not valid themselves (SMACT "
+                  "finds no charge-neutral oxidation states for them with the installed SMACT's oxidation-state "
+                  "table): their share caps the match rate of a perfect model. The match rate without the validity "
+                  "requirement is the one comparable across SMACT versions."]
+    return [*lines, ""]
+
+
+def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
+    """The composition probe (`nesf.evaluation.probe`) of a checkpoint: fitted on `fit_crystals`' latents (the training split),
+    scored on `eval_crystals`'; {} when there is nothing to fit on."""
+    if len(fit_crystals) < 2 or not eval_crystals:
+        return {}
+    fit_latents = autoencoder.encode(fit_crystals, check_box=False)
+    eval_latents = autoencoder.encode(eval_crystals, check_box=False)
+    return composition_probe(fit_latents, crystal_fractions(fit_crystals, autoencoder.vocab), eval_latents,
+                             crystal_fractions(eval_crystals, autoencoder.vocab))
+
+
+def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_count: int = 64,
+                         uploads: bool = True, progress: Callable[[str, dict], None] | None = None) -> dict:
+    """What `nesf card` stores: per split of `splits` (and its first `ci_count` crystals, "test[:64]", where that is
+    fewer) the Table 1 metrics (CDVAE's benchmark too on its datasets), the composition probe, the count and the
+    decoding time; with `uploads` and a test split, the upload-path figures and the trust calibrations
+    (`nesf.inference.reupload`). `progress(label, values)` after each label is measured."""
+    from nesf.data.download import CDVAE_DATASETS
+
+    report = progress or (lambda label, values: None)
+    config = autoencoder.decode_preset(decode_name)
+    metrics = {}
+    for split in splits:
+        crystals = dataset.crystals(split)
+        for label, subset in ((split, crystals), (f"{split}[:{ci_count}]", crystals[:ci_count])):
+            if not subset or label in metrics or (label != split and ci_count >= len(crystals)):
+                continue
+            values, seconds = evaluate_split(autoencoder, subset, config, cdvae=dataset.name in CDVAE_DATASETS)
+            probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
+            metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": decode_name}
+            report(label, values)
+    if "test" in splits and uploads:
+        from nesf.inference.reupload import measure_uploads
+
+        training = dataset.crystals("train")
+        latents = autoencoder.encode(training, check_box=False) if training else None
+        measured, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
+                                          training_latents=latents)
+        for label, values in measured.items():
+            values.update({"decode": decode_name})
+            report(label, values)
+        metrics.update(measured)
+        if trust:
+            metrics["trust"] = trust
+    return metrics
+
+
+def is_upload_label(label: str) -> bool:
+    """A stored label of upload-path figures (`nesf.inference.reupload.measure_uploads`): "test[re-uploaded]",
+    "test[primitive standard cells]", ...; not a split or a CI subset ("test[:64]")."""
+    return "[" in label and not label.split("[", 1)[1].startswith(":")
+
+
+def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
+    """The card's "what users get" table: each upload-path label beside its split's dataset form, then the trust
+    calibration."""
+    if not uploads:
+        return []
+    from nesf.inference.trust import SIGNALS, TrustCalibration
+
+    columns = {}
+    for label, values in uploads.items():
+        base = label.split("[")[0]
+        if base in splits and base not in columns:
+            columns[f"{base}, as stored"] = splits[base]
+        columns[label.replace("[", ", ").rstrip("]")] = values
+    lines = ["## What users get: uploads through the app's path", "",
+             "Each structure written as a P1 CIF after a random rotation and origin shift (seed "
+             f"{next(iter(uploads.values())).get('seed', 0)}) and read back as an upload (re-uploaded), or converted to "
+             "the other cells the app offers for uploads outside the model's range, then encoded in the setting the "
+             "model reads best (frame selection) and compared with it. A refused upload counts as a miss in the match "
+             "rate. The hexagonal crystals are the held-out set of `nesf.data.hexagonal_set` (LCS6A's val and test splits "
+             "hold none).", "",
+             "| metric | " + " | ".join(f"{name} ({values.get('count')})" for name, values in columns.items()) + " |",
+             "|---|" + "---|" * len(columns)]
+    keys = {**TABLE1_LABELS, "refused_percent": "Refused by the upload path or the range [%]",
+            "frame_changed_percent": "Frame selection moved the setting [%]"}
+    for key, label in keys.items():
+        if any(key in values for values in columns.values()):
+            cells = [f"{values[key]:.4f}" if isinstance(values.get(key), (int, float)) else "—"
+                     for values in columns.values()]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for signal, stored in trust.items():
+        calibration = TrustCalibration.from_dict(stored)
+        lines += [f"Trust calibration, {SIGNALS.get(signal, signal)} ({calibration.source}):", "",
+                  "| value | matched | crystals |", "|---|---|---|"]
+        edges = calibration.upper_edges
+        for i, (rate, count) in enumerate(zip(calibration.match_rates, calibration.counts)):
+            bounds = (f"<= {edges[0]:.4g}" if i == 0 else f"> {edges[i - 1]:.4g}" if i == len(edges) - 1
+                      else f"{edges[i - 1]:.4g} to {edges[i]:.4g}")
+            lines.append(f"| {bounds} | {100 * rate:.0f} % | {count} |")
+        lines.append("")
+    return lines
+
+
+def _init_from_line(source: dict | None) -> list[str]:
+    if not source:
+        return []
+    cpu = f", {float(source['cpu_time_s']) / 3600:.2f} CPU core-hours" if source.get("cpu_time_s") else ""
+    widened = ""
+    if source.get("widened_query_encoding"):
+        widened += (f"; a sin/cos query encoding of {source['widened_query_encoding']} frequencies added, its new "
+                    f"inputs starting at zero weight")
+    for name, widths in (source.get("widened_field_channels") or {}).items():
+        widened += (f"; {name.removesuffix('_channels').replace('_', ' ')} widened from hidden widths "
+                    f"{tuple(widths)}, the new units starting with zero outgoing weights")
+    return [f"- Started from the weights of `{source.get('name')}` ({source.get('epochs')} epochs, "
+            f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h{cpu}, its own sources included; sha256 "
+            f"{str(source.get('sha256'))[:12]}...), with a new optimizer and learning-rate schedule{widened}"]
+
+
+def _lattice_refit_line(refit: dict | None) -> list[str]:
+    if not refit:
+        return []
+    result, config = refit.get("result", {}), refit.get("config", {})
+    chosen = ", ".join(f"{name} head " + (f"from epoch {result.get(key)}" if result.get(key) else "kept as trained")
+                       for name, key in (("length", "length_epoch"), ("angle", "angle_epoch")))
+    before, after = result.get("val_before", {}), result.get("val_after", {})
+    augmented = (f" and its variants (`--augment {refit['augmentation']}`, {refit.get('crystals', {}).get('train')} "
+                 f"crystals)" if refit.get("augmentation", "none") != "none" else "")
+    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train"
+            f"{augmented} "
+            f"(`nesf refit-lattice`, {config.get('epochs')} epochs, {float(result.get('seconds', 0)):.0f} s; "
+            f"{chosen}, chosen on validation): validation lattice error "
+            f"{before.get('length_angstrom', 0):.4f} A / {before.get('angle_degrees', 0):.3f} deg -> "
+            f"{after.get('length_angstrom', 0):.4f} A / {after.get('angle_degrees', 0):.3f} deg; encoder and fields "
+            f"unchanged"]
+
+
+def _stored_weights_line(stored: str) -> list[str]:
+    if stored != "fp16":
+        return []
+    return ["- Weights stored in fp16 to halve the file (`nesf ship --weights fp16`), the lattice heads in fp32; the "
+            "model computes in fp32, and the metrics below are this file's"]
+
+
+def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
+    info = autoencoder.info
+    lines = [f"# {info.name} — NeSF model card", "",
+             f"- Dataset: `{info.dataset}`; split sizes {info.split_sizes}",
+             f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time"
+             + (f" ({info.cpu_time_s / 3600:.2f} CPU core-hours)" if info.cpu_time_s else "")
+             + f" on {info.hardware or None}; created {info.created}",
+             *_init_from_line(info.init_from),
+             *_lattice_refit_line(info.lattice_refit),
+             *_stored_weights_line(info.stored_weights),
+             f"- Model config: `{info.model_config}`",
+             f"- Train config: `{info.train_config}`",
+             f"- Sampling config: `{info.sampling_config}`",
+             f"- Decoding used below: {decode_name} (`{info.decode_config}`)",
+             (f"- Best validation loss: {info.best_val_loss}"
+              if (info.train_config or {}).get("keep_best_by_validation", True) else
+              f"- Weights: the last epoch's, not chosen on validation (lowest validation loss seen: "
+              f"{info.best_val_loss})"), "",
+             "## Range: the cells this model was trained on (uploads outside it are refused, naming the excess)", "",
+             "| quantity | range |", "|---|---|",
+             *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]
+    uploads = {label: values for label, values in metrics.items() if is_upload_label(label)}
+    metrics = {label: values for label, values in metrics.items() if label not in uploads and label not in NOT_SPLITS}
+    for split, values in metrics.items():
+        table, reference = paper_reference(info.dataset, split)
+        lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
+                  "", f"| metric | ours | paper (NeSF, {table}: {split}) |", "|---|---|---|"]
+        for key, label in TABLE1_LABELS.items():
+            if key in values:
+                lines.append(f"| {label} | {values[key]:.4f} | {reference.get(key, '—')} |")
+        lines.append("")
+        if any(key in values for key in PROBE_KEYS):
+            lines += [f"Composition probe (fitted on the training split's latents, scored on {split}):", "",
+                      "| reading | value |", "|---|---|"]
+            lines += [f"| {label} | {values[key]:.4f} |" for key, label in PROBE_KEYS.items() if key in values]
+            lines.append("")
+    lines += _cdvae_section(info.dataset, metrics)
+    lines += _upload_section(metrics, uploads, (info.metrics or {}).get("trust") or {})
+    lines += ["## Reproduce", "", "```bash", command, "```", ""]
+    if notes:
+        lines += ["## Notes", "", notes, ""]
+    card = Path(path).with_suffix(".md")
+    card.write_text("\n".join(lines))
+    return card

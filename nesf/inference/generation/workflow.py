@@ -1,0 +1,152 @@
+"""One generation session over a model and its atlas, as the CLI and the app run it: fit the density once, then
+sample anywhere (whole space, near a crystal, within a region of the map), decode, and judge each sample
+(validity, uniqueness, novelty against the training crystals, nearest dataset crystals)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nesf.core.crystal import Crystal
+from nesf.core.errors import NesfError
+from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity
+from nesf.inference.generation.sample import Where, generate, training_density
+from nesf.inference.generation.scores import CrystalScores, score_crystals
+
+NEAREST_COUNT = 3
+
+
+@dataclass(frozen=True)
+class GeneratedSet:
+    """Samples of one run: latents (N, L), decoded crystals (canonical frame), their scores, and for each its
+    nearest dataset crystals [(id, latent distance), ...]."""
+    latents: np.ndarray
+    crystals: list[Crystal]
+    scores: CrystalScores
+    nearest: list[list[tuple[str, float]]]
+    where: str
+    density: str
+    seed: int
+
+    def table_rows(self) -> list[dict]:
+        rows = []
+        for i, crystal in enumerate(self.crystals):
+            rows.append({"id": crystal.id, "formula": crystal.formula or "(empty)", "num_atoms": crystal.num_atoms,
+                         "volume_angstrom3": round(crystal.volume_angstrom3, 3),
+                         "structure_valid": bool(self.scores.structure_valid[i]),
+                         "composition_valid": bool(self.scores.composition_valid[i]),
+                         "valid": bool(self.scores.valid[i]), "unique": bool(self.scores.unique[i]),
+                         "novel": bool(self.scores.novel[i]),
+                         "nearest_dataset_crystal": self.nearest[i][0][0] if self.nearest[i] else "",
+                         "nearest_latent_distance": round(self.nearest[i][0][1], 4) if self.nearest[i] else None})
+        return rows
+
+    def summary_csv(self) -> str:
+        rows = self.table_rows()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+class GenerationSession:
+    """A model, its atlas (training latents and crystals) and a fitted density."""
+
+    def __init__(self, autoencoder, atlas, density: LatentDensity):
+        self.autoencoder = autoencoder
+        self.atlas = atlas
+        self.density = density
+        train = (atlas.table["split"] == "train").to_numpy()
+        self.training_crystals = [c for c, keep in zip(atlas.crystals, train) if keep]
+
+    @classmethod
+    def open(cls, autoencoder, method: str = "gmm", seed: int = 0) -> "GenerationSession":
+        from nesf.checkpoint import atlas_path_for
+        from nesf.inference.atlas import load_atlas
+
+        path = atlas_path_for(autoencoder.path) if autoencoder.path else None
+        if path is None or not path.is_file():
+            raise NesfError(f"{autoencoder.info.name}: generation needs the atlas beside the checkpoint ({path}); "
+                            f"build it with `nesf atlas`")
+        return cls(autoencoder, load_atlas(path, autoencoder), training_density(autoencoder, method, seed))
+
+    def index_of(self, crystal_id: str) -> int:
+        """The atlas row of a crystal id, else of the first crystal with this formula."""
+        table = self.atlas.table
+        for column in ("id", "formula"):
+            matches = np.flatnonzero(table[column].astype(str).to_numpy() == str(crystal_id))
+            if len(matches):
+                return int(matches[0])
+        raise NesfError(f"no crystal with id or formula {crystal_id!r} in the atlas of {self.atlas.dataset}")
+
+    def near(self, crystal_id: str, spread: float = DEFAULT_SPREAD) -> Where:
+        index = self.index_of(crystal_id)
+        found = self.atlas.table["id"].iloc[index]
+        return Where.near(self.atlas.latents[index], f"{found} ({self.atlas.crystals[index].formula})", spread)
+
+    def near_crystal(self, crystal: Crystal, label: str, spread: float = DEFAULT_SPREAD) -> Where:
+        """Around an uploaded crystal, encoded in the setting the model reads best."""
+        choice = self.autoencoder.select_frames([crystal])[0]
+        return Where.near(self.autoencoder.encode([choice.crystal])[0], label, spread)
+
+    def region(self, crystal_ids, spread: float = DEFAULT_SPREAD) -> Where:
+        ids = list(dict.fromkeys(str(i) for i in crystal_ids))
+        indices = [self.index_of(i) for i in ids]
+        return Where.region(self.atlas.latents[indices], f"within a region of {len(ids)} crystals", spread)
+
+    def run(self, count: int, seed: int = 0, where: Where = Where(), decode_config=None) -> GeneratedSet:
+        from nesf.inference.atlas import nearest_neighbors
+
+        latents, crystals = generate(self.autoencoder, self.density, count, seed, where, decode_config)
+        scores = score_crystals(crystals, self.training_crystals)
+        ids = self.atlas.table["id"].astype(str).tolist()
+        nearest = []
+        for latent in latents:
+            order, distances = nearest_neighbors(self.atlas, latent, NEAREST_COUNT)
+            nearest.append([(ids[i], float(d)) for i, d in zip(order, distances)])
+        return GeneratedSet(latents, crystals, scores, nearest, where.label, self.density.label, seed)
+
+
+def write_generated(generated: GeneratedSet, out_dir: Path, *, valid_only: bool = False) -> list[Path]:
+    """CIFs of the samples (all, or the valid ones) and `summary.csv` with every sample's scores."""
+    from nesf.data.structure_io import to_cif
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for crystal, valid in zip(generated.crystals, generated.scores.valid):
+        if crystal.num_atoms and (valid or not valid_only):
+            path = out_dir / f"{crystal.id}.cif"
+            path.write_text(to_cif(crystal))
+            paths.append(path)
+    (out_dir / "summary.csv").write_text(generated.summary_csv())
+    return paths
+
+
+def read_generated(paths) -> tuple[list[Crystal], list[str]]:
+    """Crystals of generated structure files as written (no cell conversion, no range checks: an invalid structure
+    is scored, not refused), and one problem line per file that cannot be read (scored as invalid by the caller)."""
+    from pymatgen.core import Structure
+
+    from nesf.data.structure_io import structure_files
+
+    crystals, problems = [], []
+    for path in structure_files(paths):
+        try:
+            structure = Structure.from_file(str(path))
+            if not structure.is_ordered:
+                raise ValueError("a disordered structure (partial occupancies)")
+            crystals.append(Crystal.from_structure(structure, path.stem))
+        except Exception as exc:  # pymatgen raises many types for unreadable files
+            problems.append(f"{path}: not readable as a structure ({str(exc)[:200] or type(exc).__name__})")
+    return crystals, problems
+
+
+def unreadable_placeholder(index: int) -> Crystal:
+    """Stands for a generated file that cannot be read: no atoms, so invalid and without fingerprints."""
+    return Crystal(np.eye(3), np.zeros((0, 3)), np.zeros(0, dtype=np.int64), f"unreadable-{index}")

@@ -1,0 +1,1 @@
+"""Model: the encoder and fields, batching, query sampling, the structure decoder, the model's range."""
