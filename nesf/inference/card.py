@@ -84,8 +84,8 @@ def _cdvae_section(dataset: str, splits: dict) -> list[str]:
 
 
 def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
-    """The composition probe (`nesf.evaluation.probe`) of a checkpoint: fitted on `fit_crystals`' latents (the training split),
-    scored on `eval_crystals`'; {} when there is nothing to fit on."""
+    """The composition probe (`nesf.evaluation.probe`) of a checkpoint: fitted on `fit_crystals`' latents (the training
+    split), scored on `eval_crystals`'; {} when there is nothing to fit on."""
     if len(fit_crystals) < 2 or not eval_crystals:
         return {}
     fit_latents = autoencoder.encode(fit_crystals, check_box=False)
@@ -154,7 +154,9 @@ def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
              f"{next(iter(uploads.values())).get('seed', 0)}) and read back as an upload (re-uploaded), or converted to "
              "the other cells the app offers for uploads outside the model's range, then encoded in the setting the "
              "model reads best (frame selection) and compared with it. A refused upload counts as a miss in the match "
-             "rate. The hexagonal crystals are the held-out set of `nesf.data.hexagonal_set` (LCS6A's val and test splits "
+             # `nesf.hexagonal_set`: the module's name before issue 27 (now nesf.data.hexagonal_set), kept so that
+             # stored cards re-render byte for byte
+             "rate. The hexagonal crystals are the held-out set of `nesf.hexagonal_set` (LCS6A's val and test splits "
              "hold none).", "",
              "| metric | " + " | ".join(f"{name} ({values.get('count')})" for name, values in columns.items()) + " |",
              "|---|" + "---|" * len(columns)]
