@@ -210,8 +210,8 @@ def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
 
 
 def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
-    """The `nesf.inference.trust.TrustSignal` of each item: a `FrameChoice` (an upload, from `select_frame`) or a crystal
-    (a dataset pick, read in its stored setting); kept by checkpoint and content."""
+    """The `nesf.inference.trust.TrustSignal` of each item: a `FrameChoice` (an upload, from `select_frame`) or a
+    crystal (a dataset pick, read in its stored setting); kept by checkpoint and content."""
     from nesf.model.frame_select import FrameChoice
 
     net = model(checkpoint, device)
@@ -294,7 +294,7 @@ def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto
 
 def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
-    """(nesf.inference.decode_anywhere.MapPoint, decoded crystal) at map position `xy` of the collection's `method` map."""
+    """(`MapPoint` of nesf.inference.decode_anywhere, decoded crystal) at `xy` on the collection's `method` map."""
     from nesf.inference.decode_anywhere import latent_at
 
     net = model(checkpoint, device)
@@ -324,7 +324,8 @@ def generation_session(checkpoint: CheckpointInfo, method: str, device: str = "a
 
 def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, where, mode: str = "fast",
              device: str = "auto"):
-    """A `nesf.inference.generation.workflow.GeneratedSet` (kept by checkpoint, density, count, seed, place and decoding)."""
+    """A `GeneratedSet` (nesf.inference.generation.workflow), kept by checkpoint, density, count, seed, place and
+    decoding."""
     session = generation_session(checkpoint, method, device)
     centres = "" if where.centres is None else hashlib.sha1(
         np.ascontiguousarray(where.centres, dtype=np.float32).tobytes()).hexdigest()[:20]

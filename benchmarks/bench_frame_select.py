@@ -1,6 +1,6 @@
 """Cost of frame selection (`Autoencoder.select_frames`): ms per structure and candidate settings scored, on a split
-re-uploaded as users would (`nesf.inference.reupload.reuploaded`: random rotation and origin, P1 CIF, read back), beside the
-cost of encoding the same structures in their given setting only. The reading of the uploads (CIF parse and the
+re-uploaded as users would (`nesf.inference.reupload.reuploaded`: random rotation and origin, P1 CIF, read back), beside
+the cost of encoding the same structures in their given setting only. The reading of the uploads (CIF parse and the
 canonical cell) is not timed: every path pays it with or without frame selection.
 
     python benchmarks/bench_frame_select.py [--checkpoint checkpoints/lcs6a.pt] [--count 200] [--threads 2]

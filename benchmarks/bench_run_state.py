@@ -3,12 +3,12 @@
     python benchmarks/bench_run_state.py RUN_CHECKPOINT [--steps 170] [--rewarm-steps 100] [--threads 1]
 
 RUN_CHECKPOINT is a training run's resume checkpoint (with Adam's moments) on LCS6A. Each variant resumes from it
-(full; `nesf.checkpoint.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate re-warmed; the
-same with the weights in fp16), with the run's own model, training and sampling configs (torch.compile off, which
-changes no numerics), then takes the same `--steps` steps: the same batches and the same queries, in one process one
-after the other, so the budget is equal by construction. Printed per variant: the file size, the mean training loss
-over the first 20 steps and over the rest, and the validation loss after the steps (the trainer's own fixed-query
-validation on all 286 val crystals), with the difference to the full state's.
+(full; `nesf.checkpoint.run_state.slim_run_state` with bf16 moments; with moments dropped and the learning rate
+re-warmed; the same with the weights in fp16), with the run's own model, training and sampling configs (torch.compile
+off, which changes no numerics), then takes the same `--steps` steps: the same batches and the same queries, in one
+process one after the other, so the budget is equal by construction. Printed per variant: the file size, the mean
+training loss over the first 20 steps and over the rest, and the validation loss after the steps (the trainer's own
+fixed-query validation on all 286 val crystals), with the difference to the full state's.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
                                      [--mixed-precision] [--compile] [--global-in-cell]
                                      [--position-field-channels 256,128,128,128,128,128,128,128 256,256,...]
 
-Each step is `nesf.training.trainer.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident): query
-sampling and nearest-atom targets on the device, forward, backward, Adam. Warmup steps (and torch.compile's first
+Each step is `nesf.training.trainer.Trainer.train_step` on a batch cut from `trainer.train_tensors` (device-resident):
+query sampling and nearest-atom targets on the device, forward, backward, Adam. Warmup steps (and torch.compile's first
 compilation) are not timed; CUDA is synchronized before the clock starts and stops. One line per batch size and
 position-field widths (the recipe's when not given), so their costs compare within one run.
 """

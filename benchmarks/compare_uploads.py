@@ -1,6 +1,6 @@
 """Models side by side on a split as stored and as uploaded: Table 1 metrics and StructureMatcher match rate of the
-dataset form, and of the same crystals re-uploaded (`nesf.inference.reupload`: random rotation and origin, P1 CIF, read back
-through the upload path) with and without frame selection. How the augmentation arms of issue 24 were compared.
+dataset form, and of the same crystals re-uploaded (`nesf.inference.reupload`: random rotation and origin, P1 CIF, read
+back through the upload path) with and without frame selection. How the augmentation arms of issue 24 were compared.
 
     python benchmarks/compare_uploads.py runs/aug/lcs6a-aug.pt runs/noaug/lcs6a-noaug.pt [--split val] [--json F]
 """
@@ -33,7 +33,8 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--cells", action="store_true",
                         help="also the split's crystals converted to primitive and Niggli-reduced cells, and the "
-                             "held-out hexagonal set as orthohexagonal cells (nesf.inference.reupload.measure_cell_kind)")
+                             "held-out hexagonal set as orthohexagonal cells "
+                             "(nesf.inference.reupload.measure_cell_kind)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 

@@ -1,9 +1,9 @@
 """Generation benchmark: sampling methods compared at equal sample count on one model, with CDVAE's metrics.
 
-For each density (`nesf.inference.generation.density`: gmm, kde, gaussian) it samples COUNT latents (seed fixed), decodes them
-(the checkpoint's decoding), and scores them against the dataset's test split (coverage, property distributions)
-and its training crystals (novelty). Prints a markdown table with the published figures beside, the held-out
-log-likelihood of each density, and seconds per stage; writes JSON.
+For each density (`nesf.inference.generation.density`: gmm, kde, gaussian) it samples COUNT latents (seed fixed),
+decodes them (the checkpoint's decoding), and scores them against the dataset's test split (coverage, property
+distributions) and its training crystals (novelty). Prints a markdown table with the published figures beside, the
+held-out log-likelihood of each density, and seconds per stage; writes JSON.
 
     python benchmarks/generation.py checkpoints/perov5.pt --count 1000 --json benchmarks/results/generation/perov5.json
 """

@@ -12,7 +12,8 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from nesf.api import Autoencoder
-from nesf.core.canonical import canonical_crystal, canonical_frame, canonical_structure, frame_lattice, is_triclinic, wrap_fractional
+from nesf.core.canonical import (canonical_crystal, canonical_frame, canonical_structure, frame_lattice, is_triclinic,
+                                 wrap_fractional)
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.core.lattice import lattice_from_parameters

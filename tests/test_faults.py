@@ -50,7 +50,8 @@ import torch
 
 torch.set_num_threads(1)
 # what `python -m nesf train` imports on its way, loaded once here so that each forked run starts at once
-import nesf.checkpoint.record, nesf.cli, nesf.data.datasets, nesf.core.device, nesf.training.recipes, nesf.data.structure_io, nesf.training.trainer  # noqa
+import nesf.checkpoint.record, nesf.cli, nesf.core.device, nesf.data.datasets, nesf.data.structure_io  # noqa
+import nesf.training.recipes, nesf.training.trainer  # noqa
 import pymatgen.io.cif  # noqa
 torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # the first optimizer imports torch._dynamo (~2 s)
 

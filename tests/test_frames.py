@@ -1,5 +1,6 @@
-"""Equivalent settings and other cells of one crystal (nesf.data.frames), augmentation over them (nesf.training.augment), frame
-selection by the model's fields (nesf.model.frame_select), re-uploads (nesf.inference.reupload) and trust readings (nesf.inference.trust)."""
+"""Equivalent settings and other cells of one crystal (nesf.data.frames), augmentation over them
+(nesf.training.augment), frame selection by the model's fields (nesf.model.frame_select), re-uploads
+(nesf.inference.reupload) and trust readings (nesf.inference.trust)."""
 
 import numpy as np
 import pytest

@@ -6,7 +6,8 @@ import pytest
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.inference.generation.density import fit_density
-from nesf.inference.generation.fingerprints import Fingerprints, composition_fingerprint, fingerprints, structure_fingerprint
+from nesf.inference.generation.fingerprints import (Fingerprints, composition_fingerprint, fingerprints,
+                                                    structure_fingerprint)
 from nesf.inference.generation.scores import coverage, coverage_cutoffs, score_crystals, score_generated
 from nesf.inference.generation.validity import composition_valid, crystal_valid, min_distance_angstrom, structure_valid
 from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, rocksalt_mgo

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nesf.core.lattice import (count_inside_cell, frame_holding, inside_cell_torch, inside_predicted_cell_torch,
-                          lattice_from_parameters, lattice_from_parameters_torch)
+                               lattice_from_parameters, lattice_from_parameters_torch)
 
 TRICLINIC = ((3.2, 4.7, 5.9), (71.3, 84.2, 103.9))
 

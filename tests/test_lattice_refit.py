@@ -1,5 +1,6 @@
-"""The lattice-head refit (`nesf.training.lattice_refit`): it lowers the lattice error on crystals it has not fitted, touches
-nothing but the two heads, keeps the original heads when no epoch beats them, and refuses bad settings by name."""
+"""The lattice-head refit (`nesf.training.lattice_refit`): it lowers the lattice error on crystals it has not fitted,
+touches nothing but the two heads, keeps the original heads when no epoch beats them, and refuses bad settings by
+name."""
 
 import numpy as np
 import pytest

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nesf.core.crystal import Crystal
-from nesf.evaluation.metrics import TABLE1_KEYS, TABLE1_LABELS, format_table1, paper_reference, structure_metrics, table1_metrics
+from nesf.evaluation.metrics import (TABLE1_KEYS, TABLE1_LABELS, format_table1, paper_reference, structure_metrics,
+                                     table1_metrics)
 from tests.helpers import cscl, rocksalt_mgo
 
 

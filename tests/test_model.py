@@ -8,7 +8,7 @@ from nesf.core.config import LossWeights, ModelConfig, SamplingConfig
 from nesf.core.errors import NesfError
 from nesf.model.batch import CrystalTensors
 from nesf.model.network import (NeSF, QueryEncoding, count_parameters, noisy_latent, widen_field_channels,
-                        widen_query_encoding)
+                                widen_query_encoding)
 from nesf.model.sampling import QuerySampler
 from nesf.training.trainer import compute_loss
 from tests.helpers import cscl, hexagonal_zno, rocksalt_mgo

@@ -1,5 +1,5 @@
-"""`nesf ship` (nesf.checkpoint.ship): the shipped file has no run state, loads with weights_only, and in fp16 is about half
-the size while the model it loads computes in fp32 from the rounded weights (the lattice heads exact)."""
+"""`nesf ship` (nesf.checkpoint.ship): the shipped file has no run state, loads with weights_only, and in fp16 is about
+half the size while the model it loads computes in fp32 from the rounded weights (the lattice heads exact)."""
 
 from dataclasses import replace
 

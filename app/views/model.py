@@ -91,8 +91,9 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
 
 
 def upload_table(metrics: dict) -> pd.DataFrame | None:
-    """One row per metric, one column per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]",
-    the offered cells), after the dataset form of the split it comes from; None when the checkpoint has none."""
+    """One row per metric, one column per upload-path figure set (`nesf.inference.reupload.measure_uploads`:
+    "test[re-uploaded]", the offered cells), after the dataset form of the split it comes from; None when the checkpoint
+    has none."""
     from nesf.inference.card import is_upload_label, metrics_by_split
 
     splits = metrics_by_split(metrics)

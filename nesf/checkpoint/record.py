@@ -3,9 +3,9 @@
 
 `Checkpoint` is the file in memory, typed; this module alone knows the file's keys. `Checkpoint.load` reads and
 validates a file, `Checkpoint.save` writes one; `to_payload` / `from_payload` convert to and from the file's dict.
-The trainer produces a `Checkpoint`; shipping (`nesf.checkpoint.ship`), slimming (`nesf.checkpoint.run_state`), the lattice refit
-(`nesf.training.lattice_refit`), the model card's metrics (`nesf.inference.card`) and cross-validation's finished folds are functions
-from a `Checkpoint` to a `Checkpoint`.
+The trainer produces a `Checkpoint`; shipping (`nesf.checkpoint.ship`), slimming (`nesf.checkpoint.run_state`), the
+lattice refit (`nesf.training.lattice_refit`), the model card's metrics (`nesf.inference.card`) and cross-validation's
+finished folds are functions from a `Checkpoint` to a `Checkpoint`.
 
 Keys of the file (a `Checkpoint`'s fields):
     format, format_version   the marker "nesf-checkpoint" and this module's FORMAT_VERSION (written by `save`)
@@ -50,7 +50,7 @@ class TrainingState:
     step_in_epoch: int = 0
     global_step: int = 0
     epochs_since_best: int = 0
-    hard_crystals: dict | None = None  # nesf.training.hard_crystals' per-crystal losses, when the run draws hard crystals
+    hard_crystals: dict | None = None  # nesf.training.hard_crystals' per-crystal losses, when hard crystals are drawn
     rewarm_steps: int | None = None    # a slim state without moments: steps over which the rate ramps back up
     slimmed: str | None = None         # how it was slimmed (nesf.checkpoint.run_state), when it was
 
@@ -168,8 +168,8 @@ class Checkpoint:
         return replace(self, metrics={**(self.metrics or {}), **metrics})
 
     def with_refitted_lattice(self, model_state: dict, record: dict) -> "Checkpoint":
-        """New weights after a lattice-head refit, described by `record` (nesf.training.lattice_refit); the metrics, measured
-        with the old heads, are dropped (`nesf card` measures the new ones)."""
+        """New weights after a lattice-head refit, described by `record` (nesf.training.lattice_refit); the metrics,
+        measured with the old heads, are dropped (`nesf card` measures the new ones)."""
         return replace(self, model_state={key: value.detach().cpu() for key, value in model_state.items()},
                        lattice_refit=record, metrics=None)
 
@@ -279,7 +279,7 @@ class CheckpointInfo:
     train_config: dict = field(default_factory=dict)
     sampling_config: dict = field(default_factory=dict)
     decode_config: dict = field(default_factory=dict)
-    stored_weights: str = "fp32"      # precision of the weights in the file (nesf.checkpoint.ship); the model computes in fp32
+    stored_weights: str = "fp32"      # weights' precision in the file (nesf.checkpoint.ship); computed in fp32
 
     @classmethod
     def of(cls, checkpoint: Checkpoint, path: Path | None = None, *, shipped: bool = False) -> "CheckpointInfo":

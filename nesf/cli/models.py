@@ -183,7 +183,8 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_slim)
 
     p = sub.add_parser("ship", parents=[common], help="write a trained model as it ships in checkpoints/: no "
-                                                      "training state, named, weights in fp32 or fp16 (nesf.checkpoint.ship)")
+                                                      "training state, named, weights in fp32 or fp16 "
+                                                      "(nesf.checkpoint.ship)")
     p.add_argument("checkpoint", type=Path, help="a trained model (a run's checkpoint or a refit)")
     p.add_argument("--out", type=Path, required=True, help="the shipped file, e.g. checkpoints/lcs6a.pt")
     p.add_argument("--name", default=None, help="the model's name (default: --out's file stem)")
@@ -193,8 +194,8 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("refit-lattice", parents=[common], help="refit a model's lattice heads on its frozen encoder "
-                                                               "(nesf.training.lattice_refit) and write the result to a new "
-                                                               "checkpoint")
+                                                               "(nesf.training.lattice_refit) and write the result to "
+                                                               "a new checkpoint")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, required=True, help="where to write the refitted checkpoint (not the input)")
     p.add_argument("--dataset", default=None, help="train and val splits to use (default: the checkpoint's dataset)")
@@ -205,8 +206,8 @@ def register(sub, common) -> None:
         config_option(LatticeRefitConfig, field, flag, text, dest=field).add_to(p)
     THREADS.add_to(p)
     p.add_argument("--augment", choices=AUGMENTATIONS, default="none",
-                   help="fit and choose the heads on every variant of the train and val crystals (nesf.training.augment), "
-                        "as a model trained with --augment sees them; default: as stored")
+                   help="fit and choose the heads on every variant of the train and val crystals "
+                        "(nesf.training.augment), as a model trained with --augment sees them; default: as stored")
     p.set_defaults(func=cmd_refit_lattice)
 
     p = sub.add_parser("card", parents=[common], help="evaluate a checkpoint, store its metrics inside it and write "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads, stop_requested
 from nesf.core.errors import NesfError
-from nesf.training.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN, config_option,
-                          lever)
+from nesf.training.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN,
+                                   config_option, lever)
 from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
 
 

@@ -14,8 +14,8 @@ conventional, supercell) to one cell:
    x) for triclinic cells, as 110 of LCS6A's 140 triclinic training cells (the other 30 fit either frame);
 4. fractional coordinates wrapped into [0, 1), atoms closer than DUPLICATE_DISTANCE merged.
 
-Lengths in Angstrom, angles in degrees. With `nesf.core.crystal` and `nesf.data.structure_io`, one of the modules that touch
-pymatgen.
+Lengths in Angstrom, angles in degrees. With `nesf.core.crystal` and `nesf.data.structure_io`, one of the modules that
+touch pymatgen.
 """
 
 from __future__ import annotations

@@ -133,9 +133,10 @@ class TrainConfig:
     latent_noise: float = 0.0          # training only: Gaussian noise added to each latent before the decoders, its
                                        # std this share of the batch's std of that latent dimension (0: none, paper)
     augmentation: str = "none"         # each epoch, each training crystal is drawn as one of its variants
-                                       # (nesf.training.augment): "none" (paper); "frames": its equivalent settings (origin
-                                       # shifts, permuted equal axes, inversion); "frames+cells": also its primitive,
-                                       # Niggli-reduced and orthohexagonal cells, where they fit the model's range
+                                       # (nesf.training.augment): "none" (paper); "frames": its equivalent
+                                       # settings (origin shifts, permuted equal axes, inversion); "frames+cells":
+                                       # also its primitive, Niggli-reduced and orthohexagonal cells, where they fit
+                                       # the model's range
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:

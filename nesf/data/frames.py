@@ -6,9 +6,9 @@ per crystal, whichever the source file had; an upload's canonical frame often pi
 crystal has other valid cells: primitive, Niggli-reduced, and for hexagonal and trigonal lattices the orthohexagonal
 cell (a, sqrt(3) a, c, all angles 90 degrees), the form LCS6A stores its hexagonal crystals in.
 
-`equivalent_frames` lists the settings (used to choose an upload's frame by the model's fields, `nesf.model.frame_select`,
-and to augment training); `orthohexagonal_cell` and `cell_variants` give the other cells (offers for uploads outside
-a model's range, and augmentation). Lengths in Angstrom, angles in degrees.
+`equivalent_frames` lists the settings (used to choose an upload's frame by the model's fields,
+`nesf.model.frame_select`, and to augment training); `orthohexagonal_cell` and `cell_variants` give the other cells
+(offers for uploads outside a model's range, and augmentation). Lengths in Angstrom, angles in degrees.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from nesf.core.canonical import (CANONICAL_SYMPREC, canonical_frame, equivalent_settings, symmetry_operations,
-                            wrap_fractional)
+                                 wrap_fractional)
 from nesf.core.crystal import Crystal
 
 FRAME_KEY_DECIMALS = 3   # fractional coordinates are compared to this many decimals when merging equal settings

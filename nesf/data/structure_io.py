@@ -6,8 +6,9 @@ default symprec, 0.01, as in the official `src/dataset_generation/03_convert_to_
 setting and origin whatever the file's, in the datasets' frame, coordinates wrapped into the cell. Lengths are in
 Angstrom throughout.
 
-With `nesf.core.crystal` and `nesf.core.canonical`, this module is the only place that touches pymatgen. Bad input of any kind raises `NesfError`
-naming the file and the problem; pymatgen's and spglib's exceptions and warnings never escape.
+With `nesf.core.crystal` and `nesf.core.canonical`, this module is the only place that touches pymatgen. Bad input of
+any kind raises `NesfError` naming the file and the problem; pymatgen's and spglib's exceptions and warnings never
+escape.
 """
 
 from __future__ import annotations

@@ -183,9 +183,9 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
 
 
 def load_atlas(path: Path, autoencoder=None) -> Atlas:
-    """Read an atlas. `autoencoder` (the `nesf.inference.autoencoder.Autoencoder` it was built with) recomputes the latents of a
-    format-2 atlas from its crystals; without it their `latents` is None (table, crystals and maps are all there).
-    An atlas built by other model weights than `autoencoder`'s is refused: its maps would not match."""
+    """Read an atlas. `autoencoder` (the `nesf.inference.autoencoder.Autoencoder` it was built with) recomputes the
+    latents of a format-2 atlas from its crystals; without it their `latents` is None (table, crystals and maps are all
+    there). An atlas built by other model weights than `autoencoder`'s is refused: its maps would not match."""
     path = Path(path)
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)

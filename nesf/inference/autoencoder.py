@@ -165,8 +165,8 @@ class Autoencoder:
         return self._training_reference or None
 
     def trust(self, choices: list[FrameChoice], reference: tuple[np.ndarray, list[str]] | None = None) -> list:
-        """The `nesf.inference.trust.TrustSignal` of each encoded crystal: field residual and latent distance to the nearest
-        training crystal (`reference`, default `training_reference()`), each with its calibrated reading."""
+        """The `nesf.inference.trust.TrustSignal` of each encoded crystal: field residual and latent distance to the
+        nearest training crystal (`reference`, default `training_reference()`), each with its calibrated reading."""
         from nesf.inference.trust import trust_signals
 
         reference = reference or self.training_reference()

@@ -163,8 +163,8 @@ def refit_lattice_heads(model: NeSF, train: CrystalTensors, val: CrystalTensors,
 def refit_checkpoint(path: Path, dataset, config: LatticeRefitConfig, *, augmentation: str = "none",
                      device: str = "auto") -> tuple[Checkpoint, LatticeRefitResult]:
     """The checkpoint at `path` with its lattice heads refitted on `dataset`'s train split and chosen on its val
-    split (`augmentation`: on every variant of them, nesf.training.augment, as a model trained with it sees them), and the
-    refit's result."""
+    split (`augmentation`: on every variant of them, nesf.training.augment, as a model trained with it sees them), and
+    the refit's result."""
     from nesf.inference.autoencoder import Autoencoder
 
     autoencoder = Autoencoder.from_checkpoint(path, device)

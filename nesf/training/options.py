@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nesf.core.config import (AUGMENTATIONS, CHECKPOINT_PRESET, DECODE_PRESETS, LR_SCHEDULES, OPTIMIZERS, LossWeights,
-                         ModelConfig, SamplingConfig, TrainConfig)
+                              ModelConfig, SamplingConfig, TrainConfig)
 from nesf.core.errors import NesfError
 
 
@@ -94,8 +94,8 @@ ERRORS = Option("--errors", "which splits get a reconstruction error (decodes th
 TRAIN_RUN = {  # TrainRun field -> its option
     "datasets": Option("--dataset", "dataset name (repeatable)", action="append", default=[], dest="dataset"),
     "structures_dir": Option("--structures-dir", "folder of structure files to train on too", type=Path),
-    "recipe": Option("--recipe", "named recipe to start from (nesf.training.recipes; default: paper); the options below "
-                     "override its fields", default="paper"),
+    "recipe": Option("--recipe", "named recipe to start from (nesf.training.recipes; default: paper); the options "
+                     "below override its fields", default="paper"),
     "limit": Option("--limit", "train on the first N crystals only (0: all)", type=int, default=0),
     "name": Option("--name", default="model"),
     "out_dir": Option("--out-dir", type=Path, default=Path("checkpoints/user")),
@@ -201,7 +201,8 @@ _LEVERS = (
                                                       "batch", "levers"),
     _lever("train", "augmentation", "--augment", "each epoch, draw each training crystal as one of its equivalent "
                                                  "settings (frames) and also its primitive, Niggli and "
-                                                 "orthohexagonal cells (frames+cells) where they fit (nesf.training.augment)",
+                                                 "orthohexagonal cells (frames+cells) where they fit "
+                                                 "(nesf.training.augment)",
            "levers"),
 )
 LEVERS = tuple(lever for _, lever in _LEVERS)

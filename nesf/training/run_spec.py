@@ -1,8 +1,8 @@
 """A training run as data, its `nesf train` command line, and the configs it trains with.
 
 `TrainRun` names what to train on, the recipe, the config fields to change (`overrides`: field -> value, the fields
-of `nesf.training.options.LEVERS`) and where the run writes. `train_command` turns one into the command that runs it in a
-process of its own (the app's retraining and the GPU driver start runs so); `nesf train` parses that command back
+of `nesf.training.options.LEVERS`) and where the run writes. `train_command` turns one into the command that runs it in
+a process of its own (the app's retraining and the GPU driver start runs so); `nesf train` parses that command back
 into the same `TrainRun` and calls `run_configs` for its configs.
 """
 

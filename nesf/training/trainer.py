@@ -1,7 +1,8 @@
 """Training (section 4.3): Adam, step decay, early stopping on validation loss, resumable checkpoints,
 progress events for a UI, optional bf16 autocast and torch.compile on CUDA, DistributedDataParallel under torchrun.
 Recipe flags beyond the paper (defaults off): AdamW, a warm-up + cosine schedule, an auxiliary composition loss,
-BatchNorm recalibration after training. Each validation also runs the composition probe (`nesf.evaluation.probe`) on val.
+BatchNorm recalibration after training. Each validation runs the composition probe (`nesf.evaluation.probe`) on val
+too.
 
 Every step is tensor work on one device: batches are index slices of device-resident padded arrays, queries and
 nearest-atom targets are drawn on the device.
@@ -452,7 +453,7 @@ class Trainer:
         self.global_step = state.global_step
         if state.optimizer_state is not None:  # fp32 or bf16 moments (cast to fp32); the rate follows the epoch
             self.optimizer.load_state_dict(state.optimizer_state)
-        else:  # a slim state without moments (nesf.checkpoint.run_state): a fresh Adam, its learning rate ramped back up
+        else:  # a slim state without moments (nesf.checkpoint.run_state): a fresh Adam, its rate ramped back up
             rewarm_steps = DEFAULT_REWARM_STEPS if state.rewarm_steps is None else state.rewarm_steps
             self._rewarm = (self.global_step, rewarm_steps)
         self._start_epoch = self.epoch

@@ -1,6 +1,6 @@
 """Generate crystals with a trained autoencoder: sample latents from a density over its training latents
-(`nesf.inference.generation.density`), decode them, and put each decoded crystal in the canonical frame (atoms wrapped into
-the predicted cell, periodic duplicates merged), as the app and the CLI show decoded crystals.
+(`nesf.inference.generation.density`), decode them, and put each decoded crystal in the canonical frame (atoms wrapped
+into the predicted cell, periodic duplicates merged), as the app and the CLI show decoded crystals.
 
 Where: the whole space, near one latent (a chosen crystal's), or within a region (the latents of crystals lassoed
 on the map). Reproducible: the same density, seed and settings give the same crystals.

@@ -3,10 +3,10 @@ uniqueness and novelty (StructureMatcher, as DiffCSP and MatterGen report them).
 
 - Validity (`nesf.inference.generation.validity`): structural, compositional, both; over every generated crystal.
 - Coverage against a reference set (the test split): COV-R is the share of reference crystals that some generated
-  crystal is within both fingerprint cutoffs of (structure, composition; `nesf.inference.generation.fingerprints`); COV-P the
-  share of generated crystals within both cutoffs of some reference crystal, over all generated. AMSD / AMCD are the
-  mean distances to the nearest partner. Cutoffs (structure, composition) as CDVAE: Perov-5 and Carbon-24 0.2 / 4,
-  others 0.4 / 10.
+  crystal is within both fingerprint cutoffs of (structure, composition; `nesf.inference.generation.fingerprints`);
+  COV-P the share of generated crystals within both cutoffs of some reference crystal, over all generated. AMSD / AMCD
+  are the mean distances to the nearest partner. Cutoffs (structure, composition) as CDVAE: Perov-5 and Carbon-24
+  0.2 / 4, others 0.4 / 10.
 - Uniqueness: the share of valid crystals that match no earlier valid one; novelty: the share of unique valid
   crystals that match no training crystal (StructureMatcher with CDVAE's settings, compared only within the same
   reduced composition).
