@@ -155,5 +155,6 @@ def test_progress_event_names_are_spelled_in_one_module():
 
 
 def test_the_app_writes_no_command_line_option():
-    """The app starts training through `nesf.run_spec.train_command`, not by spelling `nesf train`'s options."""
+    """The app starts training through `nesf.training.run_spec.train_command`, not by spelling `nesf train`'s
+    options."""
     assert lines_matching(re.compile(r'["\']--[a-z]'), source_files("app").values()) == []

@@ -1,6 +1,7 @@
 """The autoencoder as one object: load a checkpoint, then encode, decode, reconstruct and interpolate crystals.
 
-This is the surface the app and the CLI use; it follows the checkpoint onto the chosen device.
+This is the surface the app and the CLI use (users and the app through the facade `nesf.api`); it follows the
+checkpoint onto the chosen device.
 """
 
 from __future__ import annotations
