@@ -134,6 +134,21 @@ def test_reupload_gives_the_same_crystal_in_the_canonical_cell():
         assert structure_match(crystal, uploaded)[0]
 
 
+def test_measured_uploads_hold_a_ci_subset_of_the_same_files(toy_checkpoint):
+    """The card's "re-uploaded" figures carry those of their first `ci_count` uploads, which CI reproduces from
+    `reuploaded(crystals[:ci_count])` (one generator drawn in order: the same files)."""
+    from nesf.inference.reupload import evaluate_uploads, measure_uploads, reuploaded
+
+    model = Autoencoder.from_checkpoint(toy_checkpoint[0], device="cpu")
+    crystals = [cscl(), bcc_iron(), Crystal.from_frac(cscl().lattice, [[.5, .5, .5], [0, 0, 0]], cscl().species, "s")]
+    measured, _ = measure_uploads(model, crystals, "test", model.decode_preset("fast"), seed=3, ci_count=2)
+    whole = measured["test[re-uploaded]"]
+    assert whole["count"] == 3 and whole["ci_subset"]["count"] == 2
+    again, _ = evaluate_uploads(model, reuploaded(crystals[:2], 3), model.decode_preset("fast"))
+    for key in ("match_rate_percent", "atom_count_error_percent", "position_error_actual_angstrom"):
+        assert again[key] == pytest.approx(whole["ci_subset"][key], abs=1e-6), key
+
+
 def test_cell_kind_variant_converts_or_says_none():
     assert cell_kind_variant(rocksalt_mgo(), "primitive standard").num_atoms == 2
     assert cell_kind_variant(rocksalt_mgo(), "orthohexagonal") is None

@@ -41,14 +41,24 @@ def test_model_card_shows_the_stored_metrics(card_metrics):
         assert f"| {TABLE1_LABELS[key]} | {card_metrics[key]:.4f} |" in card
 
 
-def test_evaluate_on_the_cpu_reproduces_the_model_card(card_metrics, data_dir, capsys):
-    code = run_cli(["evaluate", str(SHIPPED), "--split", "test", "--decode", card_metrics.get("decode", "checkpoint"),
-                    "--device", "cpu", "--data-dir", str(data_dir), "--json"])
+def subset_tolerance(count: int) -> dict:
+    """TOLERANCE for `count` crystals: a percentage may move by one crystal's worth where that is more."""
+    return {key: max(tolerance, 100 / count + 1e-9) if key.endswith("_percent") else tolerance
+            for key, tolerance in TOLERANCE.items()}
+
+
+def test_evaluate_on_the_cpu_reproduces_the_model_card(stored_metrics, card_metrics, data_dir, capsys):
+    """`nesf evaluate` on the card's CI subset (its first 64 test crystals; the whole split where the card has no
+    subset): ~20 s instead of ~100 s, and the same code path."""
+    card = stored_metrics.get("test[:64]", card_metrics)
+    code = run_cli(["evaluate", str(SHIPPED), "--split", "test", "--limit", str(card["count"]),
+                    "--decode", card.get("decode", "checkpoint"), "--device", "cpu", "--data-dir", str(data_dir),
+                    "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["count"] == card_metrics["count"]
-    for key, tolerance in TOLERANCE.items():
-        assert result["metrics"][key] == pytest.approx(card_metrics[key], abs=tolerance), key
+    assert result["count"] == card["count"]
+    for key, tolerance in subset_tolerance(card["count"]).items():
+        assert result["metrics"][key] == pytest.approx(card[key], abs=tolerance), key
 
 
 def test_interpolation_from_zns_to_cds_keeps_both_endpoints(data_dir):
@@ -76,25 +86,30 @@ def stored_metrics():
 
 def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_metrics, data_dir):
     """What users get: the test split written as CIFs in a random rotation and origin (the card's seed), read back
-    through the upload path and encoded with frame selection, scores as the card says."""
+    through the upload path and encoded with frame selection, scores as the card says: on the card's CI subset of
+    the same files (its first 64), else on the whole split."""
     from nesf.api import Autoencoder
     from nesf.data.datasets import load_dataset
     from nesf.inference.reupload import REUPLOADED, evaluate_uploads, reuploaded
 
-    card = stored_metrics.get(f"test[{REUPLOADED}]")
-    assert card, f"{SHIPPED} holds no re-uploaded figures: run `python -m nesf card {SHIPPED}`"
-    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+    whole = stored_metrics.get(f"test[{REUPLOADED}]")
+    assert whole, f"{SHIPPED} holds no re-uploaded figures: run `python -m nesf card {SHIPPED}`"
     crystals = load_dataset("lim_l6", data_dir).crystals("test")
-    values, results = evaluate_uploads(autoencoder, reuploaded(crystals, int(card.get("seed", 0))),
-                                       autoencoder.decode_preset(card.get("decode", "checkpoint")))
-    assert values["count"] == card["count"] == len(crystals)
+    assert whole["count"] == len(crystals)
+    card = whole.get("ci_subset", whole)
+    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+    values, results = evaluate_uploads(autoencoder, reuploaded(crystals[:card["count"]], int(whole.get("seed", 0))),
+                                       autoencoder.decode_preset(whole.get("decode", "checkpoint")))
+    assert values["count"] == card["count"]
+    tolerance = subset_tolerance(card["count"])
     for key in ("match_rate_percent", "atom_count_error_percent", "position_error_actual_angstrom",
                 "species_error_actual_percent"):
-        assert values[key] == pytest.approx(card[key], abs=TOLERANCE[key]), key
-    # the card's promise: uploads score within 2 points of the dataset form's match rate, 1 of its atom count error
+        assert values[key] == pytest.approx(card[key], abs=tolerance[key]), key
+    # the card's promise on the whole split: uploads score within 2 points of the dataset form's match rate, 1 of its
+    # atom count error
     stored = stored_metrics["test"]
-    assert values["match_rate_percent"] >= stored["match_rate_percent"] - 2.0
-    assert values["atom_count_error_percent"] <= stored["atom_count_error_percent"] + 1.0
+    assert whole["match_rate_percent"] >= stored["match_rate_percent"] - 2.0
+    assert whole["atom_count_error_percent"] <= stored["atom_count_error_percent"] + 1.0
 
 
 def test_offered_cells_are_measured_and_only_the_good_kinds_offered(stored_metrics):

@@ -120,7 +120,7 @@ def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_c
         training = dataset.crystals("train")
         latents = autoencoder.encode(training, check_box=False) if training else None
         measured, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
-                                          training_latents=latents)
+                                          training_latents=latents, ci_count=ci_count)
         for label, values in measured.items():
             values.update({"decode": decode_name})
             report(label, values)

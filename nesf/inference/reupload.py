@@ -131,7 +131,8 @@ def cell_label(kind: str) -> str:
 
 
 def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=None, *, seed: int = REUPLOAD_SEED,
-                    training_latents: np.ndarray | None = None, source: str = "") -> tuple[dict, dict]:
+                    training_latents: np.ndarray | None = None, source: str = "", ci_count: int = 0
+                    ) -> tuple[dict, dict]:
     """What users get on a split: (metrics by label, trust calibrations by signal).
 
     Labels (`Checkpoint.with_metrics` stores them beside the dataset form's, `split[...]` so they share its paper
@@ -139,6 +140,8 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
     "<split>[re-uploaded]": the split's crystals through `reuploaded` (fixed `seed`) and `evaluate_uploads`;
     "<split>[<kind> cells]": its crystals converted to each kind of offered cell (`cell_kind_variant`), encoded in
     that cell (frame selection among its settings), where the cell fits the model; "count" is how many were scored.
+    With `ci_count` below the split's size, "<split>[re-uploaded]" also holds "ci_subset": the same figures for the
+    first `ci_count` uploads alone (the same files: one generator, drawn in order), which CI reproduces quickly.
     The calibrations (`nesf.inference.trust.calibrate`) are fitted on the re-uploaded crystals that went through."""
     import time
 
@@ -150,6 +153,9 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
     values, results = evaluate_uploads(autoencoder, uploads, config, training_latents=training_latents)
     values["decode_s"] = time.monotonic() - started
     values["seed"] = seed
+    if 0 < ci_count < len(uploads):
+        values["ci_subset"] = evaluate_uploads(autoencoder, uploads[:ci_count], config,
+                                               training_latents=training_latents)[0]
     metrics[f"{split}[{REUPLOADED}]"] = values
     went = [r for r in results if not r.refused]
     label = source or f"{split}, {REUPLOADED} (seed {seed}), {len(went)} crystals"
