@@ -1,10 +1,12 @@
 """Model-card metrics as stored in checkpoints: per split, with a headline split for summaries."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from nesf.checkpoint import SourceRecord
 from nesf.cli import main
 from nesf.inference.card import _init_from_line, headline_metrics, metrics_by_split
 
@@ -27,12 +29,12 @@ def test_headline_prefers_test_then_val():
 
 
 def test_init_from_line_names_the_widenings_that_kept_the_source_function():
-    source = {"name": "lcs6a", "epochs": 208, "wall_time_s": 7200.0, "cpu_time_s": 3600.0, "sha256": "ab" * 32}
+    source = SourceRecord(name="lcs6a", epochs=208, wall_time_s=7200.0, cpu_time_s=3600.0, sha256="ab" * 32)
     line, = _init_from_line(source)
     assert line == ("- Started from the weights of `lcs6a` (208 epochs, 2.00 h, 1.00 CPU core-hours, its own sources "
                     "included; sha256 abababababab...), with a new optimizer and learning-rate schedule")
-    line, = _init_from_line({**source, "widened_query_encoding": 10,
-                             "widened_field_channels": {"position_field_channels": [256, 128, 128]}})
+    line, = _init_from_line(replace(source, widened_query_encoding=10,
+                                    widened_field_channels={"position_field_channels": [256, 128, 128]}))
     assert line.endswith("learning-rate schedule; a sin/cos query encoding of 10 frequencies added, its new inputs "
                          "starting at zero weight; position field widened from hidden widths (256, 128, 128), the "
                          "new units starting with zero outgoing weights")

@@ -24,6 +24,25 @@ def test_parse_folds():
             parse_folds(bad)
 
 
+def test_crossval_command_parses_back_to_its_config(tmp_path):
+    """`run_spec.crossval_command` (the GPU driver's way to start folds) writes the command line that `nesf crossval`
+    parses back into the same config; fields at their defaults are left out."""
+    from nesf.cli import build_parser
+    from nesf.cli.training import crossval_config
+    from nesf.training.run_spec import crossval_command
+
+    config = CrossvalConfig(folds=(3, 7), epochs=40, compile=False, limit=5, decode="fast", train_only=True)
+    words = crossval_command(config, tmp_path / "cv", progress_file=tmp_path / "p.jsonl", threads=1, device="cpu",
+                             data_dir=tmp_path / "data", quiet=True)
+    assert words[1:5] == ["-m", "nesf", "crossval", "YBCO13"] and "--recipe" not in words
+    args = build_parser().parse_args(words[3:])
+    assert crossval_config(args) == config
+    assert (args.out_dir, args.progress_file, args.threads, args.device, args.data_dir, args.quiet) == (
+        tmp_path / "cv", tmp_path / "p.jsonl", 1, "cpu", tmp_path / "data", True)
+    table = build_parser().parse_args(crossval_command(CrossvalConfig(), tmp_path / "cv", table_only=True)[3:])
+    assert table.table_only and crossval_config(table) == CrossvalConfig()
+
+
 def test_fold_means_are_the_mean_over_folds_skipping_non_finite():
     results = {k: {"fold": k, "metrics": {"atom_count_error_percent": v, "position_error_actual_angstrom": p}}
                for k, (v, p) in enumerate([(0.0, 0.1), (20.0, math.inf), (40.0, 0.3)])}

@@ -7,6 +7,7 @@ import pytest
 import torch
 from pymatgen.core import Lattice
 
+from nesf.checkpoint import LatticeRefitRecord
 from nesf.core.config import ModelConfig
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
@@ -106,10 +107,11 @@ class _Empty:  # CrystalTensors refuses to hold no crystals; a caller's own cont
 
 
 def test_card_line_names_the_chosen_epoch_and_the_change():
-    refit = {"dataset": "lim_l6", "config": LatticeRefitConfig().to_dict(),
-             "result": {"length_epoch": 150, "angle_epoch": 0, "seconds": 24.0, "val_before": {"length_angstrom": 0.0843,
-                                                                            "angle_degrees": 0.576},
-                        "val_after": {"length_angstrom": 0.0597, "angle_degrees": 0.129}}}
+    refit = LatticeRefitRecord.from_dict({
+        "dataset": "lim_l6", "config": LatticeRefitConfig().to_dict(),
+        "result": {"length_epoch": 150, "angle_epoch": 0, "seconds": 24.0,
+                   "val_before": {"length_angstrom": 0.0843, "angle_degrees": 0.576},
+                   "val_after": {"length_angstrom": 0.0597, "angle_degrees": 0.129}}})
     line, = _lattice_refit_line(refit)
     assert "160 epochs, 24 s; length head from epoch 150, angle head kept as trained, chosen on validation" in line
     assert "0.0843 A / 0.576 deg -> 0.0597 A / 0.129 deg" in line and "`lim_l6` train" in line

@@ -102,10 +102,13 @@ class Lcs6aRun:
 
 
 def ybco_command(args, work: Path, fold: int) -> list[str]:
-    return [sys.executable, "-m", "nesf", "crossval", "YBCO13", "--folds", str(fold), "--recipe", "cpu",
-            "--epochs", str(args.ybco_epochs), "--no-compile", "--out-dir", str(work / "ybco13"),
-            "--progress-file", str(work / "ybco13" / f"progress_fold{fold}.jsonl"), "--threads", "1",
-            "--device", args.device, "--data-dir", str(args.data_dir), "--quiet", "--limit", str(args.limit)]
+    from nesf.training.crossval import CrossvalConfig
+    from nesf.training.run_spec import crossval_command
+
+    config = CrossvalConfig(family="YBCO13", folds=(fold,), recipe="cpu", epochs=args.ybco_epochs, compile=False,
+                            limit=args.limit)
+    return crossval_command(config, work / "ybco13", progress_file=work / "ybco13" / f"progress_fold{fold}.jsonl",
+                            threads=1, device=args.device, data_dir=args.data_dir, quiet=True)
 
 
 def pack(work: Path, out: Path, lcs6a: Lcs6aRun | None) -> None:
@@ -227,8 +230,11 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             process.kill()
     log(f"stopped; folds not started: {queue}; folds cut short: {sorted(running)}")
-    subprocess.run([sys.executable, "-m", "nesf", "crossval", "YBCO13", "--table-only", "--out-dir",
-                    str(work / "ybco13")], stdout=open(work / "table.log", "w"), stderr=subprocess.STDOUT)
+    from nesf.training.crossval import CrossvalConfig
+    from nesf.training.run_spec import crossval_command
+
+    subprocess.run(crossval_command(CrossvalConfig(family="YBCO13"), work / "ybco13", table_only=True),
+                   stdout=open(work / "table.log", "w"), stderr=subprocess.STDOUT)
     pack(work, args.out, lcs6a)
     return 0
 

@@ -61,8 +61,8 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
             st.markdown(f"**Training time** · {training_panel.format_duration(wall)}")
         source = info.init_from
         if source:  # the loss curve and training time above are this run's; say what came before it
-            st.markdown(f"**Fine-tuned from** `{source.get('name')}` · {source.get('epochs')} epochs, "
-                        f"{training_panel.format_duration(float(source.get('wall_time_s') or 0))} before this run")
+            st.markdown(f"**Fine-tuned from** `{source.name}` · {source.epochs} epochs, "
+                        f"{training_panel.format_duration(source.wall_time_s)} before this run")
         hardware = info.hardware
         if hardware:
             st.markdown(f"**Hardware** · {hardware}")

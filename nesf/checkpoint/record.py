@@ -74,6 +74,98 @@ class TrainingState:
 
 
 @dataclass(frozen=True)
+class SourceRecord:
+    """What a fine-tuned checkpoint records of the one it started from (its `init_from`): the source's name, the
+    training behind its weights (its own sources included, so a chain of fine-tunes adds up), its file's sha256, and
+    how the new run widened the network where it did (the widened parts start as the same function)."""
+
+    name: str | None
+    epochs: int
+    wall_time_s: float
+    sha256: str
+    cpu_time_s: float | None = None                      # None where some link of the chain did not record it
+    widened_query_encoding: int | None = None            # sin/cos frequencies added to the query encoding
+    widened_field_channels: dict | None = None           # {"position_field_channels": [the source's widths]}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "SourceRecord":
+        cpu, frequencies = record.get("cpu_time_s"), record.get("widened_query_encoding")
+        return cls(name=record.get("name"), epochs=int(record.get("epochs") or 0),
+                   wall_time_s=float(record.get("wall_time_s") or 0.0), sha256=str(record.get("sha256") or ""),
+                   cpu_time_s=None if cpu is None else float(cpu),
+                   widened_query_encoding=None if frequencies is None else int(frequencies),
+                   widened_field_channels={name: [int(w) for w in widths] for name, widths in
+                                           record["widened_field_channels"].items()}
+                   if record.get("widened_field_channels") else None)
+
+    def to_dict(self) -> dict:
+        record = {"name": self.name, "epochs": self.epochs, "wall_time_s": self.wall_time_s}
+        if self.cpu_time_s is not None:
+            record["cpu_time_s"] = self.cpu_time_s
+        record["sha256"] = self.sha256
+        optional = {"widened_query_encoding": self.widened_query_encoding,
+                    "widened_field_channels": self.widened_field_channels}
+        record.update({key: value for key, value in optional.items() if value is not None})
+        return record
+
+
+@dataclass(frozen=True)
+class LatticeErrors:
+    """Mean lattice errors of the lattice heads on a split."""
+
+    length_angstrom: float = 0.0
+    angle_degrees: float = 0.0
+
+
+@dataclass(frozen=True)
+class LatticeRefitRecord:
+    """A lattice-head refit (`nesf refit-lattice`, `nesf.training.lattice_refit`): its config and result as that
+    module writes them (plain dicts), the dataset it was fitted on, the augmentation of its crystals and their
+    counts; the readings a model card names are properties."""
+
+    config: dict
+    result: dict
+    dataset: str = ""
+    augmentation: str = "none"
+    crystals: dict = field(default_factory=dict)         # {"train": n, "val": n}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "LatticeRefitRecord":
+        return cls(config=dict(record.get("config") or {}), result=dict(record.get("result") or {}),
+                   dataset=str(record.get("dataset") or ""), augmentation=str(record.get("augmentation") or "none"),
+                   crystals=dict(record.get("crystals") or {}))
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "result": self.result, "dataset": self.dataset,
+                "augmentation": self.augmentation, "crystals": self.crystals}
+
+    @property
+    def epochs(self) -> int | None:
+        return self.config.get("epochs")
+
+    @property
+    def seconds(self) -> float:
+        return float(self.result.get("seconds", 0.0))
+
+    @property
+    def length_epoch(self) -> int:
+        """The epoch whose length head was kept (0: the trained head was kept)."""
+        return int(self.result.get("length_epoch") or 0)
+
+    @property
+    def angle_epoch(self) -> int:
+        return int(self.result.get("angle_epoch") or 0)
+
+    @property
+    def val_before(self) -> LatticeErrors:
+        return LatticeErrors(**self.result.get("val_before", {}))
+
+    @property
+    def val_after(self) -> LatticeErrors:
+        return LatticeErrors(**self.result.get("val_after", {}))
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """A checkpoint in memory (see the module for its fields). The configs stay dicts, as stored."""
 
@@ -97,8 +189,8 @@ class Checkpoint:
     history: list = field(default_factory=list)
     metrics: dict | None = None       # None: no key in the file (a shipped or refitted model before `nesf card`)
     hardware: str = ""
-    init_from: dict | None = None
-    lattice_refit: dict | None = None
+    init_from: SourceRecord | None = None
+    lattice_refit: LatticeRefitRecord | None = None
     stored_weights: str | None = None
     training_state: TrainingState | None = None
 
@@ -132,8 +224,9 @@ class Checkpoint:
             history=list(payload.get("history") or []),
             metrics=dict(payload["metrics"]) if payload.get("metrics") is not None else None,
             hardware=str(payload.get("hardware") or ""),
-            init_from=dict(payload["init_from"]) if payload.get("init_from") else None,
-            lattice_refit=dict(payload["lattice_refit"]) if payload.get("lattice_refit") else None,
+            init_from=SourceRecord.from_dict(payload["init_from"]) if payload.get("init_from") else None,
+            lattice_refit=(LatticeRefitRecord.from_dict(payload["lattice_refit"]) if payload.get("lattice_refit")
+                           else None),
             stored_weights=payload.get("stored_weights"),
             training_state=TrainingState.from_payload(state) if state is not None else None)
 
@@ -152,8 +245,9 @@ class Checkpoint:
         payload.update(best_val_loss=self.best_val_loss, history=list(self.history))
         if self.metrics is not None:
             payload["metrics"] = dict(self.metrics)
-        payload.update(hardware=self.hardware, init_from=self.init_from)
-        optional = {"lattice_refit": self.lattice_refit, "stored_weights": self.stored_weights,
+        payload.update(hardware=self.hardware, init_from=self.init_from.to_dict() if self.init_from else None)
+        optional = {"lattice_refit": self.lattice_refit.to_dict() if self.lattice_refit else None,
+                    "stored_weights": self.stored_weights,
                     "training_state": self.training_state.to_payload() if self.training_state else None}
         payload.update({key: value for key, value in optional.items() if value is not None})
         return payload
@@ -167,7 +261,7 @@ class Checkpoint:
         """`metrics` ({"test": {...}, ...}) stored beside those it holds (`nesf card`)."""
         return replace(self, metrics={**(self.metrics or {}), **metrics})
 
-    def with_refitted_lattice(self, model_state: dict, record: dict) -> "Checkpoint":
+    def with_refitted_lattice(self, model_state: dict, record: LatticeRefitRecord) -> "Checkpoint":
         """New weights after a lattice-head refit, described by `record` (nesf.training.lattice_refit); the metrics,
         measured with the old heads, are dropped (`nesf card` measures the new ones)."""
         return replace(self, model_state={key: value.detach().cpu() for key, value in model_state.items()},
@@ -177,21 +271,23 @@ class Checkpoint:
     @property
     def trained_epochs(self) -> int:
         """Epochs behind the weights: this run's, plus those of the checkpoint it was fine-tuned from."""
-        return self.epoch + int((self.init_from or {}).get("epochs", 0))
+        return self.epoch + (self.init_from.epochs if self.init_from else 0)
 
     def lineage(self) -> dict:
         """Training behind the weights, the checkpoints it was fine-tuned from included: epochs, wall and CPU
         seconds (what `init_from` records of a source, so a chain of fine-tunes adds up)."""
-        source = self.init_from or {}
+        source = self.init_from
         chain = {"epochs": self.trained_epochs,
-                 "wall_time_s": self.wall_time_s + float(source.get("wall_time_s") or 0.0)}
-        if self.cpu_time_s is not None and (not source or source.get("cpu_time_s") is not None):
-            chain["cpu_time_s"] = self.cpu_time_s + float(source.get("cpu_time_s") or 0.0)
+                 "wall_time_s": self.wall_time_s + (source.wall_time_s if source else 0.0)}
+        if self.cpu_time_s is not None and (source is None or source.cpu_time_s is not None):
+            chain["cpu_time_s"] = self.cpu_time_s + (source.cpu_time_s if source else 0.0)
         return chain  # without cpu_time_s where some link did not record it (checkpoints before it was kept)
 
-    def source_record(self, path: Path) -> dict:
+    def source_record(self, path: Path) -> SourceRecord:
         """What a run fine-tuned from this checkpoint (the file at `path`) records of it in its `init_from`."""
-        return {"name": self.name or None, **self.lineage(), "sha256": file_sha256(path)}
+        lineage = self.lineage()
+        return SourceRecord(name=self.name or None, epochs=lineage["epochs"], wall_time_s=lineage["wall_time_s"],
+                            sha256=file_sha256(path), cpu_time_s=lineage.get("cpu_time_s"))
 
 
 def write_payload(payload: dict, path: Path) -> None:
@@ -273,8 +369,8 @@ class CheckpointInfo:
     hardware: str = ""
     best_val_loss: float | None = None
     history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
-    init_from: dict | None = None     # the checkpoint it was fine-tuned from: name, epochs, wall_time_s, sha256
-    lattice_refit: dict | None = None  # its lattice heads' refit (nesf.training.lattice_refit): config, result, dataset
+    init_from: SourceRecord | None = None           # the checkpoint it was fine-tuned from
+    lattice_refit: LatticeRefitRecord | None = None  # its lattice heads' refit (nesf.training.lattice_refit)
     model_config: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
     sampling_config: dict = field(default_factory=dict)
@@ -294,8 +390,7 @@ class CheckpointInfo:
             epoch=checkpoint.epoch, split_sizes=dict(checkpoint.split_sizes), wall_time_s=checkpoint.wall_time_s,
             cpu_time_s=checkpoint.cpu_time_s or 0.0, hardware=checkpoint.hardware,
             best_val_loss=checkpoint.best_val_loss, history=list(checkpoint.history),
-            init_from=dict(checkpoint.init_from) if checkpoint.init_from else None,
-            lattice_refit=dict(checkpoint.lattice_refit) if checkpoint.lattice_refit else None,
+            init_from=checkpoint.init_from, lattice_refit=checkpoint.lattice_refit,
             model_config=dict(checkpoint.model_config), train_config=dict(checkpoint.train_config),
             sampling_config=dict(checkpoint.sampling_config), decode_config=dict(checkpoint.decode_config),
             stored_weights=checkpoint.stored_weights or "fp32")

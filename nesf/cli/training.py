@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads, stop_requested
 from nesf.core.errors import NesfError
-from nesf.training.options import (COMMON, DECODE, LEVER_GROUPS, PROGRESS_FILE, QUIET, THREADS, TRAIN_RUN,
-                                   config_option, lever)
+from nesf.training.options import (COMMON, CROSSVAL, CROSSVAL_OUT_DIR, LEVER_GROUPS, PROGRESS_FILE, QUIET,
+                                   TABLE_ONLY, THREADS, TRAIN_RUN)
 from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
 
 
@@ -91,13 +92,18 @@ def register_train(sub, common) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def cmd_crossval(args) -> int:
-    from nesf.training.crossval import Crossval, CrossvalConfig, format_table, parse_folds, read_results, write_table
+def crossval_config(args):
+    """The `CrossvalConfig` a parsed `nesf crossval` command line asks for."""
+    from nesf.training.crossval import CrossvalConfig, parse_folds
 
-    if args.folds is not None:
-        args.folds = parse_folds(args.folds)
-    config = given(args, CrossvalConfig(family=args.family, train_only=args.train_only),
-                   "folds", "recipe", "epochs", "bn_recalibration_batches", "decode", "limit", "compile")
+    folds = parse_folds(args.folds) if args.folds is not None else None
+    return given(argparse.Namespace(**{**vars(args), "folds": folds}), CrossvalConfig(family=args.family), *CROSSVAL)
+
+
+def cmd_crossval(args) -> int:
+    from nesf.training.crossval import Crossval, format_table, read_results, write_table
+
+    config = crossval_config(args)
 
     def print_fold(event: dict) -> None:
         if event["event"] in (FOLD, FOLD_DONE):
@@ -117,25 +123,11 @@ def cmd_crossval(args) -> int:
 
 
 def register_crossval(sub, common) -> None:
-    from nesf.training.crossval import CrossvalConfig
-
     p = sub.add_parser("crossval", parents=[common], help="train and score every fold of a dataset (the paper's "
                                                           "YBCO-like protocol), resumable, writing a table")
     p.add_argument("family", help="fold family: YBCO13 (datasets YBCO13_fold0..19)")
-    folds = CrossvalConfig.folds
-    p.add_argument("--folds", default=None, help=f"fold numbers, e.g. 0-19 or 0,5,10 (default "
-                                                 f"{min(folds)}-{max(folds)})")
-    for field, flag, text in (("recipe", "--recipe", "named recipe (nesf.training.recipes)"),
-                              ("epochs", "--epochs", "per fold"),
-                              ("bn_recalibration_batches", "--bn-recalibration-batches", ""),
-                              ("limit", "--limit", "first N crystals of each split only (tiny runs)")):
-        config_option(CrossvalConfig, field, flag, text).add_to(p)
-    lever("compile").option.add_to(p, help="torch.compile the field MLPs; --no-compile: do not, whatever the recipe "
-                                           "says")
-    DECODE.add_to(p)
-    p.add_argument("--out-dir", type=Path, default=Path("runs/crossval"))
-    p.add_argument("--train-only", action="store_true", help="train the folds, score none")
-    p.add_argument("--table-only", action="store_true", help="rewrite the table from the folds scored, train none")
+    for option in (*CROSSVAL.values(), CROSSVAL_OUT_DIR, TABLE_ONLY):
+        option.add_to(p)
     PROGRESS_FILE.add_to(p)
     THREADS.add_to(p)
     QUIET.add_to(p)

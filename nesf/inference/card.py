@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from nesf.checkpoint import LatticeRefitRecord, SourceRecord
 from nesf.evaluation.metrics import TABLE1_LABELS, paper_reference, table1_metrics
 from nesf.evaluation.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
@@ -181,38 +182,36 @@ def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
     return lines
 
 
-def _init_from_line(source: dict | None) -> list[str]:
-    if not source:
+def _init_from_line(source: SourceRecord | None) -> list[str]:
+    if source is None:
         return []
-    cpu = f", {float(source['cpu_time_s']) / 3600:.2f} CPU core-hours" if source.get("cpu_time_s") else ""
+    cpu = f", {source.cpu_time_s / 3600:.2f} CPU core-hours" if source.cpu_time_s else ""
     widened = ""
-    if source.get("widened_query_encoding"):
-        widened += (f"; a sin/cos query encoding of {source['widened_query_encoding']} frequencies added, its new "
+    if source.widened_query_encoding:
+        widened += (f"; a sin/cos query encoding of {source.widened_query_encoding} frequencies added, its new "
                     f"inputs starting at zero weight")
-    for name, widths in (source.get("widened_field_channels") or {}).items():
+    for name, widths in (source.widened_field_channels or {}).items():
         widened += (f"; {name.removesuffix('_channels').replace('_', ' ')} widened from hidden widths "
                     f"{tuple(widths)}, the new units starting with zero outgoing weights")
-    return [f"- Started from the weights of `{source.get('name')}` ({source.get('epochs')} epochs, "
-            f"{float(source.get('wall_time_s') or 0) / 3600:.2f} h{cpu}, its own sources included; sha256 "
-            f"{str(source.get('sha256'))[:12]}...), with a new optimizer and learning-rate schedule{widened}"]
+    return [f"- Started from the weights of `{source.name}` ({source.epochs} epochs, "
+            f"{source.wall_time_s / 3600:.2f} h{cpu}, its own sources included; sha256 "
+            f"{source.sha256[:12]}...), with a new optimizer and learning-rate schedule{widened}"]
 
 
-def _lattice_refit_line(refit: dict | None) -> list[str]:
-    if not refit:
+def _lattice_refit_line(refit: LatticeRefitRecord | None) -> list[str]:
+    if refit is None:
         return []
-    result, config = refit.get("result", {}), refit.get("config", {})
-    chosen = ", ".join(f"{name} head " + (f"from epoch {result.get(key)}" if result.get(key) else "kept as trained")
-                       for name, key in (("length", "length_epoch"), ("angle", "angle_epoch")))
-    before, after = result.get("val_before", {}), result.get("val_after", {})
-    augmented = (f" and its variants (`--augment {refit['augmentation']}`, {refit.get('crystals', {}).get('train')} "
-                 f"crystals)" if refit.get("augmentation", "none") != "none" else "")
-    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.get('dataset')}` train"
+    chosen = ", ".join(f"{name} head " + (f"from epoch {epoch}" if epoch else "kept as trained")
+                       for name, epoch in (("length", refit.length_epoch), ("angle", refit.angle_epoch)))
+    before, after = refit.val_before, refit.val_after
+    augmented = (f" and its variants (`--augment {refit.augmentation}`, {refit.crystals.get('train')} crystals)"
+                 if refit.augmentation != "none" else "")
+    return [f"- Lattice heads refitted on the frozen encoder's eval-mode latents of `{refit.dataset}` train"
             f"{augmented} "
-            f"(`nesf refit-lattice`, {config.get('epochs')} epochs, {float(result.get('seconds', 0)):.0f} s; "
+            f"(`nesf refit-lattice`, {refit.epochs} epochs, {refit.seconds:.0f} s; "
             f"{chosen}, chosen on validation): validation lattice error "
-            f"{before.get('length_angstrom', 0):.4f} A / {before.get('angle_degrees', 0):.3f} deg -> "
-            f"{after.get('length_angstrom', 0):.4f} A / {after.get('angle_degrees', 0):.3f} deg; encoder and fields "
-            f"unchanged"]
+            f"{before.length_angstrom:.4f} A / {before.angle_degrees:.3f} deg -> "
+            f"{after.length_angstrom:.4f} A / {after.angle_degrees:.3f} deg; encoder and fields unchanged"]
 
 
 def _stored_weights_line(stored: str) -> list[str]:

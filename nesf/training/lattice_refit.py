@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from nesf.checkpoint import Checkpoint
+from nesf.checkpoint import Checkpoint, LatticeRefitRecord
 from nesf.core.errors import NesfError
 from nesf.model.batch import CrystalTensors
 from nesf.model.network import NeSF
@@ -179,7 +179,7 @@ def refit_checkpoint(path: Path, dataset, config: LatticeRefitConfig, *, augment
         val = variant_pool(val, augmentation, autoencoder.range).crystals
     result = refit_lattice_heads(autoencoder.model, CrystalTensors(train, autoencoder.vocab, autoencoder.device),
                                  CrystalTensors(val, autoencoder.vocab, autoencoder.device), config)
-    record = {"config": config.to_dict(), "result": result.to_dict(), "dataset": dataset.name,
-              "augmentation": augmentation, "crystals": {"train": len(train), "val": len(val)}}
+    record = LatticeRefitRecord(config=config.to_dict(), result=result.to_dict(), dataset=dataset.name,
+                                augmentation=augmentation, crystals={"train": len(train), "val": len(val)})
     refitted = Checkpoint.load(path).with_refitted_lattice(autoencoder.model.state_dict(), record)
     return refitted, result

@@ -215,3 +215,29 @@ def lever(field: str, config: str | None = None) -> Lever:
         if candidate.field == field and config in (None, candidate.config):
             return candidate
     raise NesfError(f"no `nesf train` option sets {field!r}; known: {', '.join(lv.field for lv in LEVERS)}")
+
+
+# -- `nesf crossval` --------------------------------------------------------------------------------------------------
+def _crossval_options() -> dict[str, Option]:
+    from nesf.training.crossval import CrossvalConfig
+
+    folds = CrossvalConfig.folds
+    return {  # CrossvalConfig field -> its option
+        "folds": Option("--folds", f"fold numbers, e.g. 0-19 or 0,5,10 (default {min(folds)}-{max(folds)})"),
+        "recipe": config_option(CrossvalConfig, "recipe", "--recipe", "named recipe (nesf.training.recipes)"),
+        "epochs": config_option(CrossvalConfig, "epochs", "--epochs", "per fold"),
+        "bn_recalibration_batches": config_option(CrossvalConfig, "bn_recalibration_batches",
+                                                  "--bn-recalibration-batches"),
+        "limit": config_option(CrossvalConfig, "limit", "--limit", "first N crystals of each split only (tiny runs)"),
+        "compile": Option("--compile", "torch.compile the field MLPs; --no-compile: do not, whatever the recipe says",
+                          action=argparse.BooleanOptionalAction),
+        "decode": DECODE,
+        "train_only": Option("--train-only", "train the folds, score none", action="store_true", default=False),
+    }
+
+
+CROSSVAL = _crossval_options()
+CROSSVAL_OUT_DIR = Option("--out-dir", "folder of the folds' checkpoints, results and table", type=Path,
+                          default=Path("runs/crossval"))
+TABLE_ONLY = Option("--table-only", "rewrite the table from the folds scored, train none", action="store_true",
+                    default=False)

@@ -1,4 +1,5 @@
-"""A training run as data, its `nesf train` command line, and the configs it trains with.
+"""A training run as data, its `nesf train` command line, and the configs it trains with; the `nesf crossval`
+command line of a cross-validation config.
 
 `TrainRun` names what to train on, the recipe, the config fields to change (`overrides`: field -> value, the fields
 of `nesf.training.options.LEVERS`) and where the run writes. `train_command` turns one into the command that runs it in
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from nesf.core.config import ModelConfig, SamplingConfig, TrainConfig
-from nesf.training.options import LEVERS, TRAIN_RUN, lever
+from nesf.training.options import (CROSSVAL, CROSSVAL_OUT_DIR, DATA_DIR, DEVICE, LEVERS, PROGRESS_FILE, QUIET,
+                                   TABLE_ONLY, THREADS, TRAIN_RUN, lever)
 
 TRAIN_COMMAND_VARIABLE = "NESF_TRAIN_COMMAND"  # replaces `python -m nesf train` where set (tests: a fake trainer)
 
@@ -72,6 +74,23 @@ def train_command(run: TrainRun) -> list[str]:
     `python -m nesf train` where set)."""
     override = os.environ.get(TRAIN_COMMAND_VARIABLE, "").strip()
     return (shlex.split(override) if override else [sys.executable, "-m", "nesf", "train"]) + run.argv()
+
+
+def crossval_command(config, out_dir: Path, *, progress_file: Path | None = None, threads: int = 0,
+                     device: str = "auto", data_dir: Path | None = None, quiet: bool = False,
+                     table_only: bool = False) -> list[str]:
+    """`python -m nesf crossval` for `config` (a `nesf.training.crossval.CrossvalConfig`; its fields at their
+    defaults left out) writing to `out_dir`; `table_only`: rewrite the table from the folds scored, train none."""
+    from nesf.training.crossval import CrossvalConfig
+
+    defaults = CrossvalConfig(family=config.family)
+    words = [sys.executable, "-m", "nesf", "crossval", config.family]
+    for name, option in CROSSVAL.items():
+        if getattr(config, name) != getattr(defaults, name):
+            words += option.argv(getattr(config, name))
+    words += CROSSVAL_OUT_DIR.argv(out_dir) + PROGRESS_FILE.argv(progress_file) + TABLE_ONLY.argv(table_only)
+    words += THREADS.argv(threads or None) + DEVICE.argv(None if device == "auto" else device)
+    return words + DATA_DIR.argv(data_dir) + QUIET.argv(quiet)
 
 
 @dataclass(frozen=True)

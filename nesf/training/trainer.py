@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nesf.checkpoint import Checkpoint, TrainingState
+from nesf.checkpoint import Checkpoint, SourceRecord, TrainingState
 from nesf.checkpoint.run_state import DEFAULT_REWARM_STEPS, rewarm_factor
 from nesf.core.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.core.crystal import Crystal
@@ -182,7 +182,7 @@ class Trainer:
         self.cpu_time_s = 0.0          # this process's CPU time in training (all threads), summed over resumes
         self._start_epoch = 0          # epoch and wall time this run started from (non-zero after `resume`)
         self._start_wall_time_s = 0.0
-        self.init_from: dict | None = None  # the checkpoint whose weights this run started from (`initialize_from`)
+        self.init_from: SourceRecord | None = None  # the checkpoint this run's weights started from (initialize_from)
         self._rewarm: tuple[int, int] | None = None  # (global step, steps) of a resume without Adam moments
         self.network = self._wrap_network()
 
@@ -438,7 +438,7 @@ class Trainer:
         if source_config != self.model_config:  # dropout holds no weights: a fine-tune may change it
             raise NesfError(f"{path}: model config differs from this run's; cannot start from it")
         self.model.load_state_dict(weights)
-        self.init_from = {**source.source_record(path), **widened}
+        self.init_from = replace(source.source_record(path), **widened)
 
     def resume(self, path: Path) -> None:
         checkpoint = Checkpoint.load(path, map_location=self.device)

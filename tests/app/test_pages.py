@@ -206,7 +206,7 @@ def test_model_page_shows_checkpoint(at):
             assert "Element presence error (linear probe)" in list(probe["reading"])
     source = Checkpoint.load(at.sidebar.selectbox(key="checkpoint").value).init_from
     if source:
-        assert any(m.startswith(f"**Fine-tuned from** `{source['name']}` · {source['epochs']} epochs")
+        assert any(m.startswith(f"**Fine-tuned from** `{source.name}` · {source.epochs} epochs")
                    for m in _texts(at, "markdown"))
 
 
