@@ -10,14 +10,19 @@ Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100
 - filter: an element filter (crystals containing O), until the run has finished and the greyed points are drawn;
 - memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above.
 
-Each warm figure is the median of `--repeats` tries; every try prints.
+Each warm figure is the median of `--repeats` tries; every try prints. `--trace DIR` also records a Chrome trace of
+one recolor and one filter (DIR/recolor.json, DIR/filter.json; open them in chrome://tracing or Perfetto) and prints
+where their seconds went: the busy time of the browser's threads (the page's main thread: messages, JavaScript,
+plotly.js; the GPU process's main thread: WebGL drawing), which run side by side.
 
-    python benchmarks/bench_map_scale.py --checkpoint-dir /tmp/atlas100k
+    python benchmarks/bench_map_scale.py --checkpoint-dir /tmp/atlas100k [--trace /tmp/map-trace]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import os
 import statistics
 import sys
@@ -81,10 +86,41 @@ def _filter_oxygen(page) -> None:
     box.press("Enter")
 
 
+TRACE_CATEGORIES = ["devtools.timeline", "v8.execute", "blink", "gpu", "cc", "toplevel"]
+THREADS = {"CrRendererMain": "page main thread", "CrGpuMain": "GPU process main thread",
+           "ThreadPoolForegroundWorker": "worker threads (GC, ANGLE)"}
+
+
+def thread_busy_s(trace_path: Path) -> tuple[float, dict[str, float]]:
+    """(the trace's span in s, busy seconds per thread of THREADS): the summed durations of each thread's outermost
+    task events (ThreadControllerImpl::RunTask; ThreadPool_RunTask for the workers)."""
+    events = json.loads(trace_path.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    timed = [e for e in events if e.get("ph") == "X" and "dur" in e]
+    span = (max(e["ts"] + e["dur"] for e in timed) - min(e["ts"] for e in timed)) / 1e6
+    busy = collections.defaultdict(float)
+    for e in timed:
+        thread = names.get((e["pid"], e["tid"]), "")
+        if thread in THREADS and e["name"] in ("ThreadControllerImpl::RunTask", "ThreadPool_RunTask"):
+            busy[THREADS[thread]] += e["dur"] / 1e6
+    return span, dict(busy)
+
+
+def _traced(browser, page, action, min_traces: int, path: Path) -> float:
+    browser.start_tracing(page=page, path=str(path), categories=TRACE_CATEGORIES)
+    try:
+        return _timed(page, action, min_traces)
+    finally:
+        browser.stop_tracing()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint-dir", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trace", type=Path, default=None, help="folder for Chrome traces of a recolor and a filter")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -111,6 +147,16 @@ def main() -> None:
                 filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2))
                 print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
                       f"{recolors[-2]:.2f} / {recolors[-1]:.2f} s, filter {filters[-1]:.2f} s", flush=True)
+                page.context.close()
+            if args.trace is not None:
+                args.trace.mkdir(parents=True, exist_ok=True)
+                page, _, _ = _open_map(browser, url)
+                for name, action, min_traces in (("recolor", lambda: _recolor(page, "atoms"), 1),
+                                                 ("filter", lambda: _filter_oxygen(page), 2)):
+                    seconds = _traced(browser, page, action, min_traces, args.trace / f"{name}.json")
+                    span, busy = thread_busy_s(args.trace / f"{name}.json")
+                    print(f"traced {name}: {seconds:.2f} s (trace spans {span:.2f} s); busy: "
+                          + ", ".join(f"{thread} {s:.2f} s" for thread, s in busy.items()), flush=True)
                 page.context.close()
             browser.close()
         rss, peak = _memory_mb(proc.pid)
