@@ -25,7 +25,7 @@ from nesf.checkpoint import list_checkpoints
 from nesf.cli import main
 from nesf.data.datasets import load_dataset
 from nesf.data.download import DOWNLOADS, RAW_BASE_URL
-from nesf.data.structure_io import read_structure_file, read_structures, to_cif
+from nesf.data.structure_io import to_cif
 from nesf.evaluation.metrics import TABLE1_LABELS
 from nesf.inference.atlas import load_atlas
 

@@ -5,7 +5,6 @@
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice
 
 from nesf.api import Autoencoder
 from nesf.core.config import TrainConfig
@@ -17,7 +16,7 @@ from nesf.inference.reupload import cell_kind_variant, reupload
 from nesf.inference.trust import TrustCalibration, calibrate, nearest_distances
 from nesf.model.model_range import ModelRange
 from nesf.training.augment import ORIGINAL_SHARE, VariantPool, crystal_variants
-from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, hexagonal_zno, rocksalt_mgo
+from tests.helpers import bcc_iron, cscl, cubic, hexagonal_zno, rocksalt_mgo
 
 
 def zincblende() -> Crystal:

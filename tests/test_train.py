@@ -1,6 +1,5 @@
 """Training end to end on the CPU: overfit two crystals and decode them back; resume; cancel."""
 
-import json
 from dataclasses import replace
 
 import numpy as np
