@@ -8,7 +8,7 @@ config dataclass (`nesf.core.config`), whose defaults are the paper's; its parse
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -229,8 +229,8 @@ def _crossval_options() -> dict[str, Option]:
         "bn_recalibration_batches": config_option(CrossvalConfig, "bn_recalibration_batches",
                                                   "--bn-recalibration-batches"),
         "limit": config_option(CrossvalConfig, "limit", "--limit", "first N crystals of each split only (tiny runs)"),
-        "compile": Option("--compile", "torch.compile the field MLPs; --no-compile: do not, whatever the recipe says",
-                          action=argparse.BooleanOptionalAction),
+        "compile": replace(lever("compile").option,  # the trainer's --compile, worded for folds
+                           help="torch.compile the field MLPs; --no-compile: do not, whatever the recipe says"),
         "decode": DECODE,
         "train_only": Option("--train-only", "train the folds, score none", action="store_true", default=False),
     }
