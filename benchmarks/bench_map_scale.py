@@ -8,7 +8,10 @@ Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100
   timed from navigation until the plot holds its points, and until the script run has finished;
 - recolor: "Color by" set to another attribute, until the run has finished and the plot is redrawn;
 - filter: an element filter (crystals containing O), until the run has finished and the greyed points are drawn;
-- memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above.
+- memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above;
+- remounts: whether each recolor and filter drew into a new chart element (the plot's DOM node replaced) and how many
+  WebGL contexts it created: `st.plotly_chart` with selections derives the chart's identity from its figure, so a
+  changed figure mounts a new chart instead of updating the drawn one (`bench_map_redraw.py` times both ways).
 
 Each warm figure is the median of `--repeats` tries; every try prints. `--trace DIR` also records a Chrome trace of
 one recolor and one filter (DIR/recolor.json, DIR/filter.json; open them in chrome://tracing or Perfetto) and prints
@@ -35,6 +38,24 @@ from app_helpers import CHROMIUM, CHROMIUM_ARGS, start_streamlit  # noqa: E402
 
 PLOT = '[data-testid="stMain"] .js-plotly-plot'
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+COUNT_CONTEXTS = """(() => {
+  window.__webglContexts = 0;
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const context = getContext.call(this, type, ...rest);
+    if (context && !this.__counted && String(type).startsWith('webgl')) { this.__counted = true; window.__webglContexts++; }
+    return context;
+  };
+})()"""
+# (the plot element is the one tagged before the change, WebGL contexts created since); tags the element drawn now
+REMOUNTS = f"""() => {{
+  const plot = document.querySelector('{PLOT}');
+  const kept = Boolean(plot && plot.__tagged);
+  if (plot) plot.__tagged = true;
+  const created = window.__webglContexts;
+  window.__webglContexts = 0;
+  return [kept, created];
+}}"""
 
 
 def _points_drawn(page, min_traces: int = 1) -> None:
@@ -56,6 +77,7 @@ def _memory_mb(pid: int) -> tuple[float, float]:
 def _open_map(browser, url: str) -> tuple[object, float, float]:
     """A new context opening the map: (page, seconds to the points drawn, seconds to the run finished)."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    context.add_init_script(COUNT_CONTEXTS)
     page = context.new_page()
     page.set_default_timeout(300_000)
     started = time.perf_counter()
@@ -63,15 +85,24 @@ def _open_map(browser, url: str) -> tuple[object, float, float]:
     _points_drawn(page)
     painted = time.perf_counter() - started
     _idle(page)
-    return page, painted, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    page.evaluate(REMOUNTS)
+    return page, painted, seconds
 
 
-def _timed(page, action, min_traces: int = 1) -> float:
+def _timed(page, action, min_traces: int = 1, remounts: list | None = None) -> float:
+    """Seconds from `action` to the run finished and the points drawn; appends to `remounts` whether the chart was
+    mounted anew and the WebGL contexts created."""
     started = time.perf_counter()
     action()
     _idle(page)
     _points_drawn(page, min_traces)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    page.wait_for_timeout(500)  # a remount's contexts are created after the points of the first draw show
+    kept, created = page.evaluate(REMOUNTS)
+    if remounts is not None:
+        remounts.append((not kept, created))
+    return seconds
 
 
 def _recolor(page, option: str) -> None:
@@ -137,16 +168,18 @@ def main() -> None:
             print(f"cold (fresh server, atlas loaded and encoded): points drawn {painted:.2f} s, run done {idle:.2f} s;"
                   f" {count} points on the map", flush=True)
             page.context.close()
-            paints, idles, recolors, filters = [], [], [], []
+            paints, idles, recolors, filters, remounts = [], [], [], [], []
             for attempt in range(args.repeats):
                 page, painted, idle = _open_map(browser, url)
                 paints.append(painted)
                 idles.append(idle)
-                recolors.append(_timed(page, lambda: _recolor(page, "atoms")))
-                recolors.append(_timed(page, lambda: _recolor(page, "crystal system")))
-                filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2))
+                recolors.append(_timed(page, lambda: _recolor(page, "atoms"), remounts=remounts))
+                recolors.append(_timed(page, lambda: _recolor(page, "crystal system"), remounts=remounts))
+                filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2, remounts=remounts))
+                mounts = ", ".join(f"{'new chart' if new else 'same chart'} ({created} WebGL contexts)"
+                                   for new, created in remounts[-3:])
                 print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
-                      f"{recolors[-2]:.2f} / {recolors[-1]:.2f} s, filter {filters[-1]:.2f} s", flush=True)
+                      f"{recolors[-2]:.2f} / {recolors[-1]:.2f} s, filter {filters[-1]:.2f} s; {mounts}", flush=True)
                 page.context.close()
             if args.trace is not None:
                 args.trace.mkdir(parents=True, exist_ok=True)
@@ -163,7 +196,8 @@ def main() -> None:
         median = statistics.median
         print(f"warm, median of {args.repeats}: first paint {median(paints):.2f} s (target <= 3 s; run done "
               f"{median(idles):.2f} s), recolor {median(recolors):.2f} s, filter {median(filters):.2f} s "
-              f"(target <= 1 s); server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB)")
+              f"(target <= 1 s); server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB); "
+              f"{sum(new for new, _ in remounts)} of {len(remounts)} recolors and filters mounted a new chart")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -1,0 +1,124 @@
+"""What plotly.js spends redrawing the latent map when a filter or a coloring changes (issue 25), in one run.
+
+The app re-sends the whole figure on each rerun. `st.plotly_chart` with selections gives the chart an identity
+derived from its figure, so every recolor or filter mounts a new chart (a fresh plot and WebGL contexts: see
+`bench_map_scale.py`'s remount count) instead of updating the one drawn. This benchmark builds the app's figures
+(`app.ui.latent_plot.base_map_figure`) for an atlas, serializes them as `st.plotly_chart` does, and in headless
+Chromium (software WebGL, as in `bench_map_scale.py`) times each change from the map colored by volume:
+
+- in place: `Plotly.react` on the drawn plot (what a chart that keeps its identity would pay);
+- remount: the drawn plot purged and a new one drawn in a fresh element (what the app pays today);
+
+for a recolor (atom count; crystal system) and for a filter greying a fixed random half of the points, drawn as the
+app draws it (greyed points moved into a trace of their own underneath) and, for comparison, as one trace of all
+points with greyed ones by style alone (no color value, lower opacity; built here).
+
+Each redraw is timed from the spec's JSON text to the pixels read back from the WebGL canvas (JSON.parse, plotting,
+drawing), the median of `--repeats` tries. Ratios are the point; the absolute seconds are those of a software
+rasterizer on this machine's CPU.
+
+    python benchmarks/bench_map_redraw.py --atlas /tmp/atlas100k/lcs6a.atlas.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import types
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
+
+import numpy as np  # noqa: E402
+import plotly  # noqa: E402
+import plotly.io  # noqa: E402
+import plotly.tools  # noqa: E402
+
+from app.ui.latent_plot import base_map_figure, map_hover  # noqa: E402
+from app_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from nesf.inference.atlas import load_atlas  # noqa: E402
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+REDRAW = """async ([spec, remount]) => {
+  const started = performance.now();
+  const figure = JSON.parse(spec);
+  let plot = document.getElementById('plot');
+  if (remount) {
+    Plotly.purge(plot);
+    const fresh = document.createElement('div');
+    fresh.style.cssText = plot.style.cssText;
+    plot.replaceWith(fresh);
+    fresh.id = 'plot';
+    plot = fresh;
+  }
+  await Plotly.react(plot, figure.data, figure.layout);
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  for (const canvas of plot.querySelectorAll('canvas')) {  // wait for the rasterizer: read a pixel back
+    const gl = canvas.getContext('webgl');
+    if (gl) gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+  }
+  return [(performance.now() - started) / 1000,
+          plot._fullData.map(t => (t.x || []).length)];
+}"""
+
+
+def one_trace_filter(figure, greyed: np.ndarray) -> dict:
+    """The unfiltered figure (a `base_map_figure`) with `greyed` rows greyed by style alone: every point stays in
+    the one trace; greyed ones get no color value (plotly.js draws them in its default grey) and a lower opacity."""
+    dataset = figure.data[0]
+    color = np.where(greyed, np.nan, np.asarray(dataset.marker.color, dtype=np.float32)).astype(np.float32)
+    opacity = np.where(greyed, 0.22, 0.8).astype(np.float32)
+    marker = dict(dataset.marker.to_plotly_json(), color=color, opacity=opacity)
+    trace = dict(dataset.to_plotly_json(), marker=marker)
+    return dict(data=[trace, *figure.data[1:]], layout=figure.layout)
+
+
+def _spec(figure) -> str:
+    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--atlas", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    atlas = load_atlas(args.atlas)   # without its model: table, crystals and maps
+    collection = types.SimpleNamespace(table=atlas.table)
+    hover = map_hover(atlas.table)
+    greyed = np.random.default_rng(0).random(len(atlas.table)) < 0.5
+    build = lambda **options: base_map_figure(collection, atlas.tsne, hover=hover, **options)  # noqa: E731
+    specs = {"volume": _spec(build(color_by="volume")),
+             "recolor (atoms)": _spec(build(color_by="atoms")),
+             "recolor (crystal system)": _spec(build(color_by="crystal system")),
+             "filter, two traces (the app)": _spec(build(color_by="volume", greyed=greyed)),
+             "filter, one trace styled": _spec(one_trace_filter(build(color_by="volume"), greyed))}
+    print(f"{len(atlas.table)} points, {int(greyed.sum())} greyed; spec sizes: "
+          + ", ".join(f"{name} {len(spec) / 1e6:.1f} MB" for name, spec in specs.items()), flush=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.set_content('<div id="plot" style="width:1400px;height:600px"></div>')
+        page.add_script_tag(path=str(PLOTLY_JS))
+        seconds, _ = page.evaluate(REDRAW, [specs["volume"], False])
+        print(f"first draw (volume): {seconds:.2f} s", flush=True)
+        timings = {(name, mode): [] for name in specs if name != "volume" for mode in ("in place", "remount")}
+        for attempt in range(args.repeats):
+            for name, mode in timings:
+                page.evaluate(REDRAW, [specs["volume"], False])
+                seconds, points = page.evaluate(REDRAW, [specs[name], mode == "remount"])
+                timings[name, mode].append(seconds)
+                print(f"try {attempt + 1}, {name}, {mode}: {seconds:.2f} s (points per trace {points})", flush=True)
+        browser.close()
+    reference = statistics.median(timings["recolor (atoms)", "in place"])
+    print(f"median of {args.repeats} (x: against a recolor in place):")
+    for (name, mode), seconds in timings.items():
+        print(f"  {name}, {mode}: {statistics.median(seconds):.2f} s ({statistics.median(seconds) / reference:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
