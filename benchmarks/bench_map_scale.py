@@ -10,8 +10,8 @@ Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100
 - filter: an element filter (crystals containing O), until the run has finished and the greyed points are drawn;
 - memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above;
 - remounts: whether each recolor and filter drew into a new chart element (the plot's DOM node replaced) and how many
-  WebGL contexts it created: `st.plotly_chart` with selections derives the chart's identity from its figure, so a
-  changed figure mounts a new chart instead of updating the drawn one (`bench_map_redraw.py` times both ways).
+  of its WebGL canvases are new: `st.plotly_chart` with selections derived the chart's identity from its figure, so a
+  changed figure mounted a new chart; `app.ui.map_chart` updates the drawn one (`bench_map_redraw.py` times both).
 
 Each warm figure is the median of `--repeats` tries; every try prints. `--trace DIR` also records a Chrome trace of
 one recolor and one filter (DIR/recolor.json, DIR/filter.json; open them in chrome://tracing or Perfetto) and prints
@@ -38,23 +38,14 @@ from app_helpers import CHROMIUM, CHROMIUM_ARGS, start_streamlit  # noqa: E402
 
 PLOT = '[data-testid="stMain"] .js-plotly-plot'
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-COUNT_CONTEXTS = """(() => {
-  window.__webglContexts = 0;
-  const getContext = HTMLCanvasElement.prototype.getContext;
-  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
-    const context = getContext.call(this, type, ...rest);
-    if (context && !this.__counted && String(type).startsWith('webgl')) { this.__counted = true; window.__webglContexts++; }
-    return context;
-  };
-})()"""
-# (the plot element is the one tagged before the change, WebGL contexts created since); tags the element drawn now
+# (the plot element is the one tagged before the change, WebGL canvases in it drawn anew); tags what is drawn now
 REMOUNTS = f"""() => {{
   const plot = document.querySelector('{PLOT}');
-  const kept = Boolean(plot && plot.__tagged);
+  const canvases = plot ? Array.from(plot.querySelectorAll('canvas')) : [];
+  const result = [Boolean(plot && plot.__tagged), canvases.filter(c => !c.__tagged).length];
   if (plot) plot.__tagged = true;
-  const created = window.__webglContexts;
-  window.__webglContexts = 0;
-  return [kept, created];
+  canvases.forEach(c => {{ c.__tagged = true; }});
+  return result;
 }}"""
 
 
@@ -77,7 +68,6 @@ def _memory_mb(pid: int) -> tuple[float, float]:
 def _open_map(browser, url: str) -> tuple[object, float, float]:
     """A new context opening the map: (page, seconds to the points drawn, seconds to the run finished)."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    context.add_init_script(COUNT_CONTEXTS)
     page = context.new_page()
     page.set_default_timeout(300_000)
     started = time.perf_counter()
@@ -92,13 +82,13 @@ def _open_map(browser, url: str) -> tuple[object, float, float]:
 
 def _timed(page, action, min_traces: int = 1, remounts: list | None = None) -> float:
     """Seconds from `action` to the run finished and the points drawn; appends to `remounts` whether the chart was
-    mounted anew and the WebGL contexts created."""
+    mounted anew and how many of its WebGL canvases are new."""
     started = time.perf_counter()
     action()
     _idle(page)
     _points_drawn(page, min_traces)
     seconds = time.perf_counter() - started
-    page.wait_for_timeout(500)  # a remount's contexts are created after the points of the first draw show
+    page.wait_for_timeout(500)  # a second mount follows the first draw's points within this
     kept, created = page.evaluate(REMOUNTS)
     if remounts is not None:
         remounts.append((not kept, created))
@@ -114,7 +104,7 @@ def _filter_oxygen(page) -> None:
     page.get_by_role("button", name="Filters").click()
     box = page.locator('[data-testid="stPopoverBody"] [data-testid="stMultiSelect"] input').first
     box.fill("O")
-    box.press("Enter")
+    page.get_by_role("option", name="O", exact=True).click()  # Enter would take every match (Os, Co, Mo, Ho, ...)
 
 
 TRACE_CATEGORIES = ["devtools.timeline", "v8.execute", "blink", "gpu", "cc", "toplevel"]
@@ -176,7 +166,7 @@ def main() -> None:
                 recolors.append(_timed(page, lambda: _recolor(page, "atoms"), remounts=remounts))
                 recolors.append(_timed(page, lambda: _recolor(page, "crystal system"), remounts=remounts))
                 filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2, remounts=remounts))
-                mounts = ", ".join(f"{'new chart' if new else 'same chart'} ({created} WebGL contexts)"
+                mounts = ", ".join(f"{'new chart' if new else 'same chart'} ({created} new WebGL canvases)"
                                    for new, created in remounts[-3:])
                 print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
                       f"{recolors[-2]:.2f} / {recolors[-1]:.2f} s, filter {filters[-1]:.2f} s; {mounts}", flush=True)

@@ -13,6 +13,7 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
+from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
 from nesf.inference.atlas import nearest_neighbors, project_new
@@ -108,11 +109,8 @@ def render(ctx: AppContext) -> None:
             name="uploaded", marker=dict(symbol="star", size=16, color="#ff7f0e", line=dict(width=1, color="black")),
             hovertemplate="uploaded: %{text}<extra></extra>",
         ))
-    event = st.plotly_chart(
-        fig, key="latent_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map",
-                                                               "scale": 2}},
-    )
+    event = map_chart(fig, key="latent_map", config={
+        "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map", "scale": 2}})
     selected = _selected_rows(event)
     if selected:
         state.select_on_map(selected)

@@ -143,6 +143,60 @@ def test_latent_map_select_point_opens_structures(browser_page, server):
     assert not page.errors, f"console errors: {page.errors}"
 
 
+_PLOT = '[data-testid="stMain"] .js-plotly-plot'
+_TAG_CHART = f"""() => {{
+  const plot = document.querySelector('{_PLOT}');
+  const canvases = Array.from(plot.querySelectorAll('canvas'));
+  const result = [Boolean(plot.__tagged), canvases.filter(c => !c.__tagged).length];
+  plot.__tagged = true;
+  canvases.forEach(c => {{ c.__tagged = true; }});
+  return result;
+}}"""
+
+
+def test_latent_map_recolor_and_filter_update_the_drawn_chart(browser_page, server):
+    """A recolor or a filter redraws the map in place: the same chart element and WebGL canvases (st.plotly_chart
+    mounted a new chart for every changed figure), with the new colors; a lasso still selects afterwards, the shown
+    crystals only."""
+    page = browser_page
+    page.goto(server)  # a new session (the map is the root page): no selection yet
+    main = _main(page)
+    main.locator(".js-plotly-plot").first.wait_for()
+    _wait_idle(page)
+    page.evaluate(_TAG_CHART)
+    main.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="atoms", exact=True).click()
+    _wait_idle(page)
+    page.wait_for_function(f"() => document.querySelector('{_PLOT}')._fullData[0].marker.colorbar.title.text "
+                           "=== 'atoms in the cell'")
+    assert page.evaluate(_TAG_CHART) == [True, 0], "the recolor mounted a new chart"
+    filters = page.get_by_role("button", name="Filters")
+    filters.click()
+    box = page.locator('[data-testid="stPopoverBody"] [data-testid="stMultiSelect"] input').first
+    box.fill("O")
+    page.get_by_role("option", name="O", exact=True).click()  # Enter would take every match (Os, Co, Mo, ...)
+    _wait_idle(page)
+    page.locator("h1").first.click()  # a click outside closes the popover, off the map
+    page.locator('[data-testid="stPopoverBody"]').wait_for(state="hidden")
+    caption = main.get_by_text(re.compile(r"Filter: [\d,]+ shown"))
+    caption.wait_for()
+    shown = int(re.search(r"Filter: ([\d,]+) shown", caption.inner_text()).group(1).replace(",", ""))
+    assert 0 < shown < 6005
+    page.wait_for_function(f"() => document.querySelector('{_PLOT}')._fullData.length >= 2")  # greyed underneath
+    assert page.evaluate(_TAG_CHART) == [True, 0], "the filter mounted a new chart"
+    _lasso_middle(page, 1 / 3)
+    selected = int(re.search(r"(\d+) selected", main.get_by_text(re.compile(r"\d+ selected")).first.inner_text())
+                   .group(1))
+    assert 0 < selected <= shown
+    assert page.evaluate(_TAG_CHART)[0], "the selection mounted a new chart"
+    _shot(page, "latent_map_filtered_selection")
+    page.goto(server)  # a new session: the tests after this one start unfiltered
+    page.wait_for_selector('[data-testid="stMain"]')
+    _wait_idle(page)
+    assert not page.outside, f"requests left the machine: {page.outside}"
+    assert not page.errors, f"console errors: {page.errors}"
+
+
 def _lasso_middle(page, half_size: float = 1 / 4):
     """A lasso around the middle of the map (half its side `half_size` of the map's), and wait for the selection."""
     plot = _main(page).locator(".js-plotly-plot").first
@@ -179,7 +233,7 @@ def test_generate_in_a_lasso_region_and_near_a_crystal(browser_page, server, tmp
     _generate(page, main)
     main.get_by_text(re.compile(r"within the \d+ crystals selected on the map")).first.wait_for()
     assert main.get_by_text("Valid").first.is_visible() and main.get_by_text("Novel").first.is_visible()
-    assert main.locator(".js-plotly-plot").count() >= 1  # the samples on the map
+    main.locator(".js-plotly-plot").first.wait_for()  # the samples on the map (plotly.js may still be loading)
     main.get_by_text(re.compile("Samples placed on the")).wait_for()
     frame = _viewer_frame(page)
     assert frame.locator("canvas").count() >= 1
