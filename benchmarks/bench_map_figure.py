@@ -1,5 +1,5 @@
 """Server-side cost of one latent-map rerun at scale: building the plotly figure and serializing it the way
-`st.plotly_chart` does (`plotly.tools.return_figure_from_figure_or_data` + `plotly.io.to_json`), for an atlas's
+the map's chart does (`app.ui.map_chart.figure_json`, as `st.plotly_chart` does), for an atlas's
 table and map, colored by a continuous and a categorical attribute and with half the points greyed by a filter.
 
     python benchmarks/bench_map_figure.py --atlas /tmp/atlas100k/lcs6a.atlas.pt
@@ -17,10 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the app package, run from anywhere
 
 import numpy as np  # noqa: E402
-import plotly.io  # noqa: E402
-import plotly.tools  # noqa: E402
 
 from app.ui.latent_plot import base_map_figure, map_hover  # noqa: E402
+from app.ui.map_chart import figure_json  # noqa: E402
 from nesf.inference.atlas import load_atlas  # noqa: E402
 
 
@@ -30,7 +29,7 @@ def _timed(build, repeats: int) -> tuple[float, float, int]:
         started = time.perf_counter()
         figure = build()
         built = time.perf_counter()
-        spec = plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
+        spec = figure_json(figure)
         builds.append(built - started)
         serials.append(time.perf_counter() - built)
     return statistics.median(builds), statistics.median(serials), len(spec)

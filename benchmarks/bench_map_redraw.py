@@ -1,13 +1,13 @@
 """What plotly.js spends redrawing the latent map when a filter or a coloring changes (issue 25), in one run.
 
-The app re-sends the whole figure on each rerun. `st.plotly_chart` with selections gives the chart an identity
-derived from its figure, so every recolor or filter mounts a new chart (a fresh plot and WebGL contexts: see
-`bench_map_scale.py`'s remount count) instead of updating the one drawn. This benchmark builds the app's figures
-(`app.ui.latent_plot.base_map_figure`) for an atlas, serializes them as `st.plotly_chart` does, and in headless
-Chromium (software WebGL, as in `bench_map_scale.py`) times each change from the map colored by volume:
+The app re-sends the whole figure on each rerun. `st.plotly_chart` with selections took the chart's identity from
+the figure, so every recolor or filter mounted a new chart (a fresh plot and WebGL canvases: `bench_map_scale.py`
+counts the remounts); `app.ui.map_chart` keeps one chart and updates it. This benchmark builds the app's figures
+(`app.ui.latent_plot.base_map_figure`) for an atlas, serializes them as the chart does (`figure_json`), and in
+headless Chromium (software WebGL, as in `bench_map_scale.py`) times each change from the map colored by volume:
 
-- in place: `Plotly.react` on the drawn plot (what a chart that keeps its identity would pay);
-- remount: the drawn plot purged and a new one drawn in a fresh element (what the app pays today);
+- in place: `Plotly.react` on the drawn plot (what `app.ui.map_chart` does);
+- remount: the drawn plot purged and a new one drawn in a fresh element (what `st.plotly_chart` did);
 
 for a recolor (atom count; crystal system) and for a filter greying a fixed random half of the points, drawn as the
 app draws it (greyed points moved into a trace of their own underneath) and, for comparison, as one trace of all
@@ -33,15 +33,12 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
 
 import numpy as np  # noqa: E402
-import plotly  # noqa: E402
-import plotly.io  # noqa: E402
-import plotly.tools  # noqa: E402
 
 from app.ui.latent_plot import base_map_figure, map_hover  # noqa: E402
+from app.ui.map_chart import PLOTLY_JS, figure_json  # noqa: E402
 from app_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from nesf.inference.atlas import load_atlas  # noqa: E402
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 REDRAW = """async ([spec, remount]) => {
   const started = performance.now();
   const figure = JSON.parse(spec);
@@ -76,10 +73,6 @@ def one_trace_filter(figure, greyed: np.ndarray) -> dict:
     return dict(data=[trace, *figure.data[1:]], layout=figure.layout)
 
 
-def _spec(figure) -> str:
-    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--atlas", type=Path, required=True)
@@ -92,11 +85,11 @@ def main() -> None:
     hover = map_hover(atlas.table)
     greyed = np.random.default_rng(0).random(len(atlas.table)) < 0.5
     build = lambda **options: base_map_figure(collection, atlas.tsne, hover=hover, **options)  # noqa: E731
-    specs = {"volume": _spec(build(color_by="volume")),
-             "recolor (atoms)": _spec(build(color_by="atoms")),
-             "recolor (crystal system)": _spec(build(color_by="crystal system")),
-             "filter, two traces (the app)": _spec(build(color_by="volume", greyed=greyed)),
-             "filter, one trace styled": _spec(one_trace_filter(build(color_by="volume"), greyed))}
+    specs = {"volume": figure_json(build(color_by="volume")),
+             "recolor (atoms)": figure_json(build(color_by="atoms")),
+             "recolor (crystal system)": figure_json(build(color_by="crystal system")),
+             "filter, two traces (the app)": figure_json(build(color_by="volume", greyed=greyed)),
+             "filter, one trace styled": figure_json(one_trace_filter(build(color_by="volume"), greyed))}
     print(f"{len(atlas.table)} points, {int(greyed.sum())} greyed; spec sizes: "
           + ", ".join(f"{name} {len(spec) / 1e6:.1f} MB" for name, spec in specs.items()), flush=True)
     with sync_playwright() as pw:

@@ -92,14 +92,19 @@ def _plotly_source() -> str:
     return PLOTLY_JS.read_text(encoding="utf-8")
 
 
+def figure_json(figure) -> str:
+    """The figure's JSON as the chart sends it (and as `st.plotly_chart` writes it): unvalidated, numpy arrays as
+    typed arrays."""
+    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
+
+
 def map_chart(figure, *, key: str, config: dict | None = None) -> dict | None:
     """Draw `figure` (a plotly Figure) as the chart `key`, updated in place on later reruns. Returns the selection
     event of this rerun ({"selection": {...}}, as `st.plotly_chart` returns it), or None."""
     margin = figure.layout.margin
     if (margin.t or 0) < MODEBAR_PX:  # room for plotly's own toolbar above the plot (st.plotly_chart draws its own)
         figure.update_layout(margin=dict(t=MODEBAR_PX))
-    spec = plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
-    data = {"spec": spec, "config": config or {}}
+    data = {"spec": figure_json(figure), "config": config or {}}
     if not st.session_state.get(SENT):
         data["plotly"] = _plotly_source()
         st.session_state[SENT] = True
