@@ -6,8 +6,8 @@ Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100
 - cold: the first page load of a fresh server (the atlas read and its latents recomputed by the model);
 - first paint, warm: a new browser context opening the map (what each new user sees once the server has the atlas);
   timed from navigation until the plot holds its points, and until the script run has finished;
-- recolor: "Color by" set to another attribute, until the run has finished and the plot is redrawn;
-- filter: an element filter (crystals containing O), until the run has finished and the greyed points are drawn;
+- recolor: "Color by" set to another attribute, until the plot's colorbar reads it and the run has finished;
+- filter: an element filter (crystals containing O), until the greyed points are drawn and the run has finished;
 - memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above;
 - remounts: whether each recolor and filter drew into a new chart element (the plot's DOM node replaced) and how many
   of its WebGL canvases are new: `st.plotly_chart` with selections derived the chart's identity from its figure, so a
@@ -49,10 +49,19 @@ REMOUNTS = f"""() => {{
 }}"""
 
 
-def _points_drawn(page, min_traces: int = 1) -> None:
-    page.wait_for_function(
-        f"() => {{ const p = document.querySelector('{PLOT}'); return p && p._fullData && "
-        f"p._fullData.length >= {min_traces} && p._fullData.some(t => (t.x || []).length > 0); }}", timeout=300_000)
+DRAWN = "p._fullData.some(t => (t.x || []).length > 0)"
+FILTERED = "p._fullData.length >= 2"  # the greyed points' trace under the shown ones
+
+
+def colored_by(label: str) -> str:
+    """A `_drawn` condition: the map's colorbar reads `label`."""
+    return f"(p._fullData[0].marker.colorbar || {{}}).title?.text === {label!r}"
+
+
+def _drawn(page, condition: str = DRAWN) -> None:
+    """Wait until the map's plot (`p`) meets `condition`, a JavaScript expression."""
+    page.wait_for_function(f"() => {{ const p = document.querySelector('{PLOT}'); return Boolean(p && p._fullData "
+                           f"&& {condition}); }}", timeout=300_000)
 
 
 def _idle(page) -> None:
@@ -72,7 +81,7 @@ def _open_map(browser, url: str) -> tuple[object, float, float]:
     page.set_default_timeout(300_000)
     started = time.perf_counter()
     page.goto(url)
-    _points_drawn(page)
+    _drawn(page)
     painted = time.perf_counter() - started
     _idle(page)
     seconds = time.perf_counter() - started
@@ -80,13 +89,13 @@ def _open_map(browser, url: str) -> tuple[object, float, float]:
     return page, painted, seconds
 
 
-def _timed(page, action, min_traces: int = 1, remounts: list | None = None) -> float:
-    """Seconds from `action` to the run finished and the points drawn; appends to `remounts` whether the chart was
-    mounted anew and how many of its WebGL canvases are new."""
+def _timed(page, action, condition: str, remounts: list | None = None) -> float:
+    """Seconds from `action` until the map meets `condition` (the change drawn) and the run has finished; appends to
+    `remounts` whether the chart was mounted anew and how many of its WebGL canvases are new."""
     started = time.perf_counter()
     action()
+    _drawn(page, condition)
     _idle(page)
-    _points_drawn(page, min_traces)
     seconds = time.perf_counter() - started
     page.wait_for_timeout(500)  # a second mount follows the first draw's points within this
     kept, created = page.evaluate(REMOUNTS)
@@ -129,10 +138,10 @@ def thread_busy_s(trace_path: Path) -> tuple[float, dict[str, float]]:
     return span, dict(busy)
 
 
-def _traced(browser, page, action, min_traces: int, path: Path) -> float:
+def _traced(browser, page, action, condition: str, path: Path) -> float:
     browser.start_tracing(page=page, path=str(path), categories=TRACE_CATEGORIES)
     try:
-        return _timed(page, action, min_traces)
+        return _timed(page, action, condition)
     finally:
         browser.stop_tracing()
 
@@ -163,9 +172,11 @@ def main() -> None:
                 page, painted, idle = _open_map(browser, url)
                 paints.append(painted)
                 idles.append(idle)
-                recolors.append(_timed(page, lambda: _recolor(page, "atoms"), remounts=remounts))
-                recolors.append(_timed(page, lambda: _recolor(page, "crystal system"), remounts=remounts))
-                filters.append(_timed(page, lambda: _filter_oxygen(page), min_traces=2, remounts=remounts))
+                recolors.append(_timed(page, lambda: _recolor(page, "atoms"), colored_by("atoms in the cell"),
+                                       remounts))
+                recolors.append(_timed(page, lambda: _recolor(page, "crystal system"), colored_by("crystal system"),
+                                       remounts))
+                filters.append(_timed(page, lambda: _filter_oxygen(page), FILTERED, remounts))
                 mounts = ", ".join(f"{'new chart' if new else 'same chart'} ({created} new WebGL canvases)"
                                    for new, created in remounts[-3:])
                 print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
@@ -174,9 +185,10 @@ def main() -> None:
             if args.trace is not None:
                 args.trace.mkdir(parents=True, exist_ok=True)
                 page, _, _ = _open_map(browser, url)
-                for name, action, min_traces in (("recolor", lambda: _recolor(page, "atoms"), 1),
-                                                 ("filter", lambda: _filter_oxygen(page), 2)):
-                    seconds = _traced(browser, page, action, min_traces, args.trace / f"{name}.json")
+                for name, action, condition in (("recolor", lambda: _recolor(page, "atoms"),
+                                                  colored_by("atoms in the cell")),
+                                                 ("filter", lambda: _filter_oxygen(page), FILTERED)):
+                    seconds = _traced(browser, page, action, condition, args.trace / f"{name}.json")
                     span, busy = thread_busy_s(args.trace / f"{name}.json")
                     print(f"traced {name}: {seconds:.2f} s (trace spans {span:.2f} s); busy: "
                           + ", ".join(f"{thread} {s:.2f} s" for thread, s in busy.items()), flush=True)
