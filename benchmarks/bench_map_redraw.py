@@ -35,15 +35,18 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
 import numpy as np  # noqa: E402
 
 from app.ui.latent_plot import base_map_figure, map_hover  # noqa: E402
-from app.ui.map_chart import PLOTLY_JS, figure_json  # noqa: E402
+from app.ui.map_chart import PLOTLY_JS, figure_json, split_points  # noqa: E402
 from app_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from nesf.inference.atlas import load_atlas  # noqa: E402
 
-REDRAW = """async ([spec, remount]) => {
+REDRAW = """async ([spec, mode]) => {
   const started = performance.now();
   const figure = JSON.parse(spec);
+  for (const trace of figure.data) {  // the map chart's points payload, decoded once beforehand
+    if (trace.nesf_points) { Object.assign(trace, window.__points); delete trace.nesf_points; }
+  }
   let plot = document.getElementById('plot');
-  if (remount) {
+  if (mode === 'remount') {
     Plotly.purge(plot);
     const fresh = document.createElement('div');
     fresh.style.cssText = plot.style.cssText;
@@ -60,17 +63,35 @@ REDRAW = """async ([spec, remount]) => {
   return [(performance.now() - started) / 1000,
           plot._fullData.map(t => (t.x || []).length)];
 }"""
+KEEP_POINTS = """(payload) => {
+  const TYPED = {f8: Float64Array, f4: Float32Array, i4: Int32Array};
+  const arrays = JSON.parse(payload);
+  for (const [name, value] of Object.entries(arrays)) {
+    if (value && value.bdata) {
+      arrays[name] = new TYPED[value.dtype](Uint8Array.from(atob(value.bdata), (c) => c.charCodeAt(0)).buffer);
+    }
+  }
+  window.__points = arrays;
+}"""
+MODES = ("remount", "in place", "in place, points kept")
 
 
-def one_trace_filter(figure, greyed: np.ndarray) -> dict:
-    """The unfiltered figure (a `base_map_figure`) with `greyed` rows greyed by style alone: every point stays in
-    the one trace; greyed ones get no color value (plotly.js draws them in its default grey) and a lower opacity."""
+def two_trace_filter(figure, greyed: np.ndarray) -> dict:
+    """The unfiltered figure (a `base_map_figure`) filtered as the app drew it before: greyed rows in a grey trace
+    of their own, without customdata or hover, underneath the shown rows' trace."""
     dataset = figure.data[0]
-    color = np.where(greyed, np.nan, np.asarray(dataset.marker.color, dtype=np.float32)).astype(np.float32)
-    opacity = np.where(greyed, 0.22, 0.8).astype(np.float32)
-    marker = dict(dataset.marker.to_plotly_json(), color=color, opacity=opacity)
-    trace = dict(dataset.to_plotly_json(), marker=marker)
-    return dict(data=[trace, *figure.data[1:]], layout=figure.layout)
+    shown = ~greyed
+    marker = dict(size=5, opacity=0.8, color=np.asarray(dataset.marker.color)[shown],
+                  colorscale=dataset.marker.colorscale, cmin=dataset.marker.cmin, cmax=dataset.marker.cmax,
+                  showscale=True, colorbar=dataset.marker.colorbar.to_plotly_json())
+    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
+    grey = dict(type="scattergl", x=x[greyed], y=y[greyed], mode="markers",
+                marker=dict(size=4, color="#dcdcdc", opacity=0.6), hoverinfo="skip", showlegend=False)
+    rest = dict(type="scattergl", x=x[shown], y=y[shown], mode="markers", marker=marker, name="dataset",
+                customdata=np.asarray(dataset.customdata)[shown],
+                text=[t for t, keep in zip(dataset.text, shown) if keep], hovertemplate=dataset.hovertemplate,
+                showlegend=False)
+    return dict(data=[grey, rest, *figure.data[1:]], layout=figure.layout)
 
 
 def main() -> None:
@@ -85,25 +106,33 @@ def main() -> None:
     hover = map_hover(atlas.table)
     greyed = np.random.default_rng(0).random(len(atlas.table)) < 0.5
     build = lambda **options: base_map_figure(collection, atlas.tsne, hover=hover, **options)  # noqa: E731
-    specs = {"volume": figure_json(build(color_by="volume")),
-             "recolor (atoms)": figure_json(build(color_by="atoms")),
-             "recolor (crystal system)": figure_json(build(color_by="crystal system")),
-             "filter, two traces (the app)": figure_json(build(color_by="volume", greyed=greyed)),
-             "filter, one trace styled": figure_json(one_trace_filter(build(color_by="volume"), greyed))}
-    print(f"{len(atlas.table)} points, {int(greyed.sum())} greyed; spec sizes: "
-          + ", ".join(f"{name} {len(spec) / 1e6:.1f} MB" for name, spec in specs.items()), flush=True)
+    figures = {"volume": build(color_by="volume"), "recolor (atoms)": build(color_by="atoms"),
+               "recolor (crystal system)": build(color_by="crystal system"),
+               "filter, one trace (the app)": build(color_by="volume", greyed=greyed)}
+    full = {name: figure_json(figure) for name, figure in figures.items()}
+    full["filter, two traces (before)"] = figure_json(two_trace_filter(figures["volume"], greyed))
+    split = {name: split_points(figure) for name, figure in figures.items()}
+    payloads = {digest: text for _, parts in split.values() for digest, text in parts.items()}
+    assert len(payloads) == 1, "a recolor or a filter changed the point arrays"
+    print(f"{len(atlas.table)} points, {int(greyed.sum())} greyed; figure JSON: "
+          + ", ".join(f"{name} {len(spec) / 1e6:.1f} MB" for name, spec in full.items())
+          + f"; without the points payload ({len(next(iter(payloads.values()))) / 1e6:.1f} MB, sent once): "
+          + ", ".join(f"{name} {len(spec) / 1e6:.2f} MB" for name, (spec, _) in split.items()), flush=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_content('<div id="plot" style="width:1400px;height:600px"></div>')
         page.add_script_tag(path=str(PLOTLY_JS))
-        seconds, _ = page.evaluate(REDRAW, [specs["volume"], False])
+        page.evaluate(KEEP_POINTS, next(iter(payloads.values())))
+        seconds, _ = page.evaluate(REDRAW, [full["volume"], "in place"])
         print(f"first draw (volume): {seconds:.2f} s", flush=True)
-        timings = {(name, mode): [] for name in specs if name != "volume" for mode in ("in place", "remount")}
+        timings = {(name, mode): [] for name in full if name != "volume" for mode in MODES
+                   if name in split or mode != "in place, points kept"}
         for attempt in range(args.repeats):
             for name, mode in timings:
-                page.evaluate(REDRAW, [specs["volume"], False])
-                seconds, points = page.evaluate(REDRAW, [specs[name], mode == "remount"])
+                kept = mode == "in place, points kept"
+                page.evaluate(REDRAW, [split["volume"][0] if kept else full["volume"], "in place"])
+                seconds, points = page.evaluate(REDRAW, [split[name][0] if kept else full[name], mode])
                 timings[name, mode].append(seconds)
                 print(f"try {attempt + 1}, {name}, {mode}: {seconds:.2f} s (points per trace {points})", flush=True)
         browser.close()

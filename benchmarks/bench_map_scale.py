@@ -50,7 +50,8 @@ REMOUNTS = f"""() => {{
 
 
 DRAWN = "p._fullData.some(t => (t.x || []).length > 0)"
-FILTERED = "p._fullData.length >= 2"  # the greyed points' trace under the shown ones
+# greyed points: an opacity per point (one trace), or their own trace (the app before app.ui.map_chart)
+FILTERED = "(ArrayBuffer.isView(p._fullData[0].marker.opacity) || p._fullData.length >= 2)"
 
 
 def colored_by(label: str) -> str:

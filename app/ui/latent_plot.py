@@ -34,6 +34,11 @@ def available_colors(table: pd.DataFrame) -> list[str]:
 
 
 HOVER = "%{text}<extra></extra>"
+SHOWN_OPACITY = 0.8
+GREYED_OPACITY = 0.5
+GREYED = "#d4d4d4"     # the color of points a filter greys
+GREY_BAND = 0.002      # the foot of a greyed map's colorscale that draws them
+UNCOLORED = "#b8b8b8"
 
 
 def map_hover(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -55,55 +60,61 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
                     color_values: np.ndarray | None = None, color_label: str | None = None,
                     hover: tuple[np.ndarray, list[str]] | None = None) -> go.Figure:
     """The map (WebGL). Points carry customdata (their row index, for selections) and hover text (`map_hover`,
-    pass the collection's memoized one: nothing is then done point by point in Python); greyed rows (a filter's
-    non-matching ones) are drawn first in grey without customdata, so they cannot be selected; highlighted rows
-    follow as rings. `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table
-    column. The figure is built unvalidated from plain arrays (float32): a 100,000-point map in ~0.1 s."""
+    pass the collection's memoized one: nothing is then done point by point in Python); highlighted rows follow as
+    rings. `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table column.
+
+    Every point is in one trace, in table order, whatever the coloring or filter: greyed rows (a filter's
+    non-matching ones) differ from shown ones by style alone (a light grey and GREYED_OPACITY: `_grey_out`), so a
+    recolor or a filter changes the colors and opacities and nothing else, and the map's
+    chart (`app.ui.map_chart`) sends the points once. Greyed rows stay hoverable; selections leave them out
+    (`selectable_rows`). The figure is built unvalidated from plain arrays (float32): a 100,000-point map in ~0.1 s."""
     table = collection.table
     coords = np.asarray(coords, dtype=np.float32)
     customdata, text = hover if hover is not None else map_hover(table)
     shown = np.ones(len(table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)
-    marker = dict(size=5, opacity=0.8)
+    marker = dict(size=5, opacity=SHOWN_OPACITY)
     if color_by is None:
-        marker.update(color="#b8b8b8")
+        numbers = np.zeros(len(table), dtype=np.float32)
+        marker.update(colorscale=[[0, UNCOLORED], [1, UNCOLORED]], cmin=0, cmax=1, showscale=False)
     elif color_values is not None:
-        numbers = np.asarray(color_values, dtype=np.float32)[shown]
-        marker.update(color=numbers, colorscale="Viridis", showscale=True,
+        numbers = np.asarray(color_values, dtype=np.float32)
+        marker.update(colorscale="Viridis", showscale=True, **_range(numbers[shown]),
                       colorbar=dict(title=dict(text=color_label or color_by, side="right"), thickness=14))
     else:
         column, label, kind = COLOR_OPTIONS[color_by]
-        values = table[column][shown]
+        values = table[column]
         if kind == "continuous":
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
             scale = "Viridis" if color_by != "space group" else "Turbo"
-            use_log = color_by == "volume" and bool((numbers > 0).all())
-            marker.update(color=(np.log10(numbers) if use_log else numbers).astype(np.float32), colorscale=scale,
-                          showscale=True, colorbar=dict(title=dict(text=("log10 " if use_log else "") + label,
-                                                                   side="right"), thickness=14))
+            use_log = color_by == "volume" and bool((numbers[shown] > 0).all())
+            if use_log:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    numbers = np.log10(numbers)
+            numbers = numbers.astype(np.float32)
+            marker.update(colorscale=scale, showscale=True, **_range(numbers[shown]),
+                          colorbar=dict(title=dict(text=("log10 " if use_log else "") + label, side="right"),
+                                        thickness=14))
         else:
             names = values.astype(str)
-            present = set(names.unique())
+            present = set(names[shown].unique())
             categories = [c for c in SYSTEM_ORDER if c in present] + sorted(present - set(SYSTEM_ORDER))
-            codes = names.map({c: i for i, c in enumerate(categories)}).to_numpy(dtype=np.float32)
+            numbers = names.map({c: i for i, c in enumerate(categories)}).to_numpy(dtype=np.float32)
             palette = plotly.colors.qualitative.Plotly
             n = max(1, len(categories))
             colorscale = []
             for i, _ in enumerate(categories):
                 color = palette[i % len(palette)]
                 colorscale += [[i / n, color], [(i + 1) / n, color]]
-            marker.update(color=codes, colorscale=colorscale or "Viridis", cmin=-0.5 if n == 1 else 0,
+            marker.update(colorscale=colorscale or "Viridis", cmin=-0.5 if n == 1 else 0,
                           cmax=n if n > 1 else 0.5, showscale=True,
                           colorbar=dict(title=dict(text=label, side="right"), thickness=14,
                                         tickvals=[i + 0.5 for i in range(n)], ticktext=categories))
-    traces = []
     if not shown.all():
-        traces.append(dict(type="scattergl", x=coords[~shown, 0], y=coords[~shown, 1], mode="markers",
-                           name="filtered out", marker=dict(size=4, color="#dcdcdc", opacity=0.6), hoverinfo="skip",
-                           showlegend=False))
-    rows = np.flatnonzero(shown)
-    traces.append(dict(type="scattergl", x=coords[rows, 0], y=coords[rows, 1], mode="markers", marker=marker,
-                       name="dataset", customdata=customdata[rows], text=_pick(text, rows, len(table)),
-                       hovertemplate=HOVER, showlegend=False))
+        numbers = _grey_out(marker, numbers, shown)
+        marker["opacity"] = np.where(shown, SHOWN_OPACITY, GREYED_OPACITY).astype(np.float32)
+    marker["color"] = numbers
+    traces = [dict(type="scattergl", x=coords[:, 0], y=coords[:, 1], mode="markers", marker=marker,
+                   name="dataset", customdata=customdata, text=text, hovertemplate=HOVER, showlegend=False)]
     if highlight is not None and len(highlight):
         idx = np.asarray(highlight, dtype=int)
         traces.append(dict(type="scattergl", x=coords[idx, 0], y=coords[idx, 1], mode="markers",
@@ -119,6 +130,31 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def _pick(text: list[str], rows: np.ndarray, total: int) -> list[str]:
-    """text[rows] (the list itself when every row is picked: no copy)."""
-    return text if len(rows) == total else [text[i] for i in rows]
+def selectable_rows(rows: list[int], greyed: np.ndarray | None) -> list[int]:
+    """The rows of a selection that a filter does not grey (greyed points are drawn, not selectable)."""
+    if greyed is None:
+        return rows
+    greyed = np.asarray(greyed, dtype=bool)
+    return [r for r in rows if 0 <= r < len(greyed) and not greyed[r]]
+
+
+def _grey_out(marker: dict, numbers: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """`numbers` with the rows not `shown` set just below the shown ones' color range, and `marker`'s colorscale given
+    a GREY_BAND of GREYED color at its foot for them (too thin to see on the colorbar): the greyed points are drawn
+    in the same trace, light grey, whatever the coloring."""
+    finite = numbers[shown][np.isfinite(numbers[shown])]
+    low = float(marker.get("cmin", finite.min() if len(finite) else 0.0))
+    high = float(marker.get("cmax", finite.max() if len(finite) else 1.0))
+    span = high - low if high > low else 1.0
+    below = low - span * GREY_BAND / (1 - GREY_BAND)
+    scale = marker.get("colorscale")
+    stops = plotly.colors.get_colorscale(scale) if isinstance(scale, str) else scale
+    marker.update(cmin=below, cmax=high, colorscale=[[0, GREYED], [GREY_BAND, GREYED]] + [
+        [GREY_BAND + (1 - GREY_BAND) * float(position), color] for position, color in stops])
+    return np.where(shown, numbers, below).astype(np.float32)
+
+
+def _range(numbers: np.ndarray) -> dict:
+    """cmin / cmax of the shown points' finite values (none: let plotly.js choose)."""
+    finite = numbers[np.isfinite(numbers)]
+    return dict(cmin=float(finite.min()), cmax=float(finite.max())) if len(finite) else {}

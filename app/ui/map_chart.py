@@ -2,19 +2,28 @@
 reruns, so a recolor or a filter updates the drawn chart in place (`Plotly.react`).
 
 `st.plotly_chart` with selections takes its identity from the figure: every changed figure is a new widget, and the
-browser purges the drawn chart and plots a new one, often twice (`benchmarks/bench_map_scale.py` counts the remounts,
-`benchmarks/bench_map_redraw.py` times both ways). Here the figure travels as the same JSON `st.plotly_chart` sends,
-an unchanged figure is not redrawn, and lasso, box and click selections come back once each, in `st.plotly_chart`'s
-event shape ({"selection": {"points": [{"customdata", "x", "y", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}],
-"lasso": [...]}}), so the page reads them as it read those.
+browser purges the drawn chart and plots a new one (`benchmarks/bench_map_scale.py` counts the remounts,
+`benchmarks/bench_map_redraw.py` times both ways). Here:
+
+- the figure travels as the JSON `st.plotly_chart` sends (`figure_json`), but the point arrays of its large traces
+  (x, y, customdata, hover text: ~90 % of a 100,000-point map's JSON) travel once per browser session and dataset
+  map, named by a digest of their content; a recolor or a filter then sends colors and opacities, and plotly.js
+  finds the same arrays (the same objects: nothing to recompute for the positions);
+- an unchanged figure is not redrawn;
+- lasso, box and click selections come back once each, in `st.plotly_chart`'s event shape ({"selection": {"points":
+  [{"customdata", "x", "y", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}], "lasso": [...]}}), so the page reads
+  them as it read those.
 
 plotly.js is the copy the installed `plotly` package ships (the version its JSON is written for), sent to the browser
-once per session within the component's data; the component asks for it again if a page lost it.
+once per session within the component's data. A page that lacks plotly.js or a points payload (its cache was lost)
+asks for it again.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 
 import plotly
@@ -22,11 +31,16 @@ import plotly.io
 import plotly.tools
 import streamlit as st
 
-SENT = "nesf.map_chart_plotly_sent"  # session state: plotly.js was sent to this session's browser
+SENT_PLOTLY = "nesf.map_chart_plotly_sent"   # session state: plotly.js was sent to this session's browser
+SENT_POINTS = "nesf.map_chart_points_sent"   # session state: digests of the points payloads sent to it
 MODEBAR_PX = 32
+POINT_ARRAYS = ("x", "y", "customdata", "text")  # a trace's arrays that stay while its coloring and filter change
+CACHED_MIN_POINTS = 1000                         # traces this large send their point arrays once
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 JS = r"""
+const CACHE_SIZE = 4;  // points payloads kept per page (a dataset's maps: t-SNE, PCA)
+
 function loadPlotly(source) {
   if (window.Plotly) return true;
   if (!source) return false;
@@ -34,6 +48,38 @@ function loadPlotly(source) {
   script.textContent = source;  // the UMD bundle defines window.Plotly
   document.head.appendChild(script);
   return Boolean(window.Plotly);
+}
+
+const TYPED = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
+               u4: Uint32Array, u2: Uint16Array, u1: Uint8Array};
+
+function decoded(value) {  // plotly's {dtype, bdata} (base64) as a typed array, decoded once
+  if (!value || typeof value.bdata !== 'string' || !TYPED[value.dtype] || value.shape) return value;
+  const bytes = Uint8Array.from(atob(value.bdata), (c) => c.charCodeAt(0));
+  return new TYPED[value.dtype](bytes.buffer);
+}
+
+function cachePoints(payloads) {
+  const cache = window.__nesfMapPoints || (window.__nesfMapPoints = new Map());
+  for (const [digest, text] of Object.entries(payloads || {})) {
+    const arrays = JSON.parse(text);
+    for (const name of Object.keys(arrays)) arrays[name] = decoded(arrays[name]);
+    cache.delete(digest);
+    cache.set(digest, arrays);
+    while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value);
+  }
+  return cache;
+}
+
+function withPoints(figure, cache) {  // false when a payload is missing
+  for (const trace of figure.data) {
+    if (!trace.nesf_points) continue;
+    const arrays = cache.get(trace.nesf_points);
+    if (!arrays) return false;
+    Object.assign(trace, arrays);
+    delete trace.nesf_points;
+  }
+  return true;
 }
 
 function pointOf(point) {
@@ -59,20 +105,27 @@ export default function (component) {
     setTriggerValue('needs_plotly', true);
     return;
   }
+  const cache = cachePoints(data.points);
   const cleanup = () => {  // on unmount: the chart's WebGL contexts and listeners go with it
     window.Plotly.purge(plot);
     plot.__nesfSpec = undefined;
     plot.__nesfWired = false;
   };
   if (plot.__nesfSpec === data.spec) return cleanup;  // a rerun that left the figure as it was: nothing to redraw
-  plot.__nesfSpec = data.spec;
   const figure = JSON.parse(data.spec);
+  if (!withPoints(figure, cache)) {
+    setTriggerValue('needs_points', true);
+    return cleanup;
+  }
+  plot.__nesfSpec = data.spec;
   figure.layout.uirevision = 'nesf-map';  // zoom and pan survive updates
   plot.style.height = `${figure.layout.height || 600}px`;
   window.Plotly.react(plot, figure.data, figure.layout, Object.assign({responsive: true}, data.config)).then(() => {
     if (plot.__nesfWired) return;
     plot.__nesfWired = true;
-    plot.on('plotly_selected', (event) => { if (event) setTriggerValue('selection', {selection: selectionOf(event)}); });
+    plot.on('plotly_selected', (event) => {
+      if (event) setTriggerValue('selection', {selection: selectionOf(event)});
+    });
     plot.on('plotly_click', (event) => setTriggerValue('selection', {selection: selectionOf(event)}));
   });
   return cleanup;
@@ -93,9 +146,31 @@ def _plotly_source() -> str:
 
 
 def figure_json(figure) -> str:
-    """The figure's JSON as the chart sends it (and as `st.plotly_chart` writes it): unvalidated, numpy arrays as
-    typed arrays."""
+    """The figure's JSON as `st.plotly_chart` writes it: unvalidated, numpy arrays as typed arrays."""
     return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
+
+
+def split_points(figure) -> tuple[str, dict[str, str]]:
+    """(the figure's JSON without the point arrays of its traces of CACHED_MIN_POINTS points or more, {digest: JSON
+    of those arrays}); each such trace names its payload by `nesf_points`, a digest of the arrays' content."""
+    spec = json.loads(figure_json(figure))
+    payloads = {}
+    for trace in spec["data"]:
+        if _length(trace.get("x")) < CACHED_MIN_POINTS:
+            continue
+        arrays = {name: trace.pop(name) for name in POINT_ARRAYS if name in trace}
+        text = json.dumps(arrays, separators=(",", ":"))
+        digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        trace["nesf_points"] = digest
+        payloads[digest] = text
+    return json.dumps(spec, separators=(",", ":")), payloads
+
+
+def _length(values) -> int:
+    if isinstance(values, dict) and "bdata" in values:  # plotly's typed array: 3 base64 characters per 4 bytes
+        item_bytes = int(values.get("dtype", "f8")[1:] or 8)
+        return len(values["bdata"]) * 3 // 4 // item_bytes
+    return len(values) if isinstance(values, list) else 0
 
 
 def map_chart(figure, *, key: str, config: dict | None = None) -> dict | None:
@@ -104,10 +179,15 @@ def map_chart(figure, *, key: str, config: dict | None = None) -> dict | None:
     margin = figure.layout.margin
     if (margin.t or 0) < MODEBAR_PX:  # room for plotly's own toolbar above the plot (st.plotly_chart draws its own)
         figure.update_layout(margin=dict(t=MODEBAR_PX))
-    data = {"spec": figure_json(figure), "config": config or {}}
-    if not st.session_state.get(SENT):
+    spec, payloads = split_points(figure)
+    sent = st.session_state.setdefault(SENT_POINTS, set())
+    data = {"spec": spec, "config": config or {},
+            "points": {digest: text for digest, text in payloads.items() if digest not in sent}}
+    sent.update(payloads)
+    if not st.session_state.get(SENT_PLOTLY):
         data["plotly"] = _plotly_source()
-        st.session_state[SENT] = True
+        st.session_state[SENT_PLOTLY] = True
     result = _component()(key=key, data=data, on_selection_change=lambda: None,
-                          on_needs_plotly_change=lambda: st.session_state.pop(SENT, None))
+                          on_needs_plotly_change=lambda: st.session_state.pop(SENT_PLOTLY, None),
+                          on_needs_points_change=lambda: st.session_state.pop(SENT_POINTS, None))
     return getattr(result, "selection", None)

@@ -12,7 +12,7 @@ from app import backend, links, state, viewer
 from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
-from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure
+from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, selectable_rows
 from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
@@ -111,7 +111,7 @@ def render(ctx: AppContext) -> None:
         ))
     event = map_chart(fig, key="latent_map", config={
         "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map", "scale": 2}})
-    selected = _selected_rows(event)
+    selected = selectable_rows(_selected_rows(event), greyed)
     if selected:
         state.select_on_map(selected)
     box = _box_centre(event)
@@ -296,7 +296,7 @@ def _selected_rows(event) -> list[int]:
     rows = []
     for point in points or []:
         data = point.get("customdata")
-        if data is not None:  # dataset points and search rings; greyed points and uploads carry none
+        if data is not None:  # dataset points and search rings; uploads carry none
             try:  # the row index: a number (dataset points), or first of a list
                 rows.append(int(float(data[0] if isinstance(data, (list, tuple)) else data)))
             except (TypeError, ValueError, IndexError, KeyError):

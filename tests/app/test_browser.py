@@ -156,8 +156,8 @@ _TAG_CHART = f"""() => {{
 
 def test_latent_map_recolor_and_filter_update_the_drawn_chart(browser_page, server):
     """A recolor or a filter redraws the map in place: the same chart element and WebGL canvases (st.plotly_chart
-    mounted a new chart for every changed figure), with the new colors; a lasso still selects afterwards, the shown
-    crystals only."""
+    mounted a new chart for every changed figure), with the new colors and the greyed points' opacities, from the
+    point arrays sent once; a lasso still selects afterwards, the shown crystals only."""
     page = browser_page
     page.goto(server)  # a new session (the map is the root page): no selection yet
     main = _main(page)
@@ -182,7 +182,9 @@ def test_latent_map_recolor_and_filter_update_the_drawn_chart(browser_page, serv
     caption.wait_for()
     shown = int(re.search(r"Filter: ([\d,]+) shown", caption.inner_text()).group(1).replace(",", ""))
     assert 0 < shown < 6005
-    page.wait_for_function(f"() => document.querySelector('{_PLOT}')._fullData.length >= 2")  # greyed underneath
+    page.wait_for_function(f"() => ArrayBuffer.isView(document.querySelector('{_PLOT}')._fullData[0].marker"
+                           ".opacity)")  # greyed points: an opacity per point
+    assert page.evaluate("window.__nesfMapPoints.size") == 1, "a recolor or a filter sent the points again"
     assert page.evaluate(_TAG_CHART) == [True, 0], "the filter mounted a new chart"
     _lasso_middle(page, 1 / 3)
     selected = int(re.search(r"(\d+) selected", main.get_by_text(re.compile(r"\d+ selected")).first.inner_text())

@@ -1,0 +1,74 @@
+"""The latent map's figure and chart payload: greyed points by style alone, and point arrays sent once.
+
+`base_map_figure` keeps every point in one trace whatever the coloring or filter, so `split_points` names the same
+points payload for all of them; re-inserting the payload gives back the figure's own JSON (round trip)."""
+
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.ui.latent_plot import GREY_BAND, GREYED, base_map_figure, map_hover, selectable_rows
+from app.ui.map_chart import POINT_ARRAYS, figure_json, split_points
+
+N = 1200  # above CACHED_MIN_POINTS
+
+
+@pytest.fixture(scope="module")
+def collection():
+    rng = np.random.default_rng(0)
+    systems = np.array(["cubic", "hexagonal", "monoclinic"])
+    table = pd.DataFrame({
+        "id": [f"c-{i}" for i in range(N)], "formula": ["NaCl"] * N, "num_atoms": rng.integers(1, 20, N),
+        "volume_angstrom3": rng.uniform(20, 200, N), "crystal_system": systems[rng.integers(0, 3, N)],
+        "spacegroup_number": rng.integers(1, 231, N), "spacegroup_symbol": ["Fm-3m"] * N})
+    return types.SimpleNamespace(table=table), rng.normal(size=(N, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("color_by", ["volume", "crystal system", None])
+def test_greyed_points_keep_their_place_and_take_the_grey_foot_of_the_colorscale(collection, color_by):
+    table, coords = collection
+    greyed = np.arange(N) % 3 == 0
+    plain = base_map_figure(table, coords, color_by=color_by).data[0]
+    filtered = base_map_figure(table, coords, color_by=color_by, greyed=greyed).data
+    assert len(filtered) == 1  # one trace: the points do not move
+    dataset = filtered[0]
+    np.testing.assert_array_equal(dataset.x, plain.x)
+    np.testing.assert_array_equal(dataset.customdata, plain.customdata)
+    color = np.asarray(dataset.marker.color)
+    np.testing.assert_allclose(color[~greyed], np.asarray(plain.marker.color)[~greyed])
+    assert (color[greyed] == dataset.marker.cmin).all() and (color[~greyed] > dataset.marker.cmin).all()
+    foot = [tuple(stop) for stop in dataset.marker.colorscale[:2]]
+    assert foot == [(0, GREYED), (GREY_BAND, GREYED)]  # the value greyed rows take is drawn grey
+    assert set(np.asarray(dataset.marker.opacity)[greyed]) != set(np.asarray(dataset.marker.opacity)[~greyed])
+
+
+def test_a_selection_leaves_greyed_points_out(collection):
+    greyed = np.zeros(N, dtype=bool)
+    greyed[[3, 5]] = True
+    assert selectable_rows([1, 3, 5, 7, N + 4], greyed) == [1, 7]
+    assert selectable_rows([1, 3], None) == [1, 3]
+
+
+def test_recolors_and_filters_share_one_points_payload_and_it_round_trips(collection):
+    table, coords = collection
+    hover = map_hover(table.table)
+    figures = [base_map_figure(table, coords, hover=hover, color_by="volume"),
+               base_map_figure(table, coords, hover=hover, color_by="crystal system"),
+               base_map_figure(table, coords, hover=hover, color_by="atoms", greyed=np.arange(N) % 2 == 0,
+                               highlight=np.arange(5))]
+    parts = [split_points(figure) for figure in figures]
+    assert len({digest for _, payloads in parts for digest in payloads}) == 1
+    spec, payloads = parts[2]
+    assert len(spec) < len(figure_json(figures[2])) / 4  # what a recolor or a filter sends
+    (digest, text), = payloads.items()
+    small, big = json.loads(spec)["data"][1], json.loads(spec)["data"][0]
+    assert big["nesf_points"] == digest and not any(name in big for name in POINT_ARRAYS)
+    assert "x" in small and "nesf_points" not in small  # 5 search rings (< CACHED_MIN_POINTS) stay inline
+    big.update(json.loads(text))
+    del big["nesf_points"]
+    rebuilt = json.loads(spec)
+    rebuilt["data"][0] = big
+    assert rebuilt == json.loads(figure_json(figures[2]))
