@@ -6,12 +6,14 @@ counts the remounts); `app.ui.map_chart` keeps one chart and updates it. This be
 (`app.ui.latent_plot.base_map_figure`) for an atlas, serializes them as the chart does (`figure_json`), and in
 headless Chromium (software WebGL, as in `bench_map_scale.py`) times each change from the map colored by volume:
 
-- in place: `Plotly.react` on the drawn plot (what `app.ui.map_chart` does);
 - remount: the drawn plot purged and a new one drawn in a fresh element (what `st.plotly_chart` did);
+- in place: `Plotly.react` on the drawn plot with the whole figure parsed anew;
+- in place, points kept: the figure without its point arrays (`app.ui.map_chart.split_points`), which the page
+  decoded once before and puts back (the same objects each time), as `app.ui.map_chart` does;
 
 for a recolor (atom count; crystal system) and for a filter greying a fixed random half of the points, drawn as the
-app draws it (greyed points moved into a trace of their own underneath) and, for comparison, as one trace of all
-points with greyed ones by style alone (no color value, lower opacity; built here).
+app draws it (one trace, greyed points by style) and, for comparison, as it drew it before (greyed points moved into a
+trace of their own underneath; built here).
 
 Each redraw is timed from the spec's JSON text to the pixels read back from the WebGL canvas (JSON.parse, plotting,
 drawing), the median of `--repeats` tries. Ratios are the point; the absolute seconds are those of a software
