@@ -153,7 +153,7 @@ def figure_json(figure) -> str:
 def split_points(figure) -> tuple[str, dict[str, str]]:
     """(the figure's JSON without the point arrays of its traces of CACHED_MIN_POINTS points or more, {digest: JSON
     of those arrays}); each such trace names its payload by `nesf_points`, a digest of the arrays' content."""
-    spec = json.loads(figure_json(figure))
+    spec = figure.to_plotly_json()  # the dict `figure_json` writes (arrays already typed), without a JSON round trip
     payloads = {}
     for trace in spec["data"]:
         if _length(trace.get("x")) < CACHED_MIN_POINTS:
