@@ -21,15 +21,19 @@ asks for it again.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
+import threading
 from pathlib import Path
 
+import numpy as np
 import plotly
 import plotly.io
 import plotly.tools
 import streamlit as st
+from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
 
 SENT_PLOTLY = "nesf.map_chart_plotly_sent"   # session state: plotly.js was sent to this session's browser
 SENT_POINTS = "nesf.map_chart_points_sent"   # session state: digests of the points payloads sent to it
@@ -152,25 +156,81 @@ def figure_json(figure) -> str:
 
 def split_points(figure) -> tuple[str, dict[str, str]]:
     """(the figure's JSON without the point arrays of its traces of CACHED_MIN_POINTS points or more, {digest: JSON
-    of those arrays}); each such trace names its payload by `nesf_points`, a digest of the arrays' content."""
-    spec = figure.to_plotly_json()  # the dict `figure_json` writes (arrays already typed), without a JSON round trip
-    payloads = {}
-    for trace in spec["data"]:
-        if _length(trace.get("x")) < CACHED_MIN_POINTS:
-            continue
-        arrays = {name: trace.pop(name) for name in POINT_ARRAYS if name in trace}
-        text = json.dumps(arrays, separators=(",", ":"))
-        digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-        trace["nesf_points"] = digest
-        payloads[digest] = text
+    of those arrays}); each such trace names its payload by `nesf_points`, a digest of the arrays' content.
+
+    The figure's JSON is what `figure_json` writes, built from plotly's own trace and layout dicts without its deep
+    copy (`to_plotly_json` deep-copies every hover string: 0.2 s at 100,000 points); a points payload is serialized
+    once per distinct point set (`_points_payload`)."""
+    traces, payloads = [], {}
+    for trace in figure._data:  # noqa: SLF001 -- plotly's trace dicts, which to_plotly_json deep-copies
+        trace = dict(trace)
+        if _length(trace.get("x")) >= CACHED_MIN_POINTS:
+            digest, text = _points_payload({name: trace.pop(name) for name in POINT_ARRAYS if name in trace})
+            trace["nesf_points"] = digest
+            payloads[digest] = text
+        traces.append(_json_ready(trace))
+    spec = {"data": traces, "layout": _json_ready(figure._layout)}  # noqa: SLF001
     return json.dumps(spec, separators=(",", ":")), payloads
+
+
+def _json_ready(value):
+    """`value` as plotly's `to_plotly_json` gives it (`convert_to_base64`: arrays held by a dict as typed-array specs),
+    its dicts and lists of containers copied, lists of scalars (hover text) shared, not copied."""
+    if isinstance(value, dict):
+        return {key: (item if is_skipped_key(key) else to_typed_array_spec(item) if is_homogeneous_array(item)
+                      else _json_ready(item)) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+_PAYLOADS: collections.OrderedDict = collections.OrderedDict()  # point-set fingerprint -> (digest, JSON), per process
+_PAYLOADS_LOCK = threading.Lock()
+PAYLOADS_KEPT = 4
+
+
+def _points_payload(arrays: dict) -> tuple[str, str]:
+    """(digest, JSON) of a trace's point arrays, written once per distinct point set and process: every session's
+    reruns of one map (each recolor and filter) find it by a fingerprint of the arrays' bytes and strings."""
+    key = _fingerprint(arrays)
+    with _PAYLOADS_LOCK:
+        if key is not None and key in _PAYLOADS:
+            _PAYLOADS.move_to_end(key)
+            return _PAYLOADS[key]
+    text = json.dumps(_json_ready(arrays), separators=(",", ":"))
+    found = (hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text)
+    if key is not None:
+        with _PAYLOADS_LOCK:
+            _PAYLOADS[key] = found
+            while len(_PAYLOADS) > PAYLOADS_KEPT:
+                _PAYLOADS.popitem(last=False)
+    return found
+
+
+def _fingerprint(arrays: dict):
+    """A key naming the arrays' content (numpy bytes by a digest, lists of strings or numbers by their hash), or None
+    when an array holds something unhashable."""
+    parts = []
+    for name, value in arrays.items():
+        if is_homogeneous_array(value):
+            value = np.ascontiguousarray(value)
+            parts.append((name, str(value.dtype), value.shape,
+                          hashlib.blake2b(value.tobytes(), digest_size=16).digest()))
+        elif isinstance(value, (list, tuple)):
+            try:
+                parts.append((name, len(value), hash(tuple(value))))
+            except TypeError:
+                return None
+        else:
+            return None
+    return tuple(parts)
 
 
 def _length(values) -> int:
     if isinstance(values, dict) and "bdata" in values:  # plotly's typed array: 3 base64 characters per 4 bytes
         item_bytes = int(values.get("dtype", "f8")[1:] or 8)
         return len(values["bdata"]) * 3 // 4 // item_bytes
-    return len(values) if isinstance(values, list) else 0
+    return len(values) if isinstance(values, (list, tuple)) or is_homogeneous_array(values) else 0
 
 
 def map_chart(figure, *, key: str, config: dict | None = None) -> dict | None:

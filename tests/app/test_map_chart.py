@@ -72,3 +72,23 @@ def test_recolors_and_filters_share_one_points_payload_and_it_round_trips(collec
     rebuilt = json.loads(spec)
     rebuilt["data"][0] = big
     assert rebuilt == json.loads(figure_json(figures[2]))
+
+
+def test_a_changed_point_or_hover_text_names_a_new_payload(collection):
+    """The points payload is kept per process by a fingerprint of the arrays: any change to a coordinate, a row index
+    or a hover string must name (and send) a new one, never a kept one."""
+    table, coords = collection
+    customdata, text = map_hover(table.table)
+    digest = lambda coords, hover: next(iter(split_points(  # noqa: E731
+        base_map_figure(table, coords, hover=hover))[1]))
+    reference = digest(coords, (customdata, text))
+    assert digest(coords.copy(), (customdata.copy(), list(text))) == reference  # equal content: the kept payload
+    moved = coords.copy()
+    moved[7, 1] += 1e-3
+    renamed = list(text)
+    renamed[N - 1] = renamed[N - 1].replace("c-", "d-")
+    renumbered = customdata.copy()
+    renumbered[[0, 1]] = renumbered[[1, 0]]
+    changed = {digest(moved, (customdata, text)), digest(coords, (customdata, renamed)),
+               digest(coords, (renumbered, text))}
+    assert reference not in changed and len(changed) == 3
