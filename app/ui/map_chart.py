@@ -125,7 +125,7 @@ export default function (component) {
   figure.layout.uirevision = 'nesf-map';  // zoom and pan survive updates
   plot.style.height = `${figure.layout.height || 600}px`;
   window.Plotly.react(plot, figure.data, figure.layout, Object.assign({responsive: true}, data.config)).then(() => {
-    if (plot.__nesfWired) return;
+    if (plot.__nesfWired || !data.selectable) return;
     plot.__nesfWired = true;
     plot.on('plotly_selected', (event) => {
       if (event) setTriggerValue('selection', {selection: selectionOf(event)});
@@ -170,7 +170,20 @@ def split_points(figure) -> tuple[str, dict[str, str]]:
             payloads[digest] = text
         traces.append(_json_ready(trace))
     spec = {"data": traces, "layout": _json_ready(figure._layout)}  # noqa: SLF001
-    return json.dumps(spec, separators=(",", ":")), payloads
+    return _dumps(spec), payloads
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def _plain(value):
+    """What `json` cannot write itself: numpy arrays plotly keeps as they are (strings: object dtype) and scalars."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _json_ready(value):
@@ -197,7 +210,7 @@ def _points_payload(arrays: dict) -> tuple[str, str]:
         if key is not None and key in _PAYLOADS:
             _PAYLOADS.move_to_end(key)
             return _PAYLOADS[key]
-    text = json.dumps(_json_ready(arrays), separators=(",", ":"))
+    text = _dumps(_json_ready(arrays))
     found = (hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text)
     if key is not None:
         with _PAYLOADS_LOCK:
@@ -208,20 +221,22 @@ def _points_payload(arrays: dict) -> tuple[str, str]:
 
 
 def _fingerprint(arrays: dict):
-    """A key naming the arrays' content (numpy bytes by a digest, lists of strings or numbers by their hash), or None
-    when an array holds something unhashable."""
+    """A key naming the arrays' content, or None when an array holds something unhashable: numeric arrays by a digest
+    of their bytes, lists and string arrays by the hash of their items (never by object addresses)."""
     parts = []
     for name, value in arrays.items():
         if is_homogeneous_array(value):
             value = np.ascontiguousarray(value)
-            parts.append((name, str(value.dtype), value.shape,
-                          hashlib.blake2b(value.tobytes(), digest_size=16).digest()))
-        elif isinstance(value, (list, tuple)):
-            try:
-                parts.append((name, len(value), hash(tuple(value))))
-            except TypeError:
-                return None
-        else:
+            if value.dtype != object:
+                parts.append((name, str(value.dtype), value.shape,
+                              hashlib.blake2b(value.tobytes(), digest_size=16).digest()))
+                continue
+            value = value.tolist()
+        if not isinstance(value, (list, tuple)):
+            return None
+        try:
+            parts.append((name, len(value), hash(tuple(value))))
+        except TypeError:
             return None
     return tuple(parts)
 
@@ -233,15 +248,16 @@ def _length(values) -> int:
     return len(values) if isinstance(values, (list, tuple)) or is_homogeneous_array(values) else 0
 
 
-def map_chart(figure, *, key: str, config: dict | None = None) -> dict | None:
+def map_chart(figure, *, key: str, config: dict | None = None, selections: bool = True) -> dict | None:
     """Draw `figure` (a plotly Figure) as the chart `key`, updated in place on later reruns. Returns the selection
-    event of this rerun ({"selection": {...}}, as `st.plotly_chart` returns it), or None."""
+    event of this rerun ({"selection": {...}}, as `st.plotly_chart` returns it), or None; `selections=False` for a
+    map that only shows (its lasso and clicks start no rerun)."""
     margin = figure.layout.margin
     if (margin.t or 0) < MODEBAR_PX:  # room for plotly's own toolbar above the plot (st.plotly_chart draws its own)
         figure.update_layout(margin=dict(t=MODEBAR_PX))
     spec, payloads = split_points(figure)
     sent = st.session_state.setdefault(SENT_POINTS, set())
-    data = {"spec": spec, "config": config or {},
+    data = {"spec": spec, "config": config or {}, "selectable": selections,
             "points": {digest: text for digest, text in payloads.items() if digest not in sent}}
     sent.update(payloads)
     if not st.session_state.get(SENT_PLOTLY):

@@ -17,6 +17,7 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
+from app.ui.map_chart import map_chart
 from nesf.inference.atlas import project_new
 from nesf.inference.generation.density import DEFAULT_SPREAD
 from nesf.inference.generation.sample import Where
@@ -150,7 +151,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
                 table["formula"][mask], hovertemplate="%{text}<extra></extra>",
                 marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="black"))))
     fig.update_layout(showlegend=True)
-    st.plotly_chart(fig, key="gen_map", config={"displaylogo": False})
+    map_chart(fig, key="gen_map", config={"displaylogo": False}, selections=False)
     st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {collection.title} "
                "(t-SNE: at the weighted mean of their nearest crystals' positions; PCA: projected exactly).")
 

@@ -16,6 +16,7 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
+from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.inference.atlas import nearest_neighbors, project_new
 
@@ -179,4 +180,4 @@ def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> N
     ))
     st.markdown(f"**The path on the latent map** ({'t-SNE' if method == 'tsne' else 'PCA'}; steps placed "
                 f"{'exactly' if method == 'pca' else 'by their nearest dataset crystals in latent space'})")
-    st.plotly_chart(fig, key="interp_map", config={"displaylogo": False})
+    map_chart(fig, key="interp_map", config={"displaylogo": False}, selections=False)

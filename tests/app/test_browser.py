@@ -368,6 +368,10 @@ def test_interpolation_slider_moves(browser_page, server):
     main.get_by_text(re.compile(r"^Step 2 / \d+")).first.wait_for(timeout=30_000)
     frame = _viewer_frame(page, 0)
     assert frame.locator("canvas").count() >= 1
+    # the path on the latent map (app.ui.map_chart): the dataset's points under the path's steps
+    page.wait_for_function(f"""() => {{ const p = document.querySelector('{_PLOT}');
+        return Boolean(p && p._fullData && p._fullData.length === 2 && p._fullData[1].name === 'path'
+                       && p._fullData[0].x.length > 100 && p._fullData[1].x.length > 2); }}""", timeout=60_000)
     _shot(page, "interpolate")
     assert not page.outside, f"requests left the machine: {page.outside}"
     assert not page.errors, f"console errors: {page.errors}"

@@ -92,3 +92,21 @@ def test_a_changed_point_or_hover_text_names_a_new_payload(collection):
     changed = {digest(moved, (customdata, text)), digest(coords, (customdata, renamed)),
                digest(coords, (renumbered, text))}
     assert reference not in changed and len(changed) == 3
+
+
+def test_the_interpolation_and_generation_maps_reuse_the_latent_maps_points_payload(collection):
+    """Interpolate and Generate draw the dataset uncolored under their own traces (a path, samples with string hover
+    data): the same points payload as the Latent map's, so a browser that drew one map gets only the small spec."""
+    import plotly.graph_objects as go
+
+    table, coords = collection
+    hover = map_hover(table.table)
+    latent_map = split_points(base_map_figure(table, coords, hover=hover, color_by="volume"))
+    path_map = base_map_figure(table, coords, hover=hover, color_by=None, height=420)
+    path_map.add_trace(go.Scatter(x=np.arange(5.0), y=np.arange(5.0), mode="lines+markers+text",
+                                  text=[str(i) for i in range(5)], customdata=pd.Series(["NaCl", "KCl"] * 2 + ["LiF"]),
+                                  hovertemplate="step %{text}: %{customdata}<extra></extra>"))
+    spec, payloads = split_points(path_map)
+    assert payloads.keys() == latent_map[1].keys()
+    path = json.loads(spec)["data"][1]
+    assert path["customdata"] == ["NaCl", "KCl", "NaCl", "KCl", "LiF"] and path["text"][4] == "4"
