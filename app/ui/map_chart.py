@@ -7,8 +7,12 @@ browser purges the drawn chart and plots a new one (`benchmarks/bench_map_scale.
 
 - the figure travels as the JSON `st.plotly_chart` sends (`figure_json`), but the point arrays of its large traces
   (x, y, customdata, hover text: ~90 % of a 100,000-point map's JSON) travel once per browser session and dataset
-  map, named by a digest of their content; a recolor or a filter then sends colors and opacities, and plotly.js
-  finds the same arrays (the same objects: nothing to recompute for the positions);
+  map, named by a digest of their content; a recolor or a filter then sends colors and opacities, and the page puts
+  the arrays it decoded once back into the figure (plotly.js still recomputes the trace: the saving is transport and
+  parsing, BENCHMARKS.md);
+- the server writes each points payload once per process (`_points_payload`), found again by a fingerprint of the
+  arrays;
+- a map that only shows (`selections=False`: Interpolate's path, Generate's samples) sends no selection events;
 - an unchanged figure is not redrawn;
 - lasso, box and click selections come back once each, in `st.plotly_chart`'s event shape ({"selection": {"points":
   [{"customdata", "x", "y", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}], "lasso": [...]}}), so the page reads
@@ -150,7 +154,9 @@ def _plotly_source() -> str:
 
 
 def figure_json(figure) -> str:
-    """The figure's JSON as `st.plotly_chart` writes it: unvalidated, numpy arrays as typed arrays."""
+    """The figure's JSON as `st.plotly_chart` writes it: unvalidated, numpy arrays as typed arrays. The chart itself
+    sends `split_points`'s JSON (the same content, checked by tests); this is the reference, and the benchmarks'
+    measure of what `st.plotly_chart` sent."""
     return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
 
 
