@@ -11,7 +11,9 @@ from nesf.api import Autoencoder
 from nesf.core.config import DecodeConfig, MapConfig
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
-from nesf.inference.atlas import Atlas, build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas
+from nesf.data.datasets import dataset_from_crystals
+from nesf.inference.atlas import (Atlas, build_atlas, load_atlas, nearest_neighbors, project_new, save_atlas,
+                                  write_atlas)
 from tests.helpers import bcc_iron, cscl, cubic
 
 
@@ -189,3 +191,37 @@ def test_format_1_atlas_with_stored_latents_still_loads(autoencoder, tmp_path):
     torch.save(payload, path)
     with pytest.raises(NesfError, match="atlas format version 3; this version of nesf reads 1 and 2"):
         load_atlas(path)
+
+
+def test_atlas_in_consistent_settings_maps_every_cscl_with_cs_at_the_origin(autoencoder, tmp_path):
+    cs_first, cl_first = cscl(), cubic(4.12, [[0, 0, 0], [.5, .5, .5]], [17, 55], "CsCl")
+    dataset = dataset_from_crystals("toy", [cs_first, cl_first] * 3, cache_dir=tmp_path)
+    maps = MapConfig(perplexity=2, iterations=50)
+    stored = load_atlas(write_atlas(autoencoder, dataset, tmp_path / "stored.pt", errors="none", maps=maps),
+                        autoencoder)
+    consistent = load_atlas(write_atlas(autoencoder, dataset, tmp_path / "consistent.pt", errors="none", maps=maps,
+                                        frames="consistent"), autoencoder)
+    assert (stored.frames, consistent.frames) == ("stored", "consistent")
+    at_origin = lambda atlas: {int(c.species[np.flatnonzero(np.all(np.isclose(c.frac_coords, 0, atol=1e-6), 1))[0]])  # noqa: E731
+                               for c in atlas.crystals}
+    assert at_origin(stored) == {55, 17} and at_origin(consistent) == {55}
+    latents = consistent.latents
+    np.testing.assert_allclose(latents, latents[[0]].repeat(6, 0), atol=1e-5)  # one crystal, one point
+    with pytest.raises(NesfError, match="atlas frames 'best': choose one of stored, consistent"):
+        write_atlas(autoencoder, dataset, tmp_path / "x.pt", frames="best")
+
+
+def test_an_atlas_in_consistent_settings_is_not_the_trust_signals_training_reference(toy_checkpoint, tmp_path):
+    import shutil
+
+    from nesf.checkpoint import atlas_path_for
+
+    checkpoint = tmp_path / "toy.pt"
+    shutil.copy(toy_checkpoint[0], checkpoint)
+    dataset = dataset_from_crystals("toy", [cscl(), bcc_iron()] * 3, val_fraction=0, test_fraction=0,
+                                    cache_dir=tmp_path)
+    maps = MapConfig(perplexity=2, iterations=50)
+    for frames, has_reference in (("stored", True), ("consistent", False)):
+        model = Autoencoder.from_checkpoint(checkpoint, "cpu")
+        write_atlas(model, dataset, atlas_path_for(checkpoint), errors="none", maps=maps, frames=frames)
+        assert (model.training_reference() is not None) == has_reference

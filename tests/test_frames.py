@@ -10,13 +10,15 @@ from nesf.api import Autoencoder
 from nesf.core.config import TrainConfig
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
-from nesf.data.frames import cell_variants, equivalent_frames, is_hexagonal_cell, orthohexagonal_cell
+from nesf.core.canonical import role_ranks
+from nesf.data.frames import (cell_variants, consistent_frame, equivalent_frames, is_hexagonal_cell,
+                               orthohexagonal_cell)
 from nesf.evaluation.metrics import structure_match
 from nesf.inference.reupload import cell_kind_variant, reupload
 from nesf.inference.trust import TrustCalibration, calibrate, nearest_distances
 from nesf.model.model_range import ModelRange
 from nesf.training.augment import ORIGINAL_SHARE, VariantPool, crystal_variants
-from tests.helpers import bcc_iron, cscl, cubic, hexagonal_zno, rocksalt_mgo
+from tests.helpers import ROCKSALT_FRAC, bcc_iron, cscl, cubic, hexagonal_zno, rocksalt_mgo
 
 
 def zincblende() -> Crystal:
@@ -38,6 +40,48 @@ def test_rocksalt_has_two_settings_cation_or_anion_at_the_origin():
     for frame in frames:
         np.testing.assert_allclose(frame.lattice, frames[0].lattice)
         assert structure_match(frames[0], frame)[0]
+
+
+def _at_origin(crystal: Crystal) -> set:
+    frac = np.mod(crystal.frac_coords, 1.0)
+    return {int(z) for z, f in zip(crystal.species, frac) if np.all(np.minimum(f, 1 - f) < 1e-6)}
+
+
+def test_role_ranks_put_the_fewest_then_the_most_electropositive_element_first():
+    np.testing.assert_array_equal(role_ranks([8, 22, 8, 38, 8]), [2, 1, 2, 0, 2])  # SrTiO3: Sr, Ti, O
+    np.testing.assert_array_equal(role_ranks([17, 11]), [1, 0])   # NaCl: Na before Cl, though heavier
+    np.testing.assert_array_equal(role_ranks([12, 8]), [0, 1])    # MgO: Mg before O, though heavier
+    np.testing.assert_array_equal(role_ranks([18, 11]), [1, 0])   # Ar has no Pauling value: last among equals
+
+
+def test_consistent_frame_puts_every_rock_salt_cation_at_the_origin_whatever_its_setting_or_weight():
+    mgo = rocksalt_mgo()  # Mg at the origin
+    mgo_shifted = Crystal.from_frac(mgo.lattice, mgo.frac_coords + 0.5, mgo.species, "MgO")  # O at the origin
+    nacl = cubic(5.64, ROCKSALT_FRAC, [17] * 4 + [11] * 4, "NaCl")  # Cl at the origin
+    assert [_at_origin(c) for c in (mgo, mgo_shifted, nacl)] == [{12}, {8}, {17}]
+    for crystal, cation in ((mgo, 12), (mgo_shifted, 12), (nacl, 11)):
+        frame = consistent_frame(crystal)
+        assert _at_origin(frame) == {cation} and frame.meta["frame"] == "consistent"
+        np.testing.assert_allclose(frame.lattice, crystal.lattice)
+        assert structure_match(crystal, frame)[0]
+
+
+def test_consistent_frame_of_shifted_perovskites_puts_the_a_cation_at_the_origin():
+    srtio3 = cubic(3.905, [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]], [38, 22, 8, 8, 8], "SrTiO3")
+    for shift in ([0, 0, 0], [.5, .5, .5]):  # the standard settings: Sr or Ti at the origin
+        given = Crystal.from_frac(srtio3.lattice, srtio3.frac_coords + shift, srtio3.species, "SrTiO3")
+        frame = consistent_frame(given)
+        assert _at_origin(frame) == {38}
+        assert _sites(frame) == _sites(srtio3)
+
+
+def test_consistent_frame_of_a_cell_without_symmetry_puts_its_first_role_at_the_origin():
+    rng = np.random.default_rng(3)
+    crystal = Crystal.from_frac(np.diag([3.1, 4.3, 5.7]), rng.random((3, 3)), [8, 12, 26], "P1")
+    frame = consistent_frame(crystal)  # P1 leaves the origin free: Mg (one atom each, the lowest electronegativity)
+    assert _at_origin(frame) == {12}
+    np.testing.assert_allclose(frame.lattice, crystal.lattice)
+    assert structure_match(crystal, frame)[0]  # shifted, and turned by an axis change that keeps the cell
 
 
 def test_zincblende_has_eight_settings_both_tetrahedral_sublattices_included():

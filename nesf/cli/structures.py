@@ -149,7 +149,7 @@ def cmd_atlas(args) -> int:
     if not args.uploads:
         dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
         path = write_atlas(autoencoder, dataset, args.out or atlas_path_for(args.checkpoint), errors=args.errors,
-                           maps=maps)
+                           maps=maps, frames=args.frames)
         print(f"atlas of {len(dataset)} crystals -> {path}")
         return 0
     from nesf.data.structure_io import structure_files
@@ -270,6 +270,11 @@ def register(sub, common) -> None:
     for field in ("perplexity", "seed", "iterations"):
         config_option(MapConfig, field, f"--{field}", f"t-SNE {field}").add_to(p)
     ERRORS.add_to(p)
+    from nesf.inference.atlas import FRAMES
+
+    p.add_argument("--frames", choices=sorted(FRAMES), default="stored",
+                   help="the settings the dataset's crystals are mapped in: " + "; ".join(
+                       f"{name}: {text}" for name, text in FRAMES.items()) + " (default: stored)")
     p.add_argument("--uploads", nargs="+", type=Path, default=None,
                    help="map these structure files or folders instead of a dataset (each in the setting the model "
                         "reads best; refused ones are named); default --out: <checkpoint>.uploads.atlas.pt")

@@ -126,6 +126,46 @@ def canonical_structure(structure, symprec: float = CANONICAL_SYMPREC):
     return Structure(Lattice(lattice), species.tolist(), frac)
 
 
+def consistent_setting(lattice, frac, species, symprec: float = CANONICAL_SYMPREC) -> np.ndarray | None:
+    """Fractional coordinates of the setting equivalent to this standard one (same lattice, `equivalent_settings`)
+    that puts each element where its role puts it in every crystal of the same structure type: the smallest sorted
+    (role, x, y, z) list, the role ranking elements by `role_ranks` instead of atomic number. Rock salts all get the
+    cation at the origin, where the canonical choice puts Na in NaCl but O in MgO. Where the group leaves the origin
+    free, an atom of the first role is put at 0 along it. None where the symmetry analysis fails."""
+    frac = wrap_fractional(frac)
+    species = np.asarray(species)
+    operations = symmetry_operations(lattice, frac, species, symprec)
+    if operations is None:
+        return None
+    roles = role_ranks(species)
+    options = equivalent_settings(lattice, frac, roles, *operations)  # free origins anchored on the first role
+    if options is None:
+        return None
+    return options[_smallest_key(options, roles)]
+
+
+def role_ranks(species) -> np.ndarray:
+    """(N,) each atom's element ranked by the role it can play in a structure type whatever fills it: fewest atoms in
+    the cell first, then the lowest Pauling electronegativity (cations before anions; elements without one last),
+    then the atomic number."""
+    species = np.asarray(species, dtype=np.int64)
+    values, counts = np.unique(species, return_counts=True)
+    order = np.lexsort((values, [_electronegativity(int(z)) for z in values], counts))
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = np.arange(len(values))
+    return ranks[np.searchsorted(values, species)]
+
+
+@functools.lru_cache(maxsize=None)
+def _electronegativity(atomic_number: int) -> float:
+    from pymatgen.core.periodic_table import Element
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns for elements without a Pauling value (noble gases)
+        value = float(Element.from_Z(atomic_number).X)
+    return value if np.isfinite(value) else 10.0
+
+
 def symmetry_operations(lattice, frac, species, symprec):
     import spglib
 

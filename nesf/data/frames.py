@@ -7,7 +7,8 @@ crystal has other valid cells: primitive, Niggli-reduced, and for hexagonal and 
 cell (a, sqrt(3) a, c, all angles 90 degrees), the form LCS6A stores its hexagonal crystals in.
 
 `equivalent_frames` lists the settings (used to choose an upload's frame by the model's fields,
-`nesf.model.frame_select`, and to augment training); `orthohexagonal_cell` and `cell_variants` give the other cells
+`nesf.model.frame_select`, and to augment training); `consistent_frame` picks the one setting that gives every crystal
+of a structure type the same origin (for atlases); `orthohexagonal_cell` and `cell_variants` give the other cells
 (offers for uploads outside a model's range, and augmentation). Lengths in Angstrom, angles in degrees.
 """
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nesf.core.canonical import (CANONICAL_SYMPREC, canonical_frame, equivalent_settings, symmetry_operations,
-                                 wrap_fractional)
+from nesf.core.canonical import (CANONICAL_SYMPREC, canonical_frame, consistent_setting, equivalent_settings,
+                                 symmetry_operations, wrap_fractional)
 from nesf.core.crystal import Crystal
 
 FRAME_KEY_DECIMALS = 3   # fractional coordinates are compared to this many decimals when merging equal settings
@@ -52,6 +53,20 @@ def equivalent_frames(crystal: Crystal, *, symprec: float = CANONICAL_SYMPREC, i
         if max_frames and len(frames) >= max_frames:
             break
     return frames
+
+
+def consistent_frame(crystal: Crystal, *, symprec: float = CANONICAL_SYMPREC) -> Crystal:
+    """`crystal` in the setting that puts its elements where their roles put them in every crystal of its structure
+    type (`nesf.core.canonical.consistent_setting`), `meta["frame"] = "consistent"`: an atlas of crystals in these
+    settings does not split one structure type by origin choice. For a crystal in a standard setting of its
+    conventional cell (as the datasets and `nesf.core.canonical.canonical_structure` give them): the choice is among
+    that setting's equivalents. The crystal itself, wrapped, where the symmetry analysis fails."""
+    frac = consistent_setting(crystal.lattice, crystal.frac_coords, crystal.species, symprec) \
+        if crystal.num_atoms else None
+    frame = Crystal.from_frac(crystal.lattice, wrap_fractional(crystal.frac_coords) if frac is None else frac,
+                              crystal.species, crystal.id)
+    frame.meta.update({**crystal.meta, "frame": "consistent"})
+    return frame
 
 
 def _setting_key(frac: np.ndarray, species: np.ndarray) -> bytes:

@@ -55,6 +55,7 @@ class Atlas:
     weights_sha256: str = ""   # digest of the model's weights (nesf.checkpoint.weights_sha256); "" in older atlases
     name: str = ""             # how it is shown (default: its dataset's name)
     source: str = ""           # where it was read or computed from: a key for caches of what is derived from it
+    frames: str = "stored"     # the settings its crystals are in (FRAMES): as the dataset stores them, or consistent
 
     def __len__(self) -> int:
         return len(self.table)
@@ -146,19 +147,29 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                  weights_sha256=autoencoder.weights_sha256)
 
 
+FRAMES = {"stored": "each crystal as its dataset stores it (the setting its source file had)",
+          "consistent": "each crystal in the setting that gives its structure type one origin "
+                        "(nesf.data.frames.consistent_frame)"}
 ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozenset({"train", "val", "test"})}
 
 
 def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps: MapConfig = MapConfig(),
-                progress: Callable[[str], None] | None = None) -> Path:
+                frames: str = "stored", progress: Callable[[str], None] | None = None) -> Path:
     """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
-    splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors. `progress(message)` once the
-    work starts."""
+    splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors; the crystals are in the
+    settings `frames` names (FRAMES). `progress(message)` once the work starts."""
+    from nesf.data.frames import consistent_frame
+
+    if frames not in FRAMES:
+        raise NesfError(f"atlas frames {frames!r}: choose one of {', '.join(FRAMES)}")
     crystals = [crystal for _, crystal in dataset.all_crystals()]
     if progress is not None:
         progress(f"encoding and mapping {len(crystals)} crystals")
+    if frames == "consistent":
+        crystals = [consistent_frame(crystal) for crystal in crystals]
     atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
                         reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps)
+    atlas.frames = frames
     save_atlas(atlas, path)
     return Path(path)
 
@@ -178,6 +189,7 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
         "species": torch.from_numpy(np.concatenate([c.species for c in atlas.crystals]).astype(np.int16)),
         "atom_counts": torch.from_numpy(counts),
         "map_settings": atlas.map_settings.to_dict(),
+        "frames": atlas.frames,
     }
     atomic_torch_save(stored, path)
 
@@ -217,7 +229,8 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
     return Atlas(dataset=stored["dataset"], checkpoint_sha256=built_from, table=table,
                  latents=latents, tsne=stored["tsne"].numpy().astype(np.float64),
                  pca=stored["pca"].numpy().astype(np.float64), crystals=crystals,
-                 map_settings=MapConfig.from_dict(stored.get("map_settings", {})), weights_sha256=built_weights)
+                 map_settings=MapConfig.from_dict(stored.get("map_settings", {})), weights_sha256=built_weights,
+                 frames=str(stored.get("frames", "stored")))
 
 
 def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:

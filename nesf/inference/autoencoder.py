@@ -148,7 +148,9 @@ class Autoencoder:
 
     def training_reference(self) -> tuple[np.ndarray, list[str]] | None:
         """(latents (N, L), ids) of the training crystals in the atlas beside this checkpoint (`NAME.atlas.pt`),
-        for the latent-distance trust signal; None where there is no such atlas or it belongs to other weights."""
+        for the latent-distance trust signal; None where there is no such atlas, it belongs to other weights, or it maps
+        its crystals in other settings than the stored ones (`nesf atlas --frames consistent`), against which the signal
+        was not calibrated."""
         if self._training_reference is None:
             from nesf.checkpoint import atlas_path_for
             from nesf.inference.atlas import load_atlas
@@ -159,7 +161,11 @@ class Autoencoder:
                 try:
                     atlas = load_atlas(path, self)
                     train = (atlas.table["split"] == "train").to_numpy()
-                    reference = (atlas.latents[train], atlas.table["id"][train].astype(str).tolist())
+                    if atlas.frames == "stored":
+                        reference = (atlas.latents[train], atlas.table["id"][train].astype(str).tolist())
+                    else:  # the signal is calibrated on the training crystals as their dataset stores them
+                        log.info("no training reference for the trust signal: %s maps its crystals in %s settings",
+                                 path, atlas.frames)
                 except NesfError as exc:
                     log.info("no training reference for the trust signal: %s", exc)
             self._training_reference = reference
