@@ -207,6 +207,19 @@ def test_atlas_has_a_row_per_crystal(trained, data_dir, tmp_path, capsys):
     assert sorted(set(atlas.table["split"])) == ["test", "train", "val"]
 
 
+def test_atlas_in_consistent_settings_from_the_command_line(trained, data_dir, tmp_path, capsys):
+    target = tmp_path / "map.atlas.pt"
+    code = run_cli(["atlas", trained / "model.pt", "--out", target, "--errors", "none", "--iterations", 50,
+                    "--perplexity", 5, "--device", "cpu", "--data-dir", data_dir, "--frames", "consistent"])
+    assert code == 0
+    atlas = load_atlas(target)
+    assert atlas.frames == "consistent" and len(atlas) == 100
+    code = run_cli(["atlas", trained / "model.pt", "--uploads", tmp_path, "--frames", "consistent"])
+    assert code != 0
+    assert ("--frames consistent maps a dataset's crystals; uploads are mapped each in the setting the model reads "
+            "best") in capsys.readouterr().err
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -144,6 +144,9 @@ def cmd_atlas(args) -> int:
     from nesf.inference.atlas import write_atlas
     from nesf.inference.autoencoder import Autoencoder
 
+    if args.uploads and args.frames != "stored":
+        raise NesfError(f"--frames {args.frames} maps a dataset's crystals; uploads are mapped each in the setting "
+                        "the model reads best")
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     maps = given(args, MapConfig(), "perplexity", "seed", "iterations")
     if not args.uploads:
@@ -270,11 +273,11 @@ def register(sub, common) -> None:
     for field in ("perplexity", "seed", "iterations"):
         config_option(MapConfig, field, f"--{field}", f"t-SNE {field}").add_to(p)
     ERRORS.add_to(p)
-    from nesf.inference.atlas import FRAMES
+    from nesf.data.frames import ATLAS_FRAMES
 
-    p.add_argument("--frames", choices=sorted(FRAMES), default="stored",
+    p.add_argument("--frames", choices=sorted(ATLAS_FRAMES), default="stored",
                    help="the settings the dataset's crystals are mapped in: " + "; ".join(
-                       f"{name}: {text}" for name, text in FRAMES.items()) + " (default: stored)")
+                       f"{name}: {text}" for name, text in ATLAS_FRAMES.items()) + " (default: stored)")
     p.add_argument("--uploads", nargs="+", type=Path, default=None,
                    help="map these structure files or folders instead of a dataset (each in the setting the model "
                         "reads best; refused ones are named); default --out: <checkpoint>.uploads.atlas.pt")

@@ -21,6 +21,9 @@ from nesf.core.canonical import (CANONICAL_SYMPREC, canonical_frame, consistent_
 from nesf.core.crystal import Crystal
 
 FRAME_KEY_DECIMALS = 3   # fractional coordinates are compared to this many decimals when merging equal settings
+ATLAS_FRAMES = {  # the settings an atlas can map a dataset's crystals in (`nesf atlas --frames`)
+    "stored": "each crystal as its dataset stores it (the setting its source file had)",
+    "consistent": "each crystal in the setting that gives its structure type one origin (consistent_frame)"}
 HEXAGONAL_TOLERANCE = 1e-3  # relative on a = b, degrees on gamma = 120, when recognising a hexagonal cell
 
 

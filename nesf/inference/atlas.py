@@ -55,7 +55,7 @@ class Atlas:
     weights_sha256: str = ""   # digest of the model's weights (nesf.checkpoint.weights_sha256); "" in older atlases
     name: str = ""             # how it is shown (default: its dataset's name)
     source: str = ""           # where it was read or computed from: a key for caches of what is derived from it
-    frames: str = "stored"     # the settings its crystals are in (FRAMES): as the dataset stores them, or consistent
+    frames: str = "stored"     # the settings its crystals are in: nesf.data.frames.ATLAS_FRAMES
 
     def __len__(self) -> int:
         return len(self.table)
@@ -147,9 +147,6 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
                  weights_sha256=autoencoder.weights_sha256)
 
 
-FRAMES = {"stored": "each crystal as its dataset stores it (the setting its source file had)",
-          "consistent": "each crystal in the setting that gives its structure type one origin "
-                        "(nesf.data.frames.consistent_frame)"}
 ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozenset({"train", "val", "test"})}
 
 
@@ -157,11 +154,11 @@ def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps:
                 frames: str = "stored", progress: Callable[[str], None] | None = None) -> Path:
     """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
     splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors; the crystals are in the
-    settings `frames` names (FRAMES). `progress(message)` once the work starts."""
-    from nesf.data.frames import consistent_frame
+    settings `frames` names (`nesf.data.frames.ATLAS_FRAMES`). `progress(message)` once the work starts."""
+    from nesf.data.frames import ATLAS_FRAMES, consistent_frame
 
-    if frames not in FRAMES:
-        raise NesfError(f"atlas frames {frames!r}: choose one of {', '.join(FRAMES)}")
+    if frames not in ATLAS_FRAMES:
+        raise NesfError(f"atlas frames {frames!r}: choose one of {', '.join(ATLAS_FRAMES)}")
     crystals = [crystal for _, crystal in dataset.all_crystals()]
     if progress is not None:
         progress(f"encoding and mapping {len(crystals)} crystals")
