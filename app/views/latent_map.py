@@ -81,7 +81,9 @@ def render(ctx: AppContext) -> None:
     method_name = "t-SNE" if params.method == "tsne" else "PCA"
     extra = (f" · perplexity {params.maps.perplexity:g}, seed {params.maps.seed}, {params.maps.iterations} iterations"
              if params.method == "tsne" else "")
-    st.caption(f"{len(collection.crystals):,} crystals of {collection.title} · {method_name}{extra} · "
+    settings = (" · each crystal in the setting that gives its structure type one origin (`nesf atlas --frames "
+                "consistent`)" if collection.frames == "consistent" else "")
+    st.caption(f"{len(collection.crystals):,} crystals of {collection.title} · {method_name}{extra}{settings} · "
                "drag a lasso or click points to open them")
 
     highlight = None
