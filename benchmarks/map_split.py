@@ -112,14 +112,14 @@ def main() -> int:
           f"({int(np.isin(types, groups).sum())} crystals); consistent setting differs from the stored one for {moved}; "
           f"{per_crystal_ms:.1f} ms per crystal to find it")
     model = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
-    maps = {}
+    maps, origins_of = {}, {}
     for name, crystals in (("stored", stored), ("consistent", consistent)):
         choices = model.given_frames(crystals, check_box=False)
         latents = np.stack([c.latent for c in choices])
         residual = float(np.mean([c.score.position_residual_angstrom for c in choices]))
         tsne = compute_map(latents, "tsne")
         maps[name] = tsne
-        origins = np.array([origin_label(c) for c in crystals])
+        origins = origins_of[name] = np.array([origin_label(c) for c in crystals])
         for space, points in (("latent", latents), ("t-SNE", tsne)):
             r = read_map(points, types, origins, groups)
             print(f"{name:10s} {space:6s}: types with several origins {r['types_with_several_origins']:3d} of "
@@ -135,8 +135,7 @@ def main() -> int:
         largest = [n for n in names[np.argsort(-sizes)] if n != "?"][:6]
         fig, axes = plt.subplots(1, 2, figsize=(12, 6))
         for ax, (name, xy) in zip(axes, maps.items()):
-            crystals = stored if name == "stored" else consistent
-            origins = np.array([origin_label(c) for c in crystals])
+            origins = origins_of[name]
             ax.scatter(xy[:, 0], xy[:, 1], s=2, c="0.85")
             for colour, group in enumerate(largest):
                 rows = types == group
