@@ -131,17 +131,14 @@ def consistent_setting(lattice, frac, species, symprec: float = CANONICAL_SYMPRE
     that puts each element where its role puts it in every crystal of the same structure type: the smallest sorted
     (role, x, y, z) list, the role ranking elements by `role_ranks` instead of atomic number. Rock salts all get the
     cation at the origin, where the canonical choice puts Na in NaCl but O in MgO. Where the group leaves the origin
-    free, an atom of the first role is put at 0 along it. None where the symmetry analysis fails."""
+    free, an atom of the first role is put at 0 along it. The setting as given (wrapped) where no other is found; None
+    where the symmetry analysis fails."""
     frac = wrap_fractional(frac)
-    species = np.asarray(species)
-    operations = symmetry_operations(lattice, frac, species, symprec)
+    operations = symmetry_operations(lattice, frac, np.asarray(species), symprec)
     if operations is None:
         return None
-    roles = role_ranks(species)
-    options = equivalent_settings(lattice, frac, roles, *operations)  # free origins anchored on the first role
-    if options is None:
-        return None
-    return options[_smallest_key(options, roles)]
+    # the settings ranked (and free origins anchored) by role where the canonical choice uses the atomic number
+    return _smallest_setting(lattice, frac, role_ranks(species), *operations)
 
 
 def role_ranks(species) -> np.ndarray:
