@@ -201,12 +201,63 @@ def cell_offers(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
     return _results().get_or_compute(key, lambda: net.cell_offers(crystal))
 
 
-def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
-    """`Autoencoder.select_frames` of one upload (its best setting, latent and field residual), kept by checkpoint
-    and content; NesfError as `Autoencoder.check` where no setting of it fits."""
+def _refine_progress(what: str):
+    """A progress bar for one refinement and the callback that moves it (`Autoencoder.refine`'s progress)."""
+    bar = st.progress(0.0, text=f"Refining the latent of {what}…")
+    return bar, lambda fraction, message: bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)
+
+
+def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto", refine: bool = True):
+    """`Autoencoder.select_frames` of one upload (its best setting, its latent refined unless `refine` is False, and
+    field residual), kept by checkpoint, content and protocol; a progress bar while it refines; NesfError as
+    `Autoencoder.check` where no setting of it fits."""
+    from nesf.model.refine import ENCODER_ONLY
+
     net = model(checkpoint, device)
-    key = ("select_frame", checkpoint_hash(checkpoint), crystal_key(crystal))
-    return _results().get_or_compute(key, COMPUTE_GATE.gated(lambda: net.select_frames([crystal])[0]))
+    key = ("select_frame", checkpoint_hash(checkpoint), crystal_key(crystal), refine)
+
+    def compute():
+        if not refine:
+            return net.select_frames([crystal], ENCODER_ONLY)[0]
+        bar, progress = _refine_progress(crystal.formula or "the structure")
+        try:
+            return net.select_frames([crystal], progress=progress)[0]
+        finally:
+            bar.empty()
+
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+
+
+def given_choice(checkpoint: CheckpointInfo, crystal, device: str = "auto", refine: bool = True):
+    """A dataset crystal's `FrameChoice` in its stored setting (as the model was trained), its latent refined unless
+    `refine` is False; kept by checkpoint, content and protocol."""
+    from nesf.model.refine import ENCODER_ONLY
+
+    net = model(checkpoint, device)
+    key = ("given_choice", checkpoint_hash(checkpoint), crystal_key(crystal), refine)
+
+    def compute():
+        choices = net.given_frames([crystal])
+        if not refine:
+            return net.refine(choices, ENCODER_ONLY)[0]
+        bar, progress = _refine_progress(crystal.formula or "the structure")
+        try:
+            return net.refine(choices, progress=progress)[0]
+        finally:
+            bar.empty()
+
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+
+
+def decode_choices(checkpoint: CheckpointInfo, choices, mode: str = "fast", device: str = "auto") -> list:
+    """The decoded crystals of `FrameChoice`s' latents (refined or the encoder's), kept by checkpoint, latents and
+    decoding preset."""
+    net = model(checkpoint, device)
+    latents = np.stack([np.asarray(c.latent, dtype=np.float32) for c in choices])
+    key = ("decode", checkpoint_hash(checkpoint), hashlib.sha1(latents.tobytes()).hexdigest()[:20], mode)
+    ids = [c.crystal.id for c in choices]
+    return _results().get_or_compute(
+        key, COMPUTE_GATE.gated(lambda: list(net.decode(latents, net.decode_preset(mode), ids=ids))))
 
 
 def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
@@ -216,7 +267,9 @@ def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
 
     net = model(checkpoint, device)
     crystals = [item.crystal if isinstance(item, FrameChoice) else item for item in items]
-    key = ("trust", checkpoint_hash(checkpoint), crystals_key(crystals))
+    latents = [np.asarray(item.latent, np.float32).tobytes() for item in items if isinstance(item, FrameChoice)]
+    key = ("trust", checkpoint_hash(checkpoint), crystals_key(crystals),
+           hashlib.sha1(b"".join(latents)).hexdigest()[:20])  # refined or the encoder's: different readings
 
     def compute():
         given = [i for i, item in enumerate(items) if not isinstance(item, FrameChoice)]

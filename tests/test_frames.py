@@ -235,15 +235,50 @@ def test_calibration_bins_by_quantile_and_reads_a_new_value():
     matched = values < 5                          # the low half matched
     calibration = calibrate("field_residual", values, matched, "synthetic", bins=2)
     assert calibration.upper_edges == (4.5, 9.0) and calibration.match_rates == (1.0, 0.0)
-    assert calibration.counts == (5, 5)
-    low, high = calibration.reading(1.0), calibration.reading(100.0)
+    assert calibration.counts == (5, 5) and calibration.max_value == 9.0
+    low, high, beyond = calibration.reading(1.0), calibration.reading(7.0), calibration.reading(100.0)
     assert (low.match_rate, low.level, high.level) == (1.0, "high", "low")
-    assert low.sentence() == ("field residual 1: test uploads with a value at most 4.5 matched 10.0 times in 10 "
+    assert low.sentence() == ("field residual 1: uploads with a value at most 4.5 matched 10.0 times in 10 "
                               "(5 crystals)")
-    assert high.sentence().startswith("field residual 100: test uploads with a value above 4.5 matched 0.0 times")
+    assert high.sentence() == ("field residual 7: uploads with a value between 4.5 and 9 matched 0.0 times in 10 "
+                               "(5 crystals)")
+    # past the largest calibrated value: no number, a state of its own
+    assert beyond.match_rate is None and beyond.level == "beyond calibration"
+    assert beyond.sentence().startswith("field residual 100: beyond what was calibrated (no calibration upload had "
+                                        "a value above 9)")
+    assert np.isnan(calibration.rate(100.0)) and calibration.rate(7.0) == 0.0
     assert TrustCalibration.from_dict(calibration.to_dict()) == calibration
     with pytest.raises(ValueError, match="one match flag per value"):
         calibrate("field_residual", [1.0, 2.0], [True], "x")
+
+
+def test_calibration_is_monotone_pooling_bins_that_would_rise():
+    """A higher residual never reads as more trustworthy: bins whose rate rises are pooled (weighted by count)."""
+    values = np.arange(30, dtype=float)
+    matched = np.array([1] * 8 + [0] * 2 + [0] * 6 + [1] * 4 + [0] * 10, bool)  # bins of 10: 0.8, 0.4, 0.0
+    assert calibrate("field_residual", values, matched, "s", bins=3).match_rates == pytest.approx((0.8, 0.4, 0.0))
+    rising = np.array([1] * 8 + [0] * 2 + [0] * 8 + [1] * 2 + [1] * 6 + [0] * 4, bool)  # 0.8, 0.2, 0.6
+    rates = calibrate("field_residual", values, rising, "s", bins=3).match_rates
+    assert rates == pytest.approx((0.8, 0.4, 0.4))  # the last two pooled: (0.2 + 0.6) / 2
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def test_calibration_reliability_per_source_out_of_fold_and_its_verdict():
+    """With sources, each source's Brier score is read out of fold, beside the base rate's; a signal that separates
+    matches is informative, a random one is not (so the app shows it without a probability)."""
+    rng = np.random.default_rng(0)
+    values = rng.random(400)
+    matched = values < 0.5
+    sources = np.where(np.arange(400) < 300, "test", "novel")
+    good = calibrate("field_residual", values, matched, "s", sources=sources)
+    names = [r.source for r in good.reliability]
+    assert names == ["test", "novel", "all"] and [r.count for r in good.reliability] == [300, 100, 400]
+    overall = good.reliability[-1]
+    assert overall.matched_rate == pytest.approx(matched.mean())
+    assert overall.brier < 0.06 < overall.base_rate_brier and good.informative
+    noise = calibrate("latent_distance", rng.random(400), matched, "s", sources=sources)
+    assert not noise.informative and noise.reliability[-1].brier >= noise.reliability[-1].base_rate_brier
+    assert TrustCalibration.from_dict(noise.to_dict()) == noise
 
 
 def test_nearest_distances_against_brute_force():
@@ -269,7 +304,7 @@ def test_map_trust_colors_by_each_crystals_calibrated_match_rate(toy_checkpoint)
     low, middle, high = sorted(residuals)   # bin edges between them, so batching's last digits move no crystal
     calibration = TrustCalibration("field_residual", ((low + middle) / 2, (middle + high) / 2, high + 1),
                                    (0.9, 0.5, 0.2), (10, 10, 10), "synthetic")
-    model.trust_calibration = lambda signal: calibration if signal == "field_residual" else None
+    model.trust_calibration = lambda signal, refined=True: calibration if signal == "field_residual" else None
     rates, label = map_trust(model, crystals, batch_size=1)
     assert label == "expected match rate from the field residual (%)"
     np.testing.assert_allclose(rates, [100 * calibration.reading(r).match_rate for r in residuals])

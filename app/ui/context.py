@@ -17,6 +17,8 @@ class AppContext:
     decode_mode: str                        # a decoding preset: "fast", "paper" or "checkpoint" (its own)
     data_dir: str
     collection: Atlas | None   # the active dataset: crystals, table, latents, maps
+    refine: bool = True        # refine each picked crystal's latent at test time (nesf.model.refine); False: the
+                               # encoder's latent alone, the paper's protocol
 
     def model(self):
         return backend.model(self.checkpoint, self.device)

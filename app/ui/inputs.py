@@ -18,7 +18,8 @@ class Picked:
     crystal: object
     source: str
     index: int | None = None   # row in the active collection, when picked from it
-    frame: object = None       # for an upload: the FrameChoice it is encoded with (nesf.model.frame_select)
+    frame: object = None       # once fitted: the FrameChoice it is encoded with (nesf.model.frame_select), its
+                               # latent refined or the encoder's (AppContext.refine)
     cell_note: str = ""        # for an upload in another cell than its own: which, and its measured quality
 
 
@@ -144,9 +145,10 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
         try:
             if item.index is not None:  # a dataset crystal: in its stored setting, as the model was trained
                 net.check(item.crystal)
-                good.append(item)
+                choice = backend.given_choice(ctx.checkpoint, item.crystal, ctx.device, ctx.refine)
+                good.append(Picked(item.crystal, item.source, item.index, choice))
             else:
-                choice = backend.select_frame(ctx.checkpoint, item.crystal, ctx.device)
+                choice = backend.select_frame(ctx.checkpoint, item.crystal, ctx.device, ctx.refine)
                 good.append(Picked(choice.crystal, item.source, None, choice))
             continue
         except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
@@ -165,9 +167,10 @@ def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
         st.warning(message, icon=":material/warning:")
         if st.toggle(f"Use it instead: {note}", key=f"{key}_alt_{i}_{item.source}"):
             try:
-                choice = backend.select_frame(ctx.checkpoint, alternative, ctx.device)
+                choice = backend.select_frame(ctx.checkpoint, alternative, ctx.device, ctx.refine)
             except Exception as exc:  # noqa: BLE001
                 st.error(describe(exc, item.source), icon=":material/error:")
                 continue
+            note = cell_offer_note(net, alternative, choice)  # with this upload's own trust figure
             good.append(Picked(choice.crystal, f"{item.source} ({kind} cell)", item.index, choice, note))
     return good

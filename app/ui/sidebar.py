@@ -111,10 +111,16 @@ def render() -> AppContext:
                                 "Paper: the full particle grid of the paper (slower). Checkpoint's own: the "
                                 "decoding the checkpoint was trained for (what the command line uses).")
 
+    refine = sb.toggle("Refine latents", value=True, key="refine_latents",
+                       help="On: each structure you upload or pick gets its latent refined at test time (up to 50 "
+                            "steps of Adam on the decoders' own loss at its atoms, the weights frozen; the encoder's "
+                            "latent is kept where that does not lower the field residual). Off: the encoder's latent "
+                            "alone, the paper's protocol. The Model page shows what each gives.")
+
     # -- retrain -----------------------------------------------------------------------------------------------
     taken = {c.name for c in found} | {c.path.stem for c in found}
     with sb:
         training_panel.render(dataset_names=names, data_dir=data_dir, taken_names=taken)
 
     return AppContext(checkpoint=checkpoint, device=device, device_label=device_label, decode_mode=decode_mode,
-                      data_dir=data_dir, collection=collection)
+                      data_dir=data_dir, collection=collection, refine=refine)

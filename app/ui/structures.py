@@ -114,33 +114,49 @@ def downloads(crystal, key: str, *, prefix: str = "") -> None:
 
 
 TRUST_ICONS = {"high": ":material/verified:", "medium": ":material/help:", "low": ":material/report:",
-               "unknown": ":material/help:"}
+               "beyond calibration": ":material/report:", "unknown": ":material/help:"}
+TRUST_TITLES = {"high": "Trust: high", "medium": "Trust: medium", "low": "Trust: low",
+                "beyond calibration": "Trust: beyond what was calibrated (expect it to be wrong)",
+                "unknown": "Trust: not calibrated for this model"}
+TRUST_BOXES = {"high": st.success, "medium": st.info, "low": st.warning, "beyond calibration": st.warning,
+               "unknown": st.info}
 TRUST_HELP = ("Read before decoding. Field residual: how well the model's own fields point at this crystal's atoms "
-              "and name their elements (lower is better). Latent distance: how far its latent vector lies from the "
-              "nearest training crystal's. Each is calibrated on the test split uploaded as files: the share of test "
-              "uploads with a similar value whose reconstruction matched (StructureMatcher).")
+              "and name their elements (lower is better), at the latent used (refined unless the sidebar says "
+              "otherwise). Latent distance: how far its latent vector lies from the nearest training crystal's. Each "
+              "is calibrated on uploads: the test split and crystals unlike the training set, written as files; the "
+              "share of those with a similar value whose reconstruction matched (StructureMatcher). Past the largest "
+              "calibrated value no figure is given.")
+
+
+def refinement_line(choice) -> str:
+    """What refinement did to a `FrameChoice`'s latent, before and after (`nesf.model.refine.refinement_sentence`)."""
+    from nesf.model.refine import refinement_sentence
+
+    return refinement_sentence(getattr(choice, "refinement", None)).replace(" -> ", " → ").replace(" A ", " Å ")
 
 
 def trust_box(signal, item=None) -> None:
-    """The trust signal of one reconstruction (`nesf.inference.trust.TrustSignal`), with how the upload was encoded."""
-    lines = [f"- {line}" for line in signal.sentences()]
-    if item is not None and item.frame is not None and item.frame.changed:
-        lines.append(f"- encoded in another of its {item.frame.candidates} equivalent settings (origin, axes), the "
-                     "one this model reads best; the input is shown in that setting")
+    """The trust signal of one reconstruction (`nesf.inference.trust.TrustSignal`), each signal with its own level,
+    with how the structure was encoded (setting, cell, refinement before and after)."""
+    lines = [f"- {level}: {line}" for level, line in signal.lines()]
+    frame = getattr(item, "frame", None)
+    if frame is not None:
+        lines.append(f"- {refinement_line(frame)}")
+        if frame.changed:
+            lines.append(f"- encoded in another of its {frame.candidates} equivalent settings (origin, axes), the "
+                         "one this model reads best; the input is shown in that setting")
     if item is not None and item.cell_note:
         lines.append(f"- cell: {item.cell_note}")
     level = signal.level
-    title = {"high": "Trust: high", "medium": "Trust: medium", "low": "Trust: low",
-             "unknown": "Trust: not calibrated for this model"}[level]
-    body = f"**{title}**\n" + "\n".join(lines)
-    {"high": st.success, "medium": st.info, "low": st.warning, "unknown": st.info}[level](
-        body, icon=TRUST_ICONS[level])
+    body = f"**{TRUST_TITLES[level]}**\n" + "\n".join(lines)
+    TRUST_BOXES[level](body, icon=TRUST_ICONS[level])
 
 
 def trust_cell(signal) -> str:
-    """A short text for tables: level and the calibrated match rate of the weaker signal."""
-    readings = [r for r in (signal.residual_reading, signal.distance_reading) if r is not None]
-    if not readings:
+    """A short text for tables: level and the calibrated match probability of the weaker signal."""
+    if not signal.readings:
         return "not calibrated"
-    weakest = min(readings, key=lambda r: r.match_rate)
-    return f"{signal.level} ({10 * weakest.match_rate:.1f} in 10 matched)"
+    probability = signal.match_probability
+    if probability is None:
+        return signal.level
+    return f"{signal.level} ({10 * probability:.1f} in 10 matched)"

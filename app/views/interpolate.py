@@ -95,8 +95,8 @@ def render(ctx: AppContext) -> None:
                     structures.trust_box(signal, end)
     latents = crystals = None
     with st.spinner(f"Decoding {steps} steps…"), shown_errors("Interpolation"):
-        latents, crystals = backend.interpolate(ctx.checkpoint, source.crystal, destination.crystal, steps, method,
-                                                ctx.decode_mode, ctx.device)
+        latents, crystals = backend.interpolate(ctx.checkpoint, source.frame.latent, destination.frame.latent, steps,
+                                                method, ctx.decode_mode, ctx.device)
     if crystals is None:
         return
     crystals = [as_shown(c, as_decoded=as_decoded) for c in crystals]

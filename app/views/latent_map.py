@@ -315,10 +315,9 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
         if not good:
             return None
         with shown_errors("Placing the uploads"):
-            latents = backend.encode(ctx.checkpoint, [p.crystal for p in good], ctx.device)
+            latents = np.stack([p.frame.latent for p in good])  # refined unless the sidebar says otherwise
             xy = project_new(ctx.collection, latents, method, coords=coords)
-            signals = backend.trust(ctx.checkpoint, [p.frame if p.frame is not None else p.crystal for p in good],
-                                    ctx.device)
+            signals = backend.trust(ctx.checkpoint, [p.frame for p in good], ctx.device)
             rows = []
             for item, latent, (x, y), signal in zip(good, latents, xy, signals):
                 index, _ = nearest_neighbors(ctx.collection, latent, k=3)

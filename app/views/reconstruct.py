@@ -34,7 +34,7 @@ def render(ctx: AppContext) -> None:
     if not good:
         return
     with st.spinner(f"Reconstructing {len(good)} structure(s)…"), shown_errors("Reconstruction"):
-        results = backend.reconstruct(ctx.checkpoint, [p.crystal for p in good], ctx.decode_mode, ctx.device)
+        results = backend.decode_choices(ctx.checkpoint, [p.frame for p in good], ctx.decode_mode, ctx.device)
     if not results:
         return
 
@@ -48,8 +48,7 @@ def render(ctx: AppContext) -> None:
 
     signals = [None] * len(good)
     with shown_errors("Trust signal"):
-        signals = backend.trust(ctx.checkpoint, [p.frame if p.frame is not None else p.crystal for p in good],
-                                ctx.device)
+        signals = backend.trust(ctx.checkpoint, [p.frame for p in good], ctx.device)
 
     if len(good) > 1:
         _batch_summary(good, results, metrics, signals)

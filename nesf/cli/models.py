@@ -66,7 +66,7 @@ def cmd_card(args) -> int:
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
     metrics = measure_card_metrics(autoencoder, dataset, args.splits, args.decode, ci_count=args.ci_count,
-                                   uploads=args.uploads,
+                                   uploads=args.uploads, data_dir=data_dir(args),
                                    progress=lambda label, values: print(f"{label}: {values}"))
     Checkpoint.load(args.checkpoint).with_metrics(metrics).save(args.checkpoint)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)  # the file as rewritten

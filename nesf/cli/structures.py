@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nesf.cli.common import data_dir, given
 from nesf.core.errors import NesfError
-from nesf.training.options import DECODE, ERRORS, config_option
+from nesf.training.options import DECODE, ENCODER_ONLY, ERRORS, config_option
 
 AS_DECODED_HELP = "write the atoms as decoded (not wrapped into the cell, periodic duplicates kept)"
 
@@ -46,6 +46,13 @@ def _write_structures(crystals, out_dir: Path, prefix: str = "") -> list[Path]:
     return paths
 
 
+def _refine_config(args):
+    """The refinement `--encoder-only` asks for: None (the model's own refinement) or ENCODER_ONLY."""
+    from nesf.model.refine import ENCODER_ONLY as PAPER_PROTOCOL
+
+    return PAPER_PROTOCOL if getattr(args, "encoder_only", False) else None
+
+
 def _print_refused(prepared) -> None:
     for item in prepared:
         if item.choice is None:
@@ -59,9 +66,11 @@ def cmd_reconstruct(args) -> int:
     from nesf.evaluation.metrics import structure_metrics
     from nesf.inference.autoencoder import Autoencoder
     from nesf.inference.uploads import prepare_files
+    from nesf.model.refine import refinement_sentence
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell)
+    prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell,
+                             refine=_refine_config(args))
     accepted = [p for p in prepared if p.choice is not None]
     if accepted:
         choices = [p.choice for p in accepted]
@@ -80,8 +89,9 @@ def cmd_reconstruct(args) -> int:
             if item.choice.changed:
                 print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
                       f"equivalent origins/axis settings; the reconstruction is compared in that setting")
-            for line in trust_signal.sentences():
-                print(f"  trust ({trust_signal.level}): {line}")
+            print(f"  latent: {refinement_sentence(item.choice.refinement)}")
+            for level, line in trust_signal.lines():
+                print(f"  trust ({level}): {line}")
     _print_refused(prepared)
     refused = len(prepared) - len(accepted)
     if refused:
@@ -99,12 +109,12 @@ def _endpoint(spec: str, args, autoencoder):
         from nesf.inference.uploads import prepare
 
         crystal = read_structure_file(Path(spec))[0]
-        prepared = prepare(autoencoder, crystal, Path(spec).name)
+        prepared = prepare(autoencoder, crystal, Path(spec).name, refine=_refine_config(args))
         if prepared.choice is None:
             raise NesfError(prepared.refused)
         if prepared.cell_note:
             print(f"{Path(spec).name}: {prepared.cell_note}", file=sys.stderr)
-        return prepared.choice.crystal
+        return prepared.choice.latent
     if not args.dataset:
         raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
     # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
@@ -112,7 +122,7 @@ def _endpoint(spec: str, args, autoencoder):
     hits = load_dataset(args.dataset, data_dir(args)).find(spec, limit=1)
     if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
         raise NesfError(f"{spec}: no crystal with this id or formula in dataset {args.dataset}")
-    return hits[0][1]
+    return autoencoder.refine(autoencoder.given_frames([hits[0][1]]), _refine_config(args))[0].latent
 
 
 def cmd_interpolate(args) -> int:
@@ -158,16 +168,19 @@ def cmd_atlas(args) -> int:
     from nesf.data.structure_io import structure_files
     from nesf.inference.uploads import prepare_files, uploads_dataset
 
+    import numpy as np
+
     files = structure_files(args.uploads)
     if not files:
         raise NesfError(f"no structure files in {', '.join(str(p) for p in args.uploads)}")
-    prepared = prepare_files(autoencoder, files, use_fitting_cell=True)
+    prepared = prepare_files(autoencoder, files, use_fitting_cell=True, refine=_refine_config(args))
     accepted = [p for p in prepared if p.choice is not None]
     _print_refused(prepared)
     if len(accepted) < 2:
         raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2")
     out = args.out or Path(args.checkpoint).with_name(Path(args.checkpoint).stem + ".uploads.atlas.pt")
-    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=args.errors, maps=maps)
+    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=args.errors, maps=maps,
+                       latents=np.stack([p.choice.latent for p in accepted]))
     print(f"atlas of {len(accepted)} uploaded structures -> {path}")
     refused = len(prepared) - len(accepted)
     if refused:
@@ -262,6 +275,7 @@ def register(sub, common) -> None:
     p.add_argument("--method", default="linear", choices=["linear", "spherical"])
     p.add_argument("--out-dir", type=Path, default=Path("interpolation"))
     DECODE.add_to(p)
+    ENCODER_ONLY.add_to(p)
     p.add_argument("--as-decoded", action="store_true", help=AS_DECODED_HELP)
     p.set_defaults(func=cmd_interpolate)
 
@@ -273,6 +287,7 @@ def register(sub, common) -> None:
     for field in ("perplexity", "seed", "iterations"):
         config_option(MapConfig, field, f"--{field}", f"t-SNE {field}").add_to(p)
     ERRORS.add_to(p)
+    ENCODER_ONLY.add_to(p)
     from nesf.data.frames import ATLAS_FRAMES
 
     p.add_argument("--frames", choices=sorted(ATLAS_FRAMES), default="stored",

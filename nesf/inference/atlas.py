@@ -120,8 +120,9 @@ def compute_map(latents: np.ndarray, method: str = "tsne", maps: MapConfig = Map
 
 def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, dataset: str,
                 maps: MapConfig = MapConfig(), reconstruction_errors_for: set[str] | None = None,
-                progress: Progress | None = None) -> Atlas:
-    """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error) and map them."""
+                progress: Progress | None = None, latents: np.ndarray | None = None) -> Atlas:
+    """Encode `crystals` (table rows in the same order, columns as `TABLE_COLUMNS` less the error), or take their
+    `latents` (N, L) where given (refined uploads), and map them."""
     from nesf.core.config import DecodeConfig
     from nesf.evaluation.metrics import structure_metrics
 
@@ -129,7 +130,8 @@ def build_atlas(autoencoder, crystals: list[Crystal], table: pd.DataFrame, *, da
     if len(crystals) != len(table):
         raise NesfError(f"atlas: {len(crystals)} crystals but {len(table)} table rows")
     progress(0.0, f"encoding {len(crystals)} crystals")
-    latents = autoencoder.encode(crystals, check_box=False)
+    latents = (autoencoder.encode(crystals, check_box=False) if latents is None
+               else np.asarray(latents, dtype=np.float32))
     table = table.reset_index(drop=True).copy()
     errors = np.full(len(crystals), np.nan)
     if reconstruction_errors_for:
@@ -151,10 +153,13 @@ ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozens
 
 
 def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps: MapConfig = MapConfig(),
-                frames: str = "stored", progress: Callable[[str], None] | None = None) -> Path:
+                frames: str = "stored", progress: Callable[[str], None] | None = None,
+                latents: np.ndarray | None = None) -> Path:
     """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
     splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors; the crystals are in the
-    settings `frames` names (`nesf.data.frames.ATLAS_FRAMES`). `progress(message)` once the work starts."""
+    settings `frames` names (`nesf.data.frames.ATLAS_FRAMES`). `latents` (one per crystal, in `dataset.all_crystals`
+    order: refined uploads) are mapped and stored instead of the encoder's, which loading would recompute.
+    `progress(message)` once the work starts."""
     from nesf.data.frames import ATLAS_FRAMES, consistent_frame
 
     if frames not in ATLAS_FRAMES:
@@ -165,14 +170,15 @@ def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps:
     if frames == "consistent":
         crystals = [consistent_frame(crystal) for crystal in crystals]
     atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
-                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps)
+                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps, latents=latents)
     atlas.frames = frames
-    save_atlas(atlas, path)
+    save_atlas(atlas, path, with_latents=latents is not None)
     return Path(path)
 
 
-def save_atlas(atlas: Atlas, path: Path) -> None:
-    """Write the atlas (format 2: everything but the latents, which `load_atlas` recomputes with the model)."""
+def save_atlas(atlas: Atlas, path: Path, *, with_latents: bool = False) -> None:
+    """Write the atlas (format 2: everything but the latents, which `load_atlas` recomputes with the model; with
+    `with_latents`, the latents too, fp32: refined ones, which the encoder alone would not give back)."""
     counts = np.array([c.num_atoms for c in atlas.crystals], dtype=np.int64)
     stored = {
         "format": ATLAS_FORMAT, "format_version": ATLAS_VERSION,
@@ -188,6 +194,8 @@ def save_atlas(atlas: Atlas, path: Path) -> None:
         "map_settings": atlas.map_settings.to_dict(),
         "frames": atlas.frames,
     }
+    if with_latents:
+        stored["latents"] = torch.from_numpy(np.asarray(atlas.latents, dtype=np.float32))
     atomic_torch_save(stored, path)
 
 

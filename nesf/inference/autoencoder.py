@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nesf.checkpoint import Checkpoint, CheckpointInfo, file_sha256, weights_sha256
-from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig
+from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.core.crystal import Crystal
 from nesf.core.device import get_device
 from nesf.core.errors import NesfError
@@ -25,10 +25,12 @@ from nesf.model.frame_select import FrameChoice, field_scores, select_frames
 from nesf.model.latent import interpolate as interpolate_latents
 from nesf.model.model_range import ModelRange
 from nesf.model.network import NeSF
+from nesf.model.refine import RefineConfig, refine_latents
 
 log = logging.getLogger(__name__)
 
-MIN_OFFER_MATCH_PERCENT = 60.0  # a kind of cell is offered only where test crystals in it matched at least this often
+MIN_OFFER_MATCH_PERCENT = 60.0  # a kind of cell is offered only where crystals in it matched at least this often
+MIN_OFFER_COUNT = 10            # crystals a kind of cell must have been measured on for its rate to be quoted
 ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
 
@@ -47,6 +49,7 @@ class Autoencoder:
         self.range = (ModelRange.from_dict(checkpoint.model_range) if checkpoint.model_range
                       else ModelRange.from_box(self.vocab, self.bbox_min, self.bbox_max))
         self.info = CheckpointInfo.of(checkpoint, path)  # name, dataset, epochs, metrics, history, configs
+        self.refine_config = RefineConfig()  # how uploads' latents are refined (`refine`); ENCODER_ONLY: the paper's
         self._training_reference: tuple | None = None  # (latents, ids) of the atlas's training crystals, once read
 
     @classmethod
@@ -113,28 +116,40 @@ class Autoencoder:
         return offered, declined
 
     def cell_offer_quality(self, kind: str) -> dict | None:
-        """What this checkpoint measured for test crystals converted to cells of `kind` ("orthohexagonal",
-        "primitive standard", "Niggli-reduced primitive"): {"match_rate_percent", "count", ...}, or None where it
-        was not measured (`nesf card` stores it)."""
-        from nesf.inference.reupload import cell_label
+        """What this checkpoint measured for crystals converted to cells of `kind` ("orthohexagonal", "primitive
+        standard", "Niggli-reduced primitive"): {"match_rate_percent", "count", ...} with "measured_on" naming the
+        crystals, or None where it was not measured (`nesf card` stores it). Crystals unlike the training set (the
+        card's novel sources, then the held-out hexagonal set) are preferred to the test split: they are what a
+        user's own out-of-range file is like."""
+        from nesf.inference.reupload import HEXAGONAL_SET, NOVEL, cell_label
 
-        for label, values in (self.info.metrics or {}).items():
-            if isinstance(values, dict) and label.endswith(f"[{cell_label(kind)}]") and "match_rate_percent" in values:
-                return values
+        found = {label.split("[")[0]: values for label, values in (self.info.metrics or {}).items()
+                 if isinstance(values, dict) and label.endswith(f"[{cell_label(kind)}]")
+                 and "match_rate_percent" in values}
+        for base, description in ((NOVEL, "crystals unlike the training set"),
+                                  (HEXAGONAL_SET, "held-out hexagonal crystals"), *((b, f"{b} crystals") for b in found)):
+            if base in found and found[base].get("count", 0) >= MIN_OFFER_COUNT:
+                return {**found[base], "measured_on": description}
         return None
 
-    def trust_calibration(self, signal: str):
-        """The checkpoint's `TrustCalibration` of `signal` ("field_residual" or "latent_distance"), or None."""
+    def trust_calibration(self, signal: str, *, refined: bool = True):
+        """The checkpoint's `TrustCalibration` of `signal` ("field_residual" or "latent_distance") for refined latents
+        or (`refined=False`) for the encoder's (`nesf.inference.reupload.measure_uploads` fits both), or None."""
+        from nesf.inference.reupload import ENCODER_ONLY_TAG
         from nesf.inference.trust import TrustCalibration
 
-        stored = ((self.info.metrics or {}).get("trust") or {}).get(signal)
+        key = signal if refined else f"{signal}, {ENCODER_ONLY_TAG}"
+        stored = ((self.info.metrics or {}).get("trust") or {}).get(key)
         return TrustCalibration.from_dict(stored) if stored else None
 
-    def select_frames(self, crystals: list[Crystal]) -> list[FrameChoice]:
+    def select_frames(self, crystals: list[Crystal], refine: RefineConfig | None = None,
+                      progress: Progress | None = None) -> list[FrameChoice]:
         """Each crystal in the equivalent setting (origin, axes) whose fields this model reads best, with its latent
-        and field residual (`nesf.model.frame_select`); only settings inside the model's range are considered, so a
-        crystal whose given setting reaches past the model's box may still fit in another. For uploads: every path
-        that encodes one goes through here. Raises NesfError as `check` where no setting fits."""
+        and field residual (`nesf.model.frame_select`), the latent then refined (`refine`; `refine` None: this
+        model's `refine_config`, `nesf.model.refine.ENCODER_ONLY`: the encoder's latent, the paper's protocol). Only
+        settings inside the model's range are considered, so a crystal whose given setting reaches past the model's
+        box may still fit in another. For uploads: every path that encodes one goes through here. Raises NesfError
+        as `check` where no setting fits."""
         for crystal in crystals:  # every excess but the box is one of the cell, the same in every setting
             problems = [p for p in self.range.problems(crystal) if p.kind != "box"]
             if problems or crystal.num_atoms == 0:
@@ -144,7 +159,28 @@ class Autoencoder:
         for crystal, choice in zip(crystals, choices):
             if choice is None:
                 self.check(crystal)  # raises, naming every excess of the setting as given
-        return choices
+        return self.refine(choices, refine, progress)
+
+    def refine(self, choices: list[FrameChoice], config: RefineConfig | None = None,
+               progress: Progress | None = None) -> list[FrameChoice]:
+        """`choices` with their latents refined together (`nesf.model.refine.refine_latents`: Adam on the latent
+        alone against this checkpoint's own training loss at the crystal's own atoms and cell; the encoder's latent
+        kept where refinement does not lower the field score). Each returned choice's `latent` and `score` are those
+        of the latent used, its `refinement` records both scores and the steps taken."""
+        from dataclasses import replace
+
+        config = config or self.refine_config
+        if not choices:
+            return []
+        train = TrainConfig.from_dict(self.info.train_config) if self.info.train_config else TrainConfig()
+        sampling = (SamplingConfig.from_dict(self.info.sampling_config) if self.info.sampling_config
+                    else SamplingConfig())
+        latents, refinements = refine_latents(
+            self.model, [c.crystal for c in choices], np.stack([c.latent for c in choices]), self.vocab, self.device,
+            bbox_min=self.bbox_min, bbox_max=self.bbox_max, sampling=sampling, weights=train.loss_weights,
+            config=config, progress=progress)
+        return [replace(choice, latent=latent, score=refinement.score, refinement=refinement)
+                for choice, latent, refinement in zip(choices, latents, refinements)]
 
     def training_reference(self) -> tuple[np.ndarray, list[str]] | None:
         """(latents (N, L), ids) of the training crystals in the atlas beside this checkpoint (`NAME.atlas.pt`),

@@ -22,14 +22,22 @@ class PreparedUpload:
     refused: str                      # "" or why this structure cannot be encoded by this model
 
 
-def cell_offer_note(autoencoder, cell: Crystal) -> str:
-    """A sentence naming the offered cell and what this model measured for that kind of cell."""
+def cell_offer_note(autoencoder, cell: Crystal, choice: FrameChoice | None = None) -> str:
+    """A sentence naming the offered cell, what this model measured for that kind of cell, and (with `choice`, the
+    cell as encoded) this upload's own trust figure."""
     kind = cell.meta.get("cell", "alternative")
     quality = autoencoder.cell_offer_quality(kind)
     lengths = ", ".join(f"{x:.2f}" for x in cell.lengths_angstrom)
-    measured = (f"test crystals in this kind of cell matched {quality['match_rate_percent']:.0f} % of the time "
-                f"({quality['count']} crystals)" if quality else "its quality is not measured for this model")
-    return f"its {kind} cell ({cell.num_atoms} atoms, a, b, c = {lengths} A) fits this model; {measured}"
+    measured = (f"{quality['measured_on']} converted to this kind of cell matched "
+                f"{quality['match_rate_percent']:.0f} % of the time ({quality['count']} crystals)" if quality
+                else "its quality is not measured for this model")
+    own = ""
+    if choice is not None:
+        signal = autoencoder.trust([choice])[0]
+        probability = signal.match_probability
+        own = ("; this upload's own trust: " + (f"{signal.level}, {100 * probability:.0f} % expected to match"
+                                                 if probability is not None else signal.level))
+    return f"its {kind} cell ({cell.num_atoms} atoms, a, b, c = {lengths} A) fits this model; {measured}{own}"
 
 
 def declined_note(autoencoder, declined: list[Crystal]) -> str:
@@ -41,16 +49,19 @@ def declined_note(autoencoder, declined: list[Crystal]) -> str:
     for cell in declined:
         kind = cell.meta.get("cell", "alternative")
         quality = autoencoder.cell_offer_quality(kind)
-        notes.append(f"its {kind} cell fits, but this model reconstructed crystals in such cells correctly only "
-                     f"{quality['match_rate_percent']:.0f} % of the time ({quality['count']} crystals; cells are "
-                     f"offered from {MIN_OFFER_MATCH_PERCENT:.0f} %)")
+        notes.append(f"its {kind} cell fits, but this model reconstructed {quality['measured_on']} in such cells "
+                     f"correctly only {quality['match_rate_percent']:.0f} % of the time ({quality['count']} crystals; "
+                     f"cells are offered from {MIN_OFFER_MATCH_PERCENT:.0f} %)")
     return "; ".join(dict.fromkeys(notes))
 
 
-def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: bool = True) -> PreparedUpload:
-    """One structure: its best setting, in its own cell or (`use_fitting_cell`) in the offered cell that fits."""
+def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: bool = True, refine=None,
+            progress=None) -> PreparedUpload:
+    """One structure: its best setting, in its own cell or (`use_fitting_cell`) in the offered cell that fits, its
+    latent refined (`refine`: default the model's own; `nesf.model.refine.ENCODER_ONLY` for the paper's protocol;
+    `progress(fraction, message)` while it runs)."""
     try:
-        return PreparedUpload(source, crystal, autoencoder.select_frames([crystal])[0], "", "")
+        return PreparedUpload(source, crystal, autoencoder.select_frames([crystal], refine, progress)[0], "", "")
     except NesfError as exc:
         reason = str(exc)
     offers, declined = autoencoder.cell_offers(crystal) if use_fitting_cell else ([], [])
@@ -58,14 +69,29 @@ def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: boo
         note = declined_note(autoencoder, declined)
         return PreparedUpload(source, crystal, None, "", reason + (f" ({note})" if note else ""))
     alternative = offers[0]
-    return PreparedUpload(source, crystal, autoencoder.select_frames([alternative])[0],
-                          cell_offer_note(autoencoder, alternative), "")
+    choice = autoencoder.select_frames([alternative], refine, progress)[0]
+    return PreparedUpload(source, crystal, choice, cell_offer_note(autoencoder, alternative, choice), "")
 
 
-def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True) -> list[PreparedUpload]:
-    """Every structure of every file, each prepared on its own (`prepare`); an unreadable file is one refused
-    entry naming the problem."""
+def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True, refine=None, progress=None
+                  ) -> list[PreparedUpload]:
+    """Every structure of every file, each prepared on its own (`prepare`), their latents then refined together
+    (`refine`, as `prepare`); an unreadable file is one refused entry naming the problem."""
+    from dataclasses import replace
+
+    prepared = _prepare_each(autoencoder, paths, use_fitting_cell)
+    accepted = [i for i, item in enumerate(prepared) if item.choice is not None]
+    refined = autoencoder.refine([prepared[i].choice for i in accepted], refine, progress) if accepted else []
+    for i, choice in zip(accepted, refined):
+        item = prepared[i]
+        note = cell_offer_note(autoencoder, choice.crystal, choice) if item.cell_note else ""
+        prepared[i] = replace(item, choice=choice, cell_note=note)
+    return prepared
+
+
+def _prepare_each(autoencoder, paths, use_fitting_cell: bool) -> list[PreparedUpload]:
     from nesf.data.structure_io import read_structure_file
+    from nesf.model.refine import ENCODER_ONLY
 
     prepared = []
     for path in paths:
@@ -77,7 +103,8 @@ def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True) -> list[
             continue
         for k, crystal in enumerate(crystals):
             source = path.name if len(crystals) == 1 else f"{path.name} #{k + 1}"
-            prepared.append(prepare(autoencoder, crystal, source, use_fitting_cell=use_fitting_cell))
+            prepared.append(prepare(autoencoder, crystal, source, use_fitting_cell=use_fitting_cell,
+                                    refine=ENCODER_ONLY))
     return prepared
 
 

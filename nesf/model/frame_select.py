@@ -45,10 +45,29 @@ class FrameChoice:
     score: FrameScore       # its field residual
     candidates: int         # settings scored
     given_score: FrameScore  # the residual of the first candidate: the setting as given, where it fits
+    refinement: "Refinement | None" = None  # what test-time refinement did to the latent (`nesf.model.refine`);
+                                            # None: the encoder's latent, not refined
+
+    @property
+    def refined(self) -> bool:
+        """Its latent went through refinement (at least one step; whether the guard kept it or not)."""
+        return self.refinement is not None and self.refinement.steps > 0
 
     @property
     def changed(self) -> bool:
         return int(self.crystal.meta.get("frame", 0)) != 0
+
+
+def latent_scores(model, batch, latent: torch.Tensor) -> list[FrameScore]:
+    """Each crystal's `FrameScore`: the fields at `latent` (B, L) read at the batch's own atoms."""
+    positions, species, crystal_index = batch.flat_atoms()  # (A, 3), (A,), (A,)
+    residual = model.position_field(latent, positions, crystal_index).float().norm(dim=1)  # (A,)
+    logits = model.species_field(latent, positions, crystal_index).float()  # (A, K)
+    entropy = torch.nn.functional.cross_entropy(logits, species, reduction="none")  # (A,)
+    count = torch.bincount(crystal_index, minlength=batch.size).clamp(min=1).float()
+    mean = lambda values: (torch.zeros(batch.size, device=values.device).index_add_(  # noqa: E731
+        0, crystal_index, values) / count).cpu().numpy()
+    return [FrameScore(float(r), float(e)) for r, e in zip(mean(residual), mean(entropy))]
 
 
 @torch.no_grad()
@@ -57,17 +76,9 @@ def field_scores(model, crystals: list[Crystal], vocab: list[int], device: torch
     """(B, L) latents and each crystal's `FrameScore`, in chunks of SCORE_CHUNK crystals. `model` in eval mode."""
     latents, scores = [], []
     for start in range(0, len(crystals), SCORE_CHUNK):
-        tensors = CrystalTensors(crystals[start:start + SCORE_CHUNK], vocab, device)
-        batch = tensors.batch()
+        batch = CrystalTensors(crystals[start:start + SCORE_CHUNK], vocab, device).batch()
         latent = model.encode(batch)  # (B, L)
-        positions, species, crystal_index = batch.flat_atoms()  # (A, 3), (A,), (A,)
-        residual = model.position_field(latent, positions, crystal_index).float().norm(dim=1)  # (A,)
-        logits = model.species_field(latent, positions, crystal_index).float()  # (A, K)
-        entropy = torch.nn.functional.cross_entropy(logits, species, reduction="none")  # (A,)
-        count = torch.bincount(crystal_index, minlength=batch.size).clamp(min=1).float()
-        mean = lambda values: (torch.zeros(batch.size, device=values.device).index_add_(  # noqa: E731
-            0, crystal_index, values) / count).cpu().numpy()
-        scores += [FrameScore(float(r), float(e)) for r, e in zip(mean(residual), mean(entropy))]
+        scores += latent_scores(model, batch, latent)
         latents.append(latent.float().cpu().numpy())
     size = model.config.latent_size
     return (np.concatenate(latents) if latents else np.zeros((0, size), np.float32)), scores

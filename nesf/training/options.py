@@ -86,6 +86,9 @@ DECODE = Option("--decode", "paper: the paper's decoding; fast: particles in the
                 "checkpoint: its own", default=CHECKPOINT_PRESET, choices=(*DECODE_PRESETS, CHECKPOINT_PRESET))
 PROGRESS_FILE = Option("--progress-file", "append JSON-lines progress events here", type=Path)
 QUIET = Option("--quiet", action="store_true", default=False)
+ENCODER_ONLY = Option("--encoder-only", "use the encoder's latents as they are (the paper's protocol); by default "
+                      "each structure's latent is refined at test time (nesf.model.refine)", action="store_true",
+                      default=False)
 ERRORS = Option("--errors", "which splits get a reconstruction error (decodes them)", default="test",
                 choices=("none", "test", "all"))
 
