@@ -212,3 +212,33 @@ def test_the_range_round_trips_and_is_on_the_card():
     assert ModelRange.from_dict(SMALL_RANGE.to_dict()) == SMALL_RANGE
     summary = SMALL_RANGE.summary()
     assert summary["cell lengths a, b, c (A)"] == "<= 3.00, 3.00, 3.00" and summary["elements"] == "2: O Cu"
+
+
+def test_offers_quote_crystals_unlike_the_training_set_and_the_uploads_own_trust(shipped_autoencoder, monkeypatch):
+    """An offered cell's quality is the one measured on novel crystals converted to it (then the held-out hexagonal
+    set, then the test split), a kind offered only from MIN_OFFER_MATCH_PERCENT; the offer note adds the upload's own
+    trust reading."""
+    from dataclasses import replace
+
+    from nesf.api import MIN_OFFER_MATCH_PERCENT
+    from nesf.inference.uploads import prepare
+
+    metrics = {"test[primitive standard cells]": {"match_rate_percent": 95.7, "count": 46},
+               "novel[primitive standard cells]": {"match_rate_percent": 71.0, "count": 31},
+               "test[Niggli-reduced primitive cells]": {"match_rate_percent": 90.0, "count": 20},
+               "novel[Niggli-reduced primitive cells]": {"match_rate_percent": 80.0, "count": 3}}  # too few to quote
+    monkeypatch.setattr(shipped_autoencoder, "info", replace(shipped_autoencoder.info, metrics=metrics))
+    primitive = shipped_autoencoder.cell_offer_quality("primitive standard")
+    assert (primitive["match_rate_percent"], primitive["measured_on"]) == (71.0, "crystals unlike the training set")
+    assert shipped_autoencoder.cell_offer_quality("Niggli-reduced primitive")["measured_on"] == "test crystals"
+    assert shipped_autoencoder.cell_offer_quality("orthohexagonal") is None
+    monkeypatch.setattr(shipped_autoencoder, "range", SMALL_RANGE)
+    upload = prepare(shipped_autoencoder, COPPER, "Cu.cif")
+    assert upload.choice is not None and upload.choice.refined
+    assert upload.cell_note.startswith("its primitive standard cell (1 atoms, a, b, c = 2.55, 2.55, 2.55 A) fits "
+                                       "this model; crystals unlike the training set converted to this kind of cell "
+                                       "matched 71 % of the time (31 crystals); this upload's own trust: ")
+    metrics["novel[primitive standard cells]"]["match_rate_percent"] = MIN_OFFER_MATCH_PERCENT - 1
+    offered, declined = shipped_autoencoder.cell_offers(COPPER)
+    assert "primitive standard" in [c.meta["cell"] for c in declined]
+    assert "primitive standard" not in [c.meta["cell"] for c in offered]

@@ -318,7 +318,7 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     assert payload["model_config"]["dropout"] == 0.0
     assert [info.epochs for info in list_checkpoints([out])] == [4]  # 3 epochs of the source + 1 of fine-tuning
     assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 2, "--decode", "fast", "--device",
-                    "cpu", "--data-dir", data_dir]) == 0
+                    "cpu", "--data-dir", data_dir, "--novel", 2]) == 0
     card = (out / "model.md").read_text()
     assert "- Started from the weights of `model` (3 epochs" in card
     assert "## Metrics: test (5 crystals" in card and "## Metrics: test[:2] (2 crystals" in card
@@ -330,9 +330,19 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     # what users get: the test split re-uploaded through the upload path, and the trust calibration from it
     assert stored["test[re-uploaded]"]["count"] == 5 and stored["test[re-uploaded]"]["seed"] == 0
     assert "## What users get: uploads through the app's path" in card
-    assert "| metric | test, as stored (5) | test, re-uploaded (5) |" in card
-    assert set(stored["trust"]) == {"field_residual", "latent_distance"}
-    assert "Trust calibration, field residual (test, re-uploaded (seed 0)," in card
+    assert "| uploads | crystals | match [%] |" in card
+    assert any(line.startswith("| test, re-uploaded | 5 |") for line in card.splitlines())
+    assert any(line.startswith("| test, re-uploaded, encoder only | 5 |") for line in card.splitlines())
+    # novel crystals: other datasets' test crystals that are no training crystal, at most 2 per source (--novel 2)
+    novel = [label for label in stored if "[novel, re-uploaded]" in label]
+    assert novel and all(stored[label]["count"] <= 2 for label in novel)
+    assert set(stored["trust"]) == {"field_residual", "latent_distance", "field_residual, encoder only",
+                                    "latent_distance, encoder only"}
+    assert "Trust calibration, field residual, refined latents (" in card
+    assert "Trust calibration, field residual, encoder's latents (" in card
+    # the test split both ways: the paper's protocol beside refined latents
+    assert stored["test[refined]"]["count"] == 5 and stored["test[refined]"]["refine_steps_mean"] >= 1
+    assert "## test: encoder only (the paper's protocol) and refined" in card
     # --stored writes the card again from the stored metrics: the checkpoint file stays byte for byte
     (out / "model.md").unlink()
     before = (out / "model.pt").read_bytes()
@@ -356,7 +366,7 @@ def test_init_from_may_widen_the_position_field(trained, data_dir, tmp_path, cap
     assert payload["model_config"]["position_field_channels"] == (256,) + (160,) * 7
     assert payload["init_from"]["widened_field_channels"] == {"position_field_channels": [256] + [128] * 7}
     assert run_cli(["card", out / "model.pt", "--splits", "test", "--ci-count", 0, "--decode", "fast", "--device",
-                    "cpu", "--data-dir", data_dir]) == 0
+                    "cpu", "--data-dir", data_dir, "--novel", 0]) == 0
     card = (out / "model.md").read_text()
     assert ("with a new optimizer and learning-rate schedule; position field widened from hidden widths (256, 128, "
             "128, 128, 128, 128, 128, 128), the new units starting with zero outgoing weights\n") in card

@@ -279,6 +279,12 @@ def test_calibration_reliability_per_source_out_of_fold_and_its_verdict():
     noise = calibrate("latent_distance", rng.random(400), matched, "s", sources=sources)
     assert not noise.informative and noise.reliability[-1].brier >= noise.reliability[-1].base_rate_brier
     assert TrustCalibration.from_dict(noise.to_dict()) == noise
+    # good on the pooled set, misleading on one source of 30 or more crystals: no probability shown
+    mixed_values = np.where(sources == "test", values, rng.random(400))
+    mixed = calibrate("latent_distance", mixed_values, matched, "s", sources=sources)
+    test_row, novel_row, overall_row = mixed.reliability
+    assert overall_row.brier < overall_row.base_rate_brier and novel_row.brier > novel_row.base_rate_brier + 0.02
+    assert not mixed.informative
 
 
 def test_nearest_distances_against_brute_force():

@@ -123,4 +123,5 @@ def test_offered_cells_are_measured_and_only_the_good_kinds_offered(stored_metri
     offers, declined = autoencoder.cell_offers(mg)
     orthohexagonal_ok = autoencoder.cell_offer_quality("orthohexagonal")["match_rate_percent"] >= MIN_OFFER_MATCH_PERCENT
     assert [c.meta["cell"] for c in (offers if orthohexagonal_ok else declined)][:1] == ["orthohexagonal"]
-    assert "trust" in stored_metrics and set(stored_metrics["trust"]) == {"field_residual", "latent_distance"}
+    assert "trust" in stored_metrics and set(stored_metrics["trust"]) == {
+        "field_residual", "latent_distance", "field_residual, encoder only", "latent_distance, encoder only"}

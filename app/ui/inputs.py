@@ -54,7 +54,7 @@ EXAMPLES = {  # name: (space group, cubic or hexagonal lattice parameters in Ang
     "GaAs (zincblende)": ("F-43m", (5.65,), ["Ga", "As"], [[0, 0, 0], [.25, .25, .25]]),
     "CsCl": ("Pm-3m", (4.12,), ["Cs", "Cl"], [[0, 0, 0], [.5, .5, .5]]),
     "SrTiO3 (perovskite)": ("Pm-3m", (3.905,), ["Sr", "Ti", "O"], [[0, 0, 0], [.5, .5, .5], [.5, .5, 0]]),
-    "Mg (hcp)": ("P6_3/mmc", (3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, .25]]),
+    "Cu (fcc)": ("Fm-3m", (3.61,), ["Cu"], [[0, 0, 0]]),
 }
 
 
@@ -67,9 +67,28 @@ def _example_cif(name: str) -> bytes:
     return Structure.from_spacegroup(group, lattice, species, sites).to(fmt="cif").encode()
 
 
-def example_structures(key: str) -> list[Picked]:
-    """One-click examples, read as uploads are (so they go through the same checks and frame selection)."""
-    chosen = st.pills("Or try an example", list(EXAMPLES), selection_mode="multi", key=f"{key}_examples")
+def accepted_examples(ctx: AppContext) -> list[str]:
+    """The EXAMPLES the active model accepts as they are (elements and cell in its range): the app offers no example
+    it would refuse."""
+    net = ctx.model()
+    accepted = []
+    for name in EXAMPLES:
+        try:
+            crystal = backend.read_upload(_example_cif(name), f"{name.split()[0]}.cif")[0]
+        except Exception:  # noqa: BLE001 - an example that fails to build is not offered
+            continue
+        if not net.range.problems(crystal):
+            accepted.append(name)
+    return accepted
+
+
+def example_structures(ctx: AppContext, key: str) -> list[Picked]:
+    """One-click examples the active model accepts (`accepted_examples`), read as uploads are (so they go through
+    the same checks and frame selection)."""
+    offered = accepted_examples(ctx)
+    if not offered:
+        return []
+    chosen = st.pills("Or try an example", offered, selection_mode="multi", key=f"{key}_examples")
     picked = []
     for name in chosen or []:
         try:

@@ -45,9 +45,11 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
         uploads = upload_table(checkpoint.metrics)
         if uploads is not None:
             st.markdown("**What users get** (the test split written as CIFs in a random rotation and origin and read "
-                        "back as uploads, and crystals converted to the other cells offered for uploads; each "
-                        "encoded in the setting the model reads best)")
-            st.dataframe(uploads, hide_index=True, width="stretch")
+                        "back as uploads, crystals of other datasets unlike the training set (novel) the same way, "
+                        "and crystals converted to the other cells offered for uploads; each encoded in the setting "
+                        "the model reads best, its latent refined, or the encoder's alone where the row says so)")
+            st.dataframe(uploads, hide_index=True, width="stretch",
+                         column_config={"uploads": st.column_config.TextColumn(pinned=True)})
         probe = probe_table(checkpoint.metrics)
         if probe is not None:
             st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
@@ -91,25 +93,29 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
 
 
 def upload_table(metrics: dict) -> pd.DataFrame | None:
-    """One row per metric, one column per upload-path figure set (`nesf.inference.reupload.measure_uploads`:
-    "test[re-uploaded]", the offered cells), after the dataset form of the split it comes from; None when the checkpoint
-    has none."""
+    """One row per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]", the novel
+    crystals, the offered cells, each refined and encoder only), after the dataset form of the split it comes from,
+    one column per reading; None when the checkpoint has none."""
     from nesf.inference.card import is_upload_label, metrics_by_split
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
     if not uploads:
         return None
-    columns = {}
+    rows = {}
     for label, values in uploads.items():
         base = label.split("[")[0]
-        if base in splits and f"{base}, as stored" not in columns:
-            columns[f"{base}, as stored"] = splits[base]
-        columns[label.replace("[", ", ").rstrip("]")] = values
-    keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"], **{
-        key: label for key, label in TABLE1_DISPLAY.items() if key != "match_rate_percent"},
-        "refused_percent": "Refused [%]", "frame_changed_percent": "Setting moved by frame selection [%]"}
-    return _readings_table("metric", keys, columns)
+        if base in splits and f"{base}, as stored (encoder only)" not in rows:
+            rows[f"{base}, as stored (encoder only)"] = splits[base]
+        rows[label.replace("[", ", ").rstrip("]")] = values
+    keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"],
+            "atom_count_error_percent": TABLE1_DISPLAY["atom_count_error_percent"],
+            "position_error_actual_angstrom": TABLE1_DISPLAY["position_error_actual_angstrom"],
+            "species_error_actual_percent": TABLE1_DISPLAY["species_error_actual_percent"],
+            "refused_percent": "Refused [%]", "refine_s_per_crystal": "Refinement [s per crystal]"}
+    return pd.DataFrame([{"uploads": name, "crystals": values.get("count"),
+                          **{label: values.get(key) for key, label in keys.items()}}
+                         for name, values in rows.items()])
 
 
 def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:
@@ -140,7 +146,8 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}
         for split, values in splits.items():
-            header = f"{split} ({values['count']})" if "count" in values else split
+            name = split.replace("[refined]", ", refined")  # "test[refined]": the test split, latents refined
+            header = f"{name} ({values['count']})" if "count" in values else name
             row[header] = values.get(key)
         for split, (table, paper) in papers.items():
             if paper:

@@ -22,7 +22,7 @@ def render(ctx: AppContext) -> None:
     upload_tab, dataset_tab = st.tabs([":material/upload_file: Upload", ":material/search: From the dataset"])
     with upload_tab:
         picked = inputs.upload_structures("recon_upload")
-        picked += inputs.example_structures("recon")
+        picked += inputs.example_structures(ctx, "recon")
     with dataset_tab:
         picked += inputs.dataset_search(ctx, "recon_dataset")
     if not picked:

@@ -66,7 +66,7 @@ def cmd_card(args) -> int:
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
     metrics = measure_card_metrics(autoencoder, dataset, args.splits, args.decode, ci_count=args.ci_count,
-                                   uploads=args.uploads, data_dir=data_dir(args),
+                                   uploads=args.uploads, data_dir=data_dir(args), novel_per_source=args.novel,
                                    progress=lambda label, values: print(f"{label}: {values}"))
     Checkpoint.load(args.checkpoint).with_metrics(metrics).save(args.checkpoint)
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)  # the file as rewritten
@@ -163,6 +163,8 @@ def cmd_refit_lattice(args) -> int:
 
 
 def register(sub, common) -> None:
+    from nesf.inference.reupload import NOVEL_PER_SOURCE
+
     from nesf.checkpoint.run_state import DEFAULT_REWARM_STEPS, MOMENT_POLICIES, WEIGHT_DTYPES
     from nesf.checkpoint.ship import STORED_WEIGHTS
     from nesf.core.config import AUGMENTATIONS
@@ -218,6 +220,10 @@ def register(sub, common) -> None:
     p.add_argument("--no-uploads", dest="uploads", action="store_false",
                    help="skip the upload-path figures (test re-uploaded, offered cells) and the trust calibration")
     p.add_argument("--ci-count", type=int, default=64, help="also evaluate the first N of each split (CI check)")
+    p.add_argument("--novel", type=int, default=NOVEL_PER_SOURCE, metavar="N",
+                   help="crystals unlike the training set taken from each other dataset's test split in the data "
+                        "directory, in range and out of it, for the upload figures and the trust calibration "
+                        f"(default {NOVEL_PER_SOURCE}; 0: none)")
     DECODE.add_to(p)
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended to the card")
     p.add_argument("--stored", action="store_true",

@@ -33,6 +33,7 @@ MIN_OFFER_MATCH_PERCENT = 60.0  # a kind of cell is offered only where crystals 
 MIN_OFFER_COUNT = 10            # crystals a kind of cell must have been measured on for its rate to be quoted
 ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
+REFINE_CHUNK = 64    # latents refined together (one optimiser; the batch's queries and activations held at once)
 
 Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], message)
 
@@ -175,12 +176,19 @@ class Autoencoder:
         train = TrainConfig.from_dict(self.info.train_config) if self.info.train_config else TrainConfig()
         sampling = (SamplingConfig.from_dict(self.info.sampling_config) if self.info.sampling_config
                     else SamplingConfig())
-        latents, refinements = refine_latents(
-            self.model, [c.crystal for c in choices], np.stack([c.latent for c in choices]), self.vocab, self.device,
-            bbox_min=self.bbox_min, bbox_max=self.bbox_max, sampling=sampling, weights=train.loss_weights,
-            config=config, progress=progress)
-        return [replace(choice, latent=latent, score=refinement.score, refinement=refinement)
-                for choice, latent, refinement in zip(choices, latents, refinements)]
+        refined = []
+        for start in range(0, len(choices), REFINE_CHUNK):
+            chunk = choices[start:start + REFINE_CHUNK]
+            done = start / len(choices)
+            share = len(chunk) / len(choices)
+            latents, refinements = refine_latents(
+                self.model, [c.crystal for c in chunk], np.stack([c.latent for c in chunk]), self.vocab, self.device,
+                bbox_min=self.bbox_min, bbox_max=self.bbox_max, sampling=sampling, weights=train.loss_weights,
+                config=config, progress=None if progress is None else (
+                    lambda fraction, message: progress(done + share * fraction, message)))
+            refined += [replace(choice, latent=latent, score=refinement.score, refinement=refinement)
+                        for choice, latent, refinement in zip(chunk, latents, refinements)]
+        return refined
 
     def training_reference(self) -> tuple[np.ndarray, list[str]] | None:
         """(latents (N, L), ids) of the training crystals in the atlas beside this checkpoint (`NAME.atlas.pt`),

@@ -124,14 +124,15 @@ def evaluate_split_refined(autoencoder, crystals, decode_config, *, cdvae: bool 
 
 
 def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_count: int = 64,
-                         uploads: bool = True, data_dir=None,
+                         uploads: bool = True, data_dir=None, novel_per_source: int | None = None,
                          progress: Callable[[str, dict], None] | None = None) -> dict:
     """What `nesf card` stores: per split of `splits` (and its first `ci_count` crystals, "test[:64]", where that is
     fewer) the Table 1 metrics (CDVAE's benchmark too on its datasets), the composition probe, the count and the
     decoding time; for the test split the same with refined latents ("test[refined]", beside the paper's
     encoder-only protocol); with `uploads` and a test split, the upload-path figures and the trust calibrations
     (`nesf.inference.reupload.measure_uploads`), on the test split and on crystals unlike the training set found in
-    `data_dir` (`novel_sources`). `progress(label, values)` after each label is measured."""
+    `data_dir` (`novel_sources`, `novel_per_source` from each in range and as many out of it; 0: none).
+    `progress(label, values)` after each label is measured."""
     from nesf.data.download import CDVAE_DATASETS
 
     report = progress or (lambda label, values: None)
@@ -153,11 +154,13 @@ def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_c
                                              "decode": decode_name}
             report(refined_label(split), values)
     if "test" in splits and uploads:
-        from nesf.inference.reupload import measure_uploads, novel_sources
+        from nesf.inference.reupload import NOVEL_PER_SOURCE, measure_uploads, novel_sources
 
         training = dataset.crystals("train")
         latents = autoencoder.encode(training, check_box=False) if training else None
-        novel, _ = novel_sources(autoencoder, training, dataset.name, data_dir)
+        per_source = NOVEL_PER_SOURCE if novel_per_source is None else novel_per_source
+        novel = novel_sources(autoencoder, training, dataset.name, data_dir, per_source=per_source)[0] if (
+            per_source > 0) else {}
         measured, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
                                           training_latents=latents, ci_count=ci_count, novel=novel,
                                           progress=report)
@@ -227,6 +230,30 @@ def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
     return lines
 
 
+def _offers_lines(autoencoder) -> list[str]:
+    """Which kinds of cell the app offers to uploads outside the model's range, and why each is or is not offered."""
+    from nesf.inference.autoencoder import MIN_OFFER_MATCH_PERCENT
+    from nesf.inference.reupload import CELL_KINDS
+
+    lines = []
+    for kind in CELL_KINDS:
+        quality = autoencoder.cell_offer_quality(kind)
+        if quality is None:
+            lines.append(f"- {kind} cells: not measured, offered without a figure")
+            continue
+        rate = quality["match_rate_percent"]
+        verdict = "offered" if rate >= MIN_OFFER_MATCH_PERCENT else "not offered: the upload is refused, naming why"
+        lines.append(f"- {kind} cells: {quality['measured_on']} in such cells matched {rate:.1f} % "
+                     f"({quality['count']} crystals, refined latents); {verdict}")
+    if not lines:
+        return []
+    return [f"## Offered cells (from {MIN_OFFER_MATCH_PERCENT:.0f} % on crystals unlike the training set)", "",
+            "Where an upload's own cell is outside the model's range but another cell of the same crystal fits, the "
+            "app offers that cell (the CLI uses it) only for kinds this model reconstructs well enough. A hexagonal "
+            "crystal's 120-degree cell lies outside the range of a model trained on no such cell; its orthohexagonal "
+            "cell (a, sqrt(3) a, c) is then the only way in.", "", *lines, ""]
+
+
 def _trust_lines(trust: dict, encoder_tag: str) -> list[str]:
     """Each stored calibration: its bins, then (where it has them) its reliability per source, out of fold."""
     from nesf.inference.trust import SIGNALS, TrustCalibration
@@ -236,8 +263,8 @@ def _trust_lines(trust: dict, encoder_tag: str) -> list[str]:
         calibration = TrustCalibration.from_dict(stored)
         protocol = "encoder's latents" if key.endswith(encoder_tag) else "refined latents"
         shown = "" if calibration.informative else (
-            " Its Brier score does not beat always guessing the base rate: the app shows this value without a "
-            "probability.")
+            " Out of fold, it does not beat always guessing the base rate (on all uploads, or within 0.02 of it on "
+            "every source of 30 crystals or more): the app shows this value without a probability.")
         lines += [f"Trust calibration, {SIGNALS.get(calibration.signal, calibration.signal)}, {protocol} "
                   f"({calibration.source}).{shown}", "",
                   "| value | matched | crystals |", "|---|---|---|"]
@@ -366,6 +393,8 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
     lines += _refined_section(info, metrics)
     lines += _cdvae_section(info.dataset, {k: v for k, v in metrics.items() if not k.endswith(f"[{REFINED}]")})
     lines += _upload_section(metrics, uploads, (info.metrics or {}).get("trust") or {})
+    if uploads:
+        lines += _offers_lines(autoencoder)
     lines += ["## Reproduce", "", "```bash", command, "```", ""]
     if notes:
         lines += ["## Notes", "", notes, ""]

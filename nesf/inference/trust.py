@@ -11,7 +11,8 @@ rate, and the rates are made monotone (pooled where a higher value matched more 
 the checkpoint's metrics). A new reconstruction's reading is its bin's rate: "uploads with a residual this low matched
 9 times in 10"; a value above the largest calibrated one gets no figure ("beyond what was calibrated"). The
 calibration also keeps, per source, its Brier score measured out of fold (`SourceReliability`); a signal whose Brier
-score does not beat always guessing the base rate is shown without a probability.
+score does not beat always guessing the base rate on the whole set, or is worse than it by more than 0.02 on any
+source of 30 crystals or more, is shown without a probability.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import numpy as np
 SIGNALS = {"field_residual": "field residual", "latent_distance": "latent distance to the nearest training crystal"}
 CALIBRATION_BINS = 5
 BEYOND = "beyond calibration"  # the level of a value above the largest calibrated one
+MIN_SOURCE_COUNT = 30          # crystals a calibration source needs for its own Brier score to count
+SOURCE_BRIER_SLACK = 0.02      # how far a source's Brier score may exceed the base rate's (its sampling noise at
+                               # ~100 crystals) before the signal counts as misleading there
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,16 @@ class TrustCalibration:
     source: str              # what it was calibrated on, e.g. "lim_l6 test, re-uploaded (seed 0), 301 crystals"
     max_value: float = math.inf   # the largest calibrated value; above it, no figure (calibrations before: none)
     reliability: tuple = ()       # SourceReliability per source, and "all" last
-    informative: bool = True      # its Brier score beats always guessing the base rate (out of fold)
+
+    @property
+    def informative(self) -> bool:
+        """Whether its probabilities are worth showing: out of fold, its Brier score beats always guessing the base
+        rate on the whole calibration set, and on no source of at least MIN_SOURCE_COUNT crystals is it worse than
+        the base rate by more than SOURCE_BRIER_SLACK (a signal that ranks the pooled set but misleads on one kind of
+        crystal is shown without a probability). True for a calibration without reliability figures (from before
+        them)."""
+        return all(r.brier < r.base_rate_brier if r.source == "all" else r.brier <= r.base_rate_brier + SOURCE_BRIER_SLACK
+                   for r in self.reliability if r.source == "all" or r.count >= MIN_SOURCE_COUNT)
 
     def to_dict(self) -> dict:
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -66,8 +79,7 @@ class TrustCalibration:
         return cls(str(data["signal"]), tuple(float(x) for x in data["upper_edges"]),
                    tuple(float(x) for x in data["match_rates"]), tuple(int(x) for x in data["counts"]),
                    str(data.get("source", "")), float(data.get("max_value", math.inf)),
-                   tuple(SourceReliability.from_dict(r) for r in data.get("reliability", ())),
-                   bool(data.get("informative", True)))
+                   tuple(SourceReliability.from_dict(r) for r in data.get("reliability", ())))
 
     def bin_of(self, value: float) -> int:
         return int(min(np.searchsorted(np.asarray(self.upper_edges), value, side="left"), len(self.upper_edges) - 1))
@@ -176,10 +188,9 @@ def calibrate(signal: str, values, matched, source: str, bins: int = CALIBRATION
                                       float(predicted[pick].mean()),
                                       float(((predicted[pick] - outcome[pick]) ** 2).mean()),
                                       float(((base[pick] - outcome[pick]) ** 2).mean())))
-    overall = rows[-1]
     from dataclasses import replace
 
-    return replace(calibration, reliability=tuple(rows), informative=overall.brier < overall.base_rate_brier)
+    return replace(calibration, reliability=tuple(rows))
 
 
 def nearest_distances(latents: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -97,7 +97,7 @@ def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at
     a = 5.64
     decoded = Crystal(np.eye(3) * a, [[0, 0, 0], [a, 0, 0], [a / 2, a / 2, -0.1]], [11, 11, 17], "NaCl.cif")
     backend = sys.modules["app.backend"]
-    monkeypatch.setattr(backend, "reconstruct", lambda checkpoint, crystals, *args: [decoded for _ in crystals])
+    monkeypatch.setattr(backend, "decode_choices", lambda checkpoint, choices, *args: [decoded for _ in choices])
     _open(at, "reconstruct")
     _upload(at, "NaCl.cif", NACL_CIF.encode())
     tile = [m for m in at.metric if m.label.startswith("Atoms")][0]
@@ -319,21 +319,47 @@ def test_uploaded_interpolation_endpoint_shows_its_trust_signal(at):
     assert len(_trust_boxes(at)) == 1
 
 
-def test_reconstruct_offers_examples_in_one_click(at):
+def test_reconstruct_offers_examples_in_one_click_each_one_accepted(at):
+    """Every example the page offers is one the active model accepts (it offers none it would refuse); each comes
+    back with a trust box and the refinement's before/after residual."""
+    from app.ui.inputs import EXAMPLES
+
     _open(at, "reconstruct")
-    at.pills(key="recon_examples").set_value(["GaAs (zincblende)"]).run()
-    _no_traceback(at)
-    assert any("GaAs" in s for s in _texts(at, "subheader"))
-    assert len(_trust_boxes(at)) == 1
-    # hcp Mg: its 120-degree cell is out of the model's range; its orthohexagonal cell is offered with its measured
-    # quality, or the refusal says why it is not
-    at.pills(key="recon_examples").set_value(["Mg (hcp)"]).run()
-    _no_traceback(at)
+    offered = at.pills(key="recon_examples").options
+    assert "GaAs (zincblende)" in offered and set(offered) <= set(EXAMPLES)
+    for name in offered:
+        at.pills(key="recon_examples").set_value([name]).run()
+        _no_traceback(at)
+        assert not _texts(at, "error") and not [w for w in _texts(at, "warning") if "outside" in w], name
+        boxes = _trust_boxes(at)
+        assert len(boxes) == 1, name
+        assert "field residual" in boxes[0] and ("latent refined in" in boxes[0] or "did not lower" in boxes[0])
+
+
+def test_hcp_magnesium_uploaded_as_a_file_is_refused_with_the_reason(at):
+    """hcp Mg: its 120-degree cell is out of the model's range; its orthohexagonal cell is offered with its measured
+    quality, or the refusal says why it is not (the card measures the held-out hexagonal set)."""
+    from pymatgen.core import Lattice, Structure
+
+    cif = Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, .25]]).to(
+        fmt="cif")
+    _open(at, "reconstruct")
+    _upload(at, "Mg.cif", cif.encode())
     messages = _texts(at, "error") + _texts(at, "warning")
     assert any("gamma = 120.0 deg" in m for m in messages), messages
     offers = [t.label for t in at.toggle if t.label.startswith("Use it instead: its orthohexagonal cell")]
     declined = [m for m in _texts(at, "error") if "its orthohexagonal cell fits, but this model reconstructed" in m]
     assert len(offers) + len(declined) == 1, (offers, messages)
+
+
+def test_encoder_only_switch_gives_the_encoders_latent(at):
+    """The sidebar's "Refine latents" off: the paper's protocol, said in the trust box."""
+    _open(at, "reconstruct")
+    at.sidebar.toggle(key="refine_latents").set_value(False).run()
+    at.pills(key="recon_examples").set_value(["NaCl (rock salt)"]).run()
+    _no_traceback(at)
+    boxes = _trust_boxes(at)
+    assert len(boxes) == 1 and "not refined (the paper's protocol)" in boxes[0]
 
 
 def test_upload_figures_get_their_own_table_beside_the_dataset_form():
@@ -345,9 +371,14 @@ def test_upload_figures_get_their_own_table_beside_the_dataset_form():
                "trust": {"field_residual": {}}}
     assert list(metrics_table(metrics, "lim_l6").columns) == ["metric", "test (301)", "paper, test (Table 1)"]
     table = upload_table(metrics)
-    assert list(table.columns) == ["metric", "test, as stored (301)", "test, re-uploaded (301)",
-                                   "held-out hexagonal, orthohexagonal cells (18)"]
-    assert table.iloc[0].tolist() == ["StructureMatcher match rate [%]", 78.7, 79.4, 22.2]
+    assert table["uploads"].tolist() == ["test, as stored (encoder only)", "test, re-uploaded",
+                                         "held-out hexagonal, orthohexagonal cells"]
+    assert table["crystals"].tolist() == [301, 301, 18]
+    assert table["StructureMatcher match rate [%]"].tolist() == [78.7, 79.4, 22.2]
+    # a split's refined figures sit beside its encoder-only ones in the metrics table, named so
+    refined = {**metrics, "test[refined]": {**values, "count": 301}}
+    assert list(metrics_table(refined, "lim_l6").columns) == ["metric", "test (301)", "test, refined (301)",
+                                                              "paper, test (Table 1)"]
     assert upload_table({"test": values}) is None
 
 
