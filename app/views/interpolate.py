@@ -84,15 +84,13 @@ def render(ctx: AppContext) -> None:
     if len(ends) < 2:
         return
     source, destination = ends
-    uploaded = [(label, end) for label, end in (("Source", source), ("Destination", destination))
-                if end.frame is not None]
-    if uploaded:
-        with shown_errors("Trust signal"):
-            signals = backend.trust(ctx.checkpoint, [end.frame for _, end in uploaded], ctx.device)
-            for column, (label, end), signal in zip(st.columns(len(uploaded)), uploaded, signals):
-                with column:
-                    st.caption(f"{label}: {end.source}")
-                    structures.trust_box(signal, end)
+    named = [("Source", source), ("Destination", destination)]  # each with its latent (refined unless switched off)
+    with shown_errors("Trust signal"):
+        signals = backend.trust(ctx.checkpoint, [end.frame for _, end in named], ctx.device)
+        for column, (label, end), signal in zip(st.columns(len(named)), named, signals):
+            with column:
+                st.caption(f"{label}: {end.source}")
+                structures.trust_box(signal, end)
     latents = crystals = None
     with st.spinner(f"Decoding {steps} steps…"), shown_errors("Interpolation"):
         latents, crystals = backend.interpolate(ctx.checkpoint, source.frame.latent, destination.frame.latent, steps,

@@ -316,7 +316,9 @@ def test_uploaded_interpolation_endpoint_shows_its_trust_signal(at):
     at.text_input(key="interp_dst_query").input("mp-").run()
     _no_traceback(at)
     assert "Source: NaCl.cif" in _texts(at, "caption")
-    assert len(_trust_boxes(at)) == 1
+    assert any(c.startswith("Destination: mp-") for c in _texts(at, "caption"))
+    boxes = _trust_boxes(at)  # both endpoints, each with what refinement did to its latent
+    assert len(boxes) == 2 and all("latent refined in" in b or "did not lower" in b for b in boxes)
 
 
 def test_reconstruct_offers_examples_in_one_click_each_one_accepted(at):
