@@ -132,7 +132,7 @@ def refinement_line(choice) -> str:
     """What refinement did to a `FrameChoice`'s latent, before and after (`nesf.model.refine.refinement_sentence`)."""
     from nesf.model.refine import refinement_sentence
 
-    return refinement_sentence(getattr(choice, "refinement", None)).replace(" -> ", " → ").replace(" A ", " Å ")
+    return refinement_sentence(getattr(choice, "refinement", None), arrow="→", angstrom="Å")
 
 
 def trust_box(signal, item=None) -> None:

@@ -33,23 +33,25 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
     info = checkpoint  # its metadata; loading the model below shows any problem with its weights
     with shown_errors("Loading the model"):
         info = ctx.model().info
+    # the tables full width (their split and upload columns do not fit beside the chart), metric names pinned
+    st.markdown("**Reconstruction metrics** (the paper's Table 1 metrics per evaluated split, beside the paper's NeSF "
+                "figures for the same split; a split's refined column: each latent refined at test time)")
+    table = metrics_table(checkpoint.metrics, checkpoint.dataset)
+    if table is not None:
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"metric": st.column_config.TextColumn(pinned=True)})
+    else:
+        st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
+    uploads = upload_table(checkpoint.metrics)
+    if uploads is not None:
+        st.markdown("**What users get** (the test split written as CIFs in a random rotation and origin and read "
+                    "back as uploads, crystals of other datasets unlike the training set (novel) the same way, "
+                    "and crystals converted to the other cells offered for uploads; each encoded in the setting "
+                    "the model reads best, its latent refined, or the encoder's alone where the row says so)")
+        st.dataframe(uploads, hide_index=True, width="stretch", height=38 + 35 * len(uploads),  # every row
+                     column_config={"uploads": st.column_config.TextColumn(pinned=True)})
     cols = st.columns([3, 4])
     with cols[0]:
-        st.markdown("**Reconstruction metrics** (the paper's Table 1 metrics per evaluated split, beside the "
-                    "paper's NeSF figures for the same split)")
-        table = metrics_table(checkpoint.metrics, checkpoint.dataset)
-        if table is not None:
-            st.dataframe(table, hide_index=True, width="stretch")
-        else:
-            st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
-        uploads = upload_table(checkpoint.metrics)
-        if uploads is not None:
-            st.markdown("**What users get** (the test split written as CIFs in a random rotation and origin and read "
-                        "back as uploads, crystals of other datasets unlike the training set (novel) the same way, "
-                        "and crystals converted to the other cells offered for uploads; each encoded in the setting "
-                        "the model reads best, its latent refined, or the encoder's alone where the row says so)")
-            st.dataframe(uploads, hide_index=True, width="stretch",
-                         column_config={"uploads": st.column_config.TextColumn(pinned=True)})
         probe = probe_table(checkpoint.metrics)
         if probe is not None:
             st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
@@ -96,14 +98,14 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
     """One row per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]", the novel
     crystals, the offered cells, each refined and encoder only), after the dataset form of the split it comes from,
     one column per reading; None when the checkpoint has none."""
-    from nesf.inference.card import is_upload_label, metrics_by_split
+    from nesf.inference.card import is_upload_label, metrics_by_split, ordered_uploads
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
     if not uploads:
         return None
     rows = {}
-    for label, values in uploads.items():
+    for label, values in ordered_uploads(uploads).items():
         base = label.split("[")[0]
         if base in splits and f"{base}, as stored (encoder only)" not in rows:
             rows[f"{base}, as stored (encoder only)"] = splits[base]
@@ -114,8 +116,22 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
             "species_error_actual_percent": TABLE1_DISPLAY["species_error_actual_percent"],
             "refused_percent": "Refused [%]", "refine_s_per_crystal": "Refinement [s per crystal]"}
     return pd.DataFrame([{"uploads": name, "crystals": values.get("count"),
-                          **{label: values.get(key) for key, label in keys.items()}}
+                          **{label: shown_value(key, values.get(key)) for key, label in keys.items()}}
                          for name, values in rows.items()])
+
+
+def shown_value(key: str, value):
+    """A stored figure at the precision it is measured to (percentages 0.1, Angstrom and degrees 0.001, seconds
+    0.01, other readings 3 significant digits), so no cell reads 0.000000000000006."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    if key.endswith("_percent"):
+        return round(float(value), 1)
+    if key.endswith(("_angstrom", "_degrees")):
+        return round(float(value), 3)
+    if key.endswith(("_s", "_s_per_crystal")):
+        return round(float(value), 2)
+    return float(f"{float(value):.3g}")
 
 
 def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:
@@ -125,7 +141,7 @@ def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:
     for key, label in keys.items():
         row = {first: label}
         for name, values in columns.items():
-            row[f"{name} ({values['count']})" if "count" in values else name] = values.get(key)
+            row[f"{name} ({values['count']})" if "count" in values else name] = shown_value(key, values.get(key))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -148,7 +164,7 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
         for split, values in splits.items():
             name = split.replace("[refined]", ", refined")  # "test[refined]": the test split, latents refined
             header = f"{name} ({values['count']})" if "count" in values else name
-            row[header] = values.get(key)
+            row[header] = shown_value(key, values.get(key))
         for split, (table, paper) in papers.items():
             if paper:
                 row[f"paper, {split} ({table})"] = paper.get(key)

@@ -184,6 +184,19 @@ UPLOAD_COLUMNS = {"match_rate_percent": "match [%]", "atom_count_error_percent":
                   "refine_s_per_crystal": "refinement [s/crystal]"}
 
 
+def ordered_uploads(uploads: dict) -> dict:
+    """Upload-path figures in reading order: each set of uploads (refined) directly followed by its encoder-only
+    twin, sets in the order they were measured."""
+    from nesf.inference.reupload import ENCODER_ONLY_TAG
+
+    tag = f", {ENCODER_ONLY_TAG}]"
+    ordered = {}
+    for label, values in uploads.items():
+        base = label[:-len(tag)] + "]" if label.endswith(tag) else label
+        ordered.setdefault(base, {})[label] = values
+    return {label: values for group in ordered.values() for label, values in group.items()}
+
+
 def _cell(value, key: str = "") -> str:
     """A number at the precision it is measured to: percentages to 0.1, Angstrom to 0.001, seconds to 0.01."""
     if not isinstance(value, (int, float)):
@@ -217,9 +230,9 @@ def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
              "| uploads | crystals | " + " | ".join(UPLOAD_COLUMNS.values()) + " |",
              "|---|---|" + "---|" * len(UPLOAD_COLUMNS)]
     rows = {}
-    for label, values in uploads.items():
+    for label, values in ordered_uploads(uploads).items():
         base = label.split("[")[0]
-        if base in splits and f"{base}, as stored" not in rows:
+        if base in splits and f"{base}, as stored (encoder only)" not in rows:
             rows[f"{base}, as stored (encoder only)"] = splits[base]
         rows[label.replace("[", ", ").rstrip("]")] = values
     for name, values in rows.items():

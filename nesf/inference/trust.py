@@ -228,7 +228,8 @@ class TrustSignal:
                 level, text = reading.level, reading.sentence()
             elif signal == "latent_distance" and self.distance_uninformative:
                 level, text = "unknown", (f"{SIGNALS[signal]} {value:.3g} (no probability: on the calibration uploads "
-                                          "it predicted matches no better than their base rate)")
+                                          "it did not predict matches better than their base rate on every kind "
+                                          "of crystal)")
             else:
                 level, text = "unknown", f"{SIGNALS[signal]} {value:.3g} (not calibrated for this model)"
             if signal == "latent_distance" and self.nearest_training_id:

@@ -92,16 +92,18 @@ class Refinement:
         return self.refined_score if self.used_refined else self.encoder_score
 
 
-def refinement_sentence(refinement: Refinement | None) -> str:
-    """What refinement did to a latent, before and after, in words (the app and the CLI say it so)."""
+def refinement_sentence(refinement: Refinement | None, *, arrow: str = "->", angstrom: str = "A") -> str:
+    """What refinement did to a latent, before and after, in words (the app and the CLI say it so; the app passes
+    its own arrow and Angstrom sign)."""
     if refinement is None or refinement.steps == 0:
         return "the encoder's latent, not refined (the paper's protocol)"
     before, after = refinement.encoder_score.score, refinement.refined_score.score
+    change = f"{before:.3f} {arrow} {after:.3f} {angstrom}"
     if refinement.used_refined:
-        return (f"latent refined in {refinement.steps} steps: field residual {before:.3f} -> {after:.3f} A "
+        return (f"latent refined in {refinement.steps} steps: field residual {change} "
                 f"({100 * (before - after) / max(before, 1e-12):.0f} % lower)")
-    return (f"refinement ({refinement.steps} steps) did not lower the field residual ({before:.3f} -> {after:.3f} A): "
-            "the encoder's latent is used")
+    return (f"refinement ({refinement.steps} steps) did not lower the field residual ({change}): the encoder's "
+            "latent is used")
 
 
 def crystal_seed(crystal: Crystal, seed: int) -> int:
