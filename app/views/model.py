@@ -98,18 +98,13 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
     """One row per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]", the novel
     crystals, the offered cells, each refined and encoder only), after the dataset form of the split it comes from,
     one column per reading; None when the checkpoint has none."""
-    from nesf.inference.card import is_upload_label, metrics_by_split, ordered_uploads
+    from nesf.inference.card import is_upload_label, metrics_by_split, upload_rows
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
     if not uploads:
         return None
-    rows = {}
-    for label, values in ordered_uploads(uploads).items():
-        base = label.split("[")[0]
-        if base in splits and f"{base}, as stored (encoder only)" not in rows:
-            rows[f"{base}, as stored (encoder only)"] = splits[base]
-        rows[label.replace("[", ", ").rstrip("]")] = values
+    rows = upload_rows(splits, uploads)
     keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"],
             "atom_count_error_percent": TABLE1_DISPLAY["atom_count_error_percent"],
             "position_error_actual_angstrom": TABLE1_DISPLAY["position_error_actual_angstrom"],

@@ -197,6 +197,18 @@ def ordered_uploads(uploads: dict) -> dict:
     return {label: values for group in ordered.values() for label, values in group.items()}
 
 
+def upload_rows(splits: dict, uploads: dict) -> dict:
+    """{row name: values} of the "what users get" table: each split's dataset form (encoder only) before its first
+    upload figures, then the upload figures in reading order (`ordered_uploads`), named "test, re-uploaded"."""
+    rows = {}
+    for label, values in ordered_uploads(uploads).items():
+        base = label.split("[")[0]
+        if base in splits and f"{base}, as stored (encoder only)" not in rows:
+            rows[f"{base}, as stored (encoder only)"] = splits[base]
+        rows[label.replace("[", ", ").rstrip("]")] = values
+    return rows
+
+
 def _cell(value, key: str = "") -> str:
     """A number at the precision it is measured to: percentages to 0.1, Angstrom to 0.001, seconds to 0.01."""
     if not isinstance(value, (int, float)):
@@ -224,18 +236,13 @@ def _upload_section(splits: dict, uploads: dict, trust: dict) -> list[str]:
              "outside the model's range, then encoded in the setting the model reads best (frame selection), its "
              "latent refined (the product's default; rows marked encoder only: the paper's protocol, no refinement), "
              "decoded and compared with it. A refused upload (outside the model's range) counts as a miss in the "
-             "match rate. Novel: test crystals of other datasets whose reduced formula is nowhere in this model's "
-             "training split, as a user's own new material would be. The hexagonal crystals are the held-out set of "
-             "`nesf.data.hexagonal_set`.", "",
+             "match rate. Novel: test crystals of other datasets that are no training crystal of this model (a reduced "
+             "formula nowhere in its training split, or a structure StructureMatcher matches to none of that "
+             "formula's training crystals), as a user's own new material would be. The hexagonal crystals are the "
+             "held-out set of `nesf.data.hexagonal_set`.", "",
              "| uploads | crystals | " + " | ".join(UPLOAD_COLUMNS.values()) + " |",
              "|---|---|" + "---|" * len(UPLOAD_COLUMNS)]
-    rows = {}
-    for label, values in ordered_uploads(uploads).items():
-        base = label.split("[")[0]
-        if base in splits and f"{base}, as stored (encoder only)" not in rows:
-            rows[f"{base}, as stored (encoder only)"] = splits[base]
-        rows[label.replace("[", ", ").rstrip("]")] = values
-    for name, values in rows.items():
+    for name, values in upload_rows(splits, uploads).items():
         lines.append(f"| {name} | {values.get('count', '—')} | "
                      + " | ".join(_cell(values.get(key), key) for key in UPLOAD_COLUMNS) + " |")
     lines.append("")
