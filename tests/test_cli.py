@@ -187,10 +187,17 @@ def test_interpolate_writes_path(trained, data_dir, tmp_path, capsys):
     code = run_cli(["interpolate", trained / "model.pt", test[0].id, test[1].id, "--dataset", DATASET,
                     "--steps", 3, "--decode", "fast", "--out-dir", out_dir, "--device", "cpu",
                     "--data-dir", data_dir])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
     assert sorted(p.name for p in out_dir.iterdir()) == ["path.extxyz", "step-0.cif", "step-1.cif", "step-2.cif"]
     assert [line.split(":")[0] for line in out.splitlines()] == ["step   0", "step   1", "step   2"]
+    # each endpoint's latent refined (or kept where refinement did not lower its residual), said on stderr
+    ends = [line for line in err.splitlines() if line.startswith(("start: ", "end: "))]
+    assert len(ends) == 2 and all("latent refined in" in line or "did not lower" in line for line in ends)
+    assert run_cli(["interpolate", trained / "model.pt", test[0].id, test[1].id, "--dataset", DATASET, "--steps", 2,
+                    "--decode", "fast", "--out-dir", tmp_path / "paper", "--device", "cpu", "--data-dir", data_dir,
+                    "--encoder-only"]) == 0
+    assert "start: " in (err := capsys.readouterr().err) and "not refined (the paper's protocol)" in err
     frames = (out_dir / "path.extxyz").read_text().count("Lattice=")
     assert frames == 3
 

@@ -109,12 +109,14 @@ def _endpoint(spec: str, args, autoencoder):
         from nesf.inference.uploads import prepare
 
         crystal = read_structure_file(Path(spec))[0]
-        prepared = prepare(autoencoder, crystal, Path(spec).name, refine=_refine_config(args))
+        from nesf.model.refine import ENCODER_ONLY as SETTING_ONLY  # refined with the other endpoint, below
+
+        prepared = prepare(autoencoder, crystal, Path(spec).name, refine=SETTING_ONLY)
         if prepared.choice is None:
             raise NesfError(prepared.refused)
         if prepared.cell_note:
             print(f"{Path(spec).name}: {prepared.cell_note}", file=sys.stderr)
-        return prepared.choice.latent
+        return prepared.choice.crystal
     if not args.dataset:
         raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
     # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
@@ -122,17 +124,25 @@ def _endpoint(spec: str, args, autoencoder):
     hits = load_dataset(args.dataset, data_dir(args)).find(spec, limit=1)
     if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
         raise NesfError(f"{spec}: no crystal with this id or formula in dataset {args.dataset}")
-    return autoencoder.refine(autoencoder.given_frames([hits[0][1]]), _refine_config(args))[0].latent
+    return hits[0][1]
 
 
 def cmd_interpolate(args) -> int:
+    """Decode a latent path between two structures (files, each in the setting and cell the model reads best, or
+    dataset crystals by id or formula, as stored), their latents refined unless `--encoder-only`."""
     from nesf.core.canonical import as_shown
     from nesf.data.structure_io import spacegroup, to_extxyz
     from nesf.inference.autoencoder import Autoencoder
+    from nesf.model.refine import refinement_sentence
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    start, end = _endpoint(args.start, args, autoencoder), _endpoint(args.end, args, autoencoder)
-    _, path = autoencoder.interpolate(start, end, args.steps, args.method, autoencoder.decode_preset(args.decode))
+    ends = [_endpoint(spec, args, autoencoder) for spec in (args.start, args.end)]
+    start, end = autoencoder.refine(autoencoder.given_frames(ends), _refine_config(args))  # in their settings
+    for label, choice in (("start", start), ("end", end)):
+        print(f"{label}: {choice.crystal.id or choice.crystal.formula}: {refinement_sentence(choice.refinement)}",
+              file=sys.stderr)
+    _, path = autoencoder.interpolate(start.latent, end.latent, args.steps, args.method,
+                                      autoencoder.decode_preset(args.decode))
     path = [as_shown(c, as_decoded=args.as_decoded) for c in path]
     out_dir = Path(args.out_dir)
     _write_structures(path, out_dir)
