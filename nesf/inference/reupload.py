@@ -243,8 +243,9 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
             autoencoder, uploads[:ci_count], config, training_latents=training_latents)[0]
     out_of_range = []  # novel crystals whose own cell the model refuses: those an offered cell is for
     for name, source_crystals in novel.items():
-        fits = [c for c in source_crystals if not [p for p in autoencoder.range.problems(c) if p.kind != "box"]]
-        out_of_range += [c for c in source_crystals if not any(c is f for f in fits)]
+        inside = [not [p for p in autoencoder.range.problems(c) if p.kind != "box"] for c in source_crystals]
+        fits = [c for c, ok in zip(source_crystals, inside) if ok]
+        out_of_range += [c for c, ok in zip(source_crystals, inside) if not ok]
         if fits:
             measure(f"{name}[{NOVEL}, {REUPLOADED}]", reuploaded(fits, seed), f"{name} (novel), {REUPLOADED}")
     hexagonal_label = None

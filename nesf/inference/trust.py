@@ -18,7 +18,7 @@ source of 30 crystals or more, is shown without a probability.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -188,8 +188,6 @@ def calibrate(signal: str, values, matched, source: str, bins: int = CALIBRATION
                                       float(predicted[pick].mean()),
                                       float(((predicted[pick] - outcome[pick]) ** 2).mean()),
                                       float(((base[pick] - outcome[pick]) ** 2).mean())))
-    from dataclasses import replace
-
     return replace(calibration, reliability=tuple(rows))
 
 

@@ -212,11 +212,9 @@ def refine_latents(model, crystals: list[Crystal], latents: np.ndarray, vocab: l
         parameter.requires_grad_(False)
     try:
         for step in range(config.max_steps + 1):
-            if config.redraw_queries:  # a new draw for the crystals still improving (each from its own generator)
+            if config.redraw_queries and step:  # a new draw for the crystals still improving, each its own
                 rows = active.nonzero().flatten()
-                part = (_subset(batch, queries, rows)[0],
-                        _draw_queries(sampler, tensors, generators, rows.tolist()) if step else _subset(
-                            batch, queries, rows)[1])
+                part = (_subset(batch, queries, rows)[0], _draw_queries(sampler, tensors, generators, rows.tolist()))
             elif rows is None or len(rows) != int(active.sum()):
                 rows = active.nonzero().flatten()
                 part = _subset(batch, queries, rows)
