@@ -270,6 +270,7 @@ def register(sub, common) -> None:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out-dir", type=Path, default=Path("reconstructed"))
     DECODE.add_to(p)
+    ENCODER_ONLY.add_to(p)
     p.add_argument("--as-decoded", action="store_true", help=AS_DECODED_HELP)
     p.add_argument("--no-fitting-cell", action="store_true",
                    help="refuse a structure whose cell is out of the model's range instead of using another cell of "
