@@ -55,6 +55,18 @@ def map_hover(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return np.arange(n, dtype=np.int32), text
 
 
+def continuous_colors(color_by: str, values, shown: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """A numeric coloring as the map draws it, for the screen and the figure exports alike: (numbers, colorbar
+    title, Plotly colorscale name). Volumes are drawn as log10 where every shown one is positive."""
+    _, label, _ = COLOR_OPTIONS[color_by]
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    scale = "Turbo" if color_by == "space group" else "Viridis"
+    if color_by == "volume" and bool((numbers[shown] > 0).all()):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(numbers), "log10 " + label, scale
+    return numbers, label, scale
+
+
 def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
                     highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
                     color_values: np.ndarray | None = None, color_label: str | None = None,
@@ -84,16 +96,10 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
         column, label, kind = COLOR_OPTIONS[color_by]
         values = table[column]
         if kind == "continuous":
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-            scale = "Viridis" if color_by != "space group" else "Turbo"
-            use_log = color_by == "volume" and bool((numbers[shown] > 0).all())
-            if use_log:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    numbers = np.log10(numbers)
+            numbers, title, scale = continuous_colors(color_by, values, shown)
             numbers = numbers.astype(np.float32)
             marker.update(colorscale=scale, showscale=True, **_range(numbers[shown]),
-                          colorbar=dict(title=dict(text=("log10 " if use_log else "") + label, side="right"),
-                                        thickness=14))
+                          colorbar=dict(title=dict(text=title, side="right"), thickness=14))
         else:
             names = values.astype(str)
             present = set(names[shown].unique())

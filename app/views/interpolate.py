@@ -49,13 +49,22 @@ def export_zip(crystals: list, names: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+PAPER_PAIR = (("ZnS", "F-43m"), ("CdS", "F-43m"))  # Fig. 5: zincblende ZnS -> zincblende CdS
+
+
 def _default_ends(collection) -> tuple[str, str]:
-    """The paper's Fig. 5 pair, ZnS -> CdS, where the dataset holds both (LCS6A); else its first and last crystal."""
+    """The paper's Fig. 5 pair, zincblende ZnS -> zincblende CdS, by id where the dataset holds both (LCS6A also holds
+    rock-salt CdS, which a formula search would find first); else its first and last crystal."""
     if collection is None or len(collection.table) < 2:
         return "ZnS", "CdS"
-    if not collection.find("ZnS").empty and not collection.find("CdS").empty:
-        return "ZnS", "CdS"
-    return str(collection.table["id"].iloc[0]), str(collection.table["id"].iloc[-1])
+    table = collection.table
+    ids = []
+    for formula, symbol in PAPER_PAIR:
+        rows = table[(table["formula"] == formula) & (table["spacegroup_symbol"] == symbol)]
+        ids.append(str(rows["id"].iloc[0]) if len(rows) else None)
+    if all(ids):
+        return ids[0], ids[1]
+    return str(table["id"].iloc[0]), str(table["id"].iloc[-1])
 
 
 def render(ctx: AppContext) -> None:

@@ -12,7 +12,8 @@ from app import backend, links, state, viewer
 from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
-from app.ui.latent_plot import COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, selectable_rows
+from app.ui.latent_plot import (COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, continuous_colors,
+                                 selectable_rows)
 from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
@@ -133,7 +134,7 @@ def render(ctx: AppContext) -> None:
         help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
              "the map coordinates and the table's columns as properties.")
     figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{collection.title}: {params.method}",
-                  **_figure_colors(collection, color_by, color_values, color_label))
+                  **_figure_colors(collection, color_by, color_values, color_label, greyed))
     figures = cols[2].columns(2)
     figures[0].download_button("Map (SVG)", lambda: map_figure_bytes(fmt="svg", **figure), "nesf-map.svg",
                                mime="image/svg+xml", key="map_svg", icon=":material/download:")
@@ -207,12 +208,16 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
             structures.downloads(shown, "map_decode")
 
 
-def _figure_colors(collection, color_by: str, color_values, color_label) -> dict:
-    """The paper figure's coloring: as the map shows it."""
+def _figure_colors(collection, color_by: str, color_values, color_label, greyed) -> dict:
+    """The paper figure's coloring: as the map shows it (log10 volumes, the space groups' Turbo scale)."""
     if color_values is not None:
         return {"values": color_values, "label": color_label, "categorical": False}
     column, label, kind = COLOR_OPTIONS[color_by]
-    return {"values": collection.table[column].to_numpy(), "label": label, "categorical": kind == "categorical"}
+    if kind == "categorical":
+        return {"values": collection.table[column].to_numpy(), "label": label, "categorical": True}
+    shown = np.ones(len(collection.table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)
+    numbers, title, scale = continuous_colors(color_by, collection.table[column], shown)
+    return {"values": numbers, "label": title, "categorical": False, "colormap": scale.lower()}
 
 
 def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:

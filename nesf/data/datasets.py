@@ -33,6 +33,8 @@ from nesf.core.errors import NesfError
 from nesf.core.files import atomic_write_bytes
 from nesf.data.download import CDVAE_DATASETS, DOWNLOADS, PAPER_DATASETS, SPLITS, canonical_name
 
+HEX_PROTOTYPES = "hex_prototypes"  # built-in addition: `load_dataset("lim_l6+hex_prototypes")`
+
 logger = logging.getLogger(__name__)
 
 ATTRIBUTE_COLUMNS = ("id", "split", "formula", "num_atoms", "volume_angstrom3",
@@ -335,6 +337,11 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
     from nesf.data.cdvae_csv import read_cdvae_csv
     from nesf.data.paper_data import read_paper_split
 
+    if "+" in str(name):
+        return _load_merged(str(name), data_dir, cache_dir=cache_dir, progress=progress)
+    if str(name).strip().lower() == HEX_PROTOTYPES:
+        raise NesfError(f"{HEX_PROTOTYPES!r} is built to fit another dataset's training range: name it added to one, "
+                        f"e.g. 'lim_l6+{HEX_PROTOTYPES}'")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     name = canonical_name(name)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
@@ -375,6 +382,29 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
             if train_vocab != vocab:
                 raise NesfError(f"{train_attr}: sidx_to_z differs from the other splits of {name}")
     return CrystalDataset(name, splits, vocab, description=_describe(name, note, missing), cache_dir=cache_dir)
+
+
+def _load_merged(name: str, data_dir, *, cache_dir=None, progress=None) -> CrystalDataset:
+    """"a+b+...": the registry datasets merged (`merge_datasets`); "hex_prototypes" adds, to the train split only,
+    the hexagonal prototypes that fit the datasets before it (`nesf.data.hexagonal_prototypes`)."""
+    parts = [part.strip() for part in name.split("+")]
+    if not parts[0] or parts[0].lower() == HEX_PROTOTYPES:
+        raise NesfError(f"dataset {name!r}: {HEX_PROTOTYPES!r} is added to a dataset named before it")
+    datasets = []
+    for part in parts:
+        if part.lower() != HEX_PROTOTYPES:
+            datasets.append(load_dataset(part, data_dir, cache_dir=cache_dir, progress=progress))
+            continue
+        from nesf.data.hexagonal_prototypes import CellBounds, hexagonal_prototype_crystals
+
+        reference = datasets[0] if len(datasets) == 1 else merge_datasets(datasets, "reference")
+        bounds = CellBounds.of(reference.splits["train"], reference.species_vocab, reference.bbox_min,
+                               reference.bbox_max)
+        crystals = hexagonal_prototype_crystals(bounds)
+        datasets.append(CrystalDataset(HEX_PROTOTYPES, {"train": crystals}, reference.species_vocab,
+                                       description=f"{len(crystals)} hexagonal prototype crystals in orthohexagonal "
+                                                   "cells (nesf.data.hexagonal_prototypes), train split only"))
+    return merge_datasets(datasets, "+".join(d.name for d in datasets), cache_dir=cache_dir)
 
 
 def dataset_from_crystals(name: str, crystals, val_fraction: float = 0.05, test_fraction: float = 0.05,

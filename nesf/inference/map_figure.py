@@ -16,9 +16,9 @@ WIDTH_INCHES, HEIGHT_INCHES = 6.0, 5.0
 
 def map_figure_bytes(coords: np.ndarray, *, values=None, label: str = "", categorical: bool = False,
                      greyed: np.ndarray | None = None, highlight=None, title: str = "", fmt: str = "svg",
-                     dpi: int = 300) -> bytes:
-    """The map as `fmt` ("svg" or "png") bytes. `values` (N,) numbers or categories (`categorical`), `greyed` (N,)
-    bool, `highlight` row indices."""
+                     dpi: int = 300, colormap: str = "viridis") -> bytes:
+    """The map as `fmt` ("svg" or "png") bytes. `values` (N,) numbers (drawn with matplotlib's `colormap`) or
+    categories (`categorical`), `greyed` (N,) bool, `highlight` row indices."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +43,7 @@ def map_figure_bytes(coords: np.ndarray, *, values=None, label: str = "", catego
                       loc="center left", bbox_to_anchor=(1.0, 0.5))
         else:
             numbers = np.asarray(values, dtype=float)
-            points = ax.scatter(coords[shown, 0], coords[shown, 1], s=4, c=numbers[shown], cmap="viridis",
+            points = ax.scatter(coords[shown, 0], coords[shown, 1], s=4, c=numbers[shown], cmap=colormap,
                                 linewidths=0)
             fig.colorbar(points, ax=ax, label=label, shrink=0.8)
         if highlight is not None and len(highlight):

@@ -110,3 +110,17 @@ def test_the_interpolation_and_generation_maps_reuse_the_latent_maps_points_payl
     assert payloads.keys() == latent_map[1].keys()
     path = json.loads(spec)["data"][1]
     assert path["customdata"] == ["NaCl", "KCl", "NaCl", "KCl", "LiF"] and path["text"][4] == "4"
+
+
+@pytest.mark.parametrize("color_by, colormap", [("volume", "viridis"), ("space group", "turbo")])
+def test_figure_exports_color_as_the_screen_does(collection, color_by, colormap):
+    """The SVG/PNG export draws the screen's numbers and scale: log10 volumes, Turbo space groups."""
+    from app.views.latent_map import _figure_colors
+
+    table, coords = collection
+    screen = base_map_figure(table, coords, color_by=color_by).data[0].marker
+    exported = _figure_colors(table, color_by, None, None, None)
+    np.testing.assert_allclose(np.asarray(exported["values"], dtype=np.float32), np.asarray(screen.color), rtol=1e-6)
+    assert exported["label"] == screen.colorbar.title.text and exported["colormap"] == colormap
+    if color_by == "volume":
+        assert exported["label"].startswith("log10 ")

@@ -179,6 +179,15 @@ def test_interpolate_main_path(at):
     assert {"Path as CIFs (zip)", "Path as extxyz trajectory"} <= labels
 
 
+def test_interpolate_opens_on_the_papers_zincblende_pair(at):
+    """Fig. 5 interpolates zincblende ZnS to zincblende CdS; LCS6A also holds rock-salt CdS (found first by formula)."""
+    _open(at, "interpolate")
+    _no_traceback(at)
+    assert at.text_input(key="interp_src_query").value == "mp-10695"
+    assert at.text_input(key="interp_dst_query").value == "mp-2469"
+    assert "F-43m" in at.selectbox(key="interp_dst_pick").format_func(at.selectbox(key="interp_dst_pick").value)
+
+
 def test_interpolate_bad_upload_is_reported(at):
     _open(at, "interpolate")
     at.segmented_control(key="interp_src_from").set_value("Upload").run()
