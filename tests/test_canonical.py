@@ -185,13 +185,16 @@ SMALL_RANGE = ModelRange(max_lengths_angstrom=(3.0, 3.0, 3.0), min_angle_degrees
 
 def test_a_refusal_names_what_is_out_of_range_and_by_how_much():
     problems = SMALL_RANGE.problems(COPPER)
-    assert problems == [RangeProblem("length", f"{axis} = 3.61 A; this model was trained on cells with {axis} <= 3.00 A")
-                        for axis in "abc"]
+    assert problems == [RangeProblem("length", f"{axis} = 3.61 A; this model was trained on cells with {axis} <= 3.00 A "
+                                               "and accepts up to 3.50 A") for axis in "abc"]
     gold = Crystal.from_frac(np.eye(3) * 2.9, [[0, 0, 0]], [79], "Au")
     assert SMALL_RANGE.problems(gold) == [RangeProblem("element", "element(s) Au not among the 2 this model was trained on")]
     flat = Crystal.from_parameters((2.5, 2.5, 2.5), (90, 90, 150), [[0, 0, 0]], [8], "flat")
     assert SMALL_RANGE.problems(flat) == [
-        RangeProblem("angle", "gamma = 150.0 deg; this model was trained on angles from 55.0 to 125.0 deg")]
+        RangeProblem("angle", "gamma = 150.0 deg; this model was trained on angles from 55.0 to 125.0 deg and accepts "
+                              "53.0 to 127.0 deg")]
+    # within the margin: accepted, as the message says
+    assert SMALL_RANGE.problems(Crystal.from_frac(np.eye(3) * 3.45, [[0, 0, 0]], [29], "Cu-sc")) == []
 
 
 def test_a_cell_that_fits_is_offered_where_the_conventional_one_does_not(shipped_autoencoder, monkeypatch):
@@ -211,7 +214,9 @@ def test_a_cell_that_fits_is_offered_where_the_conventional_one_does_not(shipped
 def test_the_range_round_trips_and_is_on_the_card():
     assert ModelRange.from_dict(SMALL_RANGE.to_dict()) == SMALL_RANGE
     summary = SMALL_RANGE.summary()
-    assert summary["cell lengths a, b, c (A)"] == "<= 3.00, 3.00, 3.00" and summary["elements"] == "2: O Cu"
+    assert summary["cell lengths a, b, c (A)"] == "<= 3.00, 3.00, 3.00 (uploads accepted up to 0.50 A longer)"
+    assert summary["cell angles (deg)"] == "55.0 to 125.0 (uploads accepted 2.0 deg beyond)"
+    assert summary["elements"] == "2: O Cu"
 
 
 def test_offers_quote_crystals_unlike_the_training_set_and_the_uploads_own_trust(shipped_autoencoder, monkeypatch):

@@ -83,11 +83,14 @@ class ModelRange:
         for name, length, limit in zip("abc", crystal.lengths_angstrom, self.max_lengths_angstrom):
             if length > limit + LENGTH_TOLERANCE:
                 found.append(RangeProblem("length", f"{name} = {length:.2f} A; this model was trained on cells with "
-                                                    f"{name} <= {limit:.2f} A"))
+                                                    f"{name} <= {limit:.2f} A and accepts up to "
+                                                    f"{limit + LENGTH_TOLERANCE:.2f} A"))
         for name, angle in zip(("alpha", "beta", "gamma"), crystal.angles_degrees):
             if not self.min_angle_degrees - ANGLE_TOLERANCE <= angle <= self.max_angle_degrees + ANGLE_TOLERANCE:
                 found.append(RangeProblem("angle", f"{name} = {angle:.1f} deg; this model was trained on angles from "
-                                                   f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} deg"))
+                                                   f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} deg "
+                                                   f"and accepts {self.min_angle_degrees - ANGLE_TOLERANCE:.1f} to "
+                                                   f"{self.max_angle_degrees + ANGLE_TOLERANCE:.1f} deg"))
         if crystal.num_atoms and not found:
             low = crystal.cart_coords.min(axis=0) - np.asarray(self.box_min_angstrom)
             high = crystal.cart_coords.max(axis=0) - np.asarray(self.box_max_angstrom)
@@ -102,8 +105,10 @@ class ModelRange:
     def summary(self) -> dict:
         """The range as a flat table for the model card."""
         return {
-            "cell lengths a, b, c (A)": "<= " + ", ".join(f"{x:.2f}" for x in self.max_lengths_angstrom),
-            "cell angles (deg)": f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f}",
+            "cell lengths a, b, c (A)": "<= " + ", ".join(f"{x:.2f}" for x in self.max_lengths_angstrom)
+                                        + f" (uploads accepted up to {LENGTH_TOLERANCE:.2f} A longer)",
+            "cell angles (deg)": f"{self.min_angle_degrees:.1f} to {self.max_angle_degrees:.1f} (uploads accepted "
+                                 f"{ANGLE_TOLERANCE:.1f} deg beyond)",
             "atoms per cell": f"<= {self.max_atoms}" if self.max_atoms < 10**9 else "not recorded",
             "elements": f"{len(self.elements)}: {' '.join(_symbol(z) for z in sorted(self.elements))}",
             "bounding box (A)": " .. ".join(
