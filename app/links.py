@@ -18,6 +18,7 @@ from nesf.core.config import MapConfig
 
 APPLIED = "nesf.link_applied"
 PROBLEMS = "nesf.link_problems"
+PROBLEM_AREA = "nesf.link_problem_area"   # the container at the top of the page the link's warnings go to
 PENDING_SELECTION = "nesf.link_selection"   # crystal ids of the link, resolved once the dataset is loaded
 PENDING_DATASET = "nesf.link_dataset"
 ATLAS = "atlas"
@@ -97,7 +98,7 @@ def _pending_filters(params: dict) -> None:
             try:
                 low, high = (float(v) for v in params[key].split("~"))
             except ValueError:
-                _problem(f"filter {key}={params[key]!r} is not a range low~high")
+                _problem(f"filter {key}={params[key]!r} is not a range low~high (e.g. {key}=20~80)")
                 continue
             pending[column] = (min(low, high), max(low, high))
     for key, column in CATEGORY_PARAMS.items():
@@ -107,28 +108,30 @@ def _pending_filters(params: dict) -> None:
         st.session_state[PENDING_FILTERS] = pending
 
 
-def linked_range(column: str, widget: str, low, high, cast) -> None:
-    """Set the range filter `widget` of `column` (bounds `low`..`high`) to the link's range, clamped to the bounds;
-    a range outside them is refused with a message."""
+def linked_range(column: str, widget: str, low, high, cast, label: str) -> None:
+    """Set the range filter `widget` of `column` (bounds `low`..`high`, called `label` on the page) to the link's
+    range, clamped to the bounds; a range outside them is refused with a message in the page's words."""
     wanted = st.session_state.get(PENDING_FILTERS, {}).pop(column, None)
     if wanted is None:
         return
     lo, hi = max(wanted[0], low), min(wanted[1], high)
     if lo > hi:
-        refuse(f"filter range {wanted[0]:g}~{wanted[1]:g} of {column} lies outside this dataset's {low:g}~{high:g}",
-               widget)
+        refuse(f"the {label} filter's range {wanted[0]:g} to {wanted[1]:g} lies outside this dataset's {low:g} to "
+               f"{high:g}", widget)
         return
     st.session_state[widget] = (cast(lo), cast(hi))
 
 
-def linked_categories(column: str, widget: str, options: list[str]) -> None:
-    """Set the category filter `widget` to the link's categories that `options` holds; the others are named."""
+def linked_categories(column: str, widget: str, options: list[str], label: str) -> None:
+    """Set the category filter `widget` (called `label` on the page) to the link's categories that `options` holds;
+    the others are named."""
     wanted = st.session_state.get(PENDING_FILTERS, {}).pop(column, None)
     if wanted is None:
         return
     unknown = [v for v in wanted if v not in options]
     if unknown:
-        refuse(f"{column} {', '.join(unknown)} not in this dataset", widget, [v for v in wanted if v in options])
+        refuse(f"{label.lower()} {', '.join(unknown)} not in this dataset", widget,
+               [v for v in wanted if v in options])
     else:
         st.session_state[widget] = wanted
 
@@ -171,9 +174,9 @@ def resolve_selection(collection) -> None:
 
 
 def refuse(message: str, widget: str, fallback=None) -> None:
-    """A linked value a page cannot use: say so (now, in the page) and reset the widget to `fallback` (None: its
-    default)."""
-    st.warning(f"Link: {message}.", icon=":material/link_off:")
+    """A linked value a page cannot use: say so (now, at the top of the page, even where the widget sits in a closed
+    popover) and reset the widget to `fallback` (None: its default)."""
+    _warn(message, st.session_state.get(PROBLEM_AREA))
     if fallback is None:
         st.session_state.pop(widget, None)
     else:
@@ -181,8 +184,16 @@ def refuse(message: str, widget: str, fallback=None) -> None:
 
 
 def show_problems() -> None:
+    """The link's problems found so far, at the top of the page; later ones (`refuse`) join them there."""
+    area = st.session_state[PROBLEM_AREA] = st.container()
     for message in st.session_state.pop(PROBLEMS, []):
-        st.warning(f"Link: {message}.", icon=":material/link_off:")
+        _warn(message, area)
+
+
+def _warn(message: str, area=None) -> None:
+    # "~" would strike text through in Markdown; backticks would show code
+    text = message.replace("~", "\\~").replace("`", "'")
+    (area or st).warning(f"Link: {text}.", icon=":material/link_off:")
 
 
 def link_query(page: str, ctx) -> dict:

@@ -253,14 +253,14 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
             cast = int if integral else float
             low, high = cast(values.min()), cast(values.max())
             bounds[column] = (low, high)
-            links.linked_range(column, f"map_filter_{column}_{name}", low, high, cast)
+            links.linked_range(column, f"map_filter_{column}_{name}", low, high, cast, label)
             picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{name}")
             if tuple(picked) != (low, high):
                 spec_ranges.append((column, picked[0], picked[1]))
         for column, label in CATEGORY_COLUMNS.items():
             if column in table.columns:
                 options = sorted(table[column].astype(str).unique())
-                links.linked_categories(column, f"map_filter_{column}_{name}", options)
+                links.linked_categories(column, f"map_filter_{column}_{name}", options, label)
                 kept = st.multiselect(label, options, key=f"map_filter_{column}_{name}",
                                       placeholder="all")
                 if kept:
@@ -285,6 +285,10 @@ def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFra
     from pymatgen.core.periodic_table import Element
 
     symbols = [Element.from_Z(z).symbol for z in vocabulary]
+    asked = st.session_state.get("map_color_element")
+    if asked is not None and asked not in symbols:
+        links.refuse(f"color element {asked!r} is not among this dataset's {len(symbols)} elements; colored by "
+                     f"{symbols[0]}", "map_color_element")
     symbol = st.selectbox("Element", symbols, key="map_color_element")
     return fractions[:, symbols.index(symbol)], f"atomic fraction of {symbol}"
 

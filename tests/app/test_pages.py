@@ -596,10 +596,15 @@ def test_a_link_restores_range_and_category_filters_and_the_element_coloring(app
 
 def test_bad_filter_links_are_named_and_left_out(app_env):
     app = _linked(app_env, {"ckpt": "lcs6a", "data": "atlas", "vol": "big", "atoms": "500~900",
-                            "sys": "cubic,decagonal"})
+                            "sys": "cubic,decagonal", "color": "element fraction", "colorel": "Zz"})
     _no_traceback(app)
     warnings = " ".join(_texts(app, "warning"))
-    for part in ("filter vol='big' is not a range low~high", "filter range 500~900 of num_atoms lies outside",
-                 "crystal_system decagonal not in this dataset"):
+    for part in ("filter vol='big' is not a range low\\~high", "the Atoms in the cell filter's range 500 to 900 lies "
+                 "outside this dataset's 1 to 28", "crystal system decagonal not in this dataset"):
         assert part in warnings, (part, warnings)
+    assert "color element 'Zz' is not among this dataset's 80 elements; colored by H" in warnings
+    assert "num_atoms" not in warnings and "crystal_system" not in warnings  # the page's words, not column names
+    # at the top of the page (the filters sit in a popover a user has not opened), in Markdown that shows no
+    # strikethrough: every "~" escaped
+    assert warnings.count("~") == warnings.count("\\~")
     assert app.multiselect(key="map_filter_crystal_system_lim_l6 (atlas)").value == ["cubic"]
