@@ -345,6 +345,15 @@ def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto
                                    COMPUTE_GATE.gated(lambda: compute_trust(net, collection.crystals)))
 
 
+def data_distance(collection: Atlas, latent: np.ndarray):
+    """How far `latent` lies from the collection's crystals (`nesf.inference.decode_anywhere.DataDistance`; the
+    collection's spacing computed once)."""
+    from nesf.inference.decode_anywhere import distance_from_data, nearest_spacing
+
+    spacing = _store().get_or_compute(("spacing", collection.source), lambda: nearest_spacing(collection.latents))
+    return distance_from_data(latent, collection.latents, spacing)
+
+
 def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
     """(`MapPoint` of nesf.inference.decode_anywhere, decoded crystal) at `xy` on the collection's `method` map."""

@@ -44,3 +44,26 @@ def test_bad_positions(latent_map):
         latent_at([np.nan, 0], latents, coords, "pca")
     with pytest.raises(NesfError, match="unknown map method 'umap'"):
         latent_at([0, 0], latents, coords, "umap")
+
+
+def test_distance_from_data_against_the_datasets_own_spacing():
+    """A grid of spacing 1: a grid point is within the data, a point between rows at the edge, one far away far."""
+    from nesf.inference.decode_anywhere import distance_from_data, nearest_spacing
+
+    grid = np.array([[i, j] for i in range(10) for j in range(10)], dtype=float)
+    np.testing.assert_allclose(nearest_spacing(grid), 1.0)
+    inside = distance_from_data(np.array([3.0, 4.0]), grid)
+    assert (inside.nearest, inside.median_spacing, inside.far_spacing) == (0.0, 1.0, 1.0)
+    assert inside.level == "within the data"
+    far = distance_from_data(np.array([30.0, 4.0]), grid)
+    assert far.nearest == pytest.approx(21.0) and far.level == "far from any data"
+    assert far.sentence().startswith("far from any data: the nearest dataset crystal is 21 away in latent space, "
+                                     "21.0x the dataset's median spacing (1; 95 % of its crystals have a neighbour "
+                                     "within 1)")
+    assert "read the structure as a guess" in far.sentence()
+    # a looser dataset: 9 % of its crystals on a row of spacing 3 put the edge at 3
+    loose = np.vstack([grid, [[20.0 + 3 * k, 20.0] for k in range(10)]])
+    edge = distance_from_data(np.array([4.5, 11.5]), loose)
+    assert edge.median_spacing == 1.0 and 1.0 < edge.nearest <= edge.far_spacing and edge.level == "at the data's edge"
+    with pytest.raises(NesfError, match="at least two"):
+        nearest_spacing(grid[:1])

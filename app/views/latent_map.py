@@ -196,6 +196,9 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
         st.markdown(f"**Decoded at ({request[1]:.3f}, {request[2]:.3f}): {shown.formula or 'no atoms'}**, "
                     f"{shown.num_atoms} atoms, {shown.volume_angstrom3:.1f} Å³")
         st.caption(f"Latent: {point.how}.")
+        distance = backend.data_distance(collection, point.latent)
+        {"within the data": st.success, "at the data's edge": st.info}.get(distance.level, st.warning)(
+            f"This spot is {distance.sentence()}.", icon=":material/radar:")
         with shown_errors("3D view"):
             structures.show_scene([viewer.Panel(shown, f"Decoded · {shown.formula or 'no atoms'}")])
         index, distance = nearest_neighbors(collection, point.latent, k=5)

@@ -55,3 +55,54 @@ def latent_at(xy, latents: np.ndarray, coords: np.ndarray, method: str, *, seed:
         return MapPoint(latent.astype(np.float32), f"t-SNE has no inverse: the inverse-distance-weighted mean of the "
                                                    f"latents of the {len(order)} nearest map points", order)
     raise NesfError(f"unknown map method {method!r} (use 'tsne' or 'pca')")
+
+
+@dataclass(frozen=True)
+class DataDistance:
+    """How far a latent lies from a dataset's latents, against the dataset's own spacing (each crystal's distance to
+    its nearest other crystal): `nearest` the distance to the nearest crystal, `median_spacing` and `far_spacing` the
+    median and the FAR_QUANTILE of the spacing, all in latent units."""
+    nearest: float
+    median_spacing: float
+    far_spacing: float
+
+    @property
+    def level(self) -> str:
+        """"within the data" (no farther than the median spacing), "at the data's edge" (up to the FAR_QUANTILE
+        spacing) or "far from any data"."""
+        if self.nearest <= self.median_spacing:
+            return "within the data"
+        return "at the data's edge" if self.nearest <= self.far_spacing else "far from any data"
+
+    def sentence(self) -> str:
+        ratio = self.nearest / max(self.median_spacing, 1e-12)
+        text = (f"{self.level}: the nearest dataset crystal is {self.nearest:.3g} away in latent space, {ratio:.1f}x "
+                f"the dataset's median spacing ({self.median_spacing:.3g}; {100 * FAR_QUANTILE:.0f} % of its crystals "
+                f"have a neighbour within {self.far_spacing:.3g})")
+        if self.level == "far from any data":
+            return text + ". The decoder was never trained near here: read the structure as a guess, not a prediction"
+        if self.level == "at the data's edge":
+            return text + ". Between or beside the training crystals: the structure may be less reliable than theirs"
+        return text + ". As close to a training crystal as training crystals are to each other"
+
+
+FAR_QUANTILE = 0.95
+
+
+def nearest_spacing(latents: np.ndarray) -> np.ndarray:
+    """(N,) each latent's distance to its nearest other latent (N >= 2)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    latents = np.asarray(latents, dtype=np.float64)
+    if latents.ndim != 2 or len(latents) < 2:
+        raise NesfError("the spacing of a dataset's latents needs at least two of them")
+    distances, _ = NearestNeighbors(n_neighbors=2).fit(latents).kneighbors(latents)
+    return distances[:, 1]
+
+
+def distance_from_data(latent: np.ndarray, latents: np.ndarray, spacing: np.ndarray | None = None) -> DataDistance:
+    """How far `latent` (L,) lies from `latents` (N, L); `spacing` the precomputed `nearest_spacing(latents)`."""
+    latents = np.asarray(latents, dtype=np.float64)
+    spacing = nearest_spacing(latents) if spacing is None else np.asarray(spacing, dtype=np.float64)
+    nearest = float(np.linalg.norm(latents - np.asarray(latent, dtype=np.float64).reshape(1, -1), axis=1).min())
+    return DataDistance(nearest, float(np.median(spacing)), float(np.quantile(spacing, FAR_QUANTILE)))

@@ -504,6 +504,9 @@ def test_decode_anywhere_on_the_pca_map(at):
     assert "atoms" in decoded
     assert any("exact inverse of the PCA map" in c for c in _texts(at, "caption"))
     assert any(m == "**Nearest dataset crystals in latent space**" for m in _texts(at, "markdown"))
+    # how far the spot is from the data, against the dataset's own spacing
+    said = [m for kind in ("success", "info", "warning") for m in _texts(at, kind) if m.startswith("This spot is ")]
+    assert said and "the dataset's median spacing" in said[0]
 
 
 def test_a_map_selection_is_seen_together_and_two_start_an_interpolation(at):
