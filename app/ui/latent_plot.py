@@ -67,6 +67,27 @@ def continuous_colors(color_by: str, values, shown: np.ndarray) -> tuple[np.ndar
     return numbers, label, scale
 
 
+def missing_color_note(table: pd.DataFrame, color_by: str | None) -> str | None:
+    """Where a table coloring has no value for some crystals (drawn grey), a sentence saying how many and why; None
+    where every crystal has one."""
+    if color_by not in COLOR_OPTIONS or COLOR_OPTIONS[color_by][2] != "continuous":
+        return None
+    column, label, _ = COLOR_OPTIONS[color_by]
+    if column not in table.columns:
+        return None
+    present = np.isfinite(pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64))
+    missing = int((~present).sum())
+    if not missing:
+        return None
+    note = f"{missing:,} of {len(table):,} crystals have no {label} and are drawn grey"
+    if column == "reconstruction_error_angstrom" and "split" in table.columns:
+        splits = sorted(set(table.loc[present, "split"].astype(str)))
+        note += (f": the atlas measured it for the {' and '.join(splits)} split{'s' if len(splits) > 1 else ''} only "
+                 f"(decoding every crystal is slow; `nesf atlas --errors all` measures all)" if splits else
+                 ": the atlas measured none (`nesf atlas --errors test` or `all` measures them)")
+    return note
+
+
 def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
                     highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
                     color_values: np.ndarray | None = None, color_label: str | None = None,

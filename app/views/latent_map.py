@@ -13,7 +13,7 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import (COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, continuous_colors,
-                                 selectable_rows)
+                                 missing_color_note, selectable_rows)
 from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
@@ -93,6 +93,9 @@ def render(ctx: AppContext) -> None:
         highlight = matches.index.to_numpy()
         top[4].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
 
+    missing = missing_color_note(collection.table, color_by)
+    if missing:
+        st.caption(missing + ".")
     greyed = None
     if spec.active:
         greyed = ~matching(table, fractions, vocabulary, spec)

@@ -124,3 +124,16 @@ def test_figure_exports_color_as_the_screen_does(collection, color_by, colormap)
     assert exported["label"] == screen.colorbar.title.text and exported["colormap"] == colormap
     if color_by == "volume":
         assert exported["label"].startswith("log10 ")
+
+
+def test_a_coloring_missing_for_some_crystals_says_how_many_and_why(collection):
+    from app.ui.latent_plot import missing_color_note
+
+    table = collection[0].table
+    assert missing_color_note(table, "volume") is None
+    errors = np.where(np.arange(N) < 100, 0.1, np.nan)
+    split = np.where(np.arange(N) < 100, "test", "train")
+    with_errors = table.assign(reconstruction_error_angstrom=errors, split=split)
+    assert missing_color_note(with_errors, "reconstruction error") == (
+        f"1,100 of {N:,} crystals have no reconstruction error (Å) and are drawn grey: the atlas measured it for the "
+        "test split only (decoding every crystal is slow; `nesf atlas --errors all` measures all)")
