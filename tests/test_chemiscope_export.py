@@ -33,7 +33,9 @@ def test_written_file_loads_in_chemiscope_and_holds_the_map(map_data, tmp_path):
     assert data["meta"]["name"] == "toy map"
     assert data["properties"]["t-SNE 2"]["values"] == [1.0, 3.0, 5.0]
     assert data["properties"]["id"]["values"] == ["CsCl", "Fe", "MgO"]
-    assert data["properties"]["reconstruction_error_angstrom"]["values"] == [-1.0, 0.12, -1.0]
+    errors = data["properties"]["reconstruction_error_angstrom"]
+    assert np.isnan(errors["values"][0]) and errors["values"][1] == 0.12 and np.isnan(errors["values"][2])
+    assert errors["description"] == "NaN (missing) where not computed"
     assert data["settings"]["map"]["x"]["property"] == "t-SNE 1"
     mgo = data["structures"][2]
     assert mgo["size"] == 8 and sorted(set(mgo["names"])) == ["Mg", "O"]

@@ -46,9 +46,11 @@ def chemiscope_input(crystals, table: pd.DataFrame, maps: dict[str, np.ndarray],
             numbers = values.to_numpy(dtype=float)
             if not np.isfinite(numbers).any():
                 continue
-            entry = {"target": "structure", "values": np.nan_to_num(numbers, nan=-1.0).tolist()}
+            # NaN where not computed: Chemiscope reads Python's bare NaN tokens as missing values (never a -1 that
+            # would sit on the color scale beside real values)
+            entry = {"target": "structure", "values": numbers.tolist()}
             if not np.isfinite(numbers).all():
-                entry["description"] = "-1 where not computed"
+                entry["description"] = "NaN (missing) where not computed"
             properties[column] = entry
         else:
             properties[column] = {"target": "structure", "values": values.astype(str).tolist()}
