@@ -408,6 +408,8 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
                               supercell=supercell, style=style)
     with shown_errors("Metrics"):
         structures.metrics_row(structures.per_structure_metrics(crystal, recon))
+    st.markdown("**Reconstruction as a file**")
+    structures.downloads(shown, "map_recon", prefix="recon-")
 
     st.markdown("**Nearest neighbors in the 192-d latent space**")
     index, distance = nearest_neighbors(collection, collection.latents[row], k=6)

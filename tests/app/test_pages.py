@@ -71,6 +71,9 @@ def test_latent_map_selection_opens_structure_and_neighbors(at):
     _no_traceback(at)
     assert any("3 selected" in s for s in _texts(at, "subheader"))
     assert any("Nearest neighbors" in m for m in _texts(at, "markdown"))
+    # the selected crystal's reconstruction can be downloaded as the Reconstruct page's can
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Download CIF", "Download POSCAR"} <= labels
 
 
 def test_reconstruct_upload_main_path(at):
