@@ -87,15 +87,18 @@ def render() -> AppContext:
     atlas_name = None
     if checkpoint is not None and checkpoint.atlas_path:
         atlas_name = f"{checkpoint.dataset or 'dataset'} (atlas of the checkpoint)"
-    options = ([ATLAS_CHOICE] if atlas_name else []) + list(names)
-    labels = {ATLAS_CHOICE: atlas_name, **names}
+    # the atlas option names its checkpoint: the browser's selectbox keeps an option's label while its value stays,
+    # so one value for every checkpoint's atlas would go on showing the previous model's dataset
+    atlas_choice = f"{ATLAS_CHOICE}:{checkpoint.path}" if atlas_name else None
+    options = ([atlas_choice] if atlas_name else []) + list(names)
+    labels = {atlas_choice: atlas_name, **names}
     if options:
-        links.resolve_dataset(options, ATLAS_CHOICE)
+        links.resolve_dataset(options, atlas_choice)
         state.keep_choice("dataset_choice", options)
         choice = sb.selectbox("Active dataset", options, key="dataset_choice", format_func=lambda n: labels[n])
         if checkpoint is not None:
             with shown_errors(f"Loading dataset {labels[choice]}", container=sb):
-                if choice == ATLAS_CHOICE:
+                if choice == atlas_choice:
                     collection = backend.atlas_collection(checkpoint, device)
                 else:
                     collection = backend.dataset_collection(choice, data_dir, checkpoint, device)

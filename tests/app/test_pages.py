@@ -283,9 +283,14 @@ def test_second_shipped_model_is_chosen_in_the_sidebar_with_its_own_atlas_and_ca
     ybco = Path(checkpoint.value).with_name("ybco13_fold0.pt")
     if not ybco.is_file():
         pytest.skip("checkpoints/ybco13_fold0.pt is not shipped here")
+    lcs6a_atlas = at.sidebar.selectbox(key="dataset_choice").value
     checkpoint.set_value(str(ybco)).run()
     _no_traceback(at)
     assert any("100 crystals of" in c for c in _texts(at, "caption")), _texts(at, "caption")
+    # the active dataset is the new model's atlas, under an option of its own (a browser keeps the label of an
+    # option whose value stays the same: one value for every atlas showed the previous model's dataset)
+    dataset = at.sidebar.selectbox(key="dataset_choice")
+    assert dataset.value != lcs6a_atlas and dataset.format_func(dataset.value).startswith("YBCO13_fold0 (atlas")
     _open(at, "interpolate")  # opens on two of its own crystals (ZnS and CdS are not in YBCO13)
     warnings = [w for w in _texts(at, "warning") if not w.startswith("**Trust:")]  # a low trust reading may warn
     assert not warnings, warnings
