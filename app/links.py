@@ -260,10 +260,11 @@ def _endpoint_id(end: str, ctx) -> str | None:
     return None
 
 
-def copy_link_control(page: str, ctx) -> None:
-    """The sidebar's "Copy link" popover: the URL of this view (st.code has a copy button)."""
+def copy_link_control(page: str, ctx, area=None) -> None:
+    """The "Copy link" popover (in `area`, default the sidebar): the URL of this view (st.code has a copy button).
+    Written after the page has run, so it holds what the page did in this run."""
     query = urlencode(link_query(page, ctx))
     base = (st.context.url or "").split("?")[0] if hasattr(st.context, "url") else ""
-    with st.sidebar.popover("Copy link", icon=":material/link:"):
+    with (area or st.sidebar).popover("Copy link", icon=":material/link:"):
         st.code(f"{base}?{query}", language=None, wrap_lines=True)
         st.caption("Opens this view in any browser. Uploaded structures are not part of a link.")

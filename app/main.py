@@ -40,7 +40,9 @@ try:
     context = sidebar.render()
     state.set_context(context)
     links.show_problems()
-    links.copy_link_control(navigation.url_path or "map", context)
+    link_area = st.sidebar.empty()
     navigation.run()
+    # written after the page ran, so the link holds what this run's page did (a new map method, a lasso selection)
+    links.copy_link_control(navigation.url_path or "map", context, link_area)
 finally:
     memo.release_memory()  # what this run freed goes back to the system, not to this thread's arena

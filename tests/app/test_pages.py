@@ -561,6 +561,20 @@ def test_a_link_restores_the_map_view(app_env):
     assert query["sel"].split(",") == ["mp-22862", "mp-1265"]
 
 
+def test_the_copy_link_holds_what_this_run_did(at):
+    """The link is written after the page runs: a new map method is in it at once, not one action later."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    def link():
+        return dict(parse_qsl(urlsplit(next(c.value for c in at.sidebar.code if "?" in c.value)).query))
+
+    assert link()["method"] == "tsne"
+    next(r for r in at.radio if r.label == "Method").set_value("pca")
+    next(b for b in at.button if b.label == "Compute map").click().run()
+    _no_traceback(at)
+    assert link()["method"] == "pca"
+
+
 def test_bad_link_parameters_give_messages_and_a_default_view(app_env):
     app = _linked(app_env, {"ckpt": "gone", "method": "umap", "color": "smell", "el": "Xx,O", "sel": "mp-0,mp-1265",
                             "steps": "many"})
