@@ -9,6 +9,8 @@ message naming it, and the rest of the view opens. `link_query` builds the query
 
 from __future__ import annotations
 
+import math
+
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -108,9 +110,10 @@ def _pending_filters(params: dict) -> None:
         st.session_state[PENDING_FILTERS] = pending
 
 
-def linked_range(column: str, widget: str, low, high, cast, label: str) -> None:
-    """Set the range filter `widget` of `column` (bounds `low`..`high`, called `label` on the page) to the link's
-    range, clamped to the bounds; a range outside them is refused with a message in the page's words."""
+def linked_range(column: str, widget: str, low, high, cast, label: str, step=None) -> None:
+    """Set the range filter `widget` of `column` (bounds `low`..`high` on a grid of `step`, called `label` on the
+    page) to the link's range, clamped to the bounds and widened onto the grid; a range outside them is refused with
+    a message in the page's words."""
     wanted = st.session_state.get(PENDING_FILTERS, {}).pop(column, None)
     if wanted is None:
         return
@@ -119,6 +122,10 @@ def linked_range(column: str, widget: str, low, high, cast, label: str) -> None:
         refuse(f"the {label} filter's range {wanted[0]:g} to {wanted[1]:g} lies outside this dataset's {low:g} to "
                f"{high:g}", widget)
         return
+    if step:
+        lo, hi = low + math.floor((lo - low) / step + 1e-9) * step, low + math.ceil((hi - low) / step - 1e-9) * step
+        decimals = max(0, -math.floor(math.log10(step)))
+        lo, hi = round(min(lo, high), decimals), round(min(hi, high), decimals)
     st.session_state[widget] = (cast(lo), cast(hi))
 
 

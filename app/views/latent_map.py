@@ -255,12 +255,11 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
             values = pd.to_numeric(table.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
             if values.empty or values.min() == values.max():
                 continue
-            integral = bool(np.allclose(values, np.round(values)))
-            cast = int if integral else float
-            low, high = cast(values.min()), cast(values.max())
+            low, high, step = slider_bounds(values.to_numpy(dtype=float))
+            cast = int if isinstance(step, int) else float
             bounds[column] = (low, high)
-            links.linked_range(column, f"map_filter_{column}_{name}", low, high, cast, label)
-            picked = st.slider(label, low, high, (low, high), key=f"map_filter_{column}_{name}")
+            links.linked_range(column, f"map_filter_{column}_{name}", low, high, cast, label, step)
+            picked = st.slider(label, low, high, (low, high), step=step, key=f"map_filter_{column}_{name}")
             if tuple(picked) != (low, high):
                 spec_ranges.append((column, picked[0], picked[1]))
         for column, label in CATEGORY_COLUMNS.items():
@@ -272,6 +271,19 @@ def _filters(name: str, table: pd.DataFrame, vocabulary: list[int]) -> MapFilter
                 if kept:
                     spec_categories.append((column, tuple(kept)))
     return MapFilter(tuple(symbols[s] for s in chosen), mode or "all", tuple(spec_ranges), tuple(spec_categories))
+
+
+def slider_bounds(values: np.ndarray) -> tuple:
+    """(low, high, step) of a range filter's slider over `values`: whole numbers step by 1; other numbers by a
+    power of ten about a 500th of their span, the ends widened onto that step's grid (a browser's slider moves only
+    on its grid counted from its minimum: an end off the grid left the filter stuck at the full range)."""
+    if np.allclose(values, np.round(values)):
+        return int(values.min()), int(values.max()), 1
+    step = 10.0 ** np.floor(np.log10((values.max() - values.min()) / 500))
+    decimals = max(0, int(-np.log10(step)))
+    low = round(float(np.floor(values.min() / step) * step), decimals)
+    high = round(float(np.ceil(values.max() / step) * step), decimals)
+    return low, high, round(float(step), decimals)
 
 
 def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFrame, fractions: np.ndarray,

@@ -199,6 +199,31 @@ def test_latent_map_recolor_and_filter_update_the_drawn_chart(browser_page, serv
     assert not page.errors, f"console errors: {page.errors}"
 
 
+def test_the_cell_volume_range_filter_filters(browser_page, server):
+    """Moving the cell-volume slider's upper end greys the larger cells (its ends were off its step's grid, and a
+    browser's slider then never sent a new range: the count and the map stayed)."""
+    page = browser_page
+    page.goto(server)
+    main = _main(page)
+    main.locator(".js-plotly-plot").first.wait_for()
+    _wait_idle(page)
+    page.get_by_role("button", name="Filters").click()
+    volume = page.locator('[data-testid="stPopoverBody"] [data-testid="stSlider"]').first
+    volume.get_by_text("Cell volume").wait_for()
+    upper = volume.get_by_role("slider").nth(1)
+    upper.focus()
+    for _ in range(50):
+        page.keyboard.press("ArrowLeft")
+    caption = main.get_by_text(re.compile(r"Filter: [\d,]+ shown"))
+    caption.wait_for(timeout=60_000)
+    shown, greyed = (int(x.replace(",", "")) for x in re.findall(r"([\d,]+) (?:shown|greyed)", caption.inner_text()))
+    assert 0 < greyed < 6005 and shown + greyed == 6005
+    page.goto(server)  # a new session: the tests after this one start unfiltered
+    page.wait_for_selector('[data-testid="stMain"]')
+    _wait_idle(page)
+    assert not page.errors, f"console errors: {page.errors}"
+
+
 def _lasso_middle(page, half_size: float = 1 / 4):
     """A lasso around the middle of the map (half its side `half_size` of the map's), and wait for the selection."""
     plot = _main(page).locator(".js-plotly-plot").first

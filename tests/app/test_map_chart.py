@@ -137,3 +137,15 @@ def test_a_coloring_missing_for_some_crystals_says_how_many_and_why(collection):
     assert missing_color_note(with_errors, "reconstruction error") == (
         f"1,100 of {N:,} crystals have no reconstruction error (Å) and are drawn grey: the atlas measured it for the "
         "test split only (decoding every crystal is slow; `nesf atlas --errors all` measures all)")
+
+
+def test_range_filter_sliders_have_their_ends_on_their_step():
+    """A browser's slider moves on a grid counted from its minimum: ends off the grid left the filter stuck."""
+    from app.views.latent_map import slider_bounds
+
+    low, high, step = slider_bounds(np.array([5.602384346861014, 80.0, 215.89223392707808]))
+    assert (low, high, step) == (5.6, 215.9, 0.1)
+    assert slider_bounds(np.array([0.0123, 1.8611])) == (0.012, 1.862, 0.001)
+    assert slider_bounds(np.array([1.0, 28.0])) == (1, 28, 1)
+    for value in (low, high):
+        assert abs(value / step - round(value / step)) < 1e-9
