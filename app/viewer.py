@@ -23,19 +23,26 @@ from app.settings import THREEDMOL_JS_URL
 STYLES = ("ball and stick", "spheres")
 
 
+OVERLAY_OPACITY = 0.35
+WRAP_ANGSTROM = 0.1   # an atom this close below a cell's far face is drawn at its near face (see crystal_to_cif)
+
+
 @dataclass(frozen=True)
 class Panel:
     """One structure to draw: any object with `lattice` (3, 3) rows in Angstrom, `frac_coords` (N, 3), `species`."""
 
     crystal: object
     title: str = ""
+    overlay: object = None   # a second structure drawn in the same panel, translucent (the input under its
+                             # reconstruction), in its own cell's coordinates (both in the canonical frame)
 
 
 def crystal_to_cif(crystal, name: str = "structure") -> str:
     """A minimal P1 CIF (cell parameters and fractional coordinates) that 3Dmol.js' CIF parser reads.
 
     Fractional coordinates are wrapped into the cell, so a reconstruction with atoms just outside the cell shows
-    them inside it.
+    them inside it; an atom within WRAP_ANGSTROM below a far face (x = 0.998) is drawn at the near one (x = -0.002),
+    where the input's atom on the face (x = 0) is drawn, so input and reconstruction show the same picture.
     """
     lattice = np.asarray(crystal.lattice, dtype=float)
     lengths = np.linalg.norm(lattice, axis=1)
@@ -46,7 +53,8 @@ def crystal_to_cif(crystal, name: str = "structure") -> str:
 
     alpha, beta, gamma = angle(b, c), angle(a, c), angle(a, b)
     frac = np.asarray(crystal.frac_coords, dtype=float).reshape(-1, 3)
-    frac = frac - np.floor(frac + 1e-6)
+    near_face = np.minimum(WRAP_ANGSTROM / np.maximum(lengths, 1e-9), 0.05)
+    frac = frac - np.floor(frac + np.maximum(near_face, 1e-6))
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name)) or "structure"
     lines = [
         f"data_{safe_name}",
@@ -123,6 +131,23 @@ def _png_button(scene_id: str, png_name: str) -> str:
             f'onclick="(function(){{{script}}})()">Save PNG</button>')
 
 
+def _share_one_view(body: str, scene_id: str, panels: list[Panel], columns: int) -> str:
+    """The scene's script with every panel given the view (centre and zoom) of the panel whose cell is largest, so
+    input and reconstruction are drawn at one origin and one scale (each panel's own zoomTo framed its own atoms,
+    so a slightly larger reconstruction looked smaller and shifted)."""
+    def extent(panel):
+        lattice = np.asarray(panel.crystal.lattice, dtype=float).reshape(3, 3)
+        return float(np.linalg.norm(lattice.sum(axis=0)))
+
+    largest = max(range(len(panels)), key=lambda i: extent(panels[i]))
+    row, col = largest // columns, largest % columns
+    grid = f"viewergrid_{scene_id}"
+    script = (f"(function(g){{var v=g[{row}][{col}].getView();g.forEach(function(r){{r.forEach(function(w){{"
+              f"w.setView(v);w.render();}});}});}})({grid});\n")
+    end = body.rfind("});")
+    return body[:end] + script + body[end:] if end >= 0 else body
+
+
 def scene_html(
     panels: list[Panel],
     *,
@@ -161,21 +186,27 @@ def scene_html(
             view.zoomTo(viewer=where)
             continue
         view.addModel(crystal_to_cif(crystal, getattr(crystal, "id", "") or f"panel{col}"), "cif", viewer=where)
-        for z in legend_species([crystal]):
+        if panel.overlay is not None and np.asarray(panel.overlay.species).size:
+            view.addModel(crystal_to_cif(panel.overlay, "overlay"), "cif", viewer=where)
+        for z in legend_species([crystal] + ([panel.overlay] if panel.overlay is not None else [])):
             color = elements.color(z)
             if style == "spheres":
                 atom_style = {"sphere": {"scale": 0.45, "color": color}}
             else:
                 atom_style = {"sphere": {"scale": 0.28, "color": color}, "stick": {"radius": 0.12, "color": color}}
-            view.setStyle({"elem": elements.symbol(z)}, atom_style, viewer=where)
+            view.setStyle({"model": 0, "elem": elements.symbol(z)}, atom_style, viewer=where)
+            if panel.overlay is not None:  # the other structure: larger, translucent spheres around the solid ones
+                view.setStyle({"model": 1, "elem": elements.symbol(z)},
+                              {"sphere": {"scale": 0.5, "color": color, "opacity": OVERLAY_OPACITY}}, viewer=where)
         view.addUnitCell(0, {"box": {"color": "#555555"}, "alabel": "a", "blabel": "b", "clabel": "c",
                              "astyle": {"color": "#d62728"}, "bstyle": {"color": "#2ca02c"},
                              "cstyle": {"color": "#1f77b4"}}, viewer=where)
         if reps != (1, 1, 1):
-            view.replicateUnitCell(reps[0], reps[1], reps[2], 0, True, viewer=where)
+            for model in (0, 1) if panel.overlay is not None else (0,):
+                view.replicateUnitCell(reps[0], reps[1], reps[2], model, True, viewer=where)
         view.setHoverable({}, True, _HOVER_JS, _UNHOVER_JS, viewer=where)
         view.zoomTo(viewer=where)
-    body = view.write_html()
+    body = _share_one_view(view.write_html(), view.uniqueid, panels, columns)
     # py3Dmol names the scene after the clock; a name from the content keeps the HTML identical across reruns,
     # so Streamlit does not rebuild the iframe (and reset the camera) when nothing changed.
     stable = "s" + hashlib.sha1((body.replace(view.uniqueid, "") + repr((height, reps, style))).encode()).hexdigest()[:16]

@@ -44,6 +44,19 @@ def viewer_options(key: str, *, decoded_toggle: bool = True) -> tuple[tuple[int,
     return reps, style, as_decoded
 
 
+def comparison_panels(original, reconstruction, key: str) -> list[viewer.Panel]:
+    """Input and reconstruction side by side, or overlaid in one panel (the input as translucent spheres around the
+    reconstruction's atoms, each in its own cell, both in the canonical frame), as the user picks."""
+    layout = st.segmented_control("Compare", ["side by side", "overlaid"], default="side by side",
+                                  key=f"{key}_layout", help="Overlaid: the input's atoms as large translucent "
+                                                            "spheres, the reconstruction's solid inside them")
+    recon_title = f"Reconstruction · {reconstruction.formula or 'no atoms'}"
+    if layout == "overlaid":
+        return [viewer.Panel(reconstruction, f"{recon_title} (solid) over the input · {original.formula} "
+                                             "(translucent)", overlay=original)]
+    return [viewer.Panel(original, f"Input · {original.formula}"), viewer.Panel(reconstruction, recon_title)]
+
+
 def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball and stick",
                height: int = VIEWER_HEIGHT, columns: int | None = None) -> None:
     """Draw crystals side by side (in rows of `columns`) in one 3D scene with a shared camera; its "Save PNG" file
@@ -56,18 +69,41 @@ def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball a
     st.iframe(html, height=height * rows + 70)
 
 
+SYMPREC_ANGSTROM = 0.1         # spglib's tolerance for the space groups shown (Materials Project's)
+LOOSE_SYMPREC_ANGSTROM = 0.2   # also read on a reconstruction whose group differs at SYMPREC_ANGSTROM (decoded atoms
+                               # sit a few hundredths of an Angstrom off their sites: a matching rock salt reads Amm2)
+SPACE_GROUP_COLUMN = f"space group (spglib, {SYMPREC_ANGSTROM:g} Å)"
+
+
+def _group_text(crystal, symprec: float) -> tuple[int | None, str, str]:
+    from nesf.data.structure_io import spacegroup
+
+    if crystal is None or crystal.num_atoms == 0:
+        return None, "–", "–"
+    try:
+        number, symbol, system = spacegroup(crystal, symprec)
+    except Exception:  # noqa: BLE001 - symmetry is informative only
+        return None, "–", "–"
+    return number, f"{symbol} ({number})", system
+
+
 def lattice_table(original, reconstruction) -> pd.DataFrame:
-    """Lattice parameters, volume, atom count and space group, input vs reconstruction."""
+    """Lattice parameters, volume, atom count and space group, input vs reconstruction. Space groups at
+    SYMPREC_ANGSTROM; a reconstruction's also at LOOSE_SYMPREC_ANGSTROM where that finds another (named so)."""
     rows = {}
     for label, crystal in (("input", original), ("reconstruction", reconstruction)):
         a, b, c = crystal.lengths_angstrom
         alpha, beta, gamma = crystal.angles_degrees
-        number, symbol, system = safe_spacegroup(crystal)
+        number, group, system = _group_text(crystal, SYMPREC_ANGSTROM)
+        if label == "reconstruction" and number is not None:
+            loose_number, loose_group, loose_system = _group_text(crystal, LOOSE_SYMPREC_ANGSTROM)
+            if loose_number is not None and loose_number != number:
+                group += f"; {loose_group} within {LOOSE_SYMPREC_ANGSTROM:g} Å"
+                system += f"; {loose_system} within {LOOSE_SYMPREC_ANGSTROM:g} Å"
         rows[label] = {
             "formula": crystal.formula or "(no atoms)", "atoms": crystal.num_atoms,
             "a (Å)": a, "b (Å)": b, "c (Å)": c, "α (°)": alpha, "β (°)": beta, "γ (°)": gamma,
-            "volume (Å³)": crystal.volume_angstrom3,
-            "space group": f"{symbol} ({number})" if number else symbol, "crystal system": system,
+            "volume (Å³)": crystal.volume_angstrom3, SPACE_GROUP_COLUMN: group, "crystal system": system,
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -415,9 +415,7 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     supercell, style, as_decoded = structures.viewer_options("map")
     shown = as_shown(recon, as_decoded=as_decoded)
     with shown_errors("3D view"):
-        structures.show_scene([viewer.Panel(crystal, f"Input · {crystal.formula}"),
-                               viewer.Panel(shown, f"Reconstruction · {shown.formula or 'no atoms'}")],
-                              supercell=supercell, style=style)
+        structures.show_scene(structures.comparison_panels(crystal, shown, "map"), supercell=supercell, style=style)
     with shown_errors("Metrics"):
         structures.metrics_row(structures.per_structure_metrics(crystal, recon))
     st.markdown("**Reconstruction as a file**")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import backend, viewer
+from app import backend
 from app.errors import describe, shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
@@ -63,11 +63,8 @@ def render(ctx: AppContext) -> None:
     recon = as_shown(results[shown], as_decoded=as_decoded)
     st.subheader(labels[shown])
     with shown_errors("3D view"):
-        structures.show_scene(
-            [viewer.Panel(item.crystal, f"Input · {item.crystal.formula}"),
-             viewer.Panel(recon, f"Reconstruction · {recon.formula or 'no atoms'}")],
-            supercell=supercell, style=style,
-        )
+        structures.show_scene(structures.comparison_panels(item.crystal, recon, "recon"), supercell=supercell,
+                              style=style)
     if recon.num_atoms == 0:
         st.warning("The decoder found no atoms for this structure.", icon=":material/warning:")
     if signals[shown] is not None:

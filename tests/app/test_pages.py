@@ -107,7 +107,7 @@ def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at
     assert tile.value == "8 → 3"
 
     def shown_atoms():
-        table = [d.value for d in at.dataframe if "space group" in d.value.columns][0]
+        table = [d.value for d in at.dataframe if "space group (spglib, 0.1 Å)" in d.value.columns][0]
         return int(table.loc["reconstruction", "atoms"])
 
     assert shown_atoms() == 2

@@ -41,3 +41,52 @@ def test_bad_options_are_refused_with_their_value(options, message):
         viewer.scene_html([viewer.Panel(_nacl())], **options)
     with pytest.raises(ValueError, match="at least one panel"):
         viewer.scene_html([])
+
+
+def test_an_overlay_draws_both_structures_in_one_panel():
+    """The input under its reconstruction: two models in one viewer, the second translucent, both replicated."""
+    recon = _nacl()
+    scene = viewer.scene_html([viewer.Panel(recon, "overlaid", overlay=_nacl())], supercell=(2, 1, 1))
+    assert scene.count(".addModel(") == 2 and "viewergrid" in scene
+    assert f'"opacity": {viewer.OVERLAY_OPACITY}' in scene
+    assert scene.count(".replicateUnitCell(") == 2
+    single = viewer.scene_html([viewer.Panel(recon, "alone")])
+    assert single.count(".addModel(") == 1 and '"opacity"' not in single
+
+
+def test_panels_share_the_view_of_the_largest_cell():
+    """Input and reconstruction at one origin and one scale: every panel takes the largest cell's view."""
+    small, large = _nacl(), _nacl()
+    large = type(large).from_frac(np.asarray(large.lattice) * 1.1, large.frac_coords, large.species, "large")
+    scene = viewer.scene_html([viewer.Panel(small, "input"), viewer.Panel(large, "reconstruction")])
+    grid = re.search(r"(viewergrid_s[0-9a-f]{16})", scene).group(1)
+    assert f"var v=g[0][1].getView();" in scene and f"w.setView(v);w.render();}});}});}})({grid});" in scene
+    assert scene.index("getView()") > scene.rindex(".zoomTo(")  # after every panel framed itself
+
+
+def test_a_noisy_reconstruction_is_labelled_at_both_tolerances():
+    """Decoded atoms a few hundredths of an Angstrom off their sites: the group at 0.1 A, and rock salt's within 0.2."""
+    from app.ui.structures import SPACE_GROUP_COLUMN, lattice_table
+
+    nacl = _nacl()
+    shifts = np.zeros((nacl.num_atoms, 3))
+    shifts[0] = [0.07, 0.0, 0.0]
+    shifts[3] = [0.0, -0.06, 0.05]
+    noisy = type(nacl)(nacl.lattice, nacl.cart_coords + shifts, nacl.species, "noisy")
+    table = lattice_table(nacl, noisy)
+    assert table.loc["input", SPACE_GROUP_COLUMN] == "Fm-3m (225)"
+    shown = table.loc["reconstruction", SPACE_GROUP_COLUMN]
+    assert not shown.startswith("Fm-3m") and shown.endswith("; Fm-3m (225) within 0.2 Å"), shown
+    assert table.loc["reconstruction", "crystal system"].endswith("; cubic within 0.2 Å")
+    assert lattice_table(nacl, nacl).loc["reconstruction", SPACE_GROUP_COLUMN] == "Fm-3m (225)"
+
+
+def test_an_atom_just_below_a_far_face_is_drawn_on_the_near_one():
+    """A decoded atom at x = 0.998 (0.01 A from the far face) is drawn where the input's atom at x = 0 is."""
+    lattice = np.eye(3) * 5.0
+    decoded = Crystal.from_frac(lattice, [[0.998, 0.5, 0.3], [0.9, 0.5, 0.5]], [11, 17], "decoded")
+    cif = viewer.crystal_to_cif(decoded)
+    rows = [line.split() for line in cif.splitlines() if line.startswith(("Na", "Cl"))]
+    x_na, x_cl = float(rows[0][2]), float(rows[1][2])
+    assert x_na == pytest.approx(-0.002, abs=1e-6)  # 0.01 A below the far face: at the near one
+    assert x_cl == pytest.approx(0.9, abs=1e-6)      # 0.5 A from it: where it is
