@@ -60,7 +60,7 @@ def test_panels_share_the_view_of_the_largest_cell():
     large = type(large).from_frac(np.asarray(large.lattice) * 1.1, large.frac_coords, large.species, "large")
     scene = viewer.scene_html([viewer.Panel(small, "input"), viewer.Panel(large, "reconstruction")])
     grid = re.search(r"(viewergrid_s[0-9a-f]{16})", scene).group(1)
-    assert f"var v=g[0][1].getView();" in scene and f"w.setView(v);w.render();}});}});}})({grid});" in scene
+    assert "var v=g[0][1].getView();" in scene and f"w.setView(v);w.render();}});}});}})({grid});" in scene
     assert scene.index("getView()") > scene.rindex(".zoomTo(")  # after every panel framed itself
 
 
