@@ -144,18 +144,34 @@ def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: 
         if not crystals:
             raise NesfError(f"dataset {name} has no crystals")
         net = _model(model_path, model_mtime, device)
+        kept, note = known_element_rows(crystals, net.range.elements, name)
+        crystals = [crystals[i] for i in kept]
         bar = st.progress(0.0, text=f"Encoding {len(crystals)} crystals of {name}…")
         try:
             latents = net.encode(crystals,
                                  progress=lambda fraction, _: bar.progress(fraction, text=f"Encoding {name}…"))
             bar.progress(1.0, text=f"Space groups of {name} (once per dataset)…")
-            table = data.attributes()
+            table = data.attributes().iloc[kept].reset_index(drop=True)
         finally:
             bar.empty()
         return Atlas(dataset=name, checkpoint_sha256=net.sha256, table=table, latents=np.asarray(latents),
-                     crystals=crystals, source=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}")
+                     crystals=crystals, source=f"dataset:{name}:{data_dir}:{model_path}:{model_mtime}",
+                     name=f"{name} ({note})" if note else "")
 
     return _store().get_or_compute(("dataset", name, data_dir, model_path, model_mtime, device), compute)
+
+
+def known_element_rows(crystals, elements, name: str) -> tuple[list[int], str]:
+    """The rows of `crystals` made only of `elements` (a model's vocabulary), and a note on the others ("" where
+    none is left out); NesfError where none is left."""
+    known = {int(z) for z in elements}
+    kept = [i for i, crystal in enumerate(crystals) if {int(z) for z in crystal.species} <= known]
+    if not kept:
+        raise NesfError(f"none of the {len(crystals)} crystals of {name} is made only of the {len(known)} elements "
+                        "this model knows: choose another dataset or checkpoint")
+    left_out = len(crystals) - len(kept)
+    return kept, (f"{left_out:,} of {len(crystals):,} crystals left out: elements this model does not know"
+                  if left_out else "")
 
 
 def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Atlas:

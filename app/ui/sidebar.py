@@ -13,6 +13,7 @@ from app.ui.context import AppContext
 from nesf.checkpoint import CheckpointInfo
 
 ATLAS_CHOICE = "__atlas__"
+DATASET_OF = "nesf.dataset_of"  # the checkpoint the active dataset was chosen for
 HEADLINE_METRICS = (
     ("match_rate_percent", "match rate", "{:.1f} %"),
     ("position_error_actual_angstrom", "position error", "{:.3f} Å"),
@@ -93,6 +94,14 @@ def render() -> AppContext:
     options = ([atlas_choice] if atlas_name else []) + list(names)
     labels = {atlas_choice: atlas_name, **names}
     if options:
+        if checkpoint is not None and st.session_state.get(DATASET_OF) != str(checkpoint.path):
+            # a checkpoint just chosen opens on its own atlas, else on the dataset it was trained on (not on the
+            # previous model's choice: re-encoding a dataset costs minutes, and another dataset may hold elements
+            # this model does not know); a link's dataset, applied next, still wins
+            st.session_state[DATASET_OF] = str(checkpoint.path)
+            own = atlas_choice or (checkpoint.dataset if checkpoint.dataset in options else None)
+            if own is not None:
+                state.keep_choice("dataset_choice", [own])
         links.resolve_dataset(options, atlas_choice)
         state.keep_choice("dataset_choice", options)
         choice = sb.selectbox("Active dataset", options, key="dataset_choice", format_func=lambda n: labels[n])

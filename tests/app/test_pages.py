@@ -302,6 +302,43 @@ def test_second_shipped_model_is_chosen_in_the_sidebar_with_its_own_atlas_and_ca
     assert any("YBCO13_fold0" in m for m in _texts(at, "markdown"))
 
 
+def test_a_checkpoint_opens_on_its_own_atlas_not_the_previous_models_dataset(at):
+    """Switching models resets the active dataset to the new model's atlas (a data-directory dataset chosen under
+    LCS6A would be re-encoded by the YBCO model, whose elements it lacks), and returning to LCS6A opens its atlas
+    again instead of re-encoding and re-mapping a dataset for minutes."""
+    checkpoint = at.sidebar.selectbox(key="checkpoint")
+    ybco = Path(checkpoint.value).with_name("ybco13_fold0.pt")
+    lcs6a = checkpoint.value
+    if not ybco.is_file():
+        pytest.skip("checkpoints/ybco13_fold0.pt is not shipped here")
+    dataset = at.sidebar.selectbox(key="dataset_choice")
+    if "YBCO-like (fold 0)" not in dataset.options:  # (the options as shown)
+        pytest.skip("the data directory lacks YBCO13_fold0")
+    dataset.set_value("YBCO13_fold0").run()  # 103 crystals, encoded by LCS6A
+    _no_traceback(at)
+    checkpoint = at.sidebar.selectbox(key="checkpoint")
+    checkpoint.set_value(str(ybco)).run()
+    _no_traceback(at)
+    dataset = at.sidebar.selectbox(key="dataset_choice")
+    assert dataset.format_func(dataset.value).startswith("YBCO13_fold0 (atlas")
+    at.sidebar.selectbox(key="checkpoint").set_value(lcs6a).run()
+    _no_traceback(at)
+    dataset = at.sidebar.selectbox(key="dataset_choice")
+    assert dataset.format_func(dataset.value) == "lim_l6 (atlas of the checkpoint)"
+
+
+def test_a_dataset_keeps_the_crystals_a_model_can_encode_and_says_how_many_it_left_out():
+    from app.backend import known_element_rows
+    from nesf.core.errors import NesfError
+    from tests.helpers import bcc_iron, cscl
+
+    rows, note = known_element_rows([cscl(), bcc_iron(), cscl()], [17, 55], "toy")
+    assert rows == [0, 2] and note == "1 of 3 crystals left out: elements this model does not know"
+    assert known_element_rows([cscl()], [17, 55], "toy") == ([0], "")
+    with pytest.raises(NesfError, match="none of the 1 crystals of toy is made only of the 2 elements"):
+        known_element_rows([bcc_iron()], [17, 55], "toy")
+
+
 def test_metrics_table_puts_each_split_beside_the_papers_figures_for_that_split():
     from app.views.model import metrics_table
 
