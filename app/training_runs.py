@@ -26,7 +26,7 @@ from typing import Callable
 
 from nesf.core.config import TrainConfig
 from nesf.core.errors import NesfError
-from nesf.training.progress import EPOCH, TERMINAL, read_events
+from nesf.training.progress import EPOCH, STEP, TERMINAL, read_events
 from nesf.training.run_spec import TrainRun, train_command
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
@@ -83,6 +83,8 @@ class RunStatus:
     message: str = ""
     checkpoint: str | None = None   # final checkpoint (done) or last good one (cancelled, failed, crashed)
     history: list[dict] = field(default_factory=list)  # epoch events: epoch, train_loss, val_loss
+    step: int = 0             # steps done within the running epoch (STEP events; 0 once it ends)
+    steps_per_epoch: int = 0
     started: float = 0.0
     pid: int | None = None
     log_tail: str = ""
@@ -93,7 +95,8 @@ class RunStatus:
 
     @property
     def fraction(self) -> float:
-        return min(1.0, self.epoch / self.epochs) if self.epochs else 0.0
+        within = self.step / self.steps_per_epoch if self.steps_per_epoch else 0.0
+        return min(1.0, (self.epoch + within) / self.epochs) if self.epochs else 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -211,7 +214,10 @@ class TrainingManager:
                 status.eta_s = None if event["eta_s"] is None else float(event["eta_s"])
             if event.get("checkpoint"):
                 status.checkpoint = str(event["checkpoint"])
+            if kind == STEP:
+                status.step, status.steps_per_epoch = int(event.get("step") or 0), int(event.get("steps") or 0)
             if kind == EPOCH:
+                status.step = 0
                 status.history.append(
                     {"epoch": event.get("epoch"), "train_loss": event.get("train_loss"),
                      "val_loss": event.get("val_loss")}

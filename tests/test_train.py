@@ -346,3 +346,20 @@ def test_a_single_training_crystal_is_refused_with_the_reason():
     one = TrainingData("one", data.train[:1], data.val, data.vocab, data.bbox_min, data.bbox_max)
     with pytest.raises(NesfError, match=r"one: 1 training crystal\(s\); training needs at least 2 \(BatchNorm"):
         Trainer(one, train_config=TrainConfig(epochs=1, batch_size=3))
+
+
+def test_steps_within_an_epoch_are_reported(tmp_path, monkeypatch):
+    """STEP events (steps done within the running epoch) come between epochs, throttled by STEP_EVENT_EVERY_S."""
+    import nesf.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "STEP_EVENT_EVERY_S", 0.0)
+    events = []
+    make_trainer(tmp_path / "run.pt", epochs=2, progress=events.append).fit()
+    kinds = [e["event"] for e in events if e["event"] in ("step", "epoch")]
+    assert kinds == ["step", "epoch", "step", "epoch"]
+    steps = [e for e in events if e["event"] == "step"]
+    assert [(e["epoch"], e["step"], e["steps"], e["epochs"]) for e in steps] == [(0, 1, 1, 2), (1, 1, 1, 2)]
+    monkeypatch.setattr(trainer_module, "STEP_EVENT_EVERY_S", 1e9)  # throttled: none within a short run
+    quiet = []
+    make_trainer(tmp_path / "quiet.pt", epochs=1, progress=quiet.append).fit()
+    assert not [e for e in quiet if e["event"] == "step"]

@@ -75,12 +75,15 @@ def _status_body() -> None:
                 st.caption(describe(exc, "Last training run"))
         return
     state.watch_run(active.run_id)
-    st.markdown(f"**Training {active.name}** · epoch {active.epoch}/{active.epochs or '?'}")
+    within = (f" · step {active.step}/{active.steps_per_epoch} of epoch {active.epoch + 1}"
+              if active.step and active.steps_per_epoch else "")
+    st.markdown(f"**Training {active.name}** · epoch {active.epoch}/{active.epochs or '?'}{within}")
     st.progress(active.fraction, text=f"elapsed {format_duration(active.elapsed_s)} · ETA {format_duration(active.eta_s)}")
     if active.history:
         st.plotly_chart(loss_figure(active), config={"displayModeBar": False}, key="loss_curve")
     else:
-        st.caption("Waiting for the first epoch…")
+        st.caption(f"First epoch: step {active.step} of {active.steps_per_epoch}…" if active.step else
+                   "Preparing the data and the model for the first epoch…")
     if st.button("Cancel training", icon=":material/stop_circle:", key="cancel_training"):
         with shown_errors("Cancelling"):
             runs.cancel(active.run_id)

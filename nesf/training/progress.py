@@ -1,7 +1,8 @@
 """Progress events of long runs (training, cross-validation, the atlas after training): their names, a writer that
 appends them to a JSON-lines file, and a reader.
 
-An event is a dict {"event": NAME, "time": s since the epoch, ...}. The trainer emits START, EPOCH (epoch, epochs,
+An event is a dict {"event": NAME, "time": s since the epoch, ...}. The trainer emits START, STEP (epoch, epochs,
+step, steps: steps done within the running epoch, at most every few seconds), EPOCH (epoch, epochs,
 train_loss, val_loss, val_probe_element_set_match_percent, elapsed_s, eta_s) and CHECKPOINT (epoch, checkpoint);
 `nesf train` adds ATLAS and one of the TERMINAL events (message, checkpoint); cross-validation emits FOLD and
 FOLD_DONE. Readers skip lines that do not parse (a run killed mid-write leaves a torn last line).
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 START = "start"
+STEP = "step"
 EPOCH = "epoch"
 CHECKPOINT = "checkpoint"
 ATLAS = "atlas"

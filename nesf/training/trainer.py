@@ -37,10 +37,11 @@ from nesf.model.sampling import QuerySampler
 from nesf.model.schedule import learning_rate
 from nesf.training.augment import VariantPool, variant_pool
 from nesf.training.hard_crystals import HardCrystalOrder, per_crystal_position_loss
-from nesf.training.progress import CHECKPOINT, EPOCH, START
+from nesf.training.progress import CHECKPOINT, EPOCH, START, STEP
 
 log = logging.getLogger(__name__)
 
+STEP_EVENT_EVERY_S = 2.0  # a STEP event (steps done within the epoch) at most this often: progress between epochs
 TRAIN_MIN_BATCH = 2  # BatchNorm in training mode needs two crystals per batch: a lone last one joins the batch before
 
 
@@ -280,7 +281,7 @@ class Trainer:
         cfg = self.train_config
         started = time.monotonic() - self.wall_time_s
         cpu_started = time.process_time() - self.cpu_time_s
-        last_save = time.monotonic()
+        last_save = last_step_event = time.monotonic()
         self._emit({"event": START, "epoch": self.epoch, "epochs": cfg.epochs})
         status = "done"
         steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size, TRAIN_MIN_BATCH)
@@ -301,6 +302,11 @@ class Trainer:
                     sums[key] = sums.get(key, 0) + value
                 steps += 1
                 self.global_step += 1
+                if time.monotonic() - last_step_event >= STEP_EVENT_EVERY_S:
+                    last_step_event = time.monotonic()
+                    self._emit({"event": STEP, "epoch": self.epoch, "epochs": cfg.epochs,
+                                "step": self.step_in_epoch + steps, "steps": steps_per_epoch,
+                                "elapsed_s": time.monotonic() - started})
                 if self.should_stop():
                     stop_requested = True
                     break

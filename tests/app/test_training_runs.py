@@ -104,3 +104,12 @@ def test_command_passes_only_the_hyperparameters_given(tmp_path, monkeypatch):
                             tmp_path / "p.jsonl")
     assert given[given.index("--epochs") + 1] == "5" and given[given.index("--lr") + 1] == "0.002"
     assert "--batch-size" not in given
+
+
+def test_a_run_between_epochs_counts_its_steps():
+    """The progress bar moves within an epoch (STEP events): 1.5 epochs of 4 done is 37.5 %."""
+    from app.training_runs import RunStatus
+
+    status = RunStatus(run_id="r", name="r", state="running", epochs=4)
+    status.epoch, status.step, status.steps_per_epoch = 1, 5, 10
+    assert status.fraction == pytest.approx(1.5 / 4)
