@@ -55,6 +55,7 @@ EXAMPLES = {  # name: (space group, cubic or hexagonal lattice parameters in Ang
     "CsCl": ("Pm-3m", (4.12,), ["Cs", "Cl"], [[0, 0, 0], [.5, .5, .5]]),
     "SrTiO3 (perovskite)": ("Pm-3m", (3.905,), ["Sr", "Ti", "O"], [[0, 0, 0], [.5, .5, .5], [.5, .5, 0]]),
     "Cu (fcc)": ("Fm-3m", (3.61,), ["Cu"], [[0, 0, 0]]),
+    "Mg (hcp)": ("P6_3/mmc", (3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]]),
 }
 
 
@@ -67,18 +68,34 @@ def _example_cif(name: str) -> bytes:
     return Structure.from_spacegroup(group, lattice, species, sites).to(fmt="cif").encode()
 
 
-def accepted_examples(ctx: AppContext) -> list[str]:
-    """The EXAMPLES the active model accepts as they are (elements and cell in its range): the app offers no example
-    it would refuse."""
+def _example_in_reach(ctx: AppContext, name: str) -> list[tuple]:
+    """The example's crystals as the active model reads them, each with the kind of cell it was moved to ("" where
+    it fits as built): in the cell the model offers where the built one is out of its range (an hcp metal's
+    orthohexagonal cell, where the checkpoint measured that kind well enough); empty where neither."""
     net = ctx.model()
+    crystals = backend.read_upload(_example_cif(name), f"{name.split()[0]}.cif")
+    reached = []
+    for crystal in crystals:
+        if not net.range.problems(crystal):
+            reached.append((crystal, ""))
+            continue
+        offered, _ = backend.cell_offers(ctx.checkpoint, crystal, ctx.device)
+        if not offered:
+            return []
+        reached.append((offered[0], offered[0].meta.get("cell", "another")))
+    return reached
+
+
+def accepted_examples(ctx: AppContext) -> list[str]:
+    """The EXAMPLES the active model accepts, as built or in a cell it offers: the app offers no example it would
+    refuse."""
     accepted = []
     for name in EXAMPLES:
         try:
-            crystal = backend.read_upload(_example_cif(name), f"{name.split()[0]}.cif")[0]
+            if _example_in_reach(ctx, name):
+                accepted.append(name)
         except Exception:  # noqa: BLE001 - an example that fails to build is not offered
             continue
-        if not net.range.problems(crystal):
-            accepted.append(name)
     return accepted
 
 
@@ -92,11 +109,12 @@ def example_structures(ctx: AppContext, key: str) -> list[Picked]:
     picked = []
     for name in chosen or []:
         try:
-            crystals = backend.read_upload(_example_cif(name), f"{name.split()[0]}.cif")
+            crystals = _example_in_reach(ctx, name)
         except Exception as exc:  # noqa: BLE001 - an example that fails to build is reported, not raised
             st.error(describe(exc, name), icon=":material/error:")
             continue
-        picked += [Picked(crystal, name) for crystal in crystals]
+        for crystal, cell in crystals:
+            picked.append(Picked(crystal, f"{name}, {cell} cell" if cell else name))
     return picked
 
 

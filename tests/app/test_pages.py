@@ -385,6 +385,13 @@ def test_reconstruct_offers_examples_in_one_click_each_one_accepted(at):
     _open(at, "reconstruct")
     offered = at.pills(key="recon_examples").options
     assert "GaAs (zincblende)" in offered and set(offered) <= set(EXAMPLES)
+    # hcp Mg is offered exactly where the model offers orthohexagonal cells (in that cell, named so)
+    from nesf.api import Autoencoder
+    from nesf.inference.autoencoder import MIN_OFFER_MATCH_PERCENT
+
+    quality = Autoencoder.from_checkpoint(REPO_ROOT / "checkpoints" / "lcs6a.pt", "cpu").cell_offer_quality(
+        "orthohexagonal")
+    assert ("Mg (hcp)" in offered) == (quality is not None and quality["match_rate_percent"] >= MIN_OFFER_MATCH_PERCENT)
     for name in offered:
         at.pills(key="recon_examples").set_value([name]).run()
         _no_traceback(at)
