@@ -46,6 +46,12 @@ def test_generate_writes_cifs_and_a_summary(generated, capsys):
             with pytest.raises(NesfError, match="closer than 0.5 A"):
                 read_structure_file(generated / f"{row['id']}.cif")
         assert row["valid"] == str(row["structure_valid"] == "True" and row["composition_valid"] == "True")
+        if int(row["num_atoms"]):  # each file says whether it is valid, and which rule fails
+            first = (generated / f"{row['id']}.cif").read_text().splitlines()[0]
+            assert first.startswith(f"# NeSF Explorer generated sample {row['id']}: ")
+            assert ("INVALID (" in first) == (row["valid"] == "False")
+            assert ("closer than 0.5 A" in first) == (row["structure_valid"] == "False")
+            assert ("charge-neutral" in first) == (row["composition_valid"] == "False")
         assert row["nearest_dataset_crystal"] in atlas_ids  # an LCS6A crystal (mp-... or mvc-... ids)
 
 

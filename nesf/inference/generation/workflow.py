@@ -112,6 +112,16 @@ class GenerationSession:
         return GeneratedSet(latents, crystals, scores, nearest, where.label, self.density.label, seed)
 
 
+def validity_comment(sample_id: str, structural: bool, compositional: bool) -> str:
+    """The first line of a generated sample's CIF: whether CDVAE's validity rules pass it, and which fails (so an
+    invalid sample is marked in its own file, not only in summary.csv)."""
+    failed = [rule for rule, passed in (("structural: two atoms closer than 0.5 A", structural),
+                                        ("compositional: no charge-neutral assignment of oxidation states (SMACT)",
+                                         compositional)) if not passed]
+    verdict = "INVALID (" + "; ".join(failed) + ")" if failed else "valid (structural and compositional rules)"
+    return f"# NeSF Explorer generated sample {sample_id}: {verdict}; scores in summary.csv\n"
+
+
 def write_generated(generated: GeneratedSet, out_dir: Path, *, valid_only: bool = False) -> list[Path]:
     """CIFs of the samples (all, or the valid ones) and `summary.csv` with every sample's scores."""
     from nesf.data.structure_io import to_cif
@@ -119,10 +129,12 @@ def write_generated(generated: GeneratedSet, out_dir: Path, *, valid_only: bool 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for crystal, valid in zip(generated.crystals, generated.scores.valid):
+    scores = generated.scores
+    for crystal, valid, structural, compositional in zip(generated.crystals, scores.valid, scores.structure_valid,
+                                                         scores.composition_valid):
         if crystal.num_atoms and (valid or not valid_only):
             path = out_dir / f"{crystal.id}.cif"
-            path.write_text(to_cif(crystal))
+            path.write_text(validity_comment(crystal.id, bool(structural), bool(compositional)) + to_cif(crystal))
             paths.append(path)
     (out_dir / "summary.csv").write_text(generated.summary_csv())
     return paths
