@@ -168,3 +168,16 @@ def test_cdvae_reconstruction_needs_valid_and_matching():
     assert "| Match rate [%] | 50.0000 | 97.52 | 99.34 |" in card
     assert "| metric | ours (test, 4) | CDVAE | FTCP |" in card
     assert _cdvae_section("lim_l6", {"test": {"count": 4}}) == []
+
+
+def test_a_gas_element_alone_is_valid_by_the_rules_but_flagged_for_a_chemist():
+    from nesf.core.crystal import Crystal
+    from nesf.inference.generation.validity import chemist_caution
+
+    oxygen = Crystal.from_frac(np.eye(3) * 3.0, [[0, 0, 0], [0.4, 0.4, 0.4]], [8, 8], "O2")
+    assert composition_valid(oxygen.species)  # CDVAE's rule passes any single element
+    assert chemist_caution(oxygen) == ("O alone: the validity rules pass any single element, but O is a gas at room "
+                                       "temperature")
+    iron = Crystal.from_frac(np.eye(3) * 2.87, [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26], "Fe")
+    salt = Crystal.from_frac(np.eye(3) * 5.64, [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17], "NaCl")
+    assert chemist_caution(iron) == "" and chemist_caution(salt) == ""

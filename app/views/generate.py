@@ -104,6 +104,11 @@ def _results(ctx: AppContext, generated) -> None:
     cols[3].metric("Density", generated.density.split(":")[0], help=generated.density)
 
     table = pd.DataFrame(generated.table_rows())
+    cautioned = table[(table["caution"] != "") & table["valid"]]
+    if len(cautioned):
+        st.warning(f"{len(cautioned)} of the valid samples are ones a chemist would not accept: "
+                   + "; ".join(sorted(set(cautioned["caution"]))) + " (column 'caution').",
+                   icon=":material/science:")
     _map(ctx, generated, table)
     st.dataframe(table, hide_index=True, width="stretch", height=min(360, 38 + 35 * len(table)))
     _exports(generated, table)

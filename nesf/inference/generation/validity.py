@@ -92,3 +92,18 @@ def _neutral(smact, oxidation_states, stoichs, threshold) -> bool:
 def crystal_valid(crystal: Crystal) -> tuple[bool, bool]:
     """(structurally valid, compositionally valid)."""
     return structure_valid(crystal), bool(crystal.num_atoms) and composition_valid(crystal.species)
+
+
+GASEOUS_ELEMENTS = {1: "H", 2: "He", 7: "N", 8: "O", 9: "F", 10: "Ne", 17: "Cl", 18: "Ar", 36: "Kr", 54: "Xe",
+                    86: "Rn"}  # gases at room temperature and pressure
+
+
+def chemist_caution(crystal: Crystal) -> str:
+    """What CDVAE's validity rules pass but a chemist would not take for a material, in words ("" where nothing):
+    a cell of one gaseous element alone (the rules call any single element valid, so an oxygen-only cell counts as a
+    valid, novel crystal)."""
+    elements = {int(z) for z in np.asarray(crystal.species).reshape(-1)}
+    if len(elements) == 1 and (z := next(iter(elements))) in GASEOUS_ELEMENTS:
+        return (f"{GASEOUS_ELEMENTS[z]} alone: the validity rules pass any single element, but {GASEOUS_ELEMENTS[z]} "
+                "is a gas at room temperature")
+    return ""

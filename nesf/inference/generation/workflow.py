@@ -15,6 +15,7 @@ from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity
 from nesf.inference.generation.sample import Where, generate, training_density
+from nesf.inference.generation.validity import chemist_caution
 from nesf.inference.generation.scores import CrystalScores, score_crystals
 
 NEAREST_COUNT = 3
@@ -42,7 +43,8 @@ class GeneratedSet:
                          "valid": bool(self.scores.valid[i]), "unique": bool(self.scores.unique[i]),
                          "novel": bool(self.scores.novel[i]),
                          "nearest_dataset_crystal": self.nearest[i][0][0] if self.nearest[i] else "",
-                         "nearest_latent_distance": round(self.nearest[i][0][1], 4) if self.nearest[i] else None})
+                         "nearest_latent_distance": round(self.nearest[i][0][1], 4) if self.nearest[i] else None,
+                         "caution": chemist_caution(crystal)})
         return rows
 
     def summary_csv(self) -> str:
