@@ -75,6 +75,9 @@ def test_paper_reference_matches_the_split_to_its_table():
     assert table == "Table S1" and train["position_error_actual_angstrom"] == 0.1172
     assert paper_reference("YBCO13_fold7", "test")[1]["atom_count_error_percent"] == 12.00  # fold means
     assert paper_reference("perov_5", "test") == ("Table 1", {})  # not in the paper
+    # additions to the train split alone leave val and test the base's: its figures apply; a merge of splits does not
+    assert paper_reference("lim_l6+hex_prototypes", "val") == paper_reference("lim_l6", "val")
+    assert paper_reference("lim_l6+perov_5", "test") == ("Table 1", {})
     text = format_table1({"atom_count_error_percent": 5.0}, val, "Table S2")
     assert "(paper 6.33, Table S2)" in text
 

@@ -384,6 +384,13 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
     return CrystalDataset(name, splits, vocab, description=_describe(name, note, missing), cache_dir=cache_dir)
 
 
+def evaluated_dataset(name: str) -> str:
+    """The dataset whose val and test splits a dataset `name` has: itself, less the additions to its train split
+    alone ("lim_l6+hex_prototypes" is evaluated as lim_l6, so the paper's figures for lim_l6 apply)."""
+    parts = [part for part in str(name or "").split("+") if part.strip().lower() != HEX_PROTOTYPES]
+    return "+".join(parts)
+
+
 def _load_merged(name: str, data_dir, *, cache_dir=None, progress=None) -> CrystalDataset:
     """"a+b+...": the registry datasets merged (`merge_datasets`); "hex_prototypes" adds, to the train split only,
     the hexagonal prototypes that fit the datasets before it (`nesf.data.hexagonal_prototypes`)."""
