@@ -76,9 +76,12 @@ def cmd_card(args) -> int:
 
 
 def _write_card(args, autoencoder, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
+    from nesf.data.datasets import evaluated_dataset
     from nesf.inference.card import write_card
 
-    command = (f"python -m nesf card {args.checkpoint} --dataset {dataset_name} --splits {' '.join(splits)} "
+    # the dataset whose val and test splits the card measures (lim_l6+hex_prototypes is measured on lim_l6's)
+    command = (f"python -m nesf card {args.checkpoint} --dataset {evaluated_dataset(dataset_name) or dataset_name} "
+               f"--splits {' '.join(splits)} "
                f"--decode {decode_name} --device cpu")
     return write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=decode_name, command=command,
                       notes=Path(args.notes).read_text() if args.notes else "")
