@@ -19,14 +19,15 @@ AS_DECODED_HELP = ("Off: decoded crystals are shown and downloaded in the canoni
 TABLE1_DISPLAY = {key: label.replace("[A]", "[Å]").replace("[deg]", "[°]") for key, label in TABLE1_LABELS.items()}
 
 
-def safe_spacegroup(crystal) -> tuple[int | None, str, str]:
-    """(number, symbol, crystal system), or (None, "–", "–") when there are no atoms or spglib gives up."""
+def safe_spacegroup(crystal, symprec: float = 0.1) -> tuple[int | None, str, str]:
+    """(number, symbol, crystal system) at spglib tolerance `symprec` (Angstrom), or (None, "–", "–") when there are
+    no atoms or spglib gives up."""
     from nesf.data.structure_io import spacegroup
 
     if crystal is None or crystal.num_atoms == 0:
         return None, "–", "–"
     try:
-        return spacegroup(crystal)
+        return spacegroup(crystal, symprec)
     except Exception:  # noqa: BLE001 - symmetry is informative only
         return None, "–", "–"
 
@@ -76,15 +77,8 @@ SPACE_GROUP_COLUMN = f"space group (spglib, {SYMPREC_ANGSTROM:g} Å)"
 
 
 def _group_text(crystal, symprec: float) -> tuple[int | None, str, str]:
-    from nesf.data.structure_io import spacegroup
-
-    if crystal is None or crystal.num_atoms == 0:
-        return None, "–", "–"
-    try:
-        number, symbol, system = spacegroup(crystal, symprec)
-    except Exception:  # noqa: BLE001 - symmetry is informative only
-        return None, "–", "–"
-    return number, f"{symbol} ({number})", system
+    number, symbol, system = safe_spacegroup(crystal, symprec)
+    return number, f"{symbol} ({number})" if number else symbol, system
 
 
 def lattice_table(original, reconstruction) -> pd.DataFrame:
