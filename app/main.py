@@ -41,8 +41,9 @@ try:
     state.set_context(context)
     links.show_problems()
     link_area = st.sidebar.empty()
+    links.copy_link_control(navigation.url_path or "map", context, link_area)  # there while the page runs
     navigation.run()
-    # written after the page ran, so the link holds what this run's page did (a new map method, a lasso selection)
+    # written again after the page ran, so the link holds what this run's page did (a new map method, a selection)
     links.copy_link_control(navigation.url_path or "map", context, link_area)
 finally:
     memo.release_memory()  # what this run freed goes back to the system, not to this thread's arena
