@@ -211,7 +211,7 @@ def link_query(page: str, ctx) -> dict:
         params["ckpt"] = ctx.checkpoint.path.stem
     choice = ss.get("dataset_choice")
     if choice:
-        params["data"] = ATLAS if choice.startswith("__atlas__") else choice
+        params["data"] = ATLAS if choice.startswith(state.ATLAS_OPTION) else choice
     params["decode"] = ctx.decode_mode
     if page == "map":
         params["method"] = state.map_method()

@@ -64,6 +64,9 @@ def set_default(key: str, value) -> None:
         _set(key, value)
 
 
+ATLAS_OPTION = "__atlas__"  # prefix of the sidebar's option for a checkpoint's own atlas ("__atlas__:<path>")
+
+
 # -- latent map ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MapSettings:

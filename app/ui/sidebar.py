@@ -12,7 +12,6 @@ from app.ui import training_panel
 from app.ui.context import AppContext
 from nesf.checkpoint import CheckpointInfo
 
-ATLAS_CHOICE = "__atlas__"
 DATASET_OF = "nesf.dataset_of"  # the checkpoint the active dataset was chosen for
 HEADLINE_METRICS = (
     ("match_rate_percent", "match rate", "{:.1f} %"),
@@ -90,7 +89,7 @@ def render() -> AppContext:
         atlas_name = f"{checkpoint.dataset or 'dataset'} (atlas of the checkpoint)"
     # the atlas option names its checkpoint: the browser's selectbox keeps an option's label while its value stays,
     # so one value for every checkpoint's atlas would go on showing the previous model's dataset
-    atlas_choice = f"{ATLAS_CHOICE}:{checkpoint.path}" if atlas_name else None
+    atlas_choice = f"{state.ATLAS_OPTION}:{checkpoint.path}" if atlas_name else None
     options = ([atlas_choice] if atlas_name else []) + list(names)
     labels = {atlas_choice: atlas_name, **names}
     if options:
