@@ -60,15 +60,15 @@ def _dir_signature(directories) -> tuple:
 def _list_checkpoints(signature: tuple, shipped_dir: str, user_dir: str) -> list[CheckpointInfo]:
     from nesf.checkpoint import list_checkpoints
 
-    found = list_checkpoints([shipped_dir, user_dir], shipped_directory=Path(shipped_dir))
-    # shipped first, then newest trained
+    # models only: a run cancelled before its first epoch leaves a resume state of untrained weights
+    found = [c for c in list_checkpoints([shipped_dir, user_dir], shipped_directory=Path(shipped_dir)) if c.trained]
     # the shipped default first, the other shipped ones by name, then those trained here, newest first
     return sorted(found, key=lambda c: (not c.shipped, c.path.name != settings.DEFAULT_CHECKPOINT,
                                         c.name.lower() if c.shipped else "", -c.mtime))
 
 
 def checkpoints() -> list[CheckpointInfo]:
-    """Every checkpoint under checkpoints/ (shipped) and checkpoints/user/ (trained from the app)."""
+    """Every trained checkpoint under checkpoints/ (shipped) and checkpoints/user/ (trained from the app)."""
     dirs = [settings.CHECKPOINT_DIR, settings.USER_CHECKPOINT_DIR]
     return _list_checkpoints(_dir_signature(dirs), str(settings.CHECKPOINT_DIR), str(settings.USER_CHECKPOINT_DIR))
 
@@ -217,10 +217,15 @@ def cell_offers(checkpoint: CheckpointInfo, crystal, device: str = "auto"):
     return _results().get_or_compute(key, lambda: net.cell_offers(crystal))
 
 
+def _progress_bar(text: str):
+    """A progress bar and the callback `(fraction, message)` that moves it (the library's progress callbacks)."""
+    bar = st.progress(0.0, text=text)
+    return bar, lambda fraction, message: bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)
+
+
 def _refine_progress(what: str):
     """A progress bar for one refinement and the callback that moves it (`Autoencoder.refine`'s progress)."""
-    bar = st.progress(0.0, text=f"Refining the latent of {what}…")
-    return bar, lambda fraction, message: bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)
+    return _progress_bar(f"Refining the latent of {what}…")
 
 
 def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto", refine: bool = True):
@@ -388,16 +393,25 @@ def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords
 
 
 # -- generation -------------------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner="Fitting the latent density (once per model and density)…", max_entries=4)
-def _generation_session(path: str, mtime: float, device: str, method: str):
+@st.cache_resource(show_spinner="Reading the latent density (fitting it where the atlas has none stored)…",
+                   max_entries=4)
+def _generation_session(path: str, mtime: float, device: str, method: str, atlas_path: str, atlas_mtime: float):
+    from nesf.inference.generation.sample import atlas_density
     from nesf.inference.generation.workflow import GenerationSession
 
-    return GenerationSession.open(_model(path, mtime, device), method)
+    loaded = _atlas(atlas_path, atlas_mtime, path, mtime, device)  # the map's atlas: loaded (and encoded) once
+    return GenerationSession(_model(path, mtime, device), loaded, atlas_density(loaded, method))
 
 
 def generation_session(checkpoint: CheckpointInfo, method: str, device: str = "auto"):
-    """The model's generation session (its atlas and a density of `method` over its training latents)."""
-    return _generation_session(str(checkpoint.path), checkpoint.mtime, device, method)
+    """The model's generation session (its atlas and a density of `method` over its training latents); NesfError
+    where the checkpoint has no atlas."""
+    if not checkpoint.atlas_path:
+        raise NesfError(f"{checkpoint.name}: generation needs the atlas beside the checkpoint; build it with "
+                        "`nesf atlas`")
+    atlas_path = Path(checkpoint.atlas_path)
+    return _generation_session(str(checkpoint.path), checkpoint.mtime, device, method, str(atlas_path),
+                               atlas_path.stat().st_mtime)
 
 
 def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, where, mode: str = "fast",
@@ -410,7 +424,15 @@ def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, whe
     key = ("generate", checkpoint_hash(checkpoint), method, int(count), int(seed), where.kind, centres,
            float(where.spread), mode)
     config = model(checkpoint, device).decode_preset(mode)
-    return _results().get_or_compute(key, COMPUTE_GATE.gated(lambda: session.run(int(count), int(seed), where, config)))
+
+    def compute():
+        bar, progress = _progress_bar(f"Decoding {count} samples…")
+        try:
+            return session.run(int(count), int(seed), where, config, progress=progress)
+        finally:
+            bar.empty()
+
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
 
 # -- server-wide memos --------------------------------------------------------------------------------------------

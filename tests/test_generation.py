@@ -181,3 +181,40 @@ def test_a_gas_element_alone_is_valid_by_the_rules_but_flagged_for_a_chemist():
     iron = Crystal.from_frac(np.eye(3) * 2.87, [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26], "Fe")
     salt = Crystal.from_frac(np.eye(3) * 5.64, [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17], "NaCl")
     assert chemist_caution(iron) == "" and chemist_caution(salt) == ""
+
+
+@pytest.mark.parametrize("method", ["gmm", "kde", "gaussian"])
+def test_a_stored_density_samples_as_the_fitted_one(two_clusters, method):
+    """What an atlas stores of a density (`state`, through a weights-only torch file) rebuilds it: the same draws
+    (to the float16 rounding of the stored covariance factors), likelihoods and local draws; a state fitted on other
+    latents is refused."""
+    import io
+
+    import torch
+
+    from nesf.inference.generation.density import density_from_state
+
+    fitted = fit_density(two_clusters, method, seed=2)
+    buffer = io.BytesIO()
+    torch.save(fitted.state(seed=2), buffer)
+    buffer.seek(0)
+    stored = torch.load(buffer, weights_only=True)
+    rebuilt = density_from_state(two_clusters, stored)
+    assert (rebuilt.method, rebuilt.label, rebuilt.selection) == (fitted.method, fitted.label, fitted.selection)
+    np.testing.assert_allclose(rebuilt.sample(300, seed=5), fitted.sample(300, seed=5), atol=5e-3)
+    np.testing.assert_allclose(rebuilt.near(two_clusters[3], 50, seed=1), fitted.near(two_clusters[3], 50, seed=1),
+                               atol=5e-3)
+    assert rebuilt.log_likelihood(two_clusters) == pytest.approx(fitted.log_likelihood(two_clusters), abs=1e-2)
+    with pytest.raises(NesfError, match=f"a stored {method} density was fitted on {len(two_clusters)} latents, "
+                                        f"not these {len(two_clusters) - 1}"):
+        density_from_state(two_clusters[1:], stored)
+
+
+def test_outlying_latents_are_left_out_of_the_fit(two_clusters):
+    """A few latents far from the rest (LCS6A's one-atom cells encode ~130 times farther out than the typical
+    latent) would make the covariance point at them: they are left out, and the draws stay where the data is."""
+    far = np.concatenate([two_clusters, np.full((2, 4), 400.0)])
+    density = fit_density(far, "gmm")
+    assert density.outliers == 2 and density.label.endswith("(2 outlying latents left out)")
+    assert np.abs(density.sample(500, seed=0)).max() < 10
+    assert fit_density(two_clusters, "gmm").outliers == 0

@@ -47,15 +47,32 @@ def _finished_message(status: RunStatus) -> None:
         st.success(f"Training run **{status.name}** finished ({status.epochs} epochs). It is now in the "
                    f"checkpoint selector.{checkpoint}", icon=":material/check_circle:")
     elif status.state == "cancelled":
-        kept = (f" Its last good checkpoint `{Path(status.checkpoint).name}` is kept and selectable."
-                if status.checkpoint else " It had not saved a checkpoint yet.")
+        kept = _kept_checkpoint(status)
         st.warning(f"Training run **{status.name}** was cancelled at epoch {status.epoch}.{kept}",
                    icon=":material/cancel:")
     else:
-        kept = (f" Its last good checkpoint `{Path(status.checkpoint).name}` is kept and selectable."
-                if status.checkpoint else " No checkpoint was saved.")
+        kept = _kept_checkpoint(status)
         st.error(f"Training run **{status.name}** {'failed' if status.state == 'failed' else 'stopped'} at epoch "
                  f"{status.epoch}: {status.message or 'no reason given'}.{kept}", icon=":material/error:")
+
+
+def _kept_checkpoint(status: RunStatus) -> str:
+    """What a run that ended early left: a selectable model, a resume state of untrained weights, or nothing."""
+    from nesf.checkpoint import read_checkpoint_info
+    from nesf.core.errors import NesfError
+
+    if not status.checkpoint or not Path(status.checkpoint).is_file():
+        return " It had not saved a checkpoint yet, so there is nothing to select."
+    path = Path(status.checkpoint)
+    try:
+        trained = read_checkpoint_info(path).trained
+    except NesfError as exc:
+        return f" Its checkpoint `{path.name}` cannot be read ({exc}), so it is not offered."
+    if trained:
+        return f" Its last good checkpoint `{path.name}` is kept and selectable."
+    return (f" It stopped before its first epoch finished, so its weights are untrained and `{path.name}` is not "
+            f"offered as a model; it holds the steps taken, which `python -m nesf train --resume {path}` (with the run's "
+            f"datasets) continues.")
 
 
 def _status_body() -> None:

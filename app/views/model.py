@@ -115,9 +115,14 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
                          for name, values in rows.items()])
 
 
+ABSENT = "–"  # a figure not measured (or not reported by the paper), rather than the table's "None"
+
+
 def shown_value(key: str, value):
     """A stored figure at the precision it is measured to (percentages 0.1, Angstrom and degrees 0.001, seconds
-    0.01, other readings 3 significant digits), so no cell reads 0.000000000000006."""
+    0.01, other readings 3 significant digits), so no cell reads 0.000000000000006; ABSENT where there is none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ABSENT
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return value
     if key.endswith("_percent"):
@@ -162,7 +167,8 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
             row[header] = shown_value(key, values.get(key))
         for split, (table, paper) in papers.items():
             if paper:
-                row[f"paper, {split} ({table})"] = paper.get(key)
+                published = paper.get(key)  # as the paper prints it
+                row[f"paper, {split} ({table})"] = ABSENT if published is None else published
         rows.append(row)
     return pd.DataFrame(rows)
 

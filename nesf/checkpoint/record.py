@@ -396,6 +396,12 @@ class CheckpointInfo:
             stored_weights=checkpoint.stored_weights or "fp32")
 
     @property
+    def trained(self) -> bool:
+        """Whether its weights have finished at least one epoch (its own or its fine-tuning source's): a run
+        cancelled before its first epoch leaves a checkpoint of near-random weights, a state to resume, not a model."""
+        return self.epochs > 0
+
+    @property
     def label(self) -> str:
         """One line naming it: name · dataset · creation date · shipped or trained here."""
         date = self.created[:10] if self.created else "?"

@@ -56,6 +56,7 @@ class Atlas:
     name: str = ""             # how it is shown (default: its dataset's name)
     source: str = ""           # where it was read or computed from: a key for caches of what is derived from it
     frames: str = "stored"     # the settings its crystals are in: nesf.data.frames.ATLAS_FRAMES
+    densities: dict = field(default_factory=dict)  # method -> LatentDensity.state() over its training latents
 
     def __len__(self) -> int:
         return len(self.table)
@@ -172,8 +173,27 @@ def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps:
     atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
                         reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps, latents=latents)
     atlas.frames = frames
+    if progress is not None:
+        progress("fitting the latent densities generation samples")
+    atlas.densities = fit_training_densities(atlas)
     save_atlas(atlas, path, with_latents=latents is not None)
     return Path(path)
+
+
+def training_latents(atlas: Atlas) -> np.ndarray:
+    """(N, L) latents of the atlas's training crystals: what a generation density is fitted on."""
+    return _latents_of(atlas)[(atlas.table["split"] == "train").to_numpy()]
+
+
+def fit_training_densities(atlas: Atlas, seed: int = 0) -> dict:
+    """Every generation density (`nesf.inference.generation.density.METHODS`) fitted on the atlas's training
+    latents, as `LatentDensity.state()`s to store in it; none where it has fewer than 20 training crystals."""
+    from nesf.inference.generation.density import METHODS, MIN_LATENTS, fit_density
+
+    latents = training_latents(atlas)
+    if len(latents) < MIN_LATENTS:
+        return {}
+    return {method: fit_density(latents, method, seed).state(seed) for method in METHODS}
 
 
 def save_atlas(atlas: Atlas, path: Path, *, with_latents: bool = False) -> None:
@@ -193,6 +213,7 @@ def save_atlas(atlas: Atlas, path: Path, *, with_latents: bool = False) -> None:
         "atom_counts": torch.from_numpy(counts),
         "map_settings": atlas.map_settings.to_dict(),
         "frames": atlas.frames,
+        "densities": atlas.densities,
     }
     if with_latents:
         stored["latents"] = torch.from_numpy(np.asarray(atlas.latents, dtype=np.float32))
@@ -235,7 +256,7 @@ def load_atlas(path: Path, autoencoder=None) -> Atlas:
                  latents=latents, tsne=stored["tsne"].numpy().astype(np.float64),
                  pca=stored["pca"].numpy().astype(np.float64), crystals=crystals,
                  map_settings=MapConfig.from_dict(stored.get("map_settings", {})), weights_sha256=built_weights,
-                 frames=str(stored.get("frames", "stored")))
+                 frames=str(stored.get("frames", "stored")), densities=dict(stored.get("densities", {})))
 
 
 def _built_by(autoencoder, checkpoint_sha256: str, weights_sha256: str) -> bool:

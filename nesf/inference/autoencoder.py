@@ -258,8 +258,10 @@ class Autoencoder:
         return np.concatenate(latents) if latents else np.zeros((0, self.model.config.latent_size), np.float32)
 
     @torch.no_grad()
-    def decode(self, latents: np.ndarray, config: DecodeConfig | None = None, ids: list[str] | None = None
-               ) -> list[Crystal]:
+    def decode(self, latents: np.ndarray, config: DecodeConfig | None = None, ids: list[str] | None = None,
+               progress: Progress | None = None) -> list[Crystal]:
+        """Crystals of `latents` (L,) or (N, L), decoded in chunks of DECODE_CHUNK; `progress(fraction, message)`
+        after each chunk."""
         latents = np.asarray(latents, dtype=np.float32)
         if latents.ndim == 1:
             latents = latents[None]
@@ -274,6 +276,8 @@ class Autoencoder:
             decoded = decoder.decode(ModelFields(self.model, chunk), self.device)
             names = ids[start:start + DECODE_CHUNK] if ids else [f"decoded-{start + i}" for i in range(len(chunk))]
             crystals.extend(to_crystals(decoded, self.vocab, names, wrap_to_cell=config.wrap_to_cell))
+            if progress is not None:
+                progress(len(crystals) / len(latents), f"decoded {len(crystals)} of {len(latents)}")
         return crystals
 
     def reconstruct(self, crystals: list[Crystal], config: DecodeConfig | None = None, *, check_box: bool = True

@@ -350,6 +350,9 @@ def test_metrics_table_puts_each_split_beside_the_papers_figures_for_that_split(
                                    "paper, test (Table 1)"]  # the CI subset shares test's column
     actual = table[table["metric"].str.startswith("Position error (actual)")].iloc[0]
     assert (actual["paper, val (Table S2)"], actual["paper, test (Table 1)"]) == (0.1503, 0.1161)
+    # a figure neither measured nor published reads as absent, not "None"
+    lattice = table[table["metric"].str.startswith("Lattice")].iloc[0]
+    assert lattice["val (286)"] == "–" and "None" not in table.astype(str).to_numpy().ravel().tolist()
     assert list(metrics_table({"test": {**values, "count": 9}}, "perov_5").columns) == ["metric", "test (9)"]
 
 

@@ -113,3 +113,29 @@ def test_a_run_between_epochs_counts_its_steps():
     status = RunStatus(run_id="r", name="r", state="running", epochs=4)
     status.epoch, status.step, status.steps_per_epoch = 1, 5, 10
     assert status.fraction == pytest.approx(1.5 / 4)
+
+
+def test_a_run_cancelled_before_its_first_epoch_is_not_offered_as_a_model(toy_checkpoint, tmp_path):
+    """Its checkpoint holds near-random weights: listed nowhere as a model, and the panel says why and how to go on
+    (a fine-tune cancelled in its first epoch still has its source's epochs: a model)."""
+    from app.training_runs import RunStatus
+    from app.ui.training_panel import _kept_checkpoint
+    from nesf.checkpoint import list_checkpoints, read_checkpoint_info, read_payload, write_payload
+
+    payload = read_payload(toy_checkpoint[0])
+    untrained, tuned = tmp_path / "untrained.pt", tmp_path / "tuned.pt"
+    write_payload({**payload, "epoch": 0, "init_from": None}, untrained)
+    write_payload({**payload, "epoch": 0, "init_from": {"name": "src", "epochs": 5, "sha256": "0" * 64,
+                                                        "wall_time_s": 1.0}}, tuned)
+    assert not read_checkpoint_info(untrained).trained
+    assert read_checkpoint_info(tuned).trained and read_checkpoint_info(tuned).epochs == 5
+    assert {c.path.name for c in list_checkpoints([tmp_path]) if c.trained} == {"tuned.pt"}
+
+    def said(path) -> str:
+        return _kept_checkpoint(RunStatus("r", "r", "cancelled", checkpoint=str(path) if path else None))
+
+    assert "weights are untrained" in said(untrained) and f"--resume {untrained}" in said(untrained)
+    assert "`tuned.pt` is kept and selectable" in said(tuned)
+    assert "nothing to select" in said(None) and "nothing to select" in said(tmp_path / "absent.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    assert "cannot be read" in said(tmp_path / "text.pt")

@@ -8,6 +8,7 @@ on the map). Reproducible: the same density, seed and settings give the same cry
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,9 @@ import numpy as np
 from nesf.core.canonical import canonical_crystal
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
-from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity, fit_density
+from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity, density_from_state, fit_density
+
+log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10_000
 
@@ -40,13 +43,19 @@ class Where:
         return cls("region", latents, float(spread), label)
 
 
-def training_density(autoencoder, method: str = "gmm", seed: int = 0) -> LatentDensity:
-    """A density over the model's training latents (its atlas's train rows), fitted with `method`."""
-    reference = autoencoder.training_reference()
-    if reference is None:
-        raise NesfError(f"{autoencoder.info.name}: no atlas with training latents beside the checkpoint; build one "
-                        f"with `nesf atlas`")
-    return fit_density(reference[0], method, seed)
+def atlas_density(atlas, method: str = "gmm", seed: int = 0) -> LatentDensity:
+    """The density of `method` over the atlas's training latents: the one the atlas stores when it was fitted with
+    `seed` (rebuilt in milliseconds), else fitted now (seconds to minutes: `nesf atlas` stores them)."""
+    from nesf.inference.atlas import training_latents
+
+    latents = training_latents(atlas)
+    stored = atlas.densities.get(method)
+    if stored is not None and int(stored.get("seed", -1)) == int(seed):
+        try:
+            return density_from_state(latents, stored)
+        except (NesfError, KeyError, ValueError, RuntimeError) as exc:
+            log.info("the atlas's stored %s density is not used (%s): fitting it", method, exc)
+    return fit_density(latents, method, seed)
 
 
 def check_count(count: int) -> int:
@@ -67,9 +76,10 @@ def sample_latents(density: LatentDensity, count: int, seed: int = 0, where: Whe
 
 
 def generate(autoencoder, density: LatentDensity, count: int, seed: int = 0, where: Where = Where(),
-             decode_config=None, prefix: str = "gen") -> tuple[np.ndarray, list[Crystal]]:
-    """(latents (count, L), decoded crystals in the canonical frame, ids `<prefix>-<seed>-<i>`)."""
+             decode_config=None, prefix: str = "gen", progress=None) -> tuple[np.ndarray, list[Crystal]]:
+    """(latents (count, L), decoded crystals in the canonical frame, ids `<prefix>-<seed>-<i>`);
+    `progress(fraction, message)` as the decoding goes."""
     latents = sample_latents(density, count, seed, where)
     ids = [f"{prefix}-{seed}-{i}" for i in range(count)]
-    decoded = autoencoder.decode(latents, decode_config, ids=ids)
+    decoded = autoencoder.decode(latents, decode_config, ids=ids, progress=progress)
     return latents, [canonical_crystal(c) for c in decoded]

@@ -14,11 +14,12 @@ import numpy as np
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity
-from nesf.inference.generation.sample import Where, generate, training_density
+from nesf.inference.generation.sample import Where, atlas_density, generate
 from nesf.inference.generation.validity import chemist_caution
 from nesf.inference.generation.scores import CrystalScores, score_crystals
 
 NEAREST_COUNT = 3
+DECODE_SHARE = 0.9  # of a run's progress bar (LCS6A, 100 samples, 2 CPU cores: decoding 18 s of 19.5 s)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class GenerationSession:
         if path is None or not path.is_file():
             raise NesfError(f"{autoencoder.info.name}: generation needs the atlas beside the checkpoint ({path}); "
                             f"build it with `nesf atlas`")
-        return cls(autoencoder, load_atlas(path, autoencoder), training_density(autoencoder, method, seed))
+        atlas = load_atlas(path, autoencoder)
+        return cls(autoencoder, atlas, atlas_density(atlas, method, seed))
 
     def index_of(self, crystal_id: str) -> int:
         """The atlas row of a crystal id, else of the first crystal with this formula."""
@@ -101,16 +103,23 @@ class GenerationSession:
         indices = [self.index_of(i) for i in ids]
         return Where.region(self.atlas.latents[indices], f"within a region of {len(ids)} crystals", spread)
 
-    def run(self, count: int, seed: int = 0, where: Where = Where(), decode_config=None) -> GeneratedSet:
+    def run(self, count: int, seed: int = 0, where: Where = Where(), decode_config=None,
+            progress=None) -> GeneratedSet:
+        """`count` samples decoded and judged; `progress(fraction, message)`: decoding is the first
+        DECODE_SHARE of the work, judging (validity, uniqueness, novelty) the rest."""
         from nesf.inference.atlas import nearest_neighbors
 
-        latents, crystals = generate(self.autoencoder, self.density, count, seed, where, decode_config)
+        progress = progress or (lambda fraction, message: None)
+        latents, crystals = generate(self.autoencoder, self.density, count, seed, where, decode_config,
+                                     progress=lambda f, m: progress(DECODE_SHARE * f, m))
+        progress(DECODE_SHARE, f"judging {count} samples: validity, uniqueness, novelty")
         scores = score_crystals(crystals, self.training_crystals)
         ids = self.atlas.table["id"].astype(str).tolist()
         nearest = []
         for latent in latents:
             order, distances = nearest_neighbors(self.atlas, latent, NEAREST_COUNT)
             nearest.append([(ids[i], float(d)) for i, d in zip(order, distances)])
+        progress(1.0, f"{count} samples decoded and judged")
         return GeneratedSet(latents, crystals, scores, nearest, where.label, self.density.label, seed)
 
 
