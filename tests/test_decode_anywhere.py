@@ -67,3 +67,21 @@ def test_distance_from_data_against_the_datasets_own_spacing():
     assert edge.median_spacing == 1.0 and 1.0 < edge.nearest <= edge.far_spacing and edge.level == "at the data's edge"
     with pytest.raises(NesfError, match="at least two"):
         nearest_spacing(grid[:1])
+
+
+def test_far_latents_take_no_axis_of_the_pca_map_and_it_still_inverts(latent_map):
+    """Two latents 1,000 units out (LCS6A's one-atom O cells sat ~1,570 out) would be the first principal axis on
+    their own; the map's PCA is fitted without them, so its axes are the data's, and every position still inverts
+    exactly through the projection."""
+    from nesf.inference.atlas import compute_map, map_pca
+
+    latents, _ = latent_map
+    far = np.concatenate([latents, np.full((2, latents.shape[1]), 1000.0)])
+    pca = map_pca(far)
+    clean = map_pca(latents)
+    np.testing.assert_allclose(np.abs(pca.components_), np.abs(clean.components_), atol=1e-9)
+    coords = compute_map(far, "pca")
+    source = Atlas(dataset="far", checkpoint_sha256="", table=pd.DataFrame(), latents=far, crystals=[], pca=coords)
+    for xy in ([0.0, 0.0], [2.5, -1.0], coords[3], coords[-1]):
+        point = latent_at(xy, far, coords, "pca")
+        np.testing.assert_allclose(project_new(source, point.latent[None], "pca")[0], xy, atol=1e-4)

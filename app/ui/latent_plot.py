@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import plotly.colors
@@ -154,7 +156,40 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
         yaxis=dict(showticklabels=False, title=None, zeroline=False, showgrid=False, scaleanchor="x"),
         legend=dict(orientation="h", y=1.02, x=0), hoverlabel=dict(bgcolor="white"),
     )
+    frame = map_view(coords)
+    if frame.ranges is not None:
+        layout["xaxis"]["range"], layout["yaxis"]["range"] = (list(axis) for axis in frame.ranges)
     return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+@dataclass(frozen=True)
+class MapView:
+    """The map's first view: `ranges` ((x0, x1), (y0, y1)) framing all points but the far ones (None: plotly's own
+    autorange frames them all), and `outside` the rows left out of the view."""
+    ranges: tuple | None
+    outside: np.ndarray
+
+
+VIEW_MARGIN = 0.05  # of the framed extent, on each side
+
+
+def map_view(coords: np.ndarray) -> MapView:
+    """Frame the points that are not far from all others (`nesf.inference.latent_outliers.inlier_mask` on the map
+    coordinates): on LCS6A's PCA map two one-atom O cells lie 350 units from the median point and a one-atom C cell 72,
+    where every other crystal is within 12, and framing them drew 6,002 crystals in a corner. The rows outside the frame are returned for the page to name."""
+    from nesf.inference.latent_outliers import inlier_mask
+
+    coords = np.asarray(coords, dtype=np.float64)
+    if len(coords) < 3 or not np.isfinite(coords).all():
+        return MapView(None, np.zeros(0, dtype=int))
+    inside = inlier_mask(coords)
+    if inside.all() or not inside.any():
+        return MapView(None, np.zeros(0, dtype=int))
+    low, high = coords[inside].min(axis=0), coords[inside].max(axis=0)
+    pad = VIEW_MARGIN * np.maximum(high - low, 1e-9)
+    low, high = low - pad, high + pad
+    outside = np.flatnonzero(((coords < low) | (coords > high)).any(axis=1))
+    return MapView(((float(low[0]), float(high[0])), (float(low[1]), float(high[1]))), outside)
 
 
 def selectable_rows(rows: list[int], greyed: np.ndarray | None) -> list[int]:

@@ -129,7 +129,9 @@ export default function (component) {
   figure.layout.uirevision = 'nesf-map';  // zoom and pan survive updates
   plot.style.height = `${figure.layout.height || 600}px`;
   window.Plotly.react(plot, figure.data, figure.layout, Object.assign({responsive: true}, data.config)).then(() => {
-    if (plot.__nesfWired || !data.selectable) return;
+    // the chart may have been unmounted (purged) while Plotly drew: a purged element has no .on (seen as
+    // "plot.on is not a function" when a busy server let a page switch overtake the draw)
+    if (plot.__nesfWired || !data.selectable || typeof plot.on !== 'function') return;
     plot.__nesfWired = true;
     plot.on('plotly_selected', (event) => {
       if (event) setTriggerValue('selection', {selection: selectionOf(event)});

@@ -13,7 +13,7 @@ from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import (COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, continuous_colors,
-                                 missing_color_note, selectable_rows)
+                                 map_view, missing_color_note, selectable_rows)
 from app.ui.map_chart import map_chart
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
@@ -115,6 +115,7 @@ def render(ctx: AppContext) -> None:
             name="uploaded", marker=dict(symbol="star", size=16, color="#ff7f0e", line=dict(width=1, color="black")),
             hovertemplate="uploaded: %{text}<extra></extra>",
         ))
+    _outside_view_note(table, coords)
     event = map_chart(fig, key="latent_map", config={
         "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map", "scale": 2}})
     selected = selectable_rows(_selected_rows(event), greyed)
@@ -434,3 +435,14 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
         state.use_for_interpolation("src", row)
     if cols[1].button("Use as interpolation destination", key="map_to_dst", icon=":material/flag:"):
         state.use_for_interpolation("dst", row)
+
+
+def _outside_view_note(table, coords) -> None:
+    """Name the crystals the map's first view leaves out (`app.ui.latent_plot.map_view`): far from all others."""
+    outside = map_view(coords).outside
+    if not len(outside):
+        return
+    names = ", ".join(f"{table['id'].iloc[i]} ({table['formula'].iloc[i]})" for i in outside[:5])
+    more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+    st.caption(f"{len(outside)} crystal{'s lie' if len(outside) > 1 else ' lies'} outside this view, far from all "
+               f"others: {names}{more}. The chart's Autoscale button shows {'them' if len(outside) > 1 else 'it'}.")

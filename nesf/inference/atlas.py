@@ -77,6 +77,18 @@ class Atlas:
         return self.table.iloc[search(self.table["id"], self.table["formula"], query, limit)]
 
 
+def map_pca(latents: np.ndarray, seed: int = 0):
+    """The 2-component PCA of the PCA map: fitted on the latents less their outliers
+    (`nesf.inference.latent_outliers`), so that a handful of far latents (LCS6A's one-atom cells) do not take an axis;
+    every latent is then projected, outliers included."""
+    from sklearn.decomposition import PCA
+
+    from nesf.inference.latent_outliers import inlier_mask
+
+    latents = np.asarray(latents, dtype=np.float64)
+    return PCA(n_components=2, random_state=seed).fit(latents[inlier_mask(latents)])
+
+
 def compute_map(latents: np.ndarray, method: str = "tsne", maps: MapConfig = MapConfig(), *,
                 progress: Progress | None = None) -> np.ndarray:
     """2-D coordinates (N, 2) of latent vectors by t-SNE (openTSNE, FFT-accelerated, on the top 50 principal
@@ -89,7 +101,7 @@ def compute_map(latents: np.ndarray, method: str = "tsne", maps: MapConfig = Map
     from sklearn.decomposition import PCA
 
     if method == "pca":
-        result = PCA(n_components=2, random_state=seed).fit_transform(latents)
+        result = map_pca(latents, seed).transform(latents)
         progress(1.0, "PCA done")
         return result
     if method != "tsne":
@@ -298,9 +310,7 @@ def project_new(atlas: Atlas, latents: np.ndarray, method: str = "tsne", k: int 
     base = _latents_of(atlas)
     coords = np.asarray(atlas.maps.get(method) if coords is None else coords, dtype=np.float64)
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=2, random_state=atlas.map_settings.seed).fit(base)
+        pca = map_pca(base, atlas.map_settings.seed)
         projected = pca.transform(latents)
         # align signs with the stored map (PCA components are defined up to sign)
         signs = np.sign(np.sum(pca.transform(base) * coords, axis=0))

@@ -25,9 +25,9 @@ class MapPoint:
 
 
 def _pca(latents: np.ndarray, coords: np.ndarray, seed: int):
-    from sklearn.decomposition import PCA
+    from nesf.inference.atlas import map_pca
 
-    pca = PCA(n_components=2, random_state=seed).fit(latents)
+    pca = map_pca(latents, seed)
     signs = np.sign(np.sum(pca.transform(latents) * coords, axis=0))
     return pca, np.where(signs == 0, 1.0, signs)
 

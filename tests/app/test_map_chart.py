@@ -149,3 +149,72 @@ def test_range_filter_sliders_have_their_ends_on_their_step():
     assert slider_bounds(np.array([1.0, 28.0])) == (1, 28, 1)
     for value in (low, high):
         assert abs(value / step - round(value / step)) < 1e-9
+
+
+@pytest.mark.browser
+def test_a_chart_unmounted_while_plotly_draws_raises_nothing():
+    """The chart's script in Chromium with a Plotly whose draw finishes only after the chart was unmounted (a page
+    switch overtaking a draw on a busy server): wiring the selection events then must not call `.on` of the purged
+    element (it raised "plot.on is not a function" in two browser tests under load)."""
+    from playwright.sync_api import sync_playwright
+
+    from app.ui.map_chart import JS
+    from app_helpers import CHROMIUM, CHROMIUM_ARGS, need_browser
+
+    need_browser()
+    harness = """async (js) => {
+      const module = await import(URL.createObjectURL(new Blob([js], {type: 'text/javascript'})));
+      let finishDraw;
+      window.Plotly = {react: () => new Promise((resolve) => { finishDraw = resolve; }),
+                       purge: (element) => { delete element.on; }};
+      const parent = document.createElement('div');
+      parent.innerHTML = '<div class="nesf-map-chart"></div>';
+      document.body.appendChild(parent);
+      const wired = [];
+      parent.firstChild.on = (name) => wired.push(name);
+      const spec = JSON.stringify({data: [], layout: {}});
+      const mount = () => module.default({data: {spec, points: {}, config: {}, selectable: true, plotly: null},
+                                          parentElement: parent, setTriggerValue: () => {}});
+      const cleanup = mount();
+      cleanup();          // unmounted while drawing
+      finishDraw();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const unmounted = wired.length;
+      parent.firstChild.on = (name) => wired.push(name);
+      mount();            // a chart that stays mounted is wired as before
+      finishDraw();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return [unmounted, wired];
+    }"""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto("about:blank")
+            unmounted, wired = page.evaluate(harness, JS)
+        finally:
+            browser.close()
+    assert errors == [] and unmounted == 0
+    assert wired == ["plotly_selected", "plotly_click"]
+
+
+def test_the_first_view_frames_all_but_the_far_points(collection):
+    """Two points 200 units out (as LCS6A's one-atom O cells on its PCA map) are left out of the first view, which
+    frames the rest with a margin; a map without far points keeps plotly's own autorange."""
+    from app.ui.latent_plot import VIEW_MARGIN, map_view
+
+    table, coords = collection
+    assert map_view(coords).ranges is None and len(map_view(coords).outside) == 0
+    far = coords.copy()
+    far[[5, 9]] = [[-200.0, -210.0], [-199.0, -205.0]]
+    view = map_view(far)
+    assert view.outside.tolist() == [5, 9]
+    (x0, x1), (y0, y1) = view.ranges
+    rest = np.delete(far, [5, 9], axis=0)
+    width = rest[:, 0].max() - rest[:, 0].min()
+    assert x0 == pytest.approx(rest[:, 0].min() - VIEW_MARGIN * width, rel=1e-5) and x1 > rest[:, 0].max()
+    assert y0 < rest[:, 1].min() and y1 > rest[:, 1].max()
+    layout = base_map_figure(table, far, color_by=None).layout
+    assert tuple(layout.xaxis.range) == pytest.approx((x0, x1)) and tuple(layout.yaxis.range) == pytest.approx((y0, y1))
