@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nesf.cli import main
@@ -132,4 +133,29 @@ def test_generate_works_on_every_shipped_model(checkpoint, tmp_path, capsys):
                 "--device", "cpu"]) == 0
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert len(rows) == 3
-    assert "3 crystals from gaussian: 1 full-covariance component, the whole latent space" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "3 crystals from gaussian: 1 full-covariance component, across the whole latent space" in said
+
+
+def test_a_session_samples_the_density_its_atlas_stores(monkeypatch):
+    """The shipped atlas holds its fitted densities: a session rebuilds them without fitting (the app's first
+    sampling waited for the fit), and the stored one is the fit of the training latents less their outliers."""
+    from nesf.api import Autoencoder
+    from nesf.inference.atlas import training_latents
+    from nesf.inference.generation import sample
+    from nesf.inference.generation.density import fit_density
+    from nesf.inference.generation.workflow import GenerationSession
+
+    autoencoder = Autoencoder.from_checkpoint(SHIPPED, "cpu")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted a density the atlas stores")
+
+    monkeypatch.setattr(sample, "fit_density", no_fit)
+    session = GenerationSession.open(autoencoder, "gmm")
+    assert set(session.atlas.densities) == {"gmm", "kde", "gaussian"}
+    assert session.density.outliers == 4 and "(4 outlying latents left out)" in session.density.label
+    monkeypatch.undo()
+    fitted = fit_density(training_latents(session.atlas), "gmm")
+    assert fitted.label == session.density.label
+    np.testing.assert_allclose(session.density.sample(50, seed=4), fitted.sample(50, seed=4), atol=5e-3)

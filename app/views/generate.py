@@ -106,7 +106,8 @@ def _results(ctx: AppContext, generated) -> None:
     table = pd.DataFrame(generated.table_rows())
     cautioned = table[(table["caution"] != "") & table["valid"]]
     if len(cautioned):
-        st.warning(f"{len(cautioned)} of the valid samples are ones a chemist would not accept: "
+        st.warning(f"{len(cautioned)} of the valid samples {'is one' if len(cautioned) == 1 else 'are ones'} a "
+                   "chemist would not accept: "
                    + "; ".join(sorted(set(cautioned["caution"]))) + " (column 'caution').",
                    icon=":material/science:")
     _map(ctx, generated, table)

@@ -49,7 +49,7 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
                     "and crystals converted to the other cells offered for uploads; each encoded in the setting "
                     "the model reads best, its latent refined, or the encoder's alone where the row says so)")
         st.dataframe(uploads, hide_index=True, width="stretch", height=38 + 35 * len(uploads),  # every row
-                     column_config={"uploads": st.column_config.TextColumn(pinned=True)})
+                     column_config=upload_column_config())
     cols = st.columns([3, 4])
     with cols[0]:
         probe = probe_table(checkpoint.metrics)
@@ -105,14 +105,27 @@ def upload_table(metrics: dict) -> pd.DataFrame | None:
     if not uploads:
         return None
     rows = upload_rows(splits, uploads)
-    keys = {"match_rate_percent": TABLE1_DISPLAY["match_rate_percent"],
-            "atom_count_error_percent": TABLE1_DISPLAY["atom_count_error_percent"],
-            "position_error_actual_angstrom": TABLE1_DISPLAY["position_error_actual_angstrom"],
-            "species_error_actual_percent": TABLE1_DISPLAY["species_error_actual_percent"],
-            "refused_percent": "Refused [%]", "refine_s_per_crystal": "Refinement [s per crystal]"}
     return pd.DataFrame([{"uploads": name, "crystals": values.get("count"),
-                          **{label: shown_value(key, values.get(key)) for key, label in keys.items()}}
+                          **{label: shown_value(key, values.get(key)) for key, (label, _) in UPLOAD_COLUMNS.items()}}
                          for name, values in rows.items()])
+
+
+# the upload table's readings: short headers, so that its eight columns fit 1280 px without sideways scrolling, and
+# the full names as the headers' tooltips
+UPLOAD_COLUMNS = {
+    "match_rate_percent": ("match [%]", TABLE1_DISPLAY["match_rate_percent"]),
+    "atom_count_error_percent": ("atom count err. [%]", TABLE1_DISPLAY["atom_count_error_percent"]),
+    "position_error_actual_angstrom": ("position err. [Å]", TABLE1_DISPLAY["position_error_actual_angstrom"]),
+    "species_error_actual_percent": ("species err. [%]", TABLE1_DISPLAY["species_error_actual_percent"]),
+    "refused_percent": ("refused [%]", "Uploads refused (outside the model's range) [%]"),
+    "refine_s_per_crystal": ("refine [s]", "Refinement time per crystal [s]"),
+}
+
+
+def upload_column_config() -> dict:
+    """The upload table's column settings: its names pinned, each reading's full name as its header's tooltip."""
+    return {"uploads": st.column_config.TextColumn(pinned=True),
+            **{label: st.column_config.Column(label, help=full) for label, full in UPLOAD_COLUMNS.values()}}
 
 
 ABSENT = "–"  # a figure not measured (or not reported by the paper), rather than the table's "None"

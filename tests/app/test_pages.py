@@ -443,7 +443,7 @@ def test_upload_figures_get_their_own_table_beside_the_dataset_form():
     assert table["uploads"].tolist() == ["test, as stored (encoder only)", "test, re-uploaded",
                                          "held-out hexagonal, orthohexagonal cells"]
     assert table["crystals"].tolist() == [301, 301, 18]
-    assert table["StructureMatcher match rate [%]"].tolist() == [78.7, 79.4, 22.2]
+    assert table["match [%]"].tolist() == [78.7, 79.4, 22.2]
     # a split's refined figures sit beside its encoder-only ones in the metrics table, named so
     refined = {**metrics, "test[refined]": {**values, "count": 301}}
     assert list(metrics_table(refined, "lim_l6").columns) == ["metric", "test (301)", "test, refined (301)",
@@ -463,7 +463,7 @@ def test_generate_whole_space_shows_samples_on_the_map_and_exports(at):
     _open(at, "generate")
     assert any("press Generate" in i for i in _texts(at, "info"))
     _generate(at)
-    assert any(s.startswith("6 samples the whole latent space") for s in _texts(at, "subheader"))
+    assert any(s.startswith("6 samples across the whole latent space") for s in _texts(at, "subheader"))
     labels = [m.label for m in at.metric]
     assert {"Valid", "Unique", "Novel", "Density"} <= set(labels)
     table = at.dataframe[0].value

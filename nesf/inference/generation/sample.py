@@ -29,7 +29,7 @@ class Where:
     kind: str = "space"
     centres: np.ndarray | None = None
     spread: float = DEFAULT_SPREAD
-    label: str = "the whole latent space"
+    label: str = "across the whole latent space"
 
     @classmethod
     def near(cls, latent: np.ndarray, label: str, spread: float = DEFAULT_SPREAD) -> "Where":
