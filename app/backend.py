@@ -435,6 +435,33 @@ def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, whe
     return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
 
+def generation_coverage(checkpoint: CheckpointInfo, method: str, generated, device: str = "auto"):
+    """CDVAE's generation metrics of a `GeneratedSet` against the atlas's test crystals
+    (`nesf.inference.generation.workflow.session_coverage`), kept by the run; the test crystals' fingerprints are
+    cached in the user folder (the first time costs about a minute)."""
+    from nesf.inference.generation.workflow import session_coverage
+
+    session = generation_session(checkpoint, method, device)
+    digest = hashlib.sha1(np.ascontiguousarray(generated.latents, dtype=np.float32).tobytes()).hexdigest()[:20]
+    key = ("generation_coverage", checkpoint_hash(checkpoint), method, digest)
+
+    def compute():
+        steps = ["validity", "fingerprints of the generated", "fingerprints of the"]
+        bar = st.progress(0.0, text="Scoring the samples…")
+
+        def progress(message: str) -> None:
+            done = next((i for i, step in enumerate(steps) if message.startswith(step)), 0)
+            bar.progress((done + 0.5) / len(steps), text=message[:1].upper() + message[1:] + "…")
+
+        try:
+            return session_coverage(session, generated, cache_dir=settings.USER_CHECKPOINT_DIR / ".cache",
+                                    progress=progress)
+        finally:
+            bar.empty()
+
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+
+
 # -- server-wide memos --------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def _store() -> Memo:

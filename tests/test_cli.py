@@ -329,6 +329,7 @@ def test_latent_noise_reaches_the_run_and_changes_the_training_steps(data_dir, t
     assert losses[0.0] != losses[0.5]  # same seed, same queries: only the noise differs
 
 
+@pytest.mark.slow
 def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "tuned"
     code = run_cli(train_args(data_dir, out, "--init-from", trained / "model.pt", "--epochs", 1, "--lr", 1e-4,
@@ -379,6 +380,7 @@ def test_init_from_fine_tunes_a_new_run(trained, data_dir, tmp_path, capsys):
         capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_init_from_may_widen_the_position_field(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "wide"
     widths = "256,160,160,160,160,160,160,160"

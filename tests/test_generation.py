@@ -218,3 +218,31 @@ def test_outlying_latents_are_left_out_of_the_fit(two_clusters):
     assert density.outliers == 2 and density.label.endswith("(2 outlying latents left out)")
     assert np.abs(density.sample(500, seed=0)).max() < 10
     assert fit_density(two_clusters, "gmm").outliers == 0
+
+
+def test_session_coverage_scores_a_run_against_the_atlas_test_crystals(tmp_path):
+    """A run's CDVAE metrics against its atlas's test crystals: a sample equal to a test crystal covers it (COV-P of
+    that sample, COV-R of that crystal), the test crystals' fingerprints are cached, an atlas without a test split is
+    refused by name."""
+    import types
+
+    import pandas as pd
+
+    from nesf.inference.generation.workflow import GeneratedSet, session_coverage
+
+    crystals = [nacl(), rocksalt_mgo(), cscl(), bcc_iron()]
+    table = pd.DataFrame({"split": ["train", "train", "test", "test"]})
+    session = types.SimpleNamespace(atlas=types.SimpleNamespace(table=table, crystals=crystals, dataset="toy"),
+                                    training_crystals=crystals[:2])
+    samples = [cscl(), nacl()]
+    generated = GeneratedSet(np.zeros((2, 4)), samples, score_crystals(samples, crystals[:2]), [[], []], "", "", 0)
+    messages = []
+    scores = session_coverage(session, generated, cache_dir=tmp_path, progress=messages.append)
+    assert scores.reference_size == 2 and scores.training_size == 2 and scores.generated == 2
+    assert scores.cov_recall_percent == pytest.approx(50.0)   # CsCl is covered, bcc Fe is not
+    assert scores.novel_percent == pytest.approx(50.0)        # the NaCl sample is a training crystal
+    assert any(m.startswith("fingerprints of the 2 reference crystals") for m in messages)
+    assert list(tmp_path.glob("fingerprints-*.pt"))
+    session.atlas.table = pd.DataFrame({"split": ["train"] * 4})
+    with pytest.raises(NesfError, match="the atlas of toy has no test crystals to measure coverage against"):
+        session_coverage(session, generated)

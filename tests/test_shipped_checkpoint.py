@@ -47,6 +47,7 @@ def subset_tolerance(count: int) -> dict:
             for key, tolerance in TOLERANCE.items()}
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_cpu_reproduces_the_model_card(stored_metrics, card_metrics, data_dir, capsys):
     """`nesf evaluate` on the card's CI subset (its first 64 test crystals; the whole split where the card has no
     subset): ~20 s instead of ~100 s, and the same code path."""
@@ -84,6 +85,7 @@ def stored_metrics():
     return read_payload(SHIPPED).get("metrics", {})
 
 
+@pytest.mark.slow
 def test_reuploaded_test_split_reproduces_the_model_cards_upload_figures(stored_metrics, data_dir):
     """What users get: the test split written as CIFs in a random rotation and origin (the card's seed), read back
     through the upload path and encoded with frame selection, scores as the card says: on the card's CI subset of

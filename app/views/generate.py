@@ -18,6 +18,7 @@ from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
 from app.ui.map_chart import map_chart
+from app.ui.tables import shown_value
 from nesf.inference.atlas import project_new
 from nesf.inference.generation.density import DEFAULT_SPREAD
 from nesf.inference.generation.sample import Where
@@ -27,6 +28,7 @@ DENSITIES = {"gmm": "Gaussian mixture (chosen by held-out likelihood)", "kde": "
 PLACES = ["Whole latent space", "Near a crystal", "Within the map selection"]
 MAX_COUNT = 2000  # LCS6A on 2 CPU cores: ~0.2 s a sample (fast decoding ~90 % of it), so ~7 minutes at most
 REQUEST = "gen_request"
+COVERAGE_FOR = "gen_coverage_for"
 
 
 def render(ctx: AppContext) -> None:
@@ -110,6 +112,7 @@ def _results(ctx: AppContext, generated) -> None:
                    "chemist would not accept: "
                    + "; ".join(sorted(set(cautioned["caution"]))) + " (column 'caution').",
                    icon=":material/science:")
+    _coverage(ctx, generated)
     _map(ctx, generated, table)
     st.dataframe(table, hide_index=True, width="stretch", height=min(360, 38 + 35 * len(table)))
     _exports(generated, table)
@@ -183,3 +186,41 @@ def _zip(crystals, writer, extension: str) -> bytes:
         for crystal in crystals:
             archive.writestr(f"{crystal.id}.{extension}", writer(crystal))
     return buffer.getvalue()
+
+
+def _coverage(ctx: AppContext, generated) -> None:
+    """CDVAE's generation metrics of this run against the test split, on request (fingerprints take ~0.2 s a
+    sample), beside the published figures where the dataset has them."""
+    from nesf.data.datasets import evaluated_dataset
+    from nesf.inference.generation.published import GENERATION_LABELS, PUBLISHED_GENERATION
+
+    with st.expander("Coverage and distributions against the test split (CDVAE's metrics)",
+                     icon=":material/analytics:"):
+        st.caption("COV-R: the share of test crystals some valid sample lies near (CrystalNN structure and Magpie "
+                   "composition fingerprints within the dataset's cutoffs); COV-P: the share of valid samples near "
+                   "some test crystal; Wasserstein distances of density and element count to the test split. "
+                   "COV-R grows with the number of samples: compare runs of equal size.")
+        method, count, seed, where = st.session_state[REQUEST]
+        run = (method, count, seed, where.kind, where.label, where.spread)  # scored runs stay scored on reruns
+        if st.button("Score these samples", key="gen_cov_go", icon=":material/analytics:"):
+            st.session_state[COVERAGE_FOR] = run
+        if st.session_state.get(COVERAGE_FOR) != run:
+            return
+        scores = None
+        with shown_errors("Scoring the samples"):
+            scores = backend.generation_coverage(ctx.checkpoint, method, generated, ctx.device)
+        if scores is None:
+            return
+        published = PUBLISHED_GENERATION.get(evaluated_dataset(ctx.checkpoint.dataset), {})
+        values = scores.to_dict()
+        rows = []
+        for metric, label in GENERATION_LABELS.items():
+            row = {"metric": label, f"these samples ({scores.generated})": shown_value(metric, values.get(metric))}
+            for name, figures in published.items():
+                row[f"{name} (10,000 samples)"] = shown_value(metric, figures.get(metric))
+            rows.append(row)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={"metric": st.column_config.TextColumn(pinned=True)})
+        st.caption(f"Against the {scores.reference_size} test crystals of the atlas (cutoffs "
+                   f"{scores.structure_cutoff:g} / {scores.composition_cutoff:g}); novelty against its "
+                   f"{scores.training_size} training crystals.")

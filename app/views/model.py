@@ -12,6 +12,7 @@ from app.errors import shown_errors
 from app.ui import training_panel
 from app.ui.context import AppContext
 from app.ui.structures import TABLE1_DISPLAY
+from app.ui.tables import ABSENT, shown_value
 from nesf.checkpoint import CheckpointInfo
 
 
@@ -126,25 +127,6 @@ def upload_column_config() -> dict:
     """The upload table's column settings: its names pinned, each reading's full name as its header's tooltip."""
     return {"uploads": st.column_config.TextColumn(pinned=True),
             **{label: st.column_config.Column(label, help=full) for label, full in UPLOAD_COLUMNS.values()}}
-
-
-ABSENT = "–"  # a figure not measured (or not reported by the paper), rather than the table's "None"
-
-
-def shown_value(key: str, value):
-    """A stored figure at the precision it is measured to (percentages 0.1, Angstrom and degrees 0.001, seconds
-    0.01, other readings 3 significant digits), so no cell reads 0.000000000000006; ABSENT where there is none."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ABSENT
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return value
-    if key.endswith("_percent"):
-        return round(float(value), 1)
-    if key.endswith(("_angstrom", "_degrees")):
-        return round(float(value), 3)
-    if key.endswith(("_s", "_s_per_crystal")):
-        return round(float(value), 2)
-    return float(f"{float(value):.3g}")
 
 
 def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:

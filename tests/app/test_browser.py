@@ -14,7 +14,7 @@ from app_helpers import CHROMIUM, CHROMIUM_ARGS, LOCAL, NACL_CIF, REPO_ROOT
 
 SHOTS = REPO_ROOT / "screenshots"
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # ~4 minutes in all on 2 cores
 
 
 @pytest.fixture(scope="module")

@@ -681,3 +681,37 @@ def test_bad_filter_links_are_named_and_left_out(app_env):
     # strikethrough: every "~" escaped
     assert warnings.count("~") == warnings.count("\\~")
     assert app.multiselect(key="map_filter_crystal_system_lim_l6 (atlas)").value == ["cubic"]
+
+
+def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch):
+    """The coverage section scores a run only when asked (fingerprints take ~0.2 s a sample), shows CDVAE's metrics
+    at measured precision and keeps the result for that run; the computation itself is
+    `test_generation.py::test_session_coverage_scores_a_run_against_the_atlas_test_crystals`."""
+    from nesf.inference.generation import workflow
+    from nesf.inference.generation.scores import GenerationScores
+
+    calls = []
+
+    def scored(session, generated, *, cache_dir=None, progress=None):
+        calls.append(len(generated.crystals))
+        progress("fingerprints of the generated crystals")
+        return GenerationScores(generated=len(generated.crystals), structure_valid_percent=100.0,
+                                composition_valid_percent=83.33333, valid_percent=83.33333,
+                                cov_recall_percent=12.6245, cov_precision_percent=80.0, amsd_recall=0.512345,
+                                amsd_precision=0.4, amcd_recall=3.21, amcd_precision=2.5, unique_percent=100.0,
+                                novel_percent=80.0, density_wasserstein_g_cm3=0.612345, num_elements_wasserstein=0.5,
+                                structure_cutoff=0.4, composition_cutoff=10.0, reference_size=301, training_size=5418)
+
+    monkeypatch.setattr(workflow, "session_coverage", scored)
+    _open(at, "generate")
+    _generate(at)
+    assert calls == [] and not [d for d in at.dataframe if "metric" in d.value.columns]
+    at.button(key="gen_cov_go").click().run()
+    _no_traceback(at)
+    table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    row = table.set_index("metric")["these samples (6)"]
+    assert row["COV-R [%]"] == 12.6 and row["Validity, compositional [%]"] == 83.3
+    assert row["AMSD-R (structure fingerprint)"] == 0.512
+    assert any("Against the 301 test crystals of the atlas (cutoffs 0.4 / 10)" in c for c in _texts(at, "caption"))
+    at.run()  # a rerun shows the scored run again without scoring it again
+    assert calls == [6] and any("metric" in d.value.columns for d in at.dataframe)
