@@ -10,6 +10,8 @@ Starts `streamlit run app/main.py` on a checkpoint folder (`benchmarks/atlas_100
   the plot's colorbar reads it (the change drawn), and until the run has finished;
 - filter: an element filter (crystals containing O), timed from the click on the option O until the greyed points are
   drawn, and until the run has finished;
+- selection to panel: a small lasso around the map's middle, timed from the mouse's release until the selection
+  panel shows its crystals' 3D view (the viewer's canvas drawn), and until the run has finished;
 - memory: the server process's resident set (VmRSS) and its peak (VmHWM) after all of the above;
 - remounts: whether each recolor and filter drew into a new chart element (the plot's DOM node replaced) and how many
   of its WebGL canvases are new: `st.plotly_chart` with selections derived the chart's identity from its figure, so a
@@ -21,6 +23,10 @@ where their seconds went: the busy time of the browser's threads (the page's mai
 plotly.js; the GPU process's main thread: WebGL drawing), which run side by side.
 
     python benchmarks/bench_map_scale.py --checkpoint-dir /tmp/atlas100k [--trace /tmp/map-trace]
+    python benchmarks/bench_map_scale.py --checkpoint-dir checkpoints --beside-training   # the shipped atlas
+
+`--beside-training` runs a one-thread `nesf train` (LCS6A, the `cpu` recipe) beside the server for the whole
+measurement, as a user retraining from the sidebar while browsing would (needs the data directory).
 """
 
 from __future__ import annotations
@@ -132,6 +138,37 @@ THREADS = {"CrRendererMain": "page main thread", "CrGpuMain": "GPU process main 
            "ThreadPoolForegroundWorker": "worker threads (GC, ANGLE)"}
 
 
+def _select_middle(page) -> tuple[float, float]:
+    """A small lasso around the map's middle: (seconds from the release until the selection panel's 3D view is
+    drawn, seconds until the run has also finished)."""
+    plot = page.locator(PLOT).first
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w, h = box["width"] / 16, box["height"] / 16
+    page.mouse.move(cx - w, cy - h)
+    page.mouse.down()
+    for x, y in ((cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h)):
+        page.mouse.move(x, y, steps=6)
+    started = time.perf_counter()
+    page.mouse.up()
+    page.get_by_text("Nearest neighbors in the 192-d latent space").wait_for(timeout=300_000)
+    frame = page.locator('[data-testid="stMain"] iframe[title="st.iframe"]').last.element_handle().content_frame()
+    frame.locator("canvas").first.wait_for(timeout=300_000)
+    shown = time.perf_counter() - started
+    _idle(page)
+    return shown, time.perf_counter() - started
+
+
+def _start_training(work: Path):
+    """A one-thread LCS6A training run in the background (killed by the caller)."""
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-m", "nesf", "train", "--dataset", "lim_l6", "--recipe", "cpu",
+                             "--epochs", "1000", "--threads", "1", "--out-dir", str(work / "train"), "--name", "bg"],
+                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def thread_busy_s(trace_path: Path) -> tuple[float, dict[str, float]]:
     """(the trace's span in s, busy seconds per thread of THREADS): the summed durations of each thread's outermost
     task events (ThreadControllerImpl::RunTask; ThreadPool_RunTask for the workers)."""
@@ -166,6 +203,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-dir", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trace", type=Path, default=None, help="folder for Chrome traces of a recolor and a filter")
+    parser.add_argument("--beside-training", action="store_true", help="a one-thread training run beside the server")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -173,6 +211,7 @@ def main() -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     proc, url = start_streamlit({"NESF_CHECKPOINT_DIR": str(args.checkpoint_dir),
                                  "NESF_USER_DIR": str(log.parent / "user")}, log)
+    training = _start_training(log.parent) if args.beside_training else None
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -182,7 +221,7 @@ def main() -> None:
             print(f"cold (fresh server, atlas loaded and encoded): points drawn {painted:.2f} s, run done {idle:.2f} s;"
                   f" {count} points on the map", flush=True)
             page.context.close()
-            paints, idles, recolors, filters, remounts = [], [], [], [], []
+            paints, idles, recolors, filters, selections, remounts = [], [], [], [], [], []
             for attempt in range(args.repeats):
                 page, painted, idle = _open_map(browser, url)
                 paints.append(painted)
@@ -190,10 +229,15 @@ def main() -> None:
                 recolors.append(_timed(page, _recolor("atoms"), colored_by("atoms in the cell"), remounts))
                 recolors.append(_timed(page, _recolor("crystal system"), colored_by("crystal system"), remounts))
                 filters.append(_timed(page, _filter_oxygen, FILTERED, remounts))
+                page.reload()
+                _drawn(page)
+                _idle(page)
+                selections.append(_select_middle(page))
                 mounts = ", ".join(f"{'new chart' if new else 'same chart'} ({created} new WebGL canvases)"
                                    for new, created in remounts[-3:])
                 print(f"try {attempt + 1}: first paint {painted:.2f} s (run done {idle:.2f} s), recolor "
-                      f"{_pair(recolors[-2])} / {_pair(recolors[-1])}, filter {_pair(filters[-1])}; {mounts}",
+                      f"{_pair(recolors[-2])} / {_pair(recolors[-1])}, filter {_pair(filters[-1])}, selection to "
+                      f"panel {_pair(selections[-1])}; {mounts}",
                       flush=True)
                 page.context.close()
             if args.trace is not None:
@@ -214,11 +258,14 @@ def main() -> None:
         print(f"warm, median of {args.repeats}: first paint {median(paints):.2f} s (target <= 3 s; run done "
               f"{median(idles):.2f} s), from the click to the change drawn (target <= 1 s) / to the run done: "
               f"recolor {drawn(recolors):.2f} / {done(recolors):.2f} s, filter {drawn(filters):.2f} / "
-              f"{done(filters):.2f} s; server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB); "
+              f"{done(filters):.2f} s, selection to panel {drawn(selections):.2f} / {done(selections):.2f} s "
+              f"(target <= 5 s){'; beside a one-thread training run' if training else ''}; server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB); "
               f"{sum(new for new, _ in remounts)} of {len(remounts)} recolors and filters mounted a new chart")
     finally:
         proc.terminate()
         proc.wait(10)
+        if training is not None:
+            training.kill()
 
 
 if __name__ == "__main__":
