@@ -58,18 +58,42 @@ def stage_of(module: str) -> str | None:
     return max(matches)[1] if matches else None
 
 
-def imports(path: Path) -> list[tuple[str, str, int]]:
-    """(module, imported name or "", line) of every absolute import in the file, function-level ones included."""
+def imports(path: Path, source: str | None = None, module: str | None = None) -> list[tuple[str, str, int]]:
+    """(module, imported name or "", line) of every import in the file, function-level ones included: relative
+    imports resolved against the file's package, and `importlib.import_module("...")` / `__import__("...")` of a
+    constant name counted as imports. `source` and `module` stand in for the file's text and name (tests of the
+    checker)."""
+    module = module or module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source)):
         if isinstance(node, ast.Import):
             found += [(alias.name, "", node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(parent + ([node.module] if node.module else []))
             for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
+                submodule = f"{base}.{alias.name}"
                 found.append((submodule, "", node.lineno) if submodule in MODULES
-                             else (node.module, alias.name, node.lineno))
+                             else (base, alias.name, node.lineno))
+        elif isinstance(node, ast.Call) and _called_name(node.func) in ("import_module", "__import__") \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.append((node.args[0].value, "", node.lineno))
     return found
+
+
+def _called_name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def late_imports(module: str, path: Path, source: str | None = None) -> list[str]:
+    """The imports of `module` from a later stage than its own."""
+    rank = ORDER.index(stage_of(module))
+    return [f"{module}:{line} imports {target} ({stage_of(target)})"
+            for target, _, line in imports(path, source, module)
+            if target.split(".")[0] == "nesf" and stage_of(target) and ORDER.index(stage_of(target)) > rank]
 
 
 def test_every_library_module_is_in_one_stage():
@@ -78,11 +102,39 @@ def test_every_library_module_is_in_one_stage():
 
 @pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("nesf")])
 def test_a_stage_imports_only_from_itself_and_the_stages_before_it(module):
-    rank = ORDER.index(stage_of(module))
-    wrong = [f"{module}:{line} imports {target} ({stage_of(target)})"
-             for target, _, line in imports(MODULES[module])
-             if target.split(".")[0] == "nesf" and ORDER.index(stage_of(target)) > rank]
+    assert late_imports(module, MODULES[module]) == []
+
+
+@pytest.mark.parametrize("source", [
+    "from ..training.trainer import Trainer",                       # relative, against the order
+    "from ...nesf import training",
+    "import importlib\nimportlib.import_module('nesf.training.trainer')",
+    "from importlib import import_module\nimport_module('nesf.cli')",
+    "__import__('nesf.training')",
+    "def f():\n    from nesf.training import run_spec",               # function-level
+])
+def test_the_stage_check_catches_every_form_of_a_late_import(source):
+    path = MODULES["nesf.model.decode"]
+    assert late_imports("nesf.model.decode", path, source) != []
+    assert late_imports("nesf.model.decode", path, "from . import fields\nfrom ..core import errors") == []
+
+
+LIBRARY_THAT_PRINTS = ("nesf.cli", "nesf.__main__")  # the command line writes to the terminal; nothing else does
+
+
+def prints(source: str) -> list[int]:
+    """Lines calling print() in `source`."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print"]
+
+
+def test_the_library_never_prints():
+    """Library code reports through return values, logging and progress callbacks; only the CLI prints."""
+    wrong = [f"{module}:{line}" for module, path in MODULES.items() if module.startswith("nesf")
+             and not any(module == m or module.startswith(m + ".") for m in LIBRARY_THAT_PRINTS)
+             for line in prints(path.read_text())]
     assert wrong == []
+    assert prints("def f(x):\n    print(x)") == [2] and prints("def print_table(): pass") == []
 
 
 def test_the_library_never_imports_the_app_or_a_user_interface():
