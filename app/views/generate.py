@@ -28,6 +28,22 @@ DENSITIES = {"gmm": "Gaussian mixture (chosen by held-out likelihood)", "kde": "
 PLACES = ["Whole latent space", "Near a crystal", "Within the map selection"]
 MAX_COUNT = 2000  # LCS6A on 2 CPU cores: ~0.2 s a sample (fast decoding ~90 % of it), so ~7 minutes at most
 REQUEST = "gen_request"
+# the sample table's columns as shown: the id pinned, the verdicts as narrow checkboxes, short headers (the CSV keeps
+# the full names), so that its twelve columns fit 1280 px
+SAMPLE_COLUMNS = {
+    "id": st.column_config.TextColumn("id", pinned=True),
+    "num_atoms": st.column_config.NumberColumn("atoms", width="small"),
+    "volume_angstrom3": st.column_config.NumberColumn("volume [Å³]", width="small", format="%.1f"),
+    **{name: st.column_config.CheckboxColumn(label, width="small", help=help_text) for name, label, help_text in (
+        ("structure_valid", "struct.", "Structurally valid: no two atoms closer than 0.5 Å"),
+        ("composition_valid", "comp.",
+         "Compositionally valid: a charge-neutral assignment of oxidation states (SMACT)"),
+        ("valid", "valid", "Both rules pass"), ("unique", "unique", "Matches no earlier valid sample"),
+        ("novel", "novel", "Unique, and matches no training crystal"))},
+    "nearest_dataset_crystal": st.column_config.TextColumn("nearest crystal"),
+    "nearest_latent_distance": st.column_config.NumberColumn("distance", width="small", format="%.2f",
+                                                             help="Latent distance to the nearest dataset crystal"),
+}
 COVERAGE_FOR = "gen_coverage_for"
 
 
@@ -114,7 +130,8 @@ def _results(ctx: AppContext, generated) -> None:
                    icon=":material/science:")
     _coverage(ctx, generated)
     _map(ctx, generated, table)
-    st.dataframe(table, hide_index=True, width="stretch", height=min(360, 38 + 35 * len(table)))
+    st.dataframe(table, hide_index=True, width="stretch", height=min(360, 38 + 35 * len(table)),
+                 column_config=SAMPLE_COLUMNS)
     _exports(generated, table)
 
     labels = {i: f"{row.id} · {row.formula} · {'valid' if row.valid else 'invalid'}"
@@ -194,17 +211,19 @@ def _coverage(ctx: AppContext, generated) -> None:
     from nesf.data.datasets import evaluated_dataset
     from nesf.inference.generation.published import GENERATION_LABELS, PUBLISHED_GENERATION
 
+    method, count, seed, where = st.session_state[REQUEST]
+    run = (method, count, seed, where.kind, where.label, where.spread)  # scored runs stay scored on reruns
+    scored = st.session_state.get(COVERAGE_FOR) == run
+    # open while its run is scored: the click's rerun (the callback sets the run first) must not fold the result away
     with st.expander("Coverage and distributions against the test split (CDVAE's metrics)",
-                     icon=":material/analytics:"):
+                     icon=":material/analytics:", expanded=scored):
         st.caption("COV-R: the share of test crystals some valid sample lies near (CrystalNN structure and Magpie "
                    "composition fingerprints within the dataset's cutoffs); COV-P: the share of valid samples near "
                    "some test crystal; Wasserstein distances of density and element count to the test split. "
                    "COV-R grows with the number of samples: compare runs of equal size.")
-        method, count, seed, where = st.session_state[REQUEST]
-        run = (method, count, seed, where.kind, where.label, where.spread)  # scored runs stay scored on reruns
-        if st.button("Score these samples", key="gen_cov_go", icon=":material/analytics:"):
-            st.session_state[COVERAGE_FOR] = run
-        if st.session_state.get(COVERAGE_FOR) != run:
+        st.button("Score these samples", key="gen_cov_go", icon=":material/analytics:",
+                  on_click=lambda: st.session_state.update({COVERAGE_FOR: run}))
+        if not scored:
             return
         scores = None
         with shown_errors("Scoring the samples"):
