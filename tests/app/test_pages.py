@@ -706,8 +706,14 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
     _open(at, "generate")
     _generate(at)
     assert calls == [] and not [d for d in at.dataframe if "metric" in d.value.columns]
+
+    def section_open() -> bool:
+        return next(e for e in at.expander if e.label.startswith("Coverage and distributions")).proto.expanded
+
+    assert not section_open()
     at.button(key="gen_cov_go").click().run()
     _no_traceback(at)
+    assert section_open()  # the click's rerun keeps the result in view (it had folded the section away)
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
     row = table.set_index("metric")["these samples (6)"]
     assert row["COV-R [%]"] == 12.6 and row["Validity, compositional [%]"] == 83.3
