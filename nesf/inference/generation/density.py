@@ -193,7 +193,7 @@ def density_from_state(latents: np.ndarray, state: dict) -> LatentDensity:
         bandwidth = float(state["bandwidth"])
         return LatentDensity("kde", str(state["label"]), latents, selection, bandwidth=bandwidth, outliers=outliers,
                              kernel_cholesky=bandwidth * _covariance_cholesky(latents))
-    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+    from scipy.linalg import solve_triangular
 
     weights = state["weights"].double().numpy()
     means = state["means"].double().numpy()
@@ -204,7 +204,9 @@ def density_from_state(latents: np.ndarray, state: dict) -> LatentDensity:
     mixture = _mixture(len(weights), int(state.get("seed", 0)))
     mixture.weights_, mixture.means_ = weights / weights.sum(), means
     mixture.covariances_ = factors @ factors.transpose(0, 2, 1)
-    mixture.precisions_cholesky_ = _compute_precision_cholesky(mixture.covariances_, "full")
+    # sklearn's own form: the precision's Cholesky factor is the transposed inverse of the covariance's
+    mixture.precisions_cholesky_ = np.stack([solve_triangular(factor, np.eye(dims), lower=True).T
+                                             for factor in factors])
     mixture.precisions_ = mixture.precisions_cholesky_ @ mixture.precisions_cholesky_.transpose(0, 2, 1)
     mixture.converged_, mixture.n_iter_, mixture.n_features_in_ = True, 0, dims
     return LatentDensity(method, str(state["label"]), latents, selection, mixture, outliers=outliers)
