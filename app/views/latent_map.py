@@ -388,7 +388,7 @@ def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
                  column_config={"position error (Å)": st.column_config.NumberColumn(format="%.3f")})
     labels = {r: f"{collection.table.at[r, 'id']} · {collection.table.at[r, 'formula']}" for r in shown}
     pair = st.multiselect("Interpolate between two of them", shown, format_func=labels.get, max_selections=2,
-                          key="map_grid_pair")
+                          select_all=False, key="map_grid_pair")  # "Select all" of a pick of two: never
     if st.button("Interpolate", key="map_grid_interpolate", icon=":material/timeline:", disabled=len(pair) != 2):
         state.use_for_interpolation_pair(pair[0], pair[1])
 

@@ -721,3 +721,22 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
     assert any("Against the 301 test crystals of the atlas (cutoffs 0.4 / 10)" in c for c in _texts(at, "caption"))
     at.run()  # a rerun shows the scored run again without scoring it again
     assert calls == [6] and any("metric" in d.value.columns for d in at.dataframe)
+
+
+def test_no_capped_picker_offers_select_all():
+    """Streamlit's multiselect offers "Select all" by default; a picker capped at `max_selections` (the selection
+    panel's interpolation pair) must not (the tour saw it on a pick of two)."""
+    import ast
+    from pathlib import Path
+
+    app_dir = Path(__file__).resolve().parents[2] / "app"
+    capped = []
+    for path in app_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "multiselect":
+                keywords = {k.arg: k.value for k in node.keywords}
+                if "max_selections" in keywords:
+                    select_all = keywords.get("select_all")
+                    capped.append((path.name, node.lineno,
+                                   isinstance(select_all, ast.Constant) and select_all.value is False))
+    assert capped and all(ok for _, _, ok in capped), capped
