@@ -259,7 +259,8 @@ def main() -> None:
               f"{median(idles):.2f} s), from the click to the change drawn (target <= 1 s) / to the run done: "
               f"recolor {drawn(recolors):.2f} / {done(recolors):.2f} s, filter {drawn(filters):.2f} / "
               f"{done(filters):.2f} s, selection to panel {drawn(selections):.2f} / {done(selections):.2f} s "
-              f"(target <= 5 s){'; beside a one-thread training run' if training else ''}; server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB); "
+              f"(target <= 5 s){'; beside a one-thread training run' if training else ''}; "
+              f"server memory {rss:.0f} MB now, {peak:.0f} MB peak (target <= 1536 MB); "
               f"{sum(new for new, _ in remounts)} of {len(remounts)} recolors and filters mounted a new chart")
     finally:
         proc.terminate()

@@ -93,10 +93,12 @@ def missing_color_note(table: pd.DataFrame, color_by: str | None) -> str | None:
 def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
                     highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
                     color_values: np.ndarray | None = None, color_label: str | None = None,
-                    hover: tuple[np.ndarray, list[str]] | None = None) -> go.Figure:
+                    hover: tuple[np.ndarray, list[str]] | None = None, view: "MapView | None" = None) -> go.Figure:
     """The map (WebGL). Points carry customdata (their row index, for selections) and hover text (`map_hover`,
     pass the collection's memoized one: nothing is then done point by point in Python); highlighted rows follow as
     rings. `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table column.
+    `view`: the first view (`map_view(coords)`, computed here when not given: a page that also names the points
+    outside it passes the one it computed).
 
     Every point is in one trace, in table order, whatever the coloring or filter: greyed rows (a filter's
     non-matching ones) differ from shown ones by style alone (a light grey and GREYED_OPACITY: `_grey_out`), so a
@@ -156,7 +158,7 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
         yaxis=dict(showticklabels=False, title=None, zeroline=False, showgrid=False, scaleanchor="x"),
         legend=dict(orientation="h", y=1.02, x=0), hoverlabel=dict(bgcolor="white"),
     )
-    frame = map_view(coords)
+    frame = view if view is not None else map_view(coords)
     if frame.ranges is not None:
         layout["xaxis"]["range"], layout["yaxis"]["range"] = (list(axis) for axis in frame.ranges)
     return go.Figure(data=traces, layout=layout, _validate=False)
@@ -175,8 +177,9 @@ VIEW_MARGIN = 0.05  # of the framed extent, on each side
 
 def map_view(coords: np.ndarray) -> MapView:
     """Frame the points that are not far from all others (`nesf.inference.latent_outliers.inlier_mask` on the map
-    coordinates): on LCS6A's PCA map two one-atom O cells lie 350 units from the median point and a one-atom C cell 72,
-    where every other crystal is within 12, and framing them drew 6,002 crystals in a corner. The rows outside the frame are returned for the page to name."""
+    coordinates): on LCS6A's PCA map two one-atom O cells lie 350 units from the median point and a one-atom C cell
+    72, where every other crystal is within 12, and framing them drew 6,002 crystals in a corner. The rows outside
+    the frame are returned for the page to name."""
     from nesf.inference.latent_outliers import inlier_mask
 
     coords = np.asarray(coords, dtype=np.float64)

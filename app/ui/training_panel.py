@@ -71,8 +71,8 @@ def _kept_checkpoint(status: RunStatus) -> str:
     if trained:
         return f" Its last good checkpoint `{path.name}` is kept and selectable."
     return (f" It stopped before its first epoch finished, so its weights are untrained and `{path.name}` is not "
-            f"offered as a model; it holds the steps taken, which `python -m nesf train --resume {path}` (with the run's "
-            f"datasets) continues.")
+            f"offered as a model; it holds the steps taken, which `python -m nesf train --resume {path}` "
+            f"(with the run's datasets) continues.")
 
 
 def _status_body() -> None:

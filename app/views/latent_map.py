@@ -101,8 +101,10 @@ def render(ctx: AppContext) -> None:
         greyed = ~matching(table, fractions, vocabulary, spec)
         st.caption(f"Filter: **{int((~greyed).sum()):,} shown**, {int(greyed.sum()):,} greyed")
 
+    view = map_view(coords)  # the first view, and the crystals it leaves out: computed once a rerun
     fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=color_by,
-                          highlight=highlight, greyed=greyed, color_values=color_values, color_label=color_label)
+                          highlight=highlight, greyed=greyed, color_values=color_values, color_label=color_label,
+                          view=view)
     decode_request = st.session_state.get(DECODE_AT)
     if decode_request is not None and decode_request[0] == params.method:
         fig.add_trace(go.Scatter(x=[decode_request[1]], y=[decode_request[2]], mode="markers", name="decoded here",
@@ -115,7 +117,7 @@ def render(ctx: AppContext) -> None:
             name="uploaded", marker=dict(symbol="star", size=16, color="#ff7f0e", line=dict(width=1, color="black")),
             hovertemplate="uploaded: %{text}<extra></extra>",
         ))
-    _outside_view_note(table, coords)
+    _outside_view_note(table, view)
     event = map_chart(fig, key="latent_map", config={
         "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "nesf-latent-map", "scale": 2}})
     selected = selectable_rows(_selected_rows(event), greyed)
@@ -437,9 +439,9 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
         state.use_for_interpolation("dst", row)
 
 
-def _outside_view_note(table, coords) -> None:
-    """Name the crystals the map's first view leaves out (`app.ui.latent_plot.map_view`): far from all others."""
-    outside = map_view(coords).outside
+def _outside_view_note(table, view) -> None:
+    """Name the crystals the map's first view (`app.ui.latent_plot.map_view`) leaves out: far from all others."""
+    outside = view.outside
     if not len(outside):
         return
     names = ", ".join(f"{table['id'].iloc[i]} ({table['formula'].iloc[i]})" for i in outside[:5])
