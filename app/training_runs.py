@@ -69,6 +69,8 @@ class TrainSpec:
         replace(TrainConfig(), **self.hyperparameters())  # TrainConfig refuses bad values, naming them
 
 
+CANCEL_MARK = "cancel-requested"  # file in a run's folder: the user asked it to stop
+
 @dataclass
 class RunStatus:
     """What a run is doing, read from its folder."""
@@ -226,7 +228,11 @@ class TrainingManager:
                 status.state = kind
                 status.message = str(event.get("message") or "")
         alive = pid is not None and _pid_alive(pid, str(progress))
-        if status.state == "running" and not alive:
+        if status.state == "running" and not alive and (folder / CANCEL_MARK).is_file():
+            # cancelled before the trainer could say so (still starting: no signal handler yet)
+            status.state = "cancelled"
+            status.message = f"cancelled at epoch {status.epoch}, before the trainer had started"
+        elif status.state == "running" and not alive:
             status.state = "crashed"
             status.log_tail = _tail(folder / "log.txt")
             last_line = status.log_tail.strip().splitlines()[-1] if status.log_tail.strip() else ""
@@ -322,6 +328,7 @@ class TrainingManager:
         status = self.status(run_id)
         if not status.running or status.pid is None:
             return status
+        (self.run_dir(run_id) / CANCEL_MARK).touch()  # a run that dies of the signal while starting was cancelled
         try:
             os.killpg(status.pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -139,3 +139,23 @@ def test_a_run_cancelled_before_its_first_epoch_is_not_offered_as_a_model(toy_ch
     assert "nothing to select" in said(None) and "nothing to select" in said(tmp_path / "absent.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
     assert "cannot be read" in said(tmp_path / "text.pt")
+
+
+def test_a_run_cancelled_while_starting_says_cancelled_not_crashed(tmp_path):
+    """Cancel pressed before the trainer installed its signal handler (still importing): the process dies of the
+    signal without a word, and the run reads as cancelled, not as "stopped without saying why" (seen in a browser)."""
+    def sleeper(spec, out_dir, progress_file):
+        return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    manager = TrainingManager(tmp_path / "runs", tmp_path / "out", command=sleeper)
+    started = manager.start(TrainSpec(name="early", datasets=("LCS6A",), epochs=3))
+    cancelled = manager.cancel(started.run_id, wait_s=10)
+    assert cancelled.state == "cancelled", cancelled
+    assert cancelled.message == "cancelled at epoch 0, before the trainer had started"
+    assert manager.active() is None
+    # a process that dies on its own, uncancelled, still reads as crashed
+    crashed = manager.start(TrainSpec(name="crash", datasets=("LCS6A",), epochs=3))
+    import os
+    import signal
+    os.kill(crashed.pid, signal.SIGKILL)
+    assert wait_until(lambda: (s := manager.status(crashed.run_id)).state != "running" and s).state == "crashed"
