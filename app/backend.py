@@ -304,13 +304,24 @@ def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:
 
 
 def reconstruct(checkpoint: CheckpointInfo, crystals, mode: str = "fast", device: str = "auto") -> list:
-    """Reconstructions of `crystals` (kept by checkpoint, decoding preset and content)."""
+    """Reconstructions of `crystals`, each kept by checkpoint, decoding preset, content and id: a crystal
+    reconstructed before, alone or in another selection, is not decoded again (decoding is deterministic and each
+    crystal's is independent of the others in its batch); the others are decoded together."""
     net = model(checkpoint, device)
     for crystal in crystals:
         net.check(crystal)
-    key = ("reconstruct", checkpoint_hash(checkpoint), crystals_key(crystals), mode)
-    return _results().get_or_compute(
-        key, COMPUTE_GATE.gated(lambda: list(net.reconstruct(list(crystals), config=net.decode_preset(mode)))))
+    memo, digest = _results(), checkpoint_hash(checkpoint)
+    keys = [("reconstruct", digest, crystal_key(c), str(getattr(c, "id", "")), mode) for c in crystals]
+    found = [memo.get(key) for key in keys]
+    missing = [i for i, recon in enumerate(found) if recon is None]
+    if missing:
+        batch = [crystals[i] for i in missing]
+        decoded = memo.get_or_compute(  # one computation when several sessions ask for the same batch at once
+            ("reconstruct-batch", digest, crystals_key(batch), mode),
+            COMPUTE_GATE.gated(lambda: list(net.reconstruct(batch, config=net.decode_preset(mode)))))
+        for i, recon in zip(missing, decoded):
+            memo[keys[i]] = found[i] = recon
+    return found
 
 
 def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str, mode: str = "fast",

@@ -148,6 +148,41 @@ def _share_one_view(body: str, scene_id: str, panels: list[Panel], columns: int)
     return body[:end] + script + body[end:] if end >= 0 else body
 
 
+# Viewer options chosen in the browser: on a software WebGL renderer (SwiftShader, llvmpipe: a browser without GPU
+# acceleration) no antialiasing, whose pass renders every viewer at twice its size and compiles a 12 kB FXAA shader
+# for each: 2.6 s -> 1.1 s for a two-panel scene on 2 cores (BENCHMARKS.md, "Selection to panel"). The renderer is
+# read once a browser tab (a throwaway WebGL context) and kept in its sessionStorage.
+RENDERER_OPTIONS_JS = """<script>
+function nesfViewerOptions() {
+  var key = 'nesf.softwareWebGL', soft = null;
+  try { soft = window.sessionStorage.getItem(key); } catch (e) {}
+  if (soft === null) {
+    soft = 'false';
+    try {
+      var gl = document.createElement('canvas').getContext('webgl');
+      if (gl) {
+        var info = gl.getExtension('WEBGL_debug_renderer_info');
+        var name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+        soft = String(/swiftshader|llvmpipe|softpipe|software|basic render/i.test(name));
+        var lose = gl.getExtension('WEBGL_lose_context');
+        if (lose) lose.loseContext();
+      }
+    } catch (e) {}
+    try { window.sessionStorage.setItem(key, soft); } catch (e) {}
+  }
+  return soft === 'true' ? {antialias: false} : {};
+}
+</script>"""
+VIEWER_OPTIONS = '{backgroundColor:"white"}'
+
+
+def _with_renderer_options(body: str) -> str:
+    """py3Dmol's viewer (grid) creation given `nesfViewerOptions()` (RENDERER_OPTIONS_JS) beside its background."""
+    if VIEWER_OPTIONS not in body:  # another py3Dmol: leave its defaults
+        return body
+    return RENDERER_OPTIONS_JS + body.replace(VIEWER_OPTIONS, f"Object.assign({VIEWER_OPTIONS}, nesfViewerOptions())")
+
+
 def scene_html(
     panels: list[Panel],
     *,
@@ -207,6 +242,7 @@ def scene_html(
         view.setHoverable({}, True, _HOVER_JS, _UNHOVER_JS, viewer=where)
         view.zoomTo(viewer=where)
     body = _share_one_view(view.write_html(), view.uniqueid, panels, columns)
+    body = _with_renderer_options(body)
     # py3Dmol names the scene after the clock; a name from the content keeps the HTML identical across reruns,
     # so Streamlit does not rebuild the iframe (and reset the camera) when nothing changed.
     stable = "s" + hashlib.sha1((body.replace(view.uniqueid, "") + repr((height, reps, style))).encode()).hexdigest()[:16]

@@ -18,9 +18,10 @@ browser purges the drawn chart and plots a new one (`benchmarks/bench_map_scale.
   [{"customdata", "x", "y", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}], "lasso": [...]}}), so the page reads
   them as it read those.
 
-plotly.js is the copy the installed `plotly` package ships (the version its JSON is written for), sent to the browser
-once per session within the component's data. A page that lacks plotly.js or a points payload (its cache was lost)
-asks for it again.
+plotly.js is the copy the installed `plotly` package ships (the version its JSON is written for), copied into the
+app's static folder and loaded by the page with a script tag (`static_plotly_url`); where that copy cannot be written
+or loaded, it is sent once per session within the component's data. A page that lacks plotly.js or a points payload
+(its cache was lost) asks for it again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import collections
 import functools
 import hashlib
 import json
+import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -40,22 +43,40 @@ import streamlit as st
 from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
 
 SENT_PLOTLY = "nesf.map_chart_plotly_sent"   # session state: plotly.js was sent to this session's browser
+PLOTLY_INLINE = "nesf.map_chart_plotly_inline"  # session state: its page could not load the static copy
 SENT_POINTS = "nesf.map_chart_points_sent"   # session state: digests of the points payloads sent to it
 MODEBAR_PX = 32
 POINT_ARRAYS = ("x", "y", "customdata", "text")  # a trace's arrays that stay while its coloring and filter change
 CACHED_MIN_POINTS = 1000                         # traces this large send their point arrays once
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"   # app/static, served at STATIC_URL
+STATIC_URL = "/app/static"
 
 JS = r"""
 const CACHE_SIZE = 4;  // points payloads kept per page (a dataset's maps: t-SNE, PCA)
 
-function loadPlotly(source) {
+function loadInline(source) {  // plotly.js sent within the component's data (the app's static copy is missing)
   if (window.Plotly) return true;
   if (!source) return false;
   const script = document.createElement('script');
   script.textContent = source;  // the UMD bundle defines window.Plotly
   document.head.appendChild(script);
   return Boolean(window.Plotly);
+}
+
+function loadFromUrl(url) {  // a Promise of whether window.Plotly is there: one request a page, compiled off the
+  if (!url) return Promise.resolve(false);  // main thread (an inline script compiles on it) and cached by the browser
+  if (!window.__nesfPlotlyLoading) {
+    window.__nesfPlotlyLoading = new Promise((resolve) => {
+      const script = document.createElement('script');
+      script.src = url;
+      script.async = true;
+      script.onload = () => resolve(Boolean(window.Plotly));
+      script.onerror = () => { window.__nesfPlotlyLoading = undefined; resolve(false); };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__nesfPlotlyLoading;
 }
 
 const TYPED = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
@@ -109,21 +130,36 @@ function selectionOf(event) {
 export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const plot = parentElement.querySelector('.nesf-map-chart');
-  if (!loadPlotly(data.plotly)) {
-    setTriggerValue('needs_plotly', true);
-    return;
-  }
-  const cache = cachePoints(data.points);
+  let mounted = true;
   const cleanup = () => {  // on unmount: the chart's WebGL contexts and listeners go with it
-    window.Plotly.purge(plot);
+    mounted = false;
+    if (window.Plotly) window.Plotly.purge(plot);
     plot.__nesfSpec = undefined;
     plot.__nesfWired = false;
   };
-  if (plot.__nesfSpec === data.spec) return cleanup;  // a rerun that left the figure as it was: nothing to redraw
+  if (window.Plotly || data.plotly) {
+    if (!loadInline(data.plotly)) {
+      setTriggerValue('needs_plotly', true);
+      return;
+    }
+    draw(component, plot);
+    return cleanup;
+  }
+  loadFromUrl(data.plotly_url).then((loaded) => {
+    if (!loaded) setTriggerValue('needs_plotly', true);  // the server sends it inline then
+    else if (mounted) draw(component, plot);
+  });
+  return cleanup;
+}
+
+function draw(component, plot) {
+  const {data, setTriggerValue} = component;
+  const cache = cachePoints(data.points);
+  if (plot.__nesfSpec === data.spec) return;  // a rerun that left the figure as it was: nothing to redraw
   const figure = JSON.parse(data.spec);
   if (!withPoints(figure, cache)) {
     setTriggerValue('needs_points', true);
-    return cleanup;
+    return;
   }
   plot.__nesfSpec = data.spec;
   figure.layout.uirevision = 'nesf-map';  // zoom and pan survive updates
@@ -138,7 +174,6 @@ export default function (component) {
     });
     plot.on('plotly_click', (event) => setTriggerValue('selection', {selection: selectionOf(event)}));
   });
-  return cleanup;
 }
 """
 
@@ -148,6 +183,30 @@ HTML = '<div class="nesf-map-chart" style="width: 100%"></div>'
 @functools.cache
 def _component():
     return st.components.v2.component("nesf.map_chart", html=HTML, js=JS, isolate_styles=False)
+
+
+def _send_plotly_inline() -> None:
+    """The page has no plotly.js (its static copy failed to load, or the inline copy was lost): send it inline."""
+    st.session_state.pop(SENT_PLOTLY, None)
+    st.session_state[PLOTLY_INLINE] = True
+
+
+@functools.cache
+def static_plotly_url() -> str | None:
+    """The URL of plotly.js in the app's static folder (served by `server.enableStaticServing`), copied there from
+    the installed `plotly` package on first use (named by its version, ignored by git), or None where that folder
+    cannot be written (the chart then sends plotly.js inline). A page loads it with a script tag: the browser
+    fetches it while the page builds, compiles it off its main thread and caches it, where inline it was sent
+    through the session's websocket and compiled on the main thread (~0.6 s of a first paint, BENCHMARKS.md)."""
+    target = STATIC_DIR / f"plotly-{plotly.__version__}.min.js"
+    try:
+        if not target.is_file() or target.stat().st_size != PLOTLY_JS.stat().st_size:
+            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            shutil.copyfile(PLOTLY_JS, partial)
+            os.replace(partial, target)
+    except OSError:
+        return None
+    return f"{STATIC_URL}/{target.name}"
 
 
 @functools.cache
@@ -268,10 +327,13 @@ def map_chart(figure, *, key: str, config: dict | None = None, selections: bool 
     data = {"spec": spec, "config": config or {}, "selectable": selections,
             "points": {digest: text for digest, text in payloads.items() if digest not in sent}}
     sent.update(payloads)
-    if not st.session_state.get(SENT_PLOTLY):
+    url = None if st.session_state.get(PLOTLY_INLINE) else static_plotly_url()
+    if url is not None:
+        data["plotly_url"] = url
+    elif not st.session_state.get(SENT_PLOTLY):
         data["plotly"] = _plotly_source()
         st.session_state[SENT_PLOTLY] = True
     result = _component()(key=key, data=data, on_selection_change=lambda: None,
-                          on_needs_plotly_change=lambda: st.session_state.pop(SENT_PLOTLY, None),
+                          on_needs_plotly_change=_send_plotly_inline,
                           on_needs_points_change=lambda: st.session_state.pop(SENT_POINTS, None))
     return getattr(result, "selection", None)

@@ -133,13 +133,14 @@ def downloads(crystal, key: str, *, prefix: str = "") -> None:
         return
     cols = st.columns(2)
     try:
-        cif, poscar = to_cif(crystal), to_poscar(crystal)
+        cif = to_cif(crystal)  # written now: a crystal pymatgen cannot write is said here, not at the click
     except Exception as exc:  # noqa: BLE001
         st.caption(describe(exc, "Export"))
         return
     cols[0].download_button("Download CIF", cif, file_name=prefix + download_name(crystal, "cif"),
                             mime="chemical/x-cif", key=f"{key}_cif", icon=":material/download:")
-    cols[1].download_button("Download POSCAR", poscar, file_name=prefix + download_name(crystal, "vasp"),
+    # written on click: the first POSCAR of a server imports pymatgen.io.vasp (~1 s), which no page should wait for
+    cols[1].download_button("Download POSCAR", lambda: to_poscar(crystal), file_name=prefix + download_name(crystal, "vasp"),
                             mime="text/plain", key=f"{key}_poscar", icon=":material/download:")
 
 

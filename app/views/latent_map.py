@@ -29,6 +29,7 @@ RANGE_COLUMNS = {"volume_angstrom3": "Cell volume (Å³)", "num_atoms": "Atoms i
 CATEGORY_COLUMNS = {"crystal_system": "Crystal system", "split": "Split"}
 DECODE_AT = "map_decode_at"      # (method, x, y) of the last "Decode here"
 BOX_CENTRE = "map_box_centre"    # (x, y) of the last box drawn on the map
+GRID_OPEN = "map_grid_open"      # whether the selection's "seen together" grid is open
 
 
 def _map_settings(shipped: MapConfig) -> state.MapSettings:
@@ -401,9 +402,12 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     table = collection.table.loc[rows]
     st.dataframe(table, hide_index=True, width="stretch", height=min(300, 38 + 35 * len(rows)))
     if len(rows) > 1:
+        # drawn only while open (its nine reconstructions and eighteen 3D viewers cost seconds a selection); the
+        # user's choice stays for the next selection
         with st.expander(f"See {min(len(rows), GRID_SIZE)} of them together", icon=":material/grid_view:",
-                         expanded=True):
-            _selection_grid(ctx, rows)
+                         key=GRID_OPEN, on_change="rerun") as grid:
+            if grid.open:
+                _selection_grid(ctx, rows)
     shown_rows = rows[:MAX_SHOWN]
     if len(rows) > MAX_SHOWN:
         st.caption(f"The first {MAX_SHOWN} can be opened below.")

@@ -218,3 +218,71 @@ def test_the_first_view_frames_all_but_the_far_points(collection):
     assert y0 < rest[:, 1].min() and y1 > rest[:, 1].max()
     layout = base_map_figure(table, far, color_by=None).layout
     assert tuple(layout.xaxis.range) == pytest.approx((x0, x1)) and tuple(layout.yaxis.range) == pytest.approx((y0, y1))
+
+
+def test_plotly_js_is_served_from_the_apps_static_folder_or_sent_inline_where_it_cannot_be(tmp_path, monkeypatch):
+    from app.ui import map_chart
+
+    monkeypatch.setattr(map_chart, "STATIC_DIR", tmp_path)
+    map_chart.static_plotly_url.cache_clear()
+    try:
+        url = map_chart.static_plotly_url()
+        copy = tmp_path / url.rsplit("/", 1)[1]
+        assert url.startswith("/app/static/plotly-") and copy.read_bytes() == map_chart.PLOTLY_JS.read_bytes()
+        assert [p.name for p in tmp_path.iterdir()] == [copy.name]          # no partial copy left behind
+        monkeypatch.setattr(map_chart, "STATIC_DIR", tmp_path / "a-file" / "static")
+        (tmp_path / "a-file").write_text("not a folder")
+        map_chart.static_plotly_url.cache_clear()
+        assert map_chart.static_plotly_url() is None                       # unwritable: the chart sends it inline
+    finally:
+        map_chart.static_plotly_url.cache_clear()
+
+
+@pytest.mark.browser
+def test_the_chart_loads_plotly_from_its_url_once_and_asks_for_it_inline_when_that_fails():
+    """The chart's script in Chromium without plotly.js: two charts mounted at once load the URL once and draw
+    when it has loaded; a URL that fails asks the server for plotly.js inline (`needs_plotly`), draws nothing."""
+    from playwright.sync_api import sync_playwright
+
+    from app.ui.map_chart import JS
+    from app_helpers import CHROMIUM, CHROMIUM_ARGS, need_browser
+
+    need_browser()
+    harness = """async ([js, url]) => {
+      const module = await import(URL.createObjectURL(new Blob([js], {type: 'text/javascript'})));
+      const triggers = [];
+      const mount = () => {
+        const parent = document.createElement('div');
+        parent.innerHTML = '<div class="nesf-map-chart"></div>';
+        document.body.appendChild(parent);
+        const spec = JSON.stringify({data: [], layout: {}});
+        module.default({data: {spec, points: {}, config: {}, selectable: false, plotly_url: url},
+                        parentElement: parent, setTriggerValue: (name, value) => triggers.push(name)});
+      };
+      mount();
+      mount();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return [triggers, window.__requests || 0, window.Plotly ? window.Plotly.drawn : null];
+    }"""
+    fake_plotly = ("window.__requests = (window.__requests || 0) + 1; window.Plotly = {drawn: 0, purge: () => {}, "
+                   "react: () => { window.Plotly.drawn += 1; return Promise.resolve(); }};")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            found = {}
+            for name, status in (("served", 200), ("missing", 404)):
+                page = browser.new_page()
+                def serve(route, request, status=status):
+                    if request.url.endswith("/page"):
+                        route.fulfill(status=200, content_type="text/html", body="<html></html>")
+                    else:
+                        route.fulfill(status=status, content_type="text/javascript",
+                                      body=fake_plotly if status == 200 else "")
+                page.route("http://nesf.test/**", serve)
+                page.goto("http://nesf.test/page")
+                found[name] = page.evaluate(harness, [JS, "http://nesf.test/app/static/plotly.min.js"])
+                page.close()
+        finally:
+            browser.close()
+    assert found["served"] == [[], 1, 2]                     # one request, both charts drawn
+    assert found["missing"] == [["needs_plotly", "needs_plotly"], 0, None]

@@ -169,6 +169,35 @@ def test_model_computations_of_many_sessions_run_at_most_the_setting_at_once(mon
             backend.COMPUTE_GATE.slots.release()
 
 
+def test_a_crystal_reconstructed_before_is_not_decoded_again_in_another_selection(monkeypatch):
+    """The map's selection panel reconstructs its grid of nine and then the crystal opened: the opened one, and any
+    crystal of an earlier selection, comes from the memo; only the others are decoded, together."""
+    from app import backend
+
+    class Net(_CountingNet):
+        def __init__(self):
+            super().__init__()
+            self.decoded = []
+
+        def reconstruct(self, crystals, config=None):
+            self.decoded.append(len(crystals))
+            return [Crystal(c.lattice, c.cart_coords, c.species, id=f"recon-{c.id}") for c in crystals]
+
+    net = Net()
+    monkeypatch.setattr(backend, "model", lambda checkpoint, device="auto": net)
+    monkeypatch.setattr(backend, "checkpoint_hash", lambda checkpoint: "h")
+    monkeypatch.setattr(backend, "_results", lambda memo=Memo(max_entries=64, max_bytes=MB): memo)
+    crystals = [Crystal(np.eye(3) * (3.0 + 0.01 * i), np.zeros((1, 3)), np.array([11]), id=f"c{i}") for i in range(6)]
+    first = backend.reconstruct(None, crystals[:4])
+    assert [r.id for r in first] == ["recon-c0", "recon-c1", "recon-c2", "recon-c3"]
+    assert backend.reconstruct(None, [crystals[0]])[0] is first[0]           # the opened one: no decode
+    again = backend.reconstruct(None, crystals[2:6])                         # two seen, two new
+    assert [r.id for r in again] == ["recon-c2", "recon-c3", "recon-c4", "recon-c5"]
+    assert again[0] is first[2] and net.decoded == [4, 2]
+    twin = Crystal(crystals[0].lattice, crystals[0].cart_coords, crystals[0].species, id="same-content-other-id")
+    assert backend.reconstruct(None, [twin])[0].id == "recon-same-content-other-id"   # kept by id too
+
+
 def test_compute_slot_is_reentrant_and_released_by_a_failure():
     from app import backend
 

@@ -569,6 +569,12 @@ def test_a_map_selection_is_seen_together_and_two_start_an_interpolation(at):
     at.session_state["nesf.map_selection"] = list(range(12))
     at.run()
     _no_traceback(at)
+    # closed at first (nine reconstructions and eighteen 3D viewers would cost every selection seconds): not drawn
+    assert not [d for d in at.dataframe if "atoms (input → recon.)" in d.value.columns]
+    assert any(e.label.startswith("See 9 of them together") for e in at.expander)
+    at.session_state["map_grid_open"] = True  # the user opens it (app.views.latent_map.GRID_OPEN)
+    at.run()
+    _no_traceback(at)
     grid = next(d for d in at.dataframe if "atoms (input → recon.)" in d.value.columns).value
     assert len(grid) == 9  # at most nine seen together
     assert grid["id"].tolist() == at.dataframe[0].value["id"].tolist()[:9]

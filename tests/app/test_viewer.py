@@ -90,3 +90,48 @@ def test_an_atom_just_below_a_far_face_is_drawn_on_the_near_one():
     x_na, x_cl = float(rows[0][2]), float(rows[1][2])
     assert x_na == pytest.approx(-0.002, abs=1e-6)  # 0.01 A below the far face: at the near one
     assert x_cl == pytest.approx(0.9, abs=1e-6)      # 0.5 A from it: where it is
+
+
+@pytest.mark.browser
+def test_a_software_webgl_browser_draws_without_antialiasing_and_a_gpu_one_keeps_it(tmp_path):
+    """Chromium on SwiftShader (no GPU, as on the test machines): the scene's viewers are created without
+    antialiasing (its pass costs ~1 s a viewer there) and still draw; a renderer that names a GPU keeps it (the
+    renderer's name faked, since the machine has no GPU)."""
+    from playwright.sync_api import sync_playwright
+
+    from app_helpers import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, need_browser
+
+    need_browser()
+    html = viewer.scene_html([viewer.Panel(_nacl()), viewer.Panel(_nacl())],
+                             js_url=(REPO_ROOT / "app" / "static" / "3Dmol-min.js").as_uri())
+    page_file = tmp_path / "scene.html"
+    page_file.write_text(f"<html><body>{html}</body></html>")
+    fake_gpu = """() => {
+      const get = WebGLRenderingContext.prototype.getParameter;
+      WebGLRenderingContext.prototype.getParameter = function (p) {
+        return p === 0x9246 || p === this.RENDERER ? 'ANGLE (NVIDIA GeForce RTX 4070)' : get.call(this, p);
+      };
+    }"""
+    antialias = """() => Array.from(document.querySelectorAll('canvas'))
+      .map(c => c.getContext('webgl2') || c.getContext('webgl'))
+      .map(gl => gl ? gl.getContextAttributes().antialias : null)"""
+    found = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS + ["--allow-file-access-from-files"])
+        try:
+            for name, setup in (("software", None), ("gpu", fake_gpu)):
+                page = browser.new_page()
+                errors = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                if setup:
+                    page.add_init_script(f"({setup})()")
+                page.goto(page_file.as_uri(), wait_until="load")
+                page.locator("canvas").first.wait_for()
+                found[name] = (page.evaluate(antialias), errors,
+                               page.evaluate("() => window.sessionStorage.getItem('nesf.softwareWebGL')"))
+                page.close()
+        finally:
+            browser.close()
+    assert found["software"] == ([False], [], "true")   # the grid's panels share one canvas
+    assert found["gpu"] == ([True], [], "false")
