@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 import streamlit as st  # noqa: E402
 
 from app import links, memo, state  # noqa: E402
-from app.ui import sidebar  # noqa: E402
+from app.ui import map_chart, sidebar  # noqa: E402
 
 st.set_page_config(page_title="NeSF Explorer", page_icon=str(Path(__file__).with_name("static") / "favicon.png"),
                    layout="wide")
@@ -36,7 +36,10 @@ pages = {
 }
 state.set_pages(pages)
 navigation = st.navigation(list(pages.values()))
+MAP_PAGES = ("map", "interpolate", "generate")
 try:
+    if (navigation.url_path or "map") in MAP_PAGES:
+        map_chart.preload_plotly()
     context = sidebar.render()
     state.set_context(context)
     links.show_problems()

@@ -52,18 +52,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"   # app/static, served at STATIC_URL
 STATIC_URL = "/app/static"
 
-JS = r"""
-const CACHE_SIZE = 4;  // points payloads kept per page (a dataset's maps: t-SNE, PCA)
-
-function loadInline(source) {  // plotly.js sent within the component's data (the app's static copy is missing)
-  if (window.Plotly) return true;
-  if (!source) return false;
-  const script = document.createElement('script');
-  script.textContent = source;  // the UMD bundle defines window.Plotly
-  document.head.appendChild(script);
-  return Boolean(window.Plotly);
-}
-
+# shared by the chart and `preload_plotly`: both wait on one request
+LOAD_FROM_URL = r"""
 function loadFromUrl(url) {  // a Promise of whether window.Plotly is there: one request a page, compiled off the
   if (!url) return Promise.resolve(false);  // main thread (an inline script compiles on it) and cached by the browser
   if (!window.__nesfPlotlyLoading) {
@@ -78,7 +68,21 @@ function loadFromUrl(url) {  // a Promise of whether window.Plotly is there: one
   }
   return window.__nesfPlotlyLoading;
 }
+"""
 
+JS = r"""
+const CACHE_SIZE = 4;  // points payloads kept per page (a dataset's maps: t-SNE, PCA)
+
+function loadInline(source) {  // plotly.js sent within the component's data (the app's static copy is missing)
+  if (window.Plotly) return true;
+  if (!source) return false;
+  const script = document.createElement('script');
+  script.textContent = source;  // the UMD bundle defines window.Plotly
+  document.head.appendChild(script);
+  return Boolean(window.Plotly);
+}
+
+${LOAD_FROM_URL}
 const TYPED = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
                u4: Uint32Array, u2: Uint16Array, u1: Uint8Array};
 
@@ -177,6 +181,12 @@ function draw(component, plot) {
 }
 """
 
+JS = JS.replace("${LOAD_FROM_URL}", LOAD_FROM_URL)
+PRELOAD_JS = LOAD_FROM_URL + """
+export default function (component) {
+  if (!window.Plotly) loadFromUrl(component.data.url);
+}
+"""
 HTML = '<div class="nesf-map-chart" style="width: 100%"></div>'
 
 
@@ -207,6 +217,20 @@ def static_plotly_url() -> str | None:
     except OSError:
         return None
     return f"{STATIC_URL}/{target.name}"
+
+
+@functools.cache
+def _preloader():
+    return st.components.v2.component("nesf.plotly_preload", html="", js=PRELOAD_JS, isolate_styles=False)
+
+
+def preload_plotly() -> None:
+    """Start loading plotly.js at the top of a page that will show a map (app/main.py, before the sidebar): the
+    browser fetches and compiles it while it builds the page, not after the chart's turn comes."""
+    url = None if st.session_state.get(PLOTLY_INLINE) else static_plotly_url()
+    if url is not None:
+        with st.sidebar:
+            _preloader()(key="plotly_preload", data={"url": url})
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from app.training_runs import RunStatus, TrainingManager, TrainSpec
 from nesf.core.config import TrainConfig
 
 POLL_S = 1.5
+PANEL_OPEN = "retrain_open"   # whether the Retrain panel is open (expander key)
 
 
 def manager() -> TrainingManager:
@@ -123,11 +124,17 @@ def _save_uploads(files) -> str | None:
     return str(folder)
 
 
+
 def render(*, dataset_names: dict[str, str], data_dir: str, taken_names: set[str]) -> None:
     runs = manager()
     active = runs.active()
-    with st.expander("Retrain", icon=":material/model_training:", expanded=active is not None
-                     or bool(state.finished_run())):
+    # run only while open (its form's ten widgets cost every page's first paint ~0.5 s in a browser without a
+    # GPU); open at first while a run is going or has just ended
+    if (active is not None or state.finished_run()) and PANEL_OPEN not in st.session_state:
+        st.session_state[PANEL_OPEN] = True  # (not `expanded=`: a changed argument would make it a new widget)
+    with st.expander("Retrain", icon=":material/model_training:", key=PANEL_OPEN, on_change="rerun") as panel:
+        if not panel.open:
+            return
         st.fragment(_status_body, run_every=POLL_S if active is not None else None)()
         if active is not None:
             st.info("One training run at a time: wait for it or cancel it to start another.", icon=":material/info:")

@@ -30,6 +30,8 @@ CATEGORY_COLUMNS = {"crystal_system": "Crystal system", "split": "Split"}
 DECODE_AT = "map_decode_at"      # (method, x, y) of the last "Decode here"
 BOX_CENTRE = "map_box_centre"    # (x, y) of the last box drawn on the map
 GRID_OPEN = "map_grid_open"      # whether the selection's "seen together" grid is open
+DECODE_OPEN = "map_decode_open"  # whether "Decode anywhere" is open
+PLACE_OPEN = "map_place_open"    # whether "Place your structures on the map" is open
 
 
 def _map_settings(shipped: MapConfig) -> state.MapSettings:
@@ -128,6 +130,7 @@ def render(ctx: AppContext) -> None:
     if box is not None and box != st.session_state.get(BOX_CENTRE):  # a new box: its centre fills the position
         st.session_state[BOX_CENTRE] = box
         st.session_state["map_decode_x"], st.session_state["map_decode_y"] = box
+        st.session_state[DECODE_OPEN] = True
     _decode_anywhere(ctx, coords, params.method)
 
     cols = st.columns([2, 3, 4])
@@ -174,8 +177,12 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
     """Decode the latent at a map position: the centre of the last box drawn (box select, even on an empty spot)
     or typed coordinates."""
     collection = ctx.collection
+    if st.session_state.get(DECODE_AT) is not None and DECODE_OPEN not in st.session_state:
+        st.session_state[DECODE_OPEN] = True  # a link's decoded spot opens it
     with st.expander("Decode anywhere: what structure lives at a spot of the map?", icon=":material/my_location:",
-                     expanded=st.session_state.get(DECODE_AT) is not None):
+                     key=DECODE_OPEN, on_change="rerun") as box:
+        if not box.open:  # run only while open: the map's first paint draws none of it
+            return
         if "map_decode_x" not in st.session_state:  # first open: the map's centre
             st.session_state["map_decode_x"], st.session_state["map_decode_y"] = (
                 float(v) for v in np.round(coords.mean(axis=0), 3))
@@ -338,7 +345,10 @@ def _selected_rows(event) -> list[int]:
 
 
 def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
-    with st.expander("Place your structures on the map", icon=":material/add_location:"):
+    with st.expander("Place your structures on the map", icon=":material/add_location:", key=PLACE_OPEN,
+                     on_change="rerun") as box:
+        if not box.open:  # run only while open: the map's first paint draws none of it
+            return None
         picked = inputs.upload_structures("map_upload", label="Structure files to place")
         if not picked:
             return None

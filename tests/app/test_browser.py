@@ -134,7 +134,11 @@ def test_latent_map_select_point_opens_structures(browser_page, server):
     _wait_idle(page)
     frame = _viewer_frame(page)
     assert frame.locator("canvas").count() >= 1
-    # the selection seen together: up to nine input / reconstruction pairs in one scene
+    assert _main(page).locator('iframe[title="st.iframe"]').count() == 1  # the grid is not drawn until opened
+    # the selection seen together, opened: up to nine input / reconstruction pairs in one scene
+    _main(page).get_by_text(re.compile(r"See \d of them together")).click()
+    _main(page).locator('iframe[title="st.iframe"]').nth(1).wait_for(timeout=120_000)
+    _wait_idle(page)
     grid = _viewer_frame(page, 0)
     titles = grid.locator('[data-testid="viewer-title"]').all_inner_texts()
     assert 4 <= len(titles) <= 18 and titles[1].startswith("reconstruction")
@@ -312,8 +316,7 @@ def test_decode_anywhere_from_a_box_on_the_pca_map(browser_page, server):
     page.mouse.move(x0 + 25, y0 + 25, steps=6)
     page.mouse.up()
     _wait_idle(page)
-    main.get_by_text("Decode anywhere").click()
-    x_input = main.get_by_label("x", exact=True)
+    x_input = main.get_by_label("x", exact=True)  # a new box opens "Decode anywhere" at its centre
     x_input.wait_for()
     main.get_by_role("button", name="Decode here").click()
     main.get_by_text(re.compile(r"Decoded at \(")).wait_for(timeout=120_000)

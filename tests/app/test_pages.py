@@ -231,6 +231,9 @@ def test_missing_dataset_and_data_dir_are_messages(at, tmp_path):
 
 
 def test_training_start_refusal_and_cancel(at, app_env):
+    assert not [t for t in at.sidebar.text_input if t.key == "train_name"]  # closed: its form is not drawn
+    at.session_state["retrain_open"] = True  # app.ui.training_panel.PANEL_OPEN: the user opens it
+    at.run()
     sidebar = at.sidebar
     sidebar.text_input(key="train_name").input("bad name!")
     sidebar.multiselect(key="train_datasets").set_value([])
@@ -548,8 +551,21 @@ def test_latent_map_offers_paper_figures(at):
     assert any(label.startswith("Chemiscope file") for label in labels)
 
 
+def test_an_upload_is_placed_on_the_map_once_its_expander_is_opened(at):
+    assert not [u for u in at.file_uploader if u.label == "Structure files to place"]  # closed: not drawn
+    at.session_state["map_place_open"] = True  # app.views.latent_map.PLACE_OPEN: the user opens it
+    at.run()
+    uploader = next(u for u in at.file_uploader if u.label == "Structure files to place")
+    uploader.set_value(("NaCl.cif", NACL_CIF.encode(), "chemical/x-cif")).run()
+    _no_traceback(at)
+    placed = next(d.value for d in at.dataframe if "nearest in latent space" in d.value.columns)
+    assert placed["formula"].tolist() == ["NaCl"] and placed["trust"].iloc[0]
+
+
 def test_decode_anywhere_on_the_pca_map(at):
+    assert not [n for n in at.number_input if n.key == "map_decode_x"]  # closed: drawn only when opened
     at.session_state["map_decode_x"], at.session_state["map_decode_y"] = 1.0, -0.5  # as a new box's centre sets
+    at.session_state["map_decode_open"] = True                                       # and opens it
     at.session_state["nesf.map_settings"] = __import__("app.state", fromlist=["MapSettings"]).MapSettings("pca")
     at.run()
     _no_traceback(at)
