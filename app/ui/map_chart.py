@@ -219,6 +219,11 @@ def static_plotly_url() -> str | None:
     return f"{STATIC_URL}/{target.name}"
 
 
+def _plotly_url() -> str | None:
+    """The static copy's URL for this session's page, or None where it must get plotly.js inline."""
+    return None if st.session_state.get(PLOTLY_INLINE) else static_plotly_url()
+
+
 @functools.cache
 def _preloader():
     return st.components.v2.component("nesf.plotly_preload", html="", js=PRELOAD_JS, isolate_styles=False)
@@ -227,7 +232,7 @@ def _preloader():
 def preload_plotly() -> None:
     """Start loading plotly.js at the top of a page that will show a map (app/main.py, before the sidebar): the
     browser fetches and compiles it while it builds the page, not after the chart's turn comes."""
-    url = None if st.session_state.get(PLOTLY_INLINE) else static_plotly_url()
+    url = _plotly_url()
     if url is not None:
         with st.sidebar:
             _preloader()(key="plotly_preload", data={"url": url})
@@ -351,7 +356,7 @@ def map_chart(figure, *, key: str, config: dict | None = None, selections: bool 
     data = {"spec": spec, "config": config or {}, "selectable": selections,
             "points": {digest: text for digest, text in payloads.items() if digest not in sent}}
     sent.update(payloads)
-    url = None if st.session_state.get(PLOTLY_INLINE) else static_plotly_url()
+    url = _plotly_url()
     if url is not None:
         data["plotly_url"] = url
     elif not st.session_state.get(SENT_PLOTLY):

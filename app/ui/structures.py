@@ -140,8 +140,9 @@ def downloads(crystal, key: str, *, prefix: str = "") -> None:
     cols[0].download_button("Download CIF", cif, file_name=prefix + download_name(crystal, "cif"),
                             mime="chemical/x-cif", key=f"{key}_cif", icon=":material/download:")
     # written on click: the first POSCAR of a server imports pymatgen.io.vasp (~1 s), which no page should wait for
-    cols[1].download_button("Download POSCAR", lambda: to_poscar(crystal), file_name=prefix + download_name(crystal, "vasp"),
-                            mime="text/plain", key=f"{key}_poscar", icon=":material/download:")
+    cols[1].download_button("Download POSCAR", lambda: to_poscar(crystal),
+                            file_name=prefix + download_name(crystal, "vasp"), mime="text/plain",
+                            key=f"{key}_poscar", icon=":material/download:")
 
 
 TRUST_ICONS = {"high": ":material/verified:", "medium": ":material/help:", "low": ":material/report:",

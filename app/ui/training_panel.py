@@ -124,7 +124,6 @@ def _save_uploads(files) -> str | None:
     return str(folder)
 
 
-
 def render(*, dataset_names: dict[str, str], data_dir: str, taken_names: set[str]) -> None:
     runs = manager()
     active = runs.active()
