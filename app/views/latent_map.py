@@ -15,6 +15,7 @@ from app.ui.context import AppContext
 from app.ui.latent_plot import (COLOR_OPTIONS, DERIVED_COLORS, available_colors, base_map_figure, continuous_colors,
                                  map_view, missing_color_note, selectable_rows)
 from app.ui.map_chart import map_chart
+from app.ui.tables import shown_value
 from nesf.core.canonical import as_shown
 from nesf.core.config import MapConfig
 from nesf.inference.atlas import nearest_neighbors, project_new
@@ -406,11 +407,34 @@ def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
         state.use_for_interpolation_pair(pair[0], pair[1])
 
 
+# the selection table's headers in words, with units (the atlas's column names stay in the CSV and Chemiscope exports)
+SELECTION_COLUMNS = {
+    "num_atoms": st.column_config.NumberColumn("atoms"),
+    "volume_angstrom3": st.column_config.NumberColumn("volume (Å³)", format="%.1f"),
+    "spacegroup_number": st.column_config.NumberColumn("space group", format="%d"),
+    "spacegroup_symbol": st.column_config.TextColumn("symbol"),
+    "crystal_system": st.column_config.TextColumn("crystal system"),
+    "reconstruction_error_angstrom": st.column_config.TextColumn(
+        "recon. error (Å)", help="Position error of its reconstruction, measured when the atlas was built: the "
+                                "test split's crystals only unless the atlas was built with `--errors all`"),
+}
+
+
+def selection_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The selected crystals' rows as the panel shows them: a reconstruction error that was not measured reads
+    ABSENT ("–"), not "None"."""
+    shown = table.copy()
+    if "reconstruction_error_angstrom" in shown:
+        shown["reconstruction_error_angstrom"] = [  # text: one column type for numbers and ABSENT
+            str(shown_value("reconstruction_error_angstrom", v)) for v in shown["reconstruction_error_angstrom"]]
+    return shown
+
+
 def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     collection = ctx.collection
     st.subheader(f"{len(rows)} selected")
-    table = collection.table.loc[rows]
-    st.dataframe(table, hide_index=True, width="stretch", height=min(300, 38 + 35 * len(rows)))
+    st.dataframe(selection_table(collection.table.loc[rows]), hide_index=True, width="stretch",
+                 height=min(300, 38 + 35 * len(rows)), column_config=SELECTION_COLUMNS)
     if len(rows) > 1:
         # drawn only while open (its nine reconstructions and eighteen 3D viewers cost seconds a selection); the
         # user's choice stays for the next selection

@@ -762,3 +762,18 @@ def test_no_capped_picker_offers_select_all():
                     capped.append((path.name, node.lineno,
                                    isinstance(select_all, ast.Constant) and select_all.value is False))
     assert capped and all(ok for _, _, ok in capped), capped
+
+
+def test_the_selection_table_names_its_columns_and_marks_errors_not_measured(at):
+    from app.views.latent_map import SELECTION_COLUMNS, selection_table
+
+    at.session_state["nesf.map_selection"] = [0, 1, 2]
+    at.run()
+    _no_traceback(at)
+    at_table = at.dataframe[0].value
+    errors = at_table["reconstruction_error_angstrom"].tolist()
+    assert "None" not in errors and "nan" not in errors
+    assert all(e == "–" or float(e) >= 0 for e in errors)
+    table = pd.DataFrame({"reconstruction_error_angstrom": [0.01234, None, float("nan")]})
+    assert selection_table(table)["reconstruction_error_angstrom"].tolist() == ["0.012", "–", "–"]
+    assert SELECTION_COLUMNS["volume_angstrom3"]["label"] == "volume (Å³)"
