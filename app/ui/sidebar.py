@@ -118,7 +118,7 @@ def render() -> AppContext:
 
     decode_mode = sb.radio("Decoding", list(DECODE_LABELS), key="decode_mode", horizontal=True,
                            format_func=DECODE_LABELS.get,
-                           help="Fast: particles only in the predicted cell, converged particles stop early. "
+                           help="Fast: particles only in the predicted cell, on a 0.8 Å grid, converged particles stop early. "
                                 "Paper: the full particle grid of the paper (slower). Checkpoint's own: the "
                                 "decoding the checkpoint was trained for (what the command line uses).")
 
