@@ -150,8 +150,8 @@ def _share_one_view(body: str, scene_id: str, panels: list[Panel], columns: int)
 
 # Viewer options chosen in the browser: on a software WebGL renderer (SwiftShader, llvmpipe: a browser without GPU
 # acceleration) no antialiasing, whose pass renders every viewer at twice its size and compiles a 12 kB FXAA shader
-# for each: 2.6 s -> 1.0-1.7 s for a two-panel scene on 2 cores (BENCHMARKS.md, "Selection to panel"). The renderer is
-# read once a browser tab (a throwaway WebGL context) and kept in its sessionStorage.
+# for each: 2.6 s -> 1.0-1.7 s for a two-panel scene on 2 cores (BENCHMARKS.md, "Selection to panel and first
+# paint, cut"). The renderer is read once a browser tab (a throwaway WebGL context) and kept in its sessionStorage.
 RENDERER_OPTIONS_JS = """<script>
 function nesfViewerOptions() {
   var key = 'nesf.softwareWebGL', soft = null;

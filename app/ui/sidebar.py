@@ -118,9 +118,9 @@ def render() -> AppContext:
 
     decode_mode = sb.radio("Decoding", list(DECODE_LABELS), key="decode_mode", horizontal=True,
                            format_func=DECODE_LABELS.get,
-                           help="Fast: particles only in the predicted cell, on a 0.8 Å grid, converged particles stop early. "
-                                "Paper: the full particle grid of the paper (slower). Checkpoint's own: the "
-                                "decoding the checkpoint was trained for (what the command line uses).")
+                           help="Fast: particles only in the predicted cell, on a 0.8 Å grid, converged particles "
+                                "stop early. Paper: the full particle grid of the paper (slower). Checkpoint's own: "
+                                "the decoding the checkpoint was trained for (what the command line uses).")
 
     refine = sb.toggle("Refine latents", value=True, key="refine_latents",
                        help="On: each structure you upload or pick gets its latent refined at test time (up to 50 "
