@@ -135,11 +135,14 @@ export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const plot = parentElement.querySelector('.nesf-map-chart');
   let mounted = true;
-  const cleanup = () => {  // on unmount: the chart's WebGL contexts and listeners go with it
-    mounted = false;
-    if (window.Plotly) window.Plotly.purge(plot);
-    plot.__nesfSpec = undefined;
-    plot.__nesfWired = false;
+  const cleanup = () => {  // on unmount: the chart's WebGL contexts and listeners go with it, once a draw in
+    mounted = false;        // flight has finished (purged under it, plotly.js threw "e.emit is not a function")
+    const purge = () => {
+      if (window.Plotly) window.Plotly.purge(plot);
+      plot.__nesfSpec = undefined;
+      plot.__nesfWired = false;
+    };
+    Promise.resolve(plot.__nesfDrawing).then(purge, purge);
   };
   if (window.Plotly || data.plotly) {
     if (!loadInline(data.plotly)) {
@@ -168,7 +171,8 @@ function draw(component, plot) {
   plot.__nesfSpec = data.spec;
   figure.layout.uirevision = 'nesf-map';  // zoom and pan survive updates
   plot.style.height = `${figure.layout.height || 600}px`;
-  window.Plotly.react(plot, figure.data, figure.layout, Object.assign({responsive: true}, data.config)).then(() => {
+  plot.__nesfDrawing = window.Plotly.react(plot, figure.data, figure.layout,
+                                           Object.assign({responsive: true}, data.config)).then(() => {
     // the chart may have been unmounted (purged) while Plotly drew: a purged element has no .on (seen as
     // "plot.on is not a function" when a busy server let a page switch overtake the draw)
     if (plot.__nesfWired || !data.selectable || typeof plot.on !== 'function') return;

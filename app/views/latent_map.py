@@ -192,11 +192,12 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
                       "t-SNE has no inverse: the latent is interpolated from the nearest map points (switch the map "
                       "to PCA for an exact inverse)."))
         cols = st.columns([1, 1, 1], vertical_alignment="bottom")
-        x = cols[0].number_input("x", format="%.3f", key="map_decode_x")
-        y = cols[1].number_input("y", format="%.3f", key="map_decode_y")
-        if cols[2].button("Decode here", key="map_decode_go", icon=":material/my_location:"):
-            st.session_state[DECODE_AT] = (method, float(x), float(y))
-            st.rerun()
+        cols[0].number_input("x", format="%.3f", key="map_decode_x")
+        cols[1].number_input("y", format="%.3f", key="map_decode_y")
+        # a callback, run before the script: a click is not lost when another rerun (the map's, the expander's)
+        # overtakes the run it started before that run reached this button (CI lost one so)
+        cols[2].button("Decode here", key="map_decode_go", icon=":material/my_location:", on_click=_decode_request,
+                       args=(method,))
         request = st.session_state.get(DECODE_AT)
         if request is None or request[0] != method:
             return
@@ -224,6 +225,11 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
                                                                                       format="%.3f")})
         if shown.num_atoms:
             structures.downloads(shown, "map_decode")
+
+
+def _decode_request(method: str) -> None:
+    st.session_state[DECODE_AT] = (method, float(st.session_state["map_decode_x"]),
+                                   float(st.session_state["map_decode_y"]))
 
 
 def _figure_colors(collection, color_by: str, color_values, color_label, greyed) -> dict:
