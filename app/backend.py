@@ -228,57 +228,68 @@ def _refine_progress(what: str):
     return _progress_bar(f"Refining the latent of {what}…")
 
 
-def select_frame(checkpoint: CheckpointInfo, crystal, device: str = "auto", refine: bool = True):
-    """`Autoencoder.select_frames` of one upload (its best setting, its latent refined unless `refine` is False, and
-    field residual), kept by checkpoint, content and protocol; a progress bar while it refines; NesfError as
-    `Autoencoder.check` where no setting of it fits."""
+def prepare_upload(checkpoint: CheckpointInfo, crystal, source: str, *, stored: bool = False, refine: bool = True,
+                   device: str = "auto"):
+    """`nesf.inference.uploads.prepare` of one picked crystal, asking before another cell is used (`cells="ask"`):
+    an upload in the setting this model reads best, a dataset crystal (`stored`) as stored, its latent refined
+    unless `refine` is False; kept by checkpoint, content, source and protocol; a progress bar while it refines."""
+    from nesf.inference.uploads import prepare
     from nesf.model.refine import ENCODER_ONLY
 
     net = model(checkpoint, device)
-    key = ("select_frame", checkpoint_hash(checkpoint), crystal_key(crystal), refine)
 
-    def compute():
-        if not refine:
-            return net.select_frames([crystal], ENCODER_ONLY)[0]
-        bar, progress = _refine_progress(crystal.formula or "the structure")
-        try:
-            return net.select_frames([crystal], progress=progress)[0]
-        finally:
-            bar.empty()
+    def compute(progress):
+        return prepare(net, crystal, source, cells="ask", setting="stored" if stored else "best",
+                       refine=None if refine else ENCODER_ONLY, progress=progress)
 
-    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+    key = ("prepare", checkpoint_hash(checkpoint), crystal_key(crystal), source, stored, refine)
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(_with_refine_bar(compute, crystal, refine)))
 
 
-def given_choice(checkpoint: CheckpointInfo, crystal, device: str = "auto", refine: bool = True):
-    """A dataset crystal's `FrameChoice` in its stored setting (as the model was trained), its latent refined unless
-    `refine` is False; kept by checkpoint, content and protocol."""
+def accept_offer(checkpoint: CheckpointInfo, prepared, *, refine: bool = True, device: str = "auto"):
+    """`nesf.inference.uploads.accept_offer`: a refused upload encoded in the cell it was offered, kept by checkpoint,
+    content and protocol."""
+    from nesf.inference.uploads import accept_offer as accept
     from nesf.model.refine import ENCODER_ONLY
 
     net = model(checkpoint, device)
-    key = ("given_choice", checkpoint_hash(checkpoint), crystal_key(crystal), refine)
 
-    def compute():
-        choices = net.given_frames([crystal])
+    def compute(progress):
+        return accept(net, prepared, refine=None if refine else ENCODER_ONLY, progress=progress)
+
+    key = ("accept_offer", checkpoint_hash(checkpoint), crystal_key(prepared.offer.crystal), prepared.source, refine)
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(_with_refine_bar(compute, prepared.offer.crystal,
+                                                                              refine)))
+
+
+def _with_refine_bar(compute, crystal, refine: bool):
+    """`compute(progress)` as a function of nothing, with a progress bar while it refines `crystal` (`refine`)."""
+    def run():
         if not refine:
-            return net.refine(choices, ENCODER_ONLY)[0]
+            return compute(None)
         bar, progress = _refine_progress(crystal.formula or "the structure")
         try:
-            return net.refine(choices, progress=progress)[0]
+            return compute(progress)
         finally:
             bar.empty()
 
-    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+    return run
 
 
-def decode_choices(checkpoint: CheckpointInfo, choices, mode: str = "fast", device: str = "auto") -> list:
-    """The decoded crystals of `FrameChoice`s' latents (refined or the encoder's), kept by checkpoint, latents and
-    decoding preset."""
+def reconstruct_uploads(checkpoint: CheckpointInfo, prepared, mode: str = "fast", device: str = "auto") -> list:
+    """`nesf.inference.uploads.reconstruct` of accepted uploads (`PreparedUpload`s): decoded, measured and read for
+    trust, kept by checkpoint, latents, settings and decoding preset."""
+    from nesf.inference.uploads import reconstruct
+
     net = model(checkpoint, device)
-    latents = np.stack([np.asarray(c.latent, dtype=np.float32) for c in choices])
-    key = ("decode", checkpoint_hash(checkpoint), hashlib.sha1(latents.tobytes()).hexdigest()[:20], mode)
-    ids = [c.crystal.id for c in choices]
-    return _results().get_or_compute(
-        key, COMPUTE_GATE.gated(lambda: list(net.decode(latents, net.decode_preset(mode), ids=ids))))
+
+    def compute():
+        return reconstruct(net, list(prepared), net.decode_preset(mode))
+
+    latents = np.stack([np.asarray(p.choice.latent, dtype=np.float32) for p in prepared])
+    key = ("reconstruct-uploads", checkpoint_hash(checkpoint), hashlib.sha1(latents.tobytes()).hexdigest()[:20],
+           crystals_key([p.choice.crystal for p in prepared]), mode)
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
 
 def trust(checkpoint: CheckpointInfo, items, device: str = "auto") -> list:

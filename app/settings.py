@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nesf.data import limits
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,9 +32,10 @@ DEFAULT_CHECKPOINT = os.environ.get("NESF_DEFAULT_CHECKPOINT", "lcs6a.pt")  # fi
 RUNS_DIR = USER_CHECKPOINT_DIR / ".runs"          # one folder per training run: pid, progress JSONL, log
 UPLOADS_DIR = USER_CHECKPOINT_DIR / ".uploads"    # structure files kept for "train on my uploads"
 
-MAX_UPLOAD_MB = float(os.environ.get("NESF_MAX_UPLOAD_MB", "5"))
+# the library's limits on one structure file (nesf.data.limits, the CLI's too); a server may lower the size
+MAX_UPLOAD_MB = float(os.environ.get("NESF_MAX_UPLOAD_MB", str(limits.MAX_FILE_BYTES / 2**20)))
 MAX_UPLOAD_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024)
-MAX_ATOMS = 400            # atoms per uploaded structure (the paper's datasets have at most ~100)
+MAX_ATOMS = limits.MAX_ATOMS   # atoms per uploaded structure
 MAX_FILES = 50             # files in one batch upload
 MAX_INTERPOLATION_STEPS = 30
 

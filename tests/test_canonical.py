@@ -247,3 +247,64 @@ def test_offers_quote_crystals_unlike_the_training_set_and_the_uploads_own_trust
     offered, declined = shipped_autoencoder.cell_offers(COPPER)
     assert "primitive standard" in [c.meta["cell"] for c in declined]
     assert "primitive standard" not in [c.meta["cell"] for c in offered]
+
+
+def test_one_upload_path_asks_uses_or_never_uses_the_offered_cell(shipped_autoencoder, monkeypatch):
+    """`prepare`'s cell policy: the app asks ("ask": refused with the offer, `accept_offer` once the user agrees), the
+    CLI uses it ("use"), `--no-fitting-cell` never; asked then accepted is the same encoding as used at once."""
+    from dataclasses import replace
+
+    from nesf.inference.uploads import accept_offer, prepare
+    from nesf.model.refine import ENCODER_ONLY
+
+    metrics = {"novel[primitive standard cells]": {"match_rate_percent": 95.0, "count": 40}}
+    monkeypatch.setattr(shipped_autoencoder, "info", replace(shipped_autoencoder.info, metrics=metrics))
+    monkeypatch.setattr(shipped_autoencoder, "range", SMALL_RANGE)
+    asked = prepare(shipped_autoencoder, COPPER, "Cu.cif", cells="ask", refine=ENCODER_ONLY)
+    assert not asked.accepted and asked.choice is None
+    assert asked.refused.startswith("Cu: outside this model's range: a = 3.61 A")
+    assert asked.offer.kind == "primitive standard" and asked.offer.crystal.num_atoms == 1
+    assert asked.offer.note == ("its primitive standard cell (1 atoms, a, b, c = 2.55, 2.55, 2.55 A) fits this model; "
+                                "crystals unlike the training set converted to this kind of cell matched 95 % of the "
+                                "time (40 crystals)")
+    accepted = accept_offer(shipped_autoencoder, asked, refine=ENCODER_ONLY)
+    used = prepare(shipped_autoencoder, COPPER, "Cu.cif", cells="use", refine=ENCODER_ONLY)
+    for item in (accepted, used):
+        assert item.accepted and not item.refused and item.choice.crystal.num_atoms == 1
+        assert item.cell_note.startswith(asked.offer.note + "; this upload's own trust: ")
+    np.testing.assert_allclose(accepted.choice.latent, used.choice.latent, atol=1e-6)
+    never = prepare(shipped_autoencoder, COPPER, "Cu.cif", cells="never", refine=ENCODER_ONLY)
+    assert not never.accepted and never.offer is None and never.refused == asked.refused
+    with pytest.raises(NesfError, match=r"^Cu\.cif: no other cell of it fits this model$"):
+        accept_offer(shipped_autoencoder, never)
+
+
+def test_one_upload_path_reconstructs_measures_and_reads_trust(shipped_autoencoder):
+    """`reconstruct`: each accepted upload decoded, scored against the input in the setting encoded (the paper's
+    metrics) and read for trust; the decoded crystals may be given (the app keeps them); a refused upload is named."""
+    from nesf.core.config import DecodeConfig
+    from nesf.inference.uploads import prepare, reconstruct
+    from nesf.model.refine import ENCODER_ONLY
+
+    nacl = Crystal.from_frac(np.eye(3) * 5.64, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5], [.5, 0, 0],
+                                                 [0, .5, 0], [0, 0, .5], [.5, .5, .5]], [11] * 4 + [17] * 4, "NaCl")
+    prepared = prepare(shipped_autoencoder, nacl, "NaCl.cif", refine=ENCODER_ONLY)
+    (result,) = reconstruct(shipped_autoencoder, [prepared], DecodeConfig.fast())
+    assert result.upload is prepared and result.decoded.formula == "NaCl" and not result.metrics_problem
+    assert result.metrics["num_atoms_true"] == 8 and result.metrics["match"]
+    assert result.metrics["position_error_actual_angstrom"] < 0.2
+    assert result.trust.level in ("high", "medium", "low", "beyond calibration", "unknown") and result.trust.readings
+    empty = Crystal(np.eye(3) * 5.64, np.zeros((0, 3)), [], "NaCl")
+    (given,) = reconstruct(shipped_autoencoder, [prepared], decoded=[empty])
+    assert given.decoded is empty and given.metrics["num_atoms_pred"] == 0 and not given.metrics["match"]
+    refused = prepare(shipped_autoencoder, Crystal(np.eye(3) * 30.0, [[0, 0, 0]], [11], "big"), "big.cif")
+    with pytest.raises(NesfError, match=r"^not encoded, nothing to reconstruct: big\.cif$"):
+        reconstruct(shipped_autoencoder, [prepared, refused])
+
+
+def test_the_app_and_the_cli_read_files_under_the_same_limits():
+    import app.settings as app_settings
+    from nesf.data import limits
+
+    assert app_settings.MAX_ATOMS == limits.MAX_ATOMS == 400
+    assert app_settings.MAX_UPLOAD_BYTES == limits.MAX_FILE_BYTES

@@ -218,7 +218,7 @@ Cl1 Cl 0.5 0.5 0.5
     ("5.64", "179.999", "", r"cell angles \(179.999, 90, 90\) deg do not form a cell"),
     ("5.64", "90", "Na2 Na 0.01 0 0\n", r"atoms 1 \(Na\) and 2 \(Na\) are 0.06 A apart, closer than 0.5 A"),
     ("5.64", "90", "".join(f"X{i} Na 0.{i:03d} 0.3 0.3\n" for i in range(600)),
-     r"lists 602 atom sites, more than the limit of 500 atoms"),
+     r"lists 602 atom sites, more than the limit of 400 atoms"),
 ])
 def test_cells_that_would_crash_or_hang_native_code_are_refused_first(a, alpha, extra, message):
     data = NACL_CIF.format(a=a, alpha=alpha, extra=extra).encode()

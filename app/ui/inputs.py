@@ -9,6 +9,7 @@ import streamlit as st
 from app import backend, settings, state
 from app.errors import describe
 from app.ui.context import AppContext
+from nesf.inference.uploads import PreparedUpload
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,18 @@ class Picked:
     crystal: object
     source: str
     index: int | None = None   # row in the active collection, when picked from it
-    frame: object = None       # once fitted: the FrameChoice it is encoded with (nesf.model.frame_select), its
-                               # latent refined or the encoder's (AppContext.refine)
-    cell_note: str = ""        # for an upload in another cell than its own: which, and its measured quality
+    upload: PreparedUpload | None = None  # once fitted: the library's prepared upload, accepted (its `choice`: the
+                                          # cell and setting encoded, the latent refined or the encoder's)
+
+    @property
+    def frame(self):
+        """The `FrameChoice` it is encoded with (nesf.model.frame_select), once fitted."""
+        return None if self.upload is None else self.upload.choice
+
+    @property
+    def cell_note(self) -> str:
+        """For an upload in another cell than its own: which, and its measured quality."""
+        return "" if self.upload is None else self.upload.cell_note
 
 
 def upload_structures(key: str, *, multiple: bool = True, label: str = "Structure files") -> list[Picked]:
@@ -169,45 +179,32 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
 
 
 def fitting(ctx: AppContext, picked: list[Picked], key: str) -> list[Picked]:
-    """The picked crystals the model can represent, uploads in the setting the model reads best (frame selection:
-    another equally standard origin or axis order of the same cell). Each one outside the model's range gets a message
-    naming what is out of range; where another valid cell of the same crystal fits (orthohexagonal, primitive or
-    Niggli-reduced) and the model reconstructs that kind of cell well enough, a toggle offers it, stating the measured
-    quality, and the crystal goes on in that cell once the user accepts."""
-    from nesf.inference.uploads import cell_offer_note, declined_note
-
-    net = ctx.model()
+    """The picked crystals the model can represent, through the library's one upload path
+    (`nesf.inference.uploads.prepare`): uploads in the setting the model reads best (another equally standard origin
+    or axis order of the same cell), dataset crystals as stored. Each one outside the model's range gets the
+    library's message naming what is out of range; where another valid cell of the same crystal fits
+    (orthohexagonal, primitive or Niggli-reduced) and the model reconstructs that kind of cell well enough, a toggle
+    offers it, stating the measured quality, and the crystal goes on in that cell once the user accepts."""
     good = []
     for i, item in enumerate(picked):
         try:
-            if item.index is not None:  # a dataset crystal: in its stored setting, as the model was trained
-                net.check(item.crystal)
-                choice = backend.given_choice(ctx.checkpoint, item.crystal, ctx.device, ctx.refine)
-                good.append(Picked(item.crystal, item.source, item.index, choice))
-            else:
-                choice = backend.select_frame(ctx.checkpoint, item.crystal, ctx.device, ctx.refine)
-                good.append(Picked(choice.crystal, item.source, None, choice))
-            continue
+            prepared = backend.prepare_upload(ctx.checkpoint, item.crystal, item.source, stored=item.index is not None,
+                                              refine=ctx.refine, device=ctx.device)
+            if prepared.offer is not None and not prepared.accepted:
+                st.warning(f"{item.source}: {prepared.refused}", icon=":material/warning:")
+                if not st.toggle(f"Use it instead: {prepared.offer.note}", key=f"{key}_alt_{i}_{item.source}"):
+                    continue
+                prepared = backend.accept_offer(ctx.checkpoint, prepared, refine=ctx.refine, device=ctx.device)
         except Exception as exc:  # noqa: BLE001 - each crystal gets its message, the others go on
-            message = describe(exc, item.source)
-        try:
-            offers, declined = backend.cell_offers(ctx.checkpoint, item.crystal, ctx.device)
-        except Exception:  # noqa: BLE001 - no offer, the message above stands
-            offers, declined = [], []
-        if not offers:
-            why = declined_note(net, declined)
-            st.error(message + (f" ({why})" if why else ""), icon=":material/error:")
+            st.error(describe(exc, item.source), icon=":material/error:")
             continue
-        alternative = offers[0]
-        note = cell_offer_note(net, alternative)
-        kind = alternative.meta.get("cell", "alternative")
-        st.warning(message, icon=":material/warning:")
-        if st.toggle(f"Use it instead: {note}", key=f"{key}_alt_{i}_{item.source}"):
-            try:
-                choice = backend.select_frame(ctx.checkpoint, alternative, ctx.device, ctx.refine)
-            except Exception as exc:  # noqa: BLE001
-                st.error(describe(exc, item.source), icon=":material/error:")
-                continue
-            note = cell_offer_note(net, alternative, choice)  # with this upload's own trust figure
-            good.append(Picked(choice.crystal, f"{item.source} ({kind} cell)", item.index, choice, note))
+        if not prepared.accepted:
+            st.error(f"{item.source}: {prepared.refused}", icon=":material/error:")
+            continue
+        if prepared.offer is not None:  # shown and compared in the cell and setting encoded
+            good.append(Picked(prepared.choice.crystal, f"{item.source} ({prepared.offer.kind} cell)", item.index,
+                               prepared))
+        else:
+            good.append(Picked(item.crystal if item.index is not None else prepared.choice.crystal, item.source,
+                               item.index, prepared))
     return good

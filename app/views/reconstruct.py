@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import backend
-from app.errors import describe, shown_errors
+from app.errors import shown_errors
 from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.structures import TABLE1_DISPLAY
@@ -34,21 +34,16 @@ def render(ctx: AppContext) -> None:
     if not good:
         return
     with st.spinner(f"Reconstructing {len(good)} structure(s)…"), shown_errors("Reconstruction"):
-        results = backend.decode_choices(ctx.checkpoint, [p.frame for p in good], ctx.decode_mode, ctx.device)
-    if not results:
+        reconstructions = backend.reconstruct_uploads(ctx.checkpoint, [p.upload for p in good], ctx.decode_mode,
+                                                      ctx.device)
+    if not reconstructions:
         return
-
-    metrics = []
-    for item, recon in zip(good, results):
-        try:
-            metrics.append(structures.per_structure_metrics(item.crystal, recon))
-        except Exception as exc:  # noqa: BLE001
-            st.error(describe(exc, f"Metrics of {item.source}"))
-            metrics.append(None)
-
-    signals = [None] * len(good)
-    with shown_errors("Trust signal"):
-        signals = backend.trust(ctx.checkpoint, [p.frame for p in good], ctx.device)
+    results = [r.decoded for r in reconstructions]
+    metrics = [r.metrics for r in reconstructions]
+    signals = [r.trust for r in reconstructions]
+    for item, r in zip(good, reconstructions):
+        if r.metrics_problem:
+            st.error(f"Metrics of {item.source}: {r.metrics_problem}", icon=":material/error:")
 
     if len(good) > 1:
         _batch_summary(good, results, metrics, signals)

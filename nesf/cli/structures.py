@@ -55,7 +55,7 @@ def _refine_config(args):
 
 def _print_refused(prepared) -> None:
     for item in prepared:
-        if item.choice is None:
+        if not item.accepted:
             print(f"{item.source}: refused: {item.refused.removeprefix(f'{item.source}: ')}", file=sys.stderr)
 
 
@@ -63,35 +63,30 @@ def cmd_reconstruct(args) -> int:
     """Every structure that can be reconstructed is, and written; each refused one is named with its reason on
     stderr; exit status 1 when any was refused."""
     from nesf.core.canonical import as_shown
-    from nesf.evaluation.metrics import structure_metrics
     from nesf.inference.autoencoder import Autoencoder
-    from nesf.inference.uploads import prepare_files
+    from nesf.inference.uploads import prepare_files, reconstruct
     from nesf.model.refine import refinement_sentence
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    prepared = prepare_files(autoencoder, args.files, use_fitting_cell=not args.no_fitting_cell,
+    prepared = prepare_files(autoencoder, args.files, cells="never" if args.no_fitting_cell else "use",
                              refine=_refine_config(args))
-    accepted = [p for p in prepared if p.choice is not None]
-    if accepted:
-        choices = [p.choice for p in accepted]
-        inputs = [c.crystal for c in choices]
-        preds = autoencoder.decode([c.latent for c in choices], autoencoder.decode_preset(args.decode),
-                                   ids=[c.id for c in inputs])
-        written = [as_shown(c, as_decoded=args.as_decoded) for c in preds]
-        paths = _write_structures(written, Path(args.out_dir), "recon-")
-        signals = autoencoder.trust(choices)
-        for item, true, pred, shown, path, trust_signal in zip(accepted, inputs, preds, written, paths, signals):
-            m = structure_metrics(true, pred)  # the paper's metrics: the atoms as decoded, against the setting encoded
-            print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
-                  f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']} -> {path}")
-            if item.cell_note:
-                print(f"  cell: {item.cell_note}")
-            if item.choice.changed:
-                print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
-                      f"equivalent origins/axis settings; the reconstruction is compared in that setting")
-            print(f"  latent: {refinement_sentence(item.choice.refinement)}")
-            for level, line in trust_signal.lines():
-                print(f"  trust ({level}): {line}")
+    accepted = [p for p in prepared if p.accepted]
+    results = reconstruct(autoencoder, accepted, autoencoder.decode_preset(args.decode))
+    written = [as_shown(r.decoded, as_decoded=args.as_decoded) for r in results]
+    for result, shown, path in zip(results, written, _write_structures(written, Path(args.out_dir), "recon-")):
+        item, true, m = result.upload, result.upload.choice.crystal, result.metrics
+        scores = (f"position error {m['position_error_actual_angstrom']:.3f} A, match {m['match']}" if m
+                  else f"metrics failed ({result.metrics_problem})")
+        print(f"{true.id}: {true.formula} ({true.num_atoms} atoms) -> {shown.formula} ({shown.num_atoms} atoms), "
+              f"{scores} -> {path}")
+        if item.cell_note:
+            print(f"  cell: {item.cell_note}")
+        if item.choice.changed:
+            print(f"  setting: the model reads this crystal best with another of its {item.choice.candidates} "
+                  f"equivalent origins/axis settings; the reconstruction is compared in that setting")
+        print(f"  latent: {refinement_sentence(item.choice.refinement)}")
+        for level, line in result.trust.lines():
+            print(f"  trust ({level}): {line}")
     _print_refused(prepared)
     refused = len(prepared) - len(accepted)
     if refused:
@@ -183,7 +178,7 @@ def cmd_atlas(args) -> int:
     files = structure_files(args.uploads)
     if not files:
         raise NesfError(f"no structure files in {', '.join(str(p) for p in args.uploads)}")
-    prepared = prepare_files(autoencoder, files, use_fitting_cell=True, refine=_refine_config(args))
+    prepared = prepare_files(autoencoder, files, cells="use", refine=_refine_config(args))
     accepted = [p for p in prepared if p.choice is not None]
     _print_refused(prepared)
     if len(accepted) < 2:

@@ -25,6 +25,7 @@ import numpy as np
 from nesf.core.canonical import CANONICAL_SYMPREC, canonical_frame, canonical_structure
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
+from nesf.data.limits import MAX_ATOMS, MAX_FILE_BYTES
 
 # spglib's C library prints "ssm_get_exact_positions failed" lines to stderr on hard cells; it reads this variable
 # at every call. A value the user set is kept.
@@ -73,7 +74,7 @@ def structure_files(paths) -> list[Path]:
     return found
 
 
-def read_structure_file(path, *, max_bytes: int = 5_000_000, max_atoms: int = 500) -> list[Crystal]:
+def read_structure_file(path, *, max_bytes: int = MAX_FILE_BYTES, max_atoms: int = MAX_ATOMS) -> list[Crystal]:
     """Crystals (conventional standard cells) in the structure file at `path`; see `read_structures`."""
     path = Path(path)
     try:
@@ -86,7 +87,8 @@ def read_structure_file(path, *, max_bytes: int = 5_000_000, max_atoms: int = 50
     return read_structures(data, path.name, max_bytes=max_bytes, max_atoms=max_atoms)
 
 
-def read_structures(data: bytes, filename: str, *, max_bytes: int = 5_000_000, max_atoms: int = 500) -> list[Crystal]:
+def read_structures(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES,
+                    max_atoms: int = MAX_ATOMS) -> list[Crystal]:
     """Parse the bytes of one structure file into crystals, each in its conventional standard cell.
 
     The format comes from the file name (`.cif`, `.vasp`/`POSCAR`/`CONTCAR`, `.json`, `.xyz`/`.extxyz`), else from

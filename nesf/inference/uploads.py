@@ -1,16 +1,33 @@
-"""Uploaded structure files through the product's path, file by file: read, range check, the cell that fits, the
-setting the model reads best, and why any one was refused. The CLI's `reconstruct` uses this; one bad file never
-stops a batch.
+"""Uploaded structures through the product's one path, the app's and the CLI's: read (the same limits), range check,
+the cell offer policy, the setting the model reads best, the latent, then decode, per-structure metrics and the
+trust figure. Each step returns a typed result that says what happened; the app and the CLI only render them. One
+bad file or structure never stops a batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.model.frame_select import FrameChoice
+
+# What to do with a structure whose own cell lies outside the model's range while another valid cell of it fits
+# (orthohexagonal, primitive, Niggli-reduced) and the model measured that kind of cell well enough:
+# "use" it (the CLI), "ask" first (the app: `PreparedUpload.offer`, then `accept_offer`), or "never".
+CellPolicy = Literal["use", "ask", "never"]
+# In which setting the structure is encoded: "best", the equivalent origin and axis order this model reads best
+# (uploads), or "stored", as given (dataset crystals, as the model was trained).
+Setting = Literal["best", "stored"]
+
+
+@dataclass(frozen=True)
+class CellOffer:
+    crystal: Crystal                  # the same crystal in another valid cell that fits the model
+    kind: str                         # which cell: "orthohexagonal", "primitive", "Niggli-reduced", ...
+    note: str                         # a sentence naming it and what this model measured for that kind of cell
 
 
 @dataclass(frozen=True)
@@ -20,6 +37,20 @@ class PreparedUpload:
     choice: FrameChoice | None        # the cell and setting encoded, with its latent; None when refused
     cell_note: str                    # "" or what other cell is used and its measured quality
     refused: str                      # "" or why this structure cannot be encoded by this model
+    offer: CellOffer | None = None    # the cell that fits where its own does not (used, or to ask about)
+
+    @property
+    def accepted(self) -> bool:
+        return self.choice is not None
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    upload: PreparedUpload            # an accepted upload
+    decoded: Crystal                  # its latent decoded (atoms as decoded), in the setting encoded
+    metrics: dict | None              # the paper's per-structure metrics against the input as encoded; None: failed
+    metrics_problem: str              # "" or why the metrics could not be computed
+    trust: object                     # its `nesf.inference.trust.TrustSignal`, read before decoding
 
 
 def cell_offer_note(autoencoder, cell: Crystal, choice: FrameChoice | None = None) -> str:
@@ -55,32 +86,53 @@ def declined_note(autoencoder, declined: list[Crystal]) -> str:
     return "; ".join(dict.fromkeys(notes))
 
 
-def prepare(autoencoder, crystal: Crystal, source: str, *, use_fitting_cell: bool = True, refine=None,
-            progress=None) -> PreparedUpload:
-    """One structure: its best setting, in its own cell or (`use_fitting_cell`) in the offered cell that fits, its
-    latent refined (`refine`: default the model's own; `nesf.model.refine.ENCODER_ONLY` for the paper's protocol;
-    `progress(fraction, message)` while it runs)."""
+def _encode(autoencoder, crystal: Crystal, setting: Setting, refine, progress) -> FrameChoice:
+    if setting == "stored":
+        return autoencoder.refine(autoencoder.given_frames([crystal]), refine, progress)[0]
+    return autoencoder.select_frames([crystal], refine, progress)[0]
+
+
+def prepare(autoencoder, crystal: Crystal, source: str, *, cells: CellPolicy = "use", setting: Setting = "best",
+            refine=None, progress=None) -> PreparedUpload:
+    """One structure encoded: in its best setting (`setting`), in its own cell or, where that is out of the model's
+    range, in the cell offered (`cells`), its latent refined (`refine`: default the model's own;
+    `nesf.model.refine.ENCODER_ONLY` for the paper's protocol; `progress(fraction, message)` while it runs).
+    Refused (`refused` says why) where neither fits; with `cells="ask"` an offered cell comes back in `offer`,
+    not encoded, until `accept_offer`."""
     try:
-        return PreparedUpload(source, crystal, autoencoder.select_frames([crystal], refine, progress)[0], "", "")
+        return PreparedUpload(source, crystal, _encode(autoencoder, crystal, setting, refine, progress), "", "")
     except NesfError as exc:
         reason = str(exc)
-    offers, declined = autoencoder.cell_offers(crystal) if use_fitting_cell else ([], [])
+    offers, declined = autoencoder.cell_offers(crystal) if cells != "never" else ([], [])
     if not offers:
         note = declined_note(autoencoder, declined)
         return PreparedUpload(source, crystal, None, "", reason + (f" ({note})" if note else ""))
-    alternative = offers[0]
-    choice = autoencoder.select_frames([alternative], refine, progress)[0]
-    return PreparedUpload(source, crystal, choice, cell_offer_note(autoencoder, alternative, choice), "")
+    cell = offers[0]
+    offer = CellOffer(cell, cell.meta.get("cell", "alternative"), cell_offer_note(autoencoder, cell))
+    asked = PreparedUpload(source, crystal, None, "", reason, offer)
+    return asked if cells == "ask" else accept_offer(autoencoder, asked, refine=refine, progress=progress)
 
 
-def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True, refine=None, progress=None
+def accept_offer(autoencoder, prepared: PreparedUpload, *, refine=None, progress=None) -> PreparedUpload:
+    """`prepared` (refused, with an `offer`) encoded in the offered cell, in its best setting; `cell_note` names the
+    cell, its measured quality and this upload's own trust figure."""
+    if prepared.offer is None:
+        raise NesfError(f"{prepared.source}: no other cell of it fits this model")
+    choice = _encode(autoencoder, prepared.offer.crystal, "best", refine, progress)
+    return replace(prepared, choice=choice, refused="",
+                   cell_note=cell_offer_note(autoencoder, prepared.offer.crystal, choice))
+
+
+def prepare_files(autoencoder, paths, *, cells: CellPolicy = "use", refine=None, progress=None
                   ) -> list[PreparedUpload]:
     """Every structure of every file, each prepared on its own (`prepare`), their latents then refined together
     (`refine`, as `prepare`); an unreadable file is one refused entry naming the problem."""
-    from dataclasses import replace
+    from nesf.model.refine import ENCODER_ONLY
 
-    prepared = _prepare_each(autoencoder, paths, use_fitting_cell)
-    accepted = [i for i, item in enumerate(prepared) if item.choice is not None]
+    prepared = [item if isinstance(item, PreparedUpload) else
+                prepare(autoencoder, item[0], item[1], cells=cells, refine=ENCODER_ONLY)
+                for item in _read_each(paths)]
+    accepted = [i for i, item in enumerate(prepared) if item.accepted]
     refined = autoencoder.refine([prepared[i].choice for i in accepted], refine, progress) if accepted else []
     for i, choice in zip(accepted, refined):
         item = prepared[i]
@@ -89,23 +141,44 @@ def prepare_files(autoencoder, paths, *, use_fitting_cell: bool = True, refine=N
     return prepared
 
 
-def _prepare_each(autoencoder, paths, use_fitting_cell: bool) -> list[PreparedUpload]:
+def _read_each(paths):
+    """(crystal, source) for every structure of every file; a `PreparedUpload` refusing a file that cannot be read."""
     from nesf.data.structure_io import read_structure_file
-    from nesf.model.refine import ENCODER_ONLY
 
-    prepared = []
-    for path in paths:
-        path = Path(path)
+    for path in map(Path, paths):
         try:
             crystals = read_structure_file(path)
         except (NesfError, OSError) as exc:
-            prepared.append(PreparedUpload(path.name, None, None, "", str(exc)))
+            yield PreparedUpload(path.name, None, None, "", str(exc))
             continue
         for k, crystal in enumerate(crystals):
-            source = path.name if len(crystals) == 1 else f"{path.name} #{k + 1}"
-            prepared.append(prepare(autoencoder, crystal, source, use_fitting_cell=use_fitting_cell,
-                                    refine=ENCODER_ONLY))
-    return prepared
+            yield crystal, path.name if len(crystals) == 1 else f"{path.name} #{k + 1}"
+
+
+def reconstruct(autoencoder, accepted: list[PreparedUpload], decode_config=None, *, decoded=None
+                ) -> list[Reconstruction]:
+    """The accepted uploads' latents decoded (`decode_config`: a `DecodeConfig`, default the model's own; or
+    `decoded`, their decoded crystals where the caller kept them), each with the paper's per-structure metrics
+    (`structure_metrics`: the atoms as decoded against the input in the setting encoded) and its trust figure."""
+    from nesf.evaluation.metrics import structure_metrics
+
+    if not accepted:
+        return []
+    refused = [item.source for item in accepted if not item.accepted]
+    if refused:
+        raise NesfError(f"not encoded, nothing to reconstruct: {', '.join(refused)}")
+    choices = [item.choice for item in accepted]
+    if decoded is None:
+        decoded = autoencoder.decode([c.latent for c in choices], decode_config, ids=[c.crystal.id for c in choices])
+    signals = autoencoder.trust(choices)
+    results = []
+    for item, pred, signal in zip(accepted, decoded, signals):
+        try:
+            metrics, problem = structure_metrics(item.choice.crystal, pred), ""
+        except Exception as exc:  # noqa: BLE001 - pymatgen's matcher on odd cells: said, the batch goes on
+            metrics, problem = None, f"{type(exc).__name__}: {exc}" if not isinstance(exc, NesfError) else str(exc)
+        results.append(Reconstruction(item, pred, metrics, problem, signal))
+    return results
 
 
 def uploads_dataset(accepted: list[PreparedUpload], vocab: list[int]):

@@ -100,7 +100,10 @@ def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at
     a = 5.64
     decoded = Crystal(np.eye(3) * a, [[0, 0, 0], [a, 0, 0], [a / 2, a / 2, -0.1]], [11, 11, 17], "NaCl.cif")
     backend = sys.modules["app.backend"]
-    monkeypatch.setattr(backend, "decode_choices", lambda checkpoint, choices, *args: [decoded for _ in choices])
+    from nesf.inference import uploads
+
+    monkeypatch.setattr(backend, "reconstruct_uploads", lambda checkpoint, prepared, *args: uploads.reconstruct(
+        backend.model(checkpoint), prepared, decoded=[decoded for _ in prepared]))
     _open(at, "reconstruct")
     _upload(at, "NaCl.cif", NACL_CIF.encode())
     tile = [m for m in at.metric if m.label.startswith("Atoms")][0]
