@@ -2,6 +2,7 @@
 
 A run lives in its own folder under `runs_dir` (default checkpoints/user/.runs/<run_id>/):
     spec.json       what was asked (datasets, epochs, ...), the command line and the start time
+    run.json        the `nesf train` run it asks for, as data (nesf.training.run_spec: `nesf train --spec run.json`)
     pid             the process id (the process leads its own session, so page reruns and browser reloads,
                     even a restart of the app, leave it running; a reloaded page finds it through this folder)
     progress.jsonl  the progress events the trainer appends (nesf.training.progress)
@@ -105,10 +106,12 @@ class RunStatus:
 
 
 def default_command(spec: TrainSpec, out_dir: Path, progress_file: Path) -> list[str]:
-    """The command of the `nesf train` run `spec` asks for (nesf.training.run_spec.train_command)."""
-    return train_command(TrainRun(name=spec.name, datasets=tuple(spec.datasets), structures_dir=spec.structures_dir,
-                                  overrides=spec.hyperparameters(), out_dir=Path(out_dir),
-                                  progress_file=Path(progress_file), device=spec.device))
+    """The command of the `nesf train` run `spec` asks for: the run written as data beside its progress file
+    (run.json) and `nesf train --spec run.json` (nesf.training.run_spec.train_command)."""
+    run = TrainRun(name=spec.name, datasets=tuple(spec.datasets), structures_dir=spec.structures_dir,
+                   overrides=spec.hyperparameters(), out_dir=Path(out_dir), progress_file=Path(progress_file),
+                   device=spec.device)
+    return train_command(run, Path(progress_file).with_name("run.json"))
 
 
 def _pid_alive(pid: int, marker: str | None = None) -> bool:
@@ -227,7 +230,7 @@ class TrainingManager:
             if kind in TERMINAL:
                 status.state = kind
                 status.message = str(event.get("message") or "")
-        alive = pid is not None and _pid_alive(pid, str(progress))
+        alive = pid is not None and _pid_alive(pid, str(folder))  # its command names its folder (spec, progress)
         if status.state == "running" and not alive and (folder / CANCEL_MARK).is_file():
             # cancelled before the trainer could say so (still starting: no signal handler yet)
             status.state = "cancelled"

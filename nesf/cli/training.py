@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads, stop_requested
 from nesf.core.errors import NesfError
-from nesf.training.options import (COMMON, CROSSVAL, CROSSVAL_OUT_DIR, LEVER_GROUPS, PROGRESS_FILE, QUIET,
+from nesf.training.options import (COMMON, CROSSVAL, CROSSVAL_OUT_DIR, LEVER_GROUPS, PROGRESS_FILE, QUIET, SPEC,
                                    TABLE_ONLY, THREADS, TRAIN_RUN)
 from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
 
@@ -43,9 +44,9 @@ def cmd_train(args) -> int:
     checkpoint = Path(run.out_dir) / f"{run.name}.pt"
     try:
         device = init_distributed(run.device) or get_device(run.device)
-        dataset = training_dataset(run.datasets, run.structures_dir, data_dir(args))
+        dataset = training_dataset(run.datasets, run.structures_dir, run.data_dir or data_dir(args))
         data = TrainingData.from_dataset(dataset, limit=run.limit)
-        set_threads(args)
+        set_threads(run)
         configs = run_configs(run)
         trainer = Trainer(data, model_config=configs.model, train_config=configs.train,
                           sampling_config=configs.sampling, device=device, checkpoint_path=checkpoint,
@@ -62,8 +63,9 @@ def cmd_train(args) -> int:
                   "message": f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"})
             return 130
         if run.atlas and trainer.rank == 0:
+            seed = {"seed": run.overrides["seed"]} if "seed" in run.overrides else {}  # it seeds the map too
             write_atlas(Autoencoder.from_checkpoint(checkpoint, run.device), dataset, atlas_path_for(checkpoint),
-                        errors=run.errors, maps=given(args, MapConfig(), "seed"),  # a given --seed seeds the map too
+                        errors=run.errors, maps=replace(MapConfig(), **seed),
                         progress=lambda message: emit({"event": ATLAS, "message": message}))
         emit({"event": DONE, "epoch": trainer.epoch, "checkpoint": str(checkpoint),
               "message": f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"})
@@ -78,6 +80,7 @@ def cmd_train(args) -> int:
 
 def register_train(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="train a model (resumable; under torchrun it trains with DDP)")
+    SPEC.add_to(p)
     run_options = {name: option for name, option in TRAIN_RUN.items() if option not in COMMON}
     for name in ("datasets", "structures_dir", "recipe"):
         run_options.pop(name).add_to(p)

@@ -94,6 +94,9 @@ ERRORS = Option("--errors", "which splits get a reconstruction error (decodes th
 
 
 # -- `nesf train`: the run ----------------------------------------------------------------------------------------
+SPEC = Option("--spec", "a run as data (JSON, nesf.training.run_spec: what `nesf train` would be told on the command "
+              "line; checkpoints/specs/ holds the shipped models' lineages); options given beside it replace its "
+              "values", type=Path)
 TRAIN_RUN = {  # TrainRun field -> its option
     "datasets": Option("--dataset", "dataset name (repeatable)", action="append", default=[], dest="dataset"),
     "structures_dir": Option("--structures-dir", "folder of structure files to train on too", type=Path),

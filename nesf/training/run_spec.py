@@ -1,14 +1,17 @@
-"""A training run as data, its `nesf train` command line, and the configs it trains with; the `nesf crossval`
-command line of a cross-validation config.
+"""A training run as data, its spec file and `nesf train` command line, and the configs it trains with; the
+`nesf crossval` command line of a cross-validation config.
 
 `TrainRun` names what to train on, the recipe, the config fields to change (`overrides`: field -> value, the fields
-of `nesf.training.options.LEVERS`) and where the run writes. `train_command` turns one into the command that runs it in
-a process of its own (the app's retraining and the GPU driver start runs so); `nesf train` parses that command back
-into the same `TrainRun` and calls `run_configs` for its configs.
+of `nesf.training.options.LEVERS`) and where the run writes. A run is written as a spec file (`write_spec`, JSON, the
+fields left at their defaults left out) that `nesf train --spec FILE` reads back (`read_spec`): the app's retraining
+writes one and starts the command `train_command` gives; the shipped models' lineages are such files
+(checkpoints/specs/). `nesf train` without a spec parses its options into the same `TrainRun` (`TrainRun.argv` writes
+them), and calls `run_configs` for its configs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -16,10 +19,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from nesf.core.config import ModelConfig, SamplingConfig, TrainConfig
+from nesf.core.errors import NesfError
 from nesf.training.options import (CROSSVAL, CROSSVAL_OUT_DIR, DATA_DIR, DEVICE, LEVERS, PROGRESS_FILE, QUIET,
-                                   TABLE_ONLY, THREADS, TRAIN_RUN, lever)
+                                   SPEC, TABLE_ONLY, THREADS, TRAIN_RUN, lever)
 
 TRAIN_COMMAND_VARIABLE = "NESF_TRAIN_COMMAND"  # replaces `python -m nesf train` where set (tests: a fake trainer)
+SPEC_KIND = "nesf train run"                    # a spec file's "kind"
+SPEC_VERSION = 1
+_PATHS = ("structures_dir", "out_dir", "resume", "init_from", "progress_file", "data_dir")
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,53 @@ class TrainRun:
 
     @classmethod
     def from_args(cls, args) -> "TrainRun":
-        """The run a parsed `nesf train` command line asks for."""
+        """The run a parsed `nesf train` command line asks for: its options, or the run its `--spec` file holds with
+        the options given beside it (those not at their defaults) replacing the spec's values."""
         values = {name: getattr(args, option.name) for name, option in TRAIN_RUN.items()}
+        values["datasets"] = tuple(values["datasets"])
         overrides = {lv.field: getattr(args, lv.option.name) for lv in LEVERS
                      if getattr(args, lv.option.name) is not None}
-        return cls(**{**values, "datasets": tuple(values["datasets"])}, overrides=overrides)
+        if getattr(args, "spec", None) is None:
+            return cls(**values, overrides=overrides)
+        spec, defaults = read_spec(args.spec), cls()
+        given = {name: value for name, value in values.items() if value != getattr(defaults, name)}
+        return replace(spec, **given, overrides={**spec.overrides, **overrides})
+
+    def to_dict(self) -> dict:
+        """The run as a spec file holds it (JSON values; fields at their defaults left out)."""
+        defaults, values = TrainRun(), {"kind": SPEC_KIND, "version": SPEC_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(defaults, f.name):
+                continue
+            values[f.name] = (str(value) if f.name in _PATHS else list(value) if f.name == "datasets" else
+                              {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+                              if f.name == "overrides" else value)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "run spec") -> "TrainRun":
+        """The run of a spec file's content (`to_dict`); NesfError naming any key or lever it does not know."""
+        values = dict(values)
+        kind, version = values.pop("kind", None), values.pop("version", None)
+        if kind != SPEC_KIND or version != SPEC_VERSION:
+            raise NesfError(f"{source}: not a run spec (kind {kind!r}, version {version!r}; expected {SPEC_KIND!r}, "
+                            f"version {SPEC_VERSION})")
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise NesfError(f"{source}: unknown field(s) {', '.join(unknown)}; a run spec holds "
+                            f"{', '.join(f.name for f in fields(cls))}")
+        for name in _PATHS:
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        if "datasets" in values:
+            values["datasets"] = tuple(values["datasets"])
+        overrides = values.pop("overrides", {})
+        try:
+            overrides = {name: tuple(value) if isinstance(value, list) else value for name, value in overrides.items()}
+            return cls(**values, overrides=overrides)
+        except NesfError as exc:
+            raise NesfError(f"{source}: {exc}") from None
 
     def argv(self) -> list[str]:
         """The arguments of `nesf train` for this run (defaults left out)."""
@@ -69,11 +118,37 @@ class TrainRun:
         return words
 
 
-def train_command(run: TrainRun) -> list[str]:
-    """The command that runs `run` in a process of its own: `python -m nesf train ...` ($NESF_TRAIN_COMMAND replaces
+def write_spec(run: TrainRun, path: Path) -> Path:
+    """`run` written as a spec file at `path` (JSON), for `nesf train --spec`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+    return path
+
+
+def read_spec(path: Path) -> TrainRun:
+    """The run of the spec file at `path`; NesfError naming what is wrong with it."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except OSError as exc:
+        raise NesfError(f"{path}: cannot read the run spec ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise NesfError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(values, dict):
+        raise NesfError(f"{path}: not a run spec (a JSON object is expected)")
+    return TrainRun.from_dict(values, str(path))
+
+
+def train_command(run: TrainRun, spec_path: Path | None = None) -> list[str]:
+    """The command that runs `run` in a process of its own: `python -m nesf train --spec FILE` with the run written
+    to `spec_path`, or (no `spec_path`) its options on the command line ($NESF_TRAIN_COMMAND replaces
     `python -m nesf train` where set)."""
     override = os.environ.get(TRAIN_COMMAND_VARIABLE, "").strip()
-    return (shlex.split(override) if override else [sys.executable, "-m", "nesf", "train"]) + run.argv()
+    command = shlex.split(override) if override else [sys.executable, "-m", "nesf", "train"]
+    if spec_path is None:
+        return command + run.argv()
+    return command + SPEC.argv(write_spec(run, spec_path))
 
 
 def crossval_command(config, out_dir: Path, *, progress_file: Path | None = None, threads: int = 0,

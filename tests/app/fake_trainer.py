@@ -1,6 +1,8 @@
 """A stand-in for `python -m nesf train` that speaks the same progress protocol (JSON lines), fast.
 
 Usage: fake_trainer.py --epochs N --progress-file F --out-dir D --name NAME [--epoch-s S] [--fail-at E] [--crash-at E]
+       fake_trainer.py --spec RUN.json [--epoch-s S] ... (the run's name, epochs, out dir and progress file from the
+       spec file, as `nesf train --spec` reads them)
 """
 
 import argparse
@@ -13,14 +15,19 @@ from pathlib import Path
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--spec")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--progress-file", required=True)
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--progress-file")
+    parser.add_argument("--out-dir")
+    parser.add_argument("--name")
     parser.add_argument("--epoch-s", type=float, default=0.05)
     parser.add_argument("--fail-at", type=int, default=0)
     parser.add_argument("--crash-at", type=int, default=0)
     args, _ = parser.parse_known_args()
+    if args.spec:
+        run = json.loads(Path(args.spec).read_text())
+        args.name, args.out_dir, args.progress_file = run["name"], run["out_dir"], run["progress_file"]
+        args.epochs = run.get("overrides", {}).get("epochs", args.epochs)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()

@@ -94,16 +94,21 @@ def test_progress_reader_skips_partial_lines(tmp_path):
     assert [e["event"] for e in read_events(path)] == ["start", "epoch"]
 
 
-def test_command_passes_only_the_hyperparameters_given(tmp_path, monkeypatch):
+def test_command_passes_the_run_as_data_with_only_the_hyperparameters_given(tmp_path, monkeypatch):
+    """The app writes the run as a spec file beside its progress file and starts `nesf train --spec` on it; the
+    spec holds only the hyperparameters given (the others stay the recipe's)."""
     from app.training_runs import default_command
+    from nesf.training.run_spec import read_spec
 
     monkeypatch.delenv("NESF_TRAIN_COMMAND", raising=False)
     bare = default_command(TrainSpec(name="m", datasets=("A",)), tmp_path, tmp_path / "p.jsonl")
-    assert "--epochs" not in bare and "--batch-size" not in bare and "--lr" not in bare  # TrainConfig's defaults
-    given = default_command(TrainSpec(name="m", datasets=("A",), epochs=5, learning_rate=2e-3), tmp_path,
-                            tmp_path / "p.jsonl")
-    assert given[given.index("--epochs") + 1] == "5" and given[given.index("--lr") + 1] == "0.002"
-    assert "--batch-size" not in given
+    assert bare[-4:] == ["nesf", "train", "--spec", str(tmp_path / "run.json")]
+    run = read_spec(tmp_path / "run.json")
+    assert (run.name, run.datasets, run.out_dir, run.progress_file) == ("m", ("A",), tmp_path, tmp_path / "p.jsonl")
+    assert run.overrides == {}  # TrainConfig's defaults: nothing given
+    default_command(TrainSpec(name="m", datasets=("A",), epochs=5, learning_rate=2e-3), tmp_path,
+                    tmp_path / "p.jsonl")
+    assert read_spec(tmp_path / "run.json").overrides == {"epochs": 5, "learning_rate": 2e-3}
 
 
 def test_a_run_between_epochs_counts_its_steps():
