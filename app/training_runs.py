@@ -27,7 +27,7 @@ from typing import Callable
 
 from nesf.core.config import TrainConfig
 from nesf.core.errors import NesfError
-from nesf.training.progress import EPOCH, STEP, TERMINAL, read_events
+from nesf.training.progress import EPOCH, STEP, read_events
 from nesf.training.run_spec import TrainRun, train_command
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
@@ -208,28 +208,25 @@ class TrainingManager:
             pid=pid,
         )
         for event in events:
-            kind = event.get("event")
-            if event.get("epochs"):
-                status.epochs = int(event["epochs"])
-            if event.get("epoch") is not None:
-                status.epoch = max(status.epoch, int(event["epoch"]))
-            if event.get("elapsed_s") is not None:
-                status.elapsed_s = float(event["elapsed_s"])
-            if "eta_s" in event:
-                status.eta_s = None if event["eta_s"] is None else float(event["eta_s"])
-            if event.get("checkpoint"):
-                status.checkpoint = str(event["checkpoint"])
-            if kind == STEP:
-                status.step, status.steps_per_epoch = int(event.get("step") or 0), int(event.get("steps") or 0)
-            if kind == EPOCH:
+            if event.epochs:
+                status.epochs = event.epochs
+            if event.epoch is not None:
+                status.epoch = max(status.epoch, event.epoch)
+            if event.elapsed_s is not None:
+                status.elapsed_s = event.elapsed_s
+            if event.eta_s is not None:
+                status.eta_s = event.eta_s
+            if event.checkpoint:
+                status.checkpoint = event.checkpoint
+            if event.kind == STEP:
+                status.step, status.steps_per_epoch = event.step or 0, event.steps or 0
+            if event.kind == EPOCH:
                 status.step = 0
-                status.history.append(
-                    {"epoch": event.get("epoch"), "train_loss": event.get("train_loss"),
-                     "val_loss": event.get("val_loss")}
-                )
-            if kind in TERMINAL:
-                status.state = kind
-                status.message = str(event.get("message") or "")
+                status.history.append({"epoch": event.epoch, "train_loss": event.train_loss,
+                                       "val_loss": event.val_loss})
+            if event.terminal:
+                status.state = event.kind
+                status.message = event.message
         alive = pid is not None and _pid_alive(pid, str(folder))  # its command names its folder (spec, progress)
         if status.state == "running" and not alive and (folder / CANCEL_MARK).is_file():
             # cancelled before the trainer could say so (still starting: no signal handler yet)

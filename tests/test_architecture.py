@@ -201,9 +201,16 @@ def test_only_the_checkpoint_module_reads_checkpoint_keys():
     assert lines_matching(pattern, source_files(*SCANNED).values(), but=CHECKPOINT_MODULE) == []
 
 
-def test_progress_event_names_are_spelled_in_one_module():
-    pattern = re.compile(r'["\']event["\']\s*:\s*["\']|\.get\(["\']event["\']\)\s*(==|in)\s*[("\']')
-    assert lines_matching(pattern, source_files(*SCANNED).values(), but=PROGRESS_MODULE) == []
+EVENT_KEY = re.compile(r'["\']event["\']\s*:|(\[|\.get\()\s*["\']event["\']')
+
+
+def test_progress_events_are_read_and_written_in_one_module():
+    """Events travel as `nesf.training.progress.Event`s: only progress.py spells the file's keys."""
+    assert lines_matching(EVENT_KEY, source_files(*SCANNED).values(), but=PROGRESS_MODULE) == []
+    for spelled in ('emit({"event": "done"})', 'if line["event"] == "epoch":', 'kind = event.get("event")',
+                    "{'event' : 'start'}"):
+        assert EVENT_KEY.search(spelled), spelled
+    assert not EVENT_KEY.search('emit(Event(DONE, message="trained"))')
 
 
 def test_the_app_writes_no_command_line_option():

@@ -218,7 +218,7 @@ class KilledRun:
                 "--name", "model", "--out-dir", self.out, "--progress-file", self.progress, *resume]
 
     def count(self, kind: str) -> int:
-        return sum(event.get("event") == kind for event in read_events(self.progress))
+        return sum(event.kind == kind for event in read_events(self.progress))
 
     def log_tail(self) -> str:
         log = self.folder / "log.txt"
@@ -249,9 +249,9 @@ class KilledRun:
         self.wait_until(lambda: self.count("start") > self.starts_before
                         or self.count("checkpoint") > self.saves_before, "start event")
         events = read_events(self.progress)
-        assert sum(e.get("event") == "start" for e in events) == self.starts_before + 1, \
+        assert sum(e.kind == "start" for e in events) == self.starts_before + 1, \
             f"the start event of launch {self.launches} is missing from the progress file"
-        return [e for e in events if e.get("event") == "start"][-1]
+        return [e for e in events if e.kind == "start"][-1]
 
     def wait_for_save(self) -> None:
         started = time.monotonic()
@@ -303,7 +303,7 @@ def test_sigkill_at_20_random_moments_leaves_a_checkpoint_that_loads_and_resumes
             run.kill()
         else:
             start = run.wait_for_start()
-            assert start["epoch"] == resumed_from, f"cycle {cycle}: --resume started at the wrong epoch"
+            assert start.epoch == resumed_from, f"cycle {cycle}: --resume started at the wrong epoch"
             startup_s = time.monotonic() - run.launched_at
             run.wait_for_save()  # the resumed run made progress and saved it
             if mode == "timer":  # anywhere in the next epoch or two: a step, an event line, a save
@@ -313,7 +313,7 @@ def test_sigkill_at_20_random_moments_leaves_a_checkpoint_that_loads_and_resumes
                 run.kill_when_saving()
         killed_mid_save += bool(temporaries(run.out))
 
-        announced = [e["epoch"] for e in read_events(run.progress) if e.get("event") == "checkpoint"]
+        announced = [e.epoch for e in read_events(run.progress) if e.kind == "checkpoint"]
         if run.checkpoint.exists():
             payload = check_checkpoint(run)
             # the last good checkpoint is never lost or torn: the file is as new as the last one announced or newer
@@ -342,9 +342,9 @@ def test_sigkill_at_20_random_moments_leaves_a_checkpoint_that_loads_and_resumes
     events = read_events(run.progress)
     torn_lines = sum(tear for _, _, tear in schedule)
     assert len(lines) - len(events) == torn_lines  # each torn line on its own, every event intact
-    starts = sum(e.get("event") == "start" for e in events)  # early kills may land before or after theirs
+    starts = sum(e.kind == "start" for e in events)  # early kills may land before or after theirs
     assert run.launches - modes.count("early") <= starts <= run.launches
-    assert events[-1]["event"] == "done" and events[-1]["epoch"] == EPOCHS
+    assert events[-1].kind == "done" and events[-1].epoch == EPOCHS
     status = run.manager.status("run")
     assert status.state == "done" and status.epoch == EPOCHS and status.checkpoint == str(run.checkpoint)
 
@@ -424,5 +424,5 @@ def test_a_resumed_run_starts_its_events_on_a_new_line_after_a_torn_one(tmp_path
     with open_progress_file(progress) as stream:
         stream.write(json.dumps({"event": "start"}) + "\n")
     assert progress.read_text().splitlines() == lines
-    assert [event["event"] for event in read_events(progress)] == [json.loads(line)["event"] for line in lines
+    assert [event.kind for event in read_events(progress)] == [json.loads(line)["event"] for line in lines
                                                                    if line != TORN_LINE]

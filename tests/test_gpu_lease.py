@@ -23,8 +23,9 @@ def test_epochs_done_reads_only_the_events_written_since_the_launch(tmp_path):
     lines = [json.dumps(e) for e in earlier] + ["not json", json.dumps({"time": 499.0, "event": "start"})]
     progress.write_text("\n".join(lines + [json.dumps(e) for e in later]) + "\n")
 
-    assert [e["time"] for e in gpu_lease.epochs_done(progress)] == [101.0, 102.0, 103.0, 501.0, 502.0]
-    assert gpu_lease.epochs_done(progress, since=400.0) == later
+    assert [e.time for e in gpu_lease.epochs_done(progress)] == [101.0, 102.0, 103.0, 501.0, 502.0]
+    assert [(e.kind, e.epoch, e.elapsed_s) for e in gpu_lease.epochs_done(progress, since=400.0)] == [
+        ("epoch", e["epoch"], e["elapsed_s"]) for e in later]
     assert gpu_lease.epochs_done(tmp_path / "missing.jsonl") == []
 
 

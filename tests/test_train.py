@@ -78,7 +78,7 @@ def test_eta_after_resume_follows_this_runs_pace(tmp_path):
     resumed = make_trainer(path, epochs=3, progress=events.append)
     resumed.resume(path)
     resumed.fit()
-    etas = [event["eta_s"] for event in events if event["event"] == "epoch"]
+    etas = [event.eta_s for event in events if event.kind == "epoch"]
     assert len(etas) == 2 and etas[-1] == 0
     assert 0 < etas[0] < 600
     assert read_payload(path)["wall_time_s"] > 1e6  # total wall time still accumulates
@@ -185,7 +185,7 @@ def test_cancel_at_an_epoch_end_saves_that_epoch(tmp_path):
     cancelled.resume(path)
     assert cancelled.fit() == "cancelled"
     payload = read_payload(path)  # still a complete, loadable checkpoint
-    assert events[0]["event"] == "start"
+    assert events[0].kind == "start"
     # one batch per epoch here: the single step completed epoch 2, and the checkpoint says so
     assert payload["epoch"] == 2 and payload["training_state"]["step_in_epoch"] == 0
     assert [record["epoch"] for record in payload["history"]] == [1, 2]
@@ -355,11 +355,11 @@ def test_steps_within_an_epoch_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "STEP_EVENT_EVERY_S", 0.0)
     events = []
     make_trainer(tmp_path / "run.pt", epochs=2, progress=events.append).fit()
-    kinds = [e["event"] for e in events if e["event"] in ("step", "epoch")]
+    kinds = [e.kind for e in events if e.kind in ("step", "epoch")]
     assert kinds == ["step", "epoch", "step", "epoch"]
-    steps = [e for e in events if e["event"] == "step"]
-    assert [(e["epoch"], e["step"], e["steps"], e["epochs"]) for e in steps] == [(0, 1, 1, 2), (1, 1, 1, 2)]
+    steps = [e for e in events if e.kind == "step"]
+    assert [(e.epoch, e.step, e.steps, e.epochs) for e in steps] == [(0, 1, 1, 2), (1, 1, 1, 2)]
     monkeypatch.setattr(trainer_module, "STEP_EVENT_EVERY_S", 1e9)  # throttled: none within a short run
     quiet = []
     make_trainer(tmp_path / "quiet.pt", epochs=1, progress=quiet.append).fit()
-    assert not [e for e in quiet if e["event"] == "step"]
+    assert not [e for e in quiet if e.kind == "step"]

@@ -43,9 +43,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def epochs_done(progress: Path, since: float = 0.0) -> list[dict]:
-    """The epoch events of a progress file written at or after `since` (time.time()): a work folder used by an
-    earlier call on the same machine holds that call's events too."""
+def epochs_done(progress: Path, since: float = 0.0) -> list:
+    """The epoch events (`nesf.training.progress.Event`) of a progress file written at or after `since`
+    (time.time()): a work folder used by an earlier call on the same machine holds that call's events too."""
     from nesf.training.progress import EPOCH, read_events
 
     return read_events(progress, kind=EPOCH, since=since)
@@ -86,14 +86,14 @@ class Lcs6aRun:
 
     def recalibrate_horizon(self, deadline: float) -> None:
         """Once the pace is known: stop and resume with the horizon that ends by the deadline."""
-        events = [e for e in epochs_done(self.progress, since=self.launched_at) if e["epoch"] > self.start_epoch]
+        events = [e for e in epochs_done(self.progress, since=self.launched_at) if e.epoch > self.start_epoch]
         if len(events) < 3 or self.process.poll() is not None:
             log(f"LCS6A: {len(events)} epochs so far; horizon kept at {self.horizon}")
             return
-        pace = (events[-1]["elapsed_s"] - events[0]["elapsed_s"]) / (len(events) - 1)
+        pace = (events[-1].elapsed_s - events[0].elapsed_s) / (len(events) - 1)
         left = deadline - time.monotonic() - self.args.restart_s - self.args.finish_s
-        horizon = events[-1]["epoch"] + max(int(left / pace), 1)
-        log(f"LCS6A: {pace:.2f} s/epoch here; {left:.0f} s left buy {horizon - events[-1]['epoch']} epochs")
+        horizon = events[-1].epoch + max(int(left / pace), 1)
+        log(f"LCS6A: {pace:.2f} s/epoch here; {left:.0f} s left buy {horizon - events[-1].epoch} epochs")
         if abs(horizon - self.horizon) <= max(2, 0.1 * (self.horizon - self.start_epoch)):
             return
         self.process.send_signal(signal.SIGTERM)

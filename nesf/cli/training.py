@@ -13,18 +13,17 @@ from nesf.cli.common import data_dir, given, set_threads, stop_requested
 from nesf.core.errors import NesfError
 from nesf.training.options import (COMMON, CROSSVAL, CROSSVAL_OUT_DIR, LEVER_GROUPS, PROGRESS_FILE, QUIET, SPEC,
                                    TABLE_ONLY, THREADS, TRAIN_RUN)
-from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, ProgressLog
+from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, Event, ProgressLog
 
 
-def print_epoch(event: dict) -> None:
-    if event["event"] != EPOCH:
+def print_epoch(event: Event) -> None:
+    if event.kind != EPOCH:
         return
-    val = event.get("val_loss")
-    probe = event.get("val_probe_element_set_match_percent")
-    print(f"epoch {event['epoch']}/{event['epochs']} train {event['train_loss']:.4f}"
+    val, probe = event.val_loss, event.val_probe_element_set_match_percent
+    print(f"epoch {event.epoch}/{event.epochs} train {event.train_loss:.4f}"
           + (f" val {val:.4f}" if val is not None else "")
           + (f" val element sets by nearest latent {probe:.1f} %" if probe is not None else "")
-          + f" eta {event['eta_s']:.0f} s", file=sys.stderr)
+          + f" eta {event.eta_s:.0f} s", file=sys.stderr)
 
 
 def cmd_train(args) -> int:
@@ -59,22 +58,22 @@ def cmd_train(args) -> int:
             trainer.initialize_from(Path(run.init_from))
         status = trainer.fit()
         if status == "cancelled":
-            emit({"event": CANCELLED, "epoch": trainer.epoch, "checkpoint": str(checkpoint),
-                  "message": f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"})
+            emit(Event(CANCELLED, epoch=trainer.epoch, checkpoint=str(checkpoint),
+                       message=f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"))
             return 130
         if run.atlas and trainer.rank == 0:
             seed = {"seed": run.overrides["seed"]} if "seed" in run.overrides else {}  # it seeds the map too
             write_atlas(Autoencoder.from_checkpoint(checkpoint, run.device), dataset, atlas_path_for(checkpoint),
                         errors=run.errors, maps=replace(MapConfig(), **seed),
-                        progress=lambda message: emit({"event": ATLAS, "message": message}))
-        emit({"event": DONE, "epoch": trainer.epoch, "checkpoint": str(checkpoint),
-              "message": f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"})
+                        progress=lambda message: emit(Event(ATLAS, message=message)))
+        emit(Event(DONE, epoch=trainer.epoch, checkpoint=str(checkpoint),
+                   message=f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"))
         return 0
     except NesfError as exc:
-        emit({"event": FAILED, "message": str(exc)})
+        emit(Event(FAILED, message=str(exc)))
         raise
     except Exception as exc:
-        emit({"event": FAILED, "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=5)})
+        emit(Event(FAILED, message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=5)))
         raise
 
 
@@ -108,9 +107,9 @@ def cmd_crossval(args) -> int:
 
     config = crossval_config(args)
 
-    def print_fold(event: dict) -> None:
-        if event["event"] in (FOLD, FOLD_DONE):
-            print(event["message"], file=sys.stderr)
+    def print_fold(event: Event) -> None:
+        if event.kind in (FOLD, FOLD_DONE):
+            print(event.message, file=sys.stderr)
 
     emit = ProgressLog(args.progress_file, None if args.quiet else print_fold)
     should_stop = stop_requested()

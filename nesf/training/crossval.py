@@ -23,7 +23,7 @@ import numpy as np
 from nesf.core.config import CHECKPOINT_PRESET
 from nesf.core.errors import NesfError
 from nesf.core.files import atomic_write_bytes
-from nesf.training.progress import FOLD, FOLD_DONE
+from nesf.training.progress import FOLD, FOLD_DONE, Event
 
 ProgressCallback = Callable[[dict], None]
 
@@ -84,15 +84,15 @@ class Crossval:
             if self.result_path(fold).is_file():
                 continue
             started = time.monotonic()
-            self.progress({"event": FOLD, "fold": fold, "message": f"fold {fold}: training"})
+            self.progress(Event(FOLD, fold=fold, message=f"fold {fold}: training"))
             if self.train_fold(fold) == "cancelled":
                 return "cancelled"
             if self.config.train_only:
                 continue
             result = self.score_fold(fold)
             write_table(self.out_dir, self.config)
-            self.progress({"event": FOLD_DONE, "fold": fold, "seconds": time.monotonic() - started,
-                           "metrics": result["metrics"], "message": f"fold {fold}: done"})
+            self.progress(Event(FOLD_DONE, fold=fold, seconds=time.monotonic() - started, metrics=result["metrics"],
+                                message=f"fold {fold}: done"))
         return "done"
 
     def _dataset(self, fold: int):

@@ -37,7 +37,7 @@ from nesf.model.sampling import QuerySampler
 from nesf.model.schedule import learning_rate
 from nesf.training.augment import VariantPool, variant_pool
 from nesf.training.hard_crystals import HardCrystalOrder, per_crystal_position_loss
-from nesf.training.progress import CHECKPOINT, EPOCH, START, STEP
+from nesf.training.progress import CHECKPOINT, EPOCH, START, STEP, Event
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class Trainer:
         started = time.monotonic() - self.wall_time_s
         cpu_started = time.process_time() - self.cpu_time_s
         last_save = last_step_event = time.monotonic()
-        self._emit({"event": START, "epoch": self.epoch, "epochs": cfg.epochs})
+        self._emit(Event(START, epoch=self.epoch, epochs=cfg.epochs))
         status = "done"
         steps_per_epoch = self.train_tensors.num_batches(cfg.batch_size, TRAIN_MIN_BATCH)
         while self.epoch < cfg.epochs:
@@ -304,9 +304,8 @@ class Trainer:
                 self.global_step += 1
                 if time.monotonic() - last_step_event >= STEP_EVENT_EVERY_S:
                     last_step_event = time.monotonic()
-                    self._emit({"event": STEP, "epoch": self.epoch, "epochs": cfg.epochs,
-                                "step": self.step_in_epoch + steps, "steps": steps_per_epoch,
-                                "elapsed_s": time.monotonic() - started})
+                    self._emit(Event(STEP, epoch=self.epoch, epochs=cfg.epochs, step=self.step_in_epoch + steps,
+                                     steps=steps_per_epoch, elapsed_s=time.monotonic() - started))
                 if self.should_stop():
                     stop_requested = True
                     break
@@ -326,10 +325,10 @@ class Trainer:
             self.history.append(record)
             seconds_per_epoch = (self.wall_time_s - self._start_wall_time_s) / max(self.epoch - self._start_epoch, 1)
             eta = seconds_per_epoch * (cfg.epochs - self.epoch)  # from this run's pace, not the resumed run's
-            self._emit({"event": EPOCH, "epoch": self.epoch, "epochs": cfg.epochs,
-                        "train_loss": record["train_loss"], "val_loss": record.get("val_loss"),
-                        "val_probe_element_set_match_percent": record.get("val_probe_element_set_match_percent"),
-                        "elapsed_s": self.wall_time_s, "eta_s": eta})
+            self._emit(Event(EPOCH, epoch=self.epoch, epochs=cfg.epochs, train_loss=record["train_loss"],
+                             val_loss=record.get("val_loss"),
+                             val_probe_element_set_match_percent=record.get("val_probe_element_set_match_percent"),
+                             elapsed_s=self.wall_time_s, eta_s=eta))
             if self.checkpoint_path and time.monotonic() - last_save >= cfg.checkpoint_every_s:
                 self.save()
                 last_save = time.monotonic()
@@ -379,7 +378,7 @@ class Trainer:
         self.best_state = None  # the checkpoint holds the recalibrated final weights
         self.history.append(record)
 
-    def _emit(self, event: dict) -> None:
+    def _emit(self, event: Event) -> None:
         if self.rank == 0:
             self.progress(event)
 
@@ -411,7 +410,7 @@ class Trainer:
             return
         path = Path(path or self.checkpoint_path)
         self.checkpoint().save(path)
-        self._emit({"event": CHECKPOINT, "epoch": self.epoch, "checkpoint": str(path)})
+        self._emit(Event(CHECKPOINT, epoch=self.epoch, checkpoint=str(path)))
 
     def initialize_from(self, path: Path) -> None:
         """Start from another checkpoint's weights (fine-tuning) with this run's fresh optimizer and schedule; the

@@ -91,7 +91,24 @@ def test_bad_specs_are_refused(tmp_path, spec, match):
 def test_progress_reader_skips_partial_lines(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"event": "start"}\nnot json\n{"event": "epoch", "epoch": 1}\n{"event": "ep')
-    assert [e["event"] for e in read_events(path)] == ["start", "epoch"]
+    assert [e.kind for e in read_events(path)] == ["start", "epoch"]
+
+
+def test_an_event_round_trips_through_its_file_and_what_is_no_event_is_skipped(tmp_path):
+    from nesf.training.progress import EPOCH, Event, ProgressLog
+
+    path = tmp_path / "p.jsonl"
+    heard = []
+    log = ProgressLog(path, heard.append)
+    sent = Event(EPOCH, epoch=3, epochs=10, train_loss=0.5, val_loss=None, elapsed_s=12.0, eta_s=28.0)
+    log(sent)
+    log.stream.close()
+    with open(path, "a") as f:
+        f.write('{"event": "epoch", "epoch": "three"}\n{"no": "kind"}\n{"event": "done", "future_key": 1}\n')
+    events = read_events(path)
+    assert events[0] == heard[0] and events[0].time > 0 and events[0].val_loss is None
+    assert events[0] == Event(EPOCH, time=events[0].time, epoch=3, epochs=10, train_loss=0.5, elapsed_s=12.0, eta_s=28.0)
+    assert [e.kind for e in events] == ["epoch", "done"] and events[1].terminal  # a bad field, no kind: skipped
 
 
 def test_command_passes_the_run_as_data_with_only_the_hyperparameters_given(tmp_path, monkeypatch):
