@@ -48,16 +48,23 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
         st.markdown("**What users get** (the test split written as CIFs in a random rotation and origin and read "
                     "back as uploads, crystals of other datasets unlike the training set (novel) the same way, "
                     "and crystals converted to the other cells offered for uploads; each encoded in the setting "
-                    "the model reads best, its latent refined, or the encoder's alone where the row says so)")
-        st.dataframe(uploads, hide_index=True, width="stretch", height=38 + 35 * len(uploads),  # every row
+                    "the model reads best, its latent refined as the app does; the encoder's latents alone below)")
+        refined, encoder_only = uploads
+        st.dataframe(refined, hide_index=True, width="stretch", height=38 + 35 * len(refined),  # every row
                      column_config=upload_column_config())
+        if encoder_only is not None:
+            with st.expander(f"The same uploads, encoder only (the paper's protocol, no refinement): "
+                             f"{len(encoder_only)} rows", icon=":material/table_rows:"):
+                st.dataframe(encoder_only, hide_index=True, width="stretch", height=38 + 35 * len(encoder_only),
+                             column_config=upload_column_config())
+    probe = probe_table(checkpoint.metrics)
+    if probe is not None:
+        st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
+                    "training split's latents, scored on each split, beside the latent-free baseline)")
+        st.dataframe(probe, hide_index=True, width="stretch",
+                     column_config={"reading": st.column_config.TextColumn(pinned=True)})
     cols = st.columns([3, 4])
     with cols[0]:
-        probe = probe_table(checkpoint.metrics)
-        if probe is not None:
-            st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
-                        "training split's latents, scored on each split, beside the latent-free baseline)")
-            st.dataframe(probe, hide_index=True, width="stretch")
         sizes = info.split_sizes
         if sizes:
             st.markdown("**Data** · " + " · ".join(f"{k}: {v:,}" for k, v in sizes.items()))
@@ -95,31 +102,39 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
                  "sampling_config": info.sampling_config, "decode_config": info.decode_config}, expanded=False)
 
 
-def upload_table(metrics: dict) -> pd.DataFrame | None:
-    """One row per upload-path figure set (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]", the novel
-    crystals, the offered cells, each refined and encoder only), after the dataset form of the split it comes from,
-    one column per reading; None when the checkpoint has none."""
+def upload_table(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:
+    """The upload-path figure sets (`nesf.inference.reupload.measure_uploads`: "test[re-uploaded]", the novel
+    crystals, the offered cells), one row each after the dataset form of the split it comes from, one column per
+    reading: (those with refined latents, what the app gives; those measured encoder only, the paper's protocol, or
+    None), so that each fits 1280 px without sideways scrolling; None when the checkpoint has none."""
     from nesf.inference.card import is_upload_label, metrics_by_split, upload_rows
+    from nesf.inference.reupload import ENCODER_ONLY_TAG
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
     if not uploads:
         return None
+    suffix = f", {ENCODER_ONLY_TAG}"
     rows = upload_rows(splits, uploads)
-    return pd.DataFrame([{"uploads": name, "crystals": values.get("count"),
-                          **{label: shown_value(key, values.get(key)) for key, (label, _) in UPLOAD_COLUMNS.items()}}
-                         for name, values in rows.items()])
+
+    def table(names: list[str]) -> pd.DataFrame | None:
+        return pd.DataFrame([{"uploads": name.removesuffix(suffix), "crystals": rows[name].get("count"),
+                              **{label: shown_value(key, rows[name].get(key))
+                                 for key, (label, _) in UPLOAD_COLUMNS.items()}} for name in names]) if names else None
+
+    return (table([name for name in rows if not name.endswith(suffix)]),
+            table([name for name in rows if name.endswith(suffix)]))
 
 
-# the upload table's readings: short headers, so that its eight columns fit 1280 px without sideways scrolling, and
-# the full names as the headers' tooltips
+# the upload table's readings: short headers, so that its columns fit 1280 px without sideways scrolling, and the
+# full names as the headers' tooltips
 UPLOAD_COLUMNS = {
-    "match_rate_percent": ("match [%]", TABLE1_DISPLAY["match_rate_percent"]),
-    "atom_count_error_percent": ("atom count err. [%]", TABLE1_DISPLAY["atom_count_error_percent"]),
-    "position_error_actual_angstrom": ("position err. [Å]", TABLE1_DISPLAY["position_error_actual_angstrom"]),
-    "species_error_actual_percent": ("species err. [%]", TABLE1_DISPLAY["species_error_actual_percent"]),
-    "refused_percent": ("refused [%]", "Uploads refused (outside the model's range) [%]"),
-    "refine_s_per_crystal": ("refine [s]", "Refinement time per crystal [s]"),
+    "match_rate_percent": ("match %", TABLE1_DISPLAY["match_rate_percent"]),
+    "atom_count_error_percent": ("atoms err. %", TABLE1_DISPLAY["atom_count_error_percent"]),
+    "position_error_actual_angstrom": ("position err. Å", TABLE1_DISPLAY["position_error_actual_angstrom"]),
+    "species_error_actual_percent": ("species err. %", TABLE1_DISPLAY["species_error_actual_percent"]),
+    "refused_percent": ("refused %", "Uploads refused (outside the model's range) [%]"),
+    "refine_s_per_crystal": ("refine s", "Refinement time per crystal [s]"),
 }
 
 
@@ -144,14 +159,15 @@ def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:
 def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
     for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them. The
-    upload-path figures have their own table (`upload_table`)."""
+    upload-path figures have their own table (`upload_table`); a card's CI subsets ("test[:64]") stay in its card."""
     from nesf.evaluation.metrics import paper_reference
     from nesf.inference.card import is_upload_label, metrics_by_split
 
-    splits = {label: values for label, values in metrics_by_split(metrics).items() if not is_upload_label(label)}
+    splits = {label: values for label, values in metrics_by_split(metrics).items()
+              if not is_upload_label(label) and "[:" not in label}  # a card's CI subsets ("test[:64]"): in its card
     if not splits:
         return None
-    bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[:64]" (a card's CI subset) is test's
+    bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[refined]" is test's
     papers = {base: paper_reference(dataset, base) for base in bases if base in ("train", "val", "test")}
     rows = []
     for key, label in TABLE1_DISPLAY.items():
@@ -174,7 +190,7 @@ def probe_table(metrics: dict) -> pd.DataFrame | None:
     from nesf.inference.card import metrics_by_split
 
     splits = {split: values for split, values in metrics_by_split(metrics).items()
-              if any(key in values for key in PROBE_KEYS)}
+              if any(key in values for key in PROBE_KEYS) and "[:" not in split}  # CI subsets: in the card
     if not splits:
         return None
     return _readings_table("reading", PROBE_KEYS, splits)

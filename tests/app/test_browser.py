@@ -328,6 +328,28 @@ def test_decode_anywhere_from_a_box_on_the_pca_map(browser_page, server):
     assert not page.errors, f"console errors: {page.errors}"
 
 
+def test_the_model_pages_tables_fit_1280_px_without_sideways_scrolling(browser_page, server):
+    """At 1280 px every table of the Model page shows all its columns (they scrolled sideways: the CI subsets, the
+    encoder-only rows and the probe beside the loss chart); at 1500 px too."""
+    page = browser_page
+    try:
+        for width in (1280, 1500):
+            page.set_viewport_size({"width": width, "height": 1000})
+            _goto(page, server, "model")
+            page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stMain\"] "
+                                   "[data-testid=\"stDataFrame\"] .dvn-scroller').length >= 3", timeout=120_000)
+            _wait_idle(page)
+            page.wait_for_timeout(500)
+            widths = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '[data-testid="stMain"] [data-testid="stDataFrame"] .dvn-scroller'))
+                .map(s => [s.scrollWidth, s.clientWidth])""")
+            assert len(widths) >= 3 and all(scroll <= client + 1 for scroll, client in widths), (width, widths)
+            _shot(page, f"model-{width}")
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
+    assert not page.errors, f"console errors: {page.errors}"
+
+
 def _click_until(page, button, shown, timeout_ms=120_000, tries=3):
     """Click `button` until `shown` appears: a click that lands while Streamlit redraws the block holding the
     button can be lost in a headless browser (no rerun reached the server: CI lost one so, one run in ~6 here);

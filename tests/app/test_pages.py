@@ -441,15 +441,21 @@ def test_upload_figures_get_their_own_table_beside_the_dataset_form():
     from app.views.model import metrics_table, upload_table
 
     values = {"match_rate_percent": 78.7, "atom_count_error_percent": 4.65}
-    metrics = {"test": {**values, "count": 301}, "test[re-uploaded]": {"match_rate_percent": 79.4, "count": 301},
+    metrics = {"test": {**values, "count": 301}, "test[:64]": {**values, "count": 64},
+               "test[re-uploaded]": {"match_rate_percent": 79.4, "count": 301},
+               "test[re-uploaded, encoder only]": {"match_rate_percent": 70.1, "count": 301},
                "held-out hexagonal[orthohexagonal cells]": {"match_rate_percent": 22.2, "count": 18},
                "trust": {"field_residual": {}}}
+    # the card's CI subset ("test[:64]") is left to the card: the table fits 1280 px
     assert list(metrics_table(metrics, "lim_l6").columns) == ["metric", "test (301)", "paper, test (Table 1)"]
-    table = upload_table(metrics)
+    table, encoder_only = upload_table(metrics)
     assert table["uploads"].tolist() == ["test, as stored (encoder only)", "test, re-uploaded",
                                          "held-out hexagonal, orthohexagonal cells"]
     assert table["crystals"].tolist() == [301, 301, 18]
-    assert table["match [%]"].tolist() == [78.7, 79.4, 22.2]
+    assert table["match %"].tolist() == [78.7, 79.4, 22.2]
+    # the encoder-only figures in a table of their own, named without the suffix their table says
+    assert encoder_only["uploads"].tolist() == ["test, re-uploaded"] and encoder_only["match %"].tolist() == [70.1]
+    assert upload_table({k: v for k, v in metrics.items() if "encoder" not in k})[1] is None
     # a split's refined figures sit beside its encoder-only ones in the metrics table, named so
     refined = {**metrics, "test[refined]": {**values, "count": 301}}
     assert list(metrics_table(refined, "lim_l6").columns) == ["metric", "test (301)", "test, refined (301)",

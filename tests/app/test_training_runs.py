@@ -107,7 +107,8 @@ def test_an_event_round_trips_through_its_file_and_what_is_no_event_is_skipped(t
         f.write('{"event": "epoch", "epoch": "three"}\n{"no": "kind"}\n{"event": "done", "future_key": 1}\n')
     events = read_events(path)
     assert events[0] == heard[0] and events[0].time > 0 and events[0].val_loss is None
-    assert events[0] == Event(EPOCH, time=events[0].time, epoch=3, epochs=10, train_loss=0.5, elapsed_s=12.0, eta_s=28.0)
+    assert events[0] == Event(EPOCH, time=events[0].time, epoch=3, epochs=10, train_loss=0.5, elapsed_s=12.0,
+                              eta_s=28.0)
     assert [e.kind for e in events] == ["epoch", "done"] and events[1].terminal  # a bad field, no kind: skipped
 
 
