@@ -201,6 +201,21 @@ def test_only_the_checkpoint_module_reads_checkpoint_keys():
     assert lines_matching(pattern, source_files(*SCANNED).values(), but=CHECKPOINT_MODULE) == []
 
 
+LABELS_MODULE = ROOT / "nesf" / "checkpoint" / "labels.py"
+LABEL_GRAMMAR = re.compile(r'\}\[\{|\}\[:\{|(split|partition)\(["\']\[["\']|["\']\[:?["\'] in |endswith\(f?["\']\[|'
+                           r'rstrip\(["\']\]["\']\)')
+
+
+def test_stored_metrics_labels_are_written_and_parsed_in_one_module():
+    """"test[re-uploaded, encoder only]" and its kin are `nesf.checkpoint.labels.MetricsLabel`s: no other module
+    builds or takes apart their grammar."""
+    assert lines_matching(LABEL_GRAMMAR, source_files(*SCANNED).values(), but=LABELS_MODULE) == []
+    for spelled in ('f"{split}[{REUPLOADED}]"', 'f"{split}[:{count}]"', 'label.split("[")[0]', '"[" in label',
+                    '"[:" in split', 'label.endswith(f"[{REFINED}]")', 'name.rstrip("]")'):
+        assert LABEL_GRAMMAR.search(spelled), spelled
+    assert not LABEL_GRAMMAR.search('str(MetricsLabel.reuploaded(split))')
+
+
 EVENT_KEY = re.compile(r'["\']event["\']\s*:|(\[|\.get\()\s*["\']event["\']')
 
 

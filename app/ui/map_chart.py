@@ -135,9 +135,12 @@ export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const plot = parentElement.querySelector('.nesf-map-chart');
   let mounted = true;
+  plot.__nesfUnmounted = false;
   const cleanup = () => {  // on unmount: the chart's WebGL contexts and listeners go with it, once a draw in
     mounted = false;        // flight has finished (purged under it, plotly.js threw "e.emit is not a function")
+    plot.__nesfUnmounted = true;
     const purge = () => {
+      if (!plot.__nesfUnmounted) return;  // mounted again meanwhile: it is drawn, keep it
       if (window.Plotly) window.Plotly.purge(plot);
       plot.__nesfSpec = undefined;
       plot.__nesfWired = false;
@@ -175,7 +178,7 @@ function draw(component, plot) {
                                            Object.assign({responsive: true}, data.config)).then(() => {
     // the chart may have been unmounted (purged) while Plotly drew: a purged element has no .on (seen as
     // "plot.on is not a function" when a busy server let a page switch overtake the draw)
-    if (plot.__nesfWired || !data.selectable || typeof plot.on !== 'function') return;
+    if (plot.__nesfWired || plot.__nesfUnmounted || !data.selectable || typeof plot.on !== 'function') return;
     plot.__nesfWired = true;
     plot.on('plotly_selected', (event) => {
       if (event) setTriggerValue('selection', {selection: selectionOf(event)});

@@ -108,22 +108,19 @@ def upload_table(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame | None] | No
     reading: (those with refined latents, what the app gives; those measured encoder only, the paper's protocol, or
     None), so that each fits 1280 px without sideways scrolling; None when the checkpoint has none."""
     from nesf.inference.card import is_upload_label, metrics_by_split, upload_rows
-    from nesf.inference.reupload import ENCODER_ONLY_TAG
 
     splits = metrics_by_split(metrics)
     uploads = {label: values for label, values in splits.items() if is_upload_label(label)}
     if not uploads:
         return None
-    suffix = f", {ENCODER_ONLY_TAG}"
-    rows = upload_rows(splits, uploads)
 
-    def table(names: list[str]) -> pd.DataFrame | None:
-        return pd.DataFrame([{"uploads": name.removesuffix(suffix), "crystals": rows[name].get("count"),
-                              **{label: shown_value(key, rows[name].get(key))
-                                 for key, (label, _) in UPLOAD_COLUMNS.items()}} for name in names]) if names else None
+    def table(rows: dict) -> pd.DataFrame | None:
+        return pd.DataFrame([{"uploads": name, "crystals": values.get("count"),
+                              **{label: shown_value(key, values.get(key)) for key, (label, _) in UPLOAD_COLUMNS.items()}}
+                             for name, values in rows.items()]) if rows else None
 
-    return (table([name for name in rows if not name.endswith(suffix)]),
-            table([name for name in rows if name.endswith(suffix)]))
+    return (table(upload_rows(splits, uploads, encoder_only=False)),
+            table(upload_rows(splits, uploads, encoder_only=True)))
 
 
 # the upload table's readings: short headers, so that its columns fit 1280 px without sideways scrolling, and the
@@ -160,20 +157,22 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
     """One row per metric, one column per evaluated split (crystal count in the header), then the paper's NeSF figures
     for each of those splits (Table 1 for test, Tables S1 / S2 for train / val), where the paper reports them. The
     upload-path figures have their own table (`upload_table`); a card's CI subsets ("test[:64]") stay in its card."""
+    from nesf.checkpoint.labels import MetricsLabel
     from nesf.evaluation.metrics import paper_reference
-    from nesf.inference.card import is_upload_label, metrics_by_split
+    from nesf.inference.card import metrics_by_split
 
-    splits = {label: values for label, values in metrics_by_split(metrics).items()
-              if not is_upload_label(label) and "[:" not in label}  # a card's CI subsets ("test[:64]"): in its card
+    labels = {MetricsLabel.parse(label): values for label, values in metrics_by_split(metrics).items()}
+    splits = {label: values for label, values in labels.items()
+              if not label.is_upload and not label.is_ci_subset}  # a card's CI subsets ("test[:64]"): in its card
     if not splits:
         return None
-    bases = dict.fromkeys(split.split("[")[0] for split in splits)  # "test[refined]" is test's
+    bases = dict.fromkeys(label.base for label in splits)  # "test[refined]" is test's
     papers = {base: paper_reference(dataset, base) for base in bases if base in ("train", "val", "test")}
     rows = []
     for key, label in TABLE1_DISPLAY.items():
         row = {"metric": label}
         for split, values in splits.items():
-            name = split.replace("[refined]", ", refined")  # "test[refined]": the test split, latents refined
+            name = split.row_name  # "test[refined]": "test, refined", the test split, latents refined
             header = f"{name} ({values['count']})" if "count" in values else name
             row[header] = shown_value(key, values.get(key))
         for split, (table, paper) in papers.items():
@@ -186,11 +185,12 @@ def metrics_table(metrics: dict, dataset: str) -> pd.DataFrame | None:
 
 def probe_table(metrics: dict) -> pd.DataFrame | None:
     """One row per composition-probe reading, one column per split that has it; None when no split has one."""
+    from nesf.checkpoint.labels import MetricsLabel
     from nesf.evaluation.probe import PROBE_KEYS
     from nesf.inference.card import metrics_by_split
 
     splits = {split: values for split, values in metrics_by_split(metrics).items()
-              if any(key in values for key in PROBE_KEYS) and "[:" not in split}  # CI subsets: in the card
+              if any(key in values for key in PROBE_KEYS) and not MetricsLabel.parse(split).is_ci_subset}  # in the card
     if not splits:
         return None
     return _readings_table("reading", PROBE_KEYS, splits)

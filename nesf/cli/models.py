@@ -91,6 +91,7 @@ def _card_from_stored_metrics(args) -> int:
     """`card --stored`: the card again from the metrics the checkpoint holds; nothing evaluated, the file untouched."""
     from nesf.core.config import CHECKPOINT_PRESET
     from nesf.inference.autoencoder import Autoencoder
+    from nesf.checkpoint.labels import MetricsLabel
     from nesf.inference.card import metrics_by_split
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
@@ -98,7 +99,7 @@ def _card_from_stored_metrics(args) -> int:
     if not metrics:
         raise NesfError(f"{args.checkpoint}: no stored metrics; run `python -m nesf card {args.checkpoint}` to "
                         "evaluate it")
-    splits = [label for label in metrics if "[" not in label]
+    splits = [label for label in metrics if MetricsLabel.parse(label).is_split]
     decode_name = next(iter(metrics.values())).get("decode", CHECKPOINT_PRESET)
     card = _write_card(args, autoencoder, args.dataset or autoencoder.info.dataset or "?", splits, decode_name,
                        metrics)

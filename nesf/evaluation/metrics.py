@@ -157,11 +157,11 @@ PAPER_TABLES = {"test": ("Table 1", PAPER_TABLE1), "val": ("Table S2", PAPER_TAB
 
 
 def paper_reference(dataset: str, split: str = "test") -> tuple[str, dict]:
-    """The paper's NeSF figures for a dataset's split ("val", or a card's "val[:64]"; any other label: test): (table
+    """The paper's NeSF figures for a dataset's split ("train", "val"; any other name: test): (table
     name, {metric key: value}), the values empty for a dataset the paper does not report (a YBCO13 fold's figures are
     the paper's fold means; a dataset with additions to its train split alone, as lim_l6+hex_prototypes, gets its
     base's)."""
     from nesf.data.datasets import evaluated_dataset
 
-    table, values = PAPER_TABLES.get(split.split("[")[0], PAPER_TABLES["test"])
+    table, values = PAPER_TABLES.get(split, PAPER_TABLES["test"])
     return table, dict(values.get(evaluated_dataset(dataset).split("_fold")[0], {}))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from nesf.checkpoint import Checkpoint, CheckpointInfo, file_sha256, weights_sha256
+from nesf.checkpoint.labels import TRUST, MetricsLabel
 from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.core.crystal import Crystal
 from nesf.core.device import get_device
@@ -122,11 +123,12 @@ class Autoencoder:
         crystals, or None where it was not measured (`nesf card` stores it). Crystals unlike the training set (the
         card's novel sources, then the held-out hexagonal set) are preferred to the test split: they are what a
         user's own out-of-range file is like."""
-        from nesf.inference.reupload import HEXAGONAL_SET, NOVEL, cell_label
+        from nesf.inference.reupload import HEXAGONAL_SET, NOVEL
 
-        found = {label.split("[")[0]: values for label, values in (self.info.metrics or {}).items()
-                 if isinstance(values, dict) and label.endswith(f"[{cell_label(kind)}]")
-                 and "match_rate_percent" in values}
+        labels = {MetricsLabel.parse(label): values for label, values in (self.info.metrics or {}).items()
+                  if isinstance(values, dict) and label != TRUST}
+        found = {label.base: values for label, values in labels.items()
+                 if label.cell_kind == kind and not label.encoder_only and "match_rate_percent" in values}
         for base, description in ((NOVEL, "crystals unlike the training set"),
                                   (HEXAGONAL_SET, "held-out hexagonal crystals"), *((b, f"{b} crystals") for b in found)):
             if base in found and found[base].get("count", 0) >= MIN_OFFER_COUNT:

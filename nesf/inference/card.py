@@ -7,23 +7,15 @@ from pathlib import Path
 from typing import Callable
 
 from nesf.checkpoint import LatticeRefitRecord, SourceRecord
+from nesf.checkpoint.labels import TRUST, MetricsLabel, figure_labels
 from nesf.evaluation.metrics import TABLE1_LABELS, paper_reference, table1_metrics
 from nesf.evaluation.probe import PROBE_KEYS, composition_probe, crystal_fractions
 
 
-NOT_SPLITS = ("trust",)  # stored metrics that are not a split's figures: the trust calibrations (nesf.inference.trust)
-
-
 def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
-    """A checkpoint's stored metrics per split label ({"test": {...}, "test[:64]": {...}}, as `Checkpoint.with_metrics`
-    stores them); a flat dict of numbers (a checkpoint from before model cards) counts as one split, "held out"."""
-    metrics = metrics or {}
-    nested = {label: values for label, values in metrics.items()
-              if isinstance(values, dict) and label not in NOT_SPLITS}
-    if nested:
-        return nested
-    flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
-    return {"held out": flat} if flat else {}
+    """A checkpoint's stored figures per label ({"test": {...}, "test[:64]": {...}}, as `Checkpoint.with_metrics`
+    stores them; `nesf.checkpoint.labels.figure_labels`, keyed by the labels' text)."""
+    return {str(label): values for label, values in figure_labels(metrics).items()}
 
 
 def headline_metrics(metrics: dict | None) -> tuple[str, dict] | None:
@@ -55,7 +47,7 @@ def _cdvae_section(dataset: str, splits: dict) -> list[str]:
     from nesf.inference.generation.published import PUBLISHED_RECONSTRUCTION
 
     measured = {label: values for label, values in splits.items()
-                if "cdvae_match_rate_percent" in values and "[" not in label}  # whole splits, not CI subsets
+                if "cdvae_match_rate_percent" in values and MetricsLabel.parse(label).is_split}  # not CI subsets
     if not measured:
         return []
     published = PUBLISHED_RECONSTRUCTION.get(dataset, {})
@@ -95,11 +87,9 @@ def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
                              crystal_fractions(eval_crystals, autoencoder.vocab))
 
 
-REFINED = "refined"  # the label suffix of a split's figures with refined latents: "test[refined]"
-
-
 def refined_label(split: str) -> str:
-    return f"{split}[{REFINED}]"
+    """The label of a split's figures with refined latents: "test[refined]"."""
+    return str(MetricsLabel.refined(split))
 
 
 def evaluate_split_refined(autoencoder, crystals, decode_config, *, cdvae: bool = False) -> tuple[dict, float]:
@@ -141,7 +131,7 @@ def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_c
     metrics = {}
     for split in splits:
         crystals = dataset.crystals(split)
-        for label, subset in ((split, crystals), (f"{split}[:{ci_count}]", crystals[:ci_count])):
+        for label, subset in ((split, crystals), (str(MetricsLabel.ci_subset(split, ci_count)), crystals[:ci_count])):
             if not subset or label in metrics or (label != split and ci_count >= len(crystals)):
                 continue
             values, seconds = evaluate_split(autoencoder, subset, config, cdvae=cdvae)
@@ -175,7 +165,7 @@ def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_c
 def is_upload_label(label: str) -> bool:
     """A stored label of upload-path figures (`nesf.inference.reupload.measure_uploads`): "test[re-uploaded]",
     "test[primitive standard cells]", ...; not a split, a CI subset ("test[:64]") or a split's refined figures."""
-    return "[" in label and not label.split("[", 1)[1].startswith(":") and not label.endswith(f"[{REFINED}]")
+    return MetricsLabel.parse(label).is_upload
 
 
 UPLOAD_COLUMNS = {"match_rate_percent": "match [%]", "atom_count_error_percent": "atom count error [%]",
@@ -187,25 +177,25 @@ UPLOAD_COLUMNS = {"match_rate_percent": "match [%]", "atom_count_error_percent":
 def ordered_uploads(uploads: dict) -> dict:
     """Upload-path figures in reading order: each set of uploads (refined) directly followed by its encoder-only
     twin, sets in the order they were measured."""
-    from nesf.inference.reupload import ENCODER_ONLY_TAG
-
-    tag = f", {ENCODER_ONLY_TAG}]"
     ordered = {}
     for label, values in uploads.items():
-        base = label[:-len(tag)] + "]" if label.endswith(tag) else label
-        ordered.setdefault(base, {})[label] = values
+        ordered.setdefault(MetricsLabel.parse(label).protocol(encoder_only=False), {})[label] = values
     return {label: values for group in ordered.values() for label, values in group.items()}
 
 
-def upload_rows(splits: dict, uploads: dict) -> dict:
+def upload_rows(splits: dict, uploads: dict, *, encoder_only: bool | None = None) -> dict:
     """{row name: values} of the "what users get" table: each split's dataset form (encoder only) before its first
-    upload figures, then the upload figures in reading order (`ordered_uploads`), named "test, re-uploaded"."""
+    upload figures, then the upload figures in reading order (`ordered_uploads`), named "test, re-uploaded"; with
+    `encoder_only` False those with refined latents only, True those measured encoder only alone (named without
+    the protocol their table states)."""
     rows = {}
     for label, values in ordered_uploads(uploads).items():
-        base = label.split("[")[0]
-        if base in splits and f"{base}, as stored (encoder only)" not in rows:
-            rows[f"{base}, as stored (encoder only)"] = splits[base]
-        rows[label.replace("[", ", ").rstrip("]")] = values
+        parsed = MetricsLabel.parse(label)
+        if encoder_only is not None and parsed.encoder_only != encoder_only:
+            continue
+        if not encoder_only and parsed.base in splits and f"{parsed.base}, as stored (encoder only)" not in rows:
+            rows[f"{parsed.base}, as stored (encoder only)"] = splits[parsed.base]
+        rows[parsed.protocol(encoder_only=False).row_name if encoder_only else parsed.row_name] = values
     return rows
 
 
@@ -310,7 +300,7 @@ def _refined_section(info, metrics: dict) -> list[str]:
     lines = []
     for split, values in metrics.items():
         refined = metrics.get(refined_label(split))
-        if "[" in split or refined is None:
+        if not MetricsLabel.parse(split).is_split or refined is None:
             continue
         table, reference = paper_reference(info.dataset, split)
         lines += [f"## {split}: encoder only (the paper's protocol) and refined", "",
@@ -394,11 +384,11 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              "| quantity | range |", "|---|---|",
              *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]
     uploads = {label: values for label, values in metrics.items() if is_upload_label(label)}
-    metrics = {label: values for label, values in metrics.items() if label not in uploads and label not in NOT_SPLITS}
+    metrics = {label: values for label, values in metrics.items() if label not in uploads and label != TRUST}
     for split, values in metrics.items():
-        if split.endswith(f"[{REFINED}]"):
+        if MetricsLabel.parse(split).is_refined:
             continue
-        table, reference = paper_reference(info.dataset, split)
+        table, reference = paper_reference(info.dataset, MetricsLabel.parse(split).base)
         lines += [f"## Metrics: {split} ({values.get('count')} crystals, decoded in {values.get('decode_s', 0):.0f} s)",
                   "", f"| metric | ours | paper (NeSF, {table}: {split}) |", "|---|---|---|"]
         for key, label in TABLE1_LABELS.items():
@@ -411,7 +401,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
             lines += [f"| {label} | {values[key]:.4f} |" for key, label in PROBE_KEYS.items() if key in values]
             lines.append("")
     lines += _refined_section(info, metrics)
-    lines += _cdvae_section(info.dataset, {k: v for k, v in metrics.items() if not k.endswith(f"[{REFINED}]")})
+    lines += _cdvae_section(info.dataset, {k: v for k, v in metrics.items() if not MetricsLabel.parse(k).is_refined})
     lines += _upload_section(metrics, uploads, (info.metrics or {}).get("trust") or {})
     if uploads:
         lines += _offers_lines(autoencoder)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nesf.checkpoint import labels
+from nesf.checkpoint.labels import MetricsLabel
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 
@@ -135,15 +137,16 @@ def evaluate_uploads(autoencoder, uploads: list[Crystal | None], config=None, *,
     return metrics, ordered
 
 
-REUPLOADED = "re-uploaded"
-ENCODER_ONLY_TAG = "encoder only"   # label suffix of figures measured in the paper's protocol (no refinement)
-NOVEL = "novel"                      # label of crystals unlike the training set (`novel_sources`)
+# the labels' words (nesf.checkpoint.labels): "re-uploaded", "encoder only" (figures and trust calibrations measured
+# in the paper's protocol, no refinement), "novel" (crystals unlike the training set, `novel_sources`)
+REUPLOADED, ENCODER_ONLY_TAG, NOVEL = labels.REUPLOADED, labels.ENCODER_ONLY, labels.NOVEL
 NOVEL_PER_SOURCE = 100               # crystals drawn from each novel source
 NOVEL_DATASETS = ("ICSG3D", "perov_5", "carbon_24")
 
 
 def cell_label(kind: str) -> str:
-    return f"{kind} cells"
+    """"primitive standard cells": how labels and tables name crystals converted to cells of `kind`."""
+    return MetricsLabel.in_cells("", kind).qualifier
 
 
 def novel_sources(autoencoder, training_crystals: list[Crystal], own_dataset: str, data_dir=None, *,
@@ -225,21 +228,21 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
     metrics, calibrations = {}, {}
     pooled = {protocol: [] for protocol in ("", ENCODER_ONLY_TAG)}  # (source, UploadResult) per protocol
 
-    def measure(label: str, uploads: list, name: str, **options) -> None:
+    def measure(label: MetricsLabel, uploads: list, name: str, **options) -> None:
         for protocol, refine in (("", None), (ENCODER_ONLY_TAG, ENCODER_ONLY)):
             started = time.monotonic()
             values, results = evaluate_uploads(autoencoder, uploads, config, training_latents=training_latents,
                                                refine=refine, **options)
             values.update({"decode_s": time.monotonic() - started, "seed": seed})
-            full = label if not protocol else label[:-1] + f", {protocol}]"
+            full = str(label.protocol(encoder_only=bool(protocol)))
             metrics[full] = values
             pooled[protocol] += [(name, r) for r in results if not r.refused]
             report(full, values)
 
     uploads = reuploaded(crystals, seed)
-    measure(f"{split}[{REUPLOADED}]", uploads, f"{split}, {REUPLOADED}")
+    measure(MetricsLabel.reuploaded(split), uploads, f"{split}, {REUPLOADED}")
     if 0 < ci_count < len(uploads):
-        metrics[f"{split}[{REUPLOADED}]"]["ci_subset"] = evaluate_uploads(
+        metrics[str(MetricsLabel.reuploaded(split))]["ci_subset"] = evaluate_uploads(
             autoencoder, uploads[:ci_count], config, training_latents=training_latents)[0]
     out_of_range = []  # novel crystals whose own cell the model refuses: those an offered cell is for
     for name, source_crystals in novel.items():
@@ -247,21 +250,21 @@ def measure_uploads(autoencoder, crystals: list[Crystal], split: str, config=Non
         fits = [c for c, ok in zip(source_crystals, inside) if ok]
         out_of_range += [c for c, ok in zip(source_crystals, inside) if not ok]
         if fits:
-            measure(f"{name}[{NOVEL}, {REUPLOADED}]", reuploaded(fits, seed), f"{name} (novel), {REUPLOADED}")
+            measure(MetricsLabel.reuploaded(name, novel=True), reuploaded(fits, seed), f"{name} (novel), {REUPLOADED}")
     hexagonal_label = None
     for kind in CELL_KINDS:
         converted = converted_cells(autoencoder, crystals, kind)
         if converted:
-            measure(f"{split}[{cell_label(kind)}]", converted, f"{split}, {cell_label(kind)}")
+            measure(MetricsLabel.in_cells(split, kind), converted, f"{split}, {cell_label(kind)}")
         novel_converted = converted_cells(autoencoder, out_of_range, kind)
         if novel_converted:
-            measure(f"{NOVEL}[{cell_label(kind)}]", novel_converted, f"{NOVEL}, {cell_label(kind)}")
-    if f"{split}[{cell_label('orthohexagonal')}]" not in metrics:  # LCS6A's splits hold no hexagonal crystal
+            measure(MetricsLabel.in_cells(NOVEL, kind), novel_converted, f"{NOVEL}, {cell_label(kind)}")
+    if str(MetricsLabel.in_cells(split, "orthohexagonal")) not in metrics:  # LCS6A's splits hold no hexagonal one
         from nesf.data.hexagonal_set import hexagonal_crystals
 
         converted = converted_cells(autoencoder, hexagonal_crystals(), "orthohexagonal")
         if converted:
-            hexagonal_label = f"{HEXAGONAL_SET}[{cell_label('orthohexagonal')}]"
+            hexagonal_label = MetricsLabel.in_cells(HEXAGONAL_SET, "orthohexagonal")
             measure(hexagonal_label, converted, f"{HEXAGONAL_SET}, {cell_label('orthohexagonal')}")
     # the calibration set: uploads as users make them (not the split's or novel crystals in offered cells, which are
     # reported above but are not what most uploads are)

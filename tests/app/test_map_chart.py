@@ -155,7 +155,8 @@ def test_range_filter_sliders_have_their_ends_on_their_step():
 def test_a_chart_unmounted_while_plotly_draws_raises_nothing():
     """The chart's script in Chromium with a Plotly whose draw finishes only after the chart was unmounted (a page
     switch overtaking a draw on a busy server): wiring the selection events then must not call `.on` of the purged
-    element (it raised "plot.on is not a function" in two browser tests under load)."""
+    element (it raised "plot.on is not a function" in two browser tests under load), and the purge waits for the
+    draw (plotly.js threw "e.emit is not a function" when purged under `Plotly.react`)."""
     from playwright.sync_api import sync_playwright
 
     from app.ui.map_chart import JS
@@ -176,10 +177,11 @@ def test_a_chart_unmounted_while_plotly_draws_raises_nothing():
       const mount = () => module.default({data: {spec, points: {}, config: {}, selectable: true, plotly: null},
                                           parentElement: parent, setTriggerValue: () => {}});
       const cleanup = mount();
-      cleanup();          // unmounted while drawing
+      cleanup();          // unmounted while drawing: purged only once the draw is done (plotly.js threw under it)
+      const purgedAtOnce = !parent.firstChild.on;
       finishDraw();
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const unmounted = wired.length;
+      const unmounted = {wired: wired.length, purgedAtOnce, purgedAfterTheDraw: !parent.firstChild.on};
       parent.firstChild.on = (name) => wired.push(name);
       mount();            // a chart that stays mounted is wired as before
       finishDraw();
@@ -196,7 +198,7 @@ def test_a_chart_unmounted_while_plotly_draws_raises_nothing():
             unmounted, wired = page.evaluate(harness, JS)
         finally:
             browser.close()
-    assert errors == [] and unmounted == 0
+    assert errors == [] and unmounted == {"wired": 0, "purgedAtOnce": False, "purgedAfterTheDraw": True}
     assert wired == ["plotly_selected", "plotly_click"]
 
 
