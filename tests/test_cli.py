@@ -438,6 +438,7 @@ def test_refit_lattice_writes_a_new_checkpoint_and_leaves_the_input_intact(train
     assert record["crystals"]["train"] > 90 and record["result"]["train_count"] == record["crystals"]["train"]
 
 
+@pytest.mark.slow  # a training process started and stopped: ~10 s
 def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
     out = tmp_path / "run"
     progress = out / "p.jsonl"

@@ -45,7 +45,8 @@ def lcs6a(data_dir):
 
 # The paper preset's 64 field passes over the dataset box cost ~0.2 s a crystal on one core: every 4th test crystal
 # (76, every crystal system of the split among them) keeps it at ~15 s; the fast preset decodes all 301.
-@pytest.mark.parametrize("config, stride", [(DecodeConfig(), 4), (DecodeConfig.fast(), 1)], ids=["paper", "fast"])
+@pytest.mark.parametrize("config, stride", [pytest.param(DecodeConfig(), 4, marks=pytest.mark.slow),  # ~15 s
+                                            (DecodeConfig.fast(), 1)], ids=["paper", "fast"])
 def test_exact_fields_recover_the_lcs6a_test_crystals(lcs6a, config, stride):
     truths = lcs6a.crystals("test")
     assert len(truths) == 301

@@ -57,6 +57,7 @@ def ddp_run(tmp_path_factory, data_dir):
     return result, root
 
 
+@pytest.mark.slow  # two torchrun processes: ~13 s
 def test_ddp_trains_on_disjoint_halves(ddp_run, data_dir):
     result, root = ddp_run
     assert result.returncode == 0, result.stderr[-3000:]

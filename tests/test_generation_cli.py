@@ -63,6 +63,7 @@ def test_generate_is_reproducible_by_seed(generated, tmp_path, capsys):
     assert (tmp_path / "gen-3-0.cif").read_text() == (generated / "gen-3-0.cif").read_text()
 
 
+@pytest.mark.slow  # ~7 s
 def test_generate_near_a_crystal_and_in_a_region(tmp_path, capsys):
     assert run(["generate", SHIPPED, "--count", 4, "--density", "gaussian", "--near", "NaCl", "--spread", 0.05,
                 "--out-dir", tmp_path / "near", "--device", "cpu"]) == 0
@@ -137,6 +138,7 @@ def test_generate_works_on_every_shipped_model(checkpoint, tmp_path, capsys):
     assert "3 crystals from gaussian: 1 full-covariance component, across the whole latent space" in said
 
 
+@pytest.mark.slow  # ~13 s
 def test_a_session_samples_the_density_its_atlas_stores(monkeypatch):
     """The shipped atlas holds its fitted densities: a session rebuilds them without fitting (the app's first
     sampling waited for the fit), and the stored one is the fit of the training latents less their outliers."""

@@ -93,6 +93,7 @@ def test_an_atom_just_below_a_far_face_is_drawn_on_the_near_one():
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # two browser launches: ~9 s
 def test_a_software_webgl_browser_draws_without_antialiasing_and_a_gpu_one_keeps_it(tmp_path):
     """Chromium on SwiftShader (no GPU, as on the test machines): the scene's viewers are created without
     antialiasing (its pass costs ~1 s a viewer there) and still draw; a renderer that names a GPU keeps it (the
