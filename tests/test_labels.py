@@ -41,3 +41,4 @@ def test_stored_figures_by_label_leave_the_trust_calibrations_out():
     assert list(figure_labels(stored)) == [MetricsLabel("test"), MetricsLabel("test", ":64")]
     assert figure_labels({"match_rate_percent": 80.0}) == {MetricsLabel("held out"): {"match_rate_percent": 80.0}}
     assert figure_labels(None) == {}
+    assert list(figure_labels({"test": {"count": 3}, "odd[a][b]": {"count": 1}})) == [MetricsLabel("test")]

@@ -62,8 +62,7 @@ def render(ctx: AppContext) -> None:
                               style=style)
     if recon.num_atoms == 0:
         st.warning("The decoder found no atoms for this structure.", icon=":material/warning:")
-    if signals[shown] is not None:
-        structures.trust_box(signals[shown], item)
+    structures.trust_box(signals[shown], item)
     if m is not None:
         structures.metrics_row(m)
     st.dataframe(structures.lattice_table(item.crystal, recon), width="stretch",
@@ -80,7 +79,7 @@ def _batch_summary(good, results, metrics, signals) -> None:
     rows = []
     for item, recon, m, signal in zip(good, results, metrics, signals):
         row = {"source": item.source, "formula": item.crystal.formula, "reconstruction": recon.formula,
-               "trust": structures.trust_cell(signal) if signal is not None else ""}
+               "trust": structures.trust_cell(signal)}
         if m is not None:
             row.update({"atoms": m["num_atoms_true"], "atoms (recon.)": m["num_atoms_pred"],
                         "position error (Å)": m["position_error_actual_angstrom"],

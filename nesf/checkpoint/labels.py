@@ -95,11 +95,14 @@ class MetricsLabel:
 
 
 def figure_labels(metrics: dict | None) -> dict[MetricsLabel, dict]:
-    """A checkpoint's stored figures by typed label, in their stored order (`TRUST` and anything not a dict of
-    figures left out); a flat dict of numbers (a checkpoint from before model cards) is one split, "held out"."""
+    """A checkpoint's stored figures by typed label, in their stored order (`TRUST`, anything not a dict of figures
+    and a label of no known form left out: a page reading a hand-edited checkpoint does not break on it); a flat
+    dict of numbers (a checkpoint from before model cards) is one split, "held out"."""
     metrics = metrics or {}
-    nested = {MetricsLabel.parse(label): values for label, values in metrics.items()
-              if isinstance(values, dict) and label != TRUST}
+    nested = {}
+    for label, values in metrics.items():
+        if isinstance(values, dict) and label != TRUST and _LABEL.match(str(label)):
+            nested[MetricsLabel.parse(label)] = values
     if nested:
         return nested
     flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}

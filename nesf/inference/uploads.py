@@ -173,10 +173,13 @@ def reconstruct(autoencoder, accepted: list[PreparedUpload], decode_config=None,
     signals = autoencoder.trust(choices)
     results = []
     for item, pred, signal in zip(accepted, decoded, signals):
+        metrics, problem = None, ""
         try:
-            metrics, problem = structure_metrics(item.choice.crystal, pred), ""
+            metrics = structure_metrics(item.choice.crystal, pred)
+        except NesfError as exc:
+            problem = str(exc)
         except Exception as exc:  # noqa: BLE001 - pymatgen's matcher on odd cells: said, the batch goes on
-            metrics, problem = None, f"{type(exc).__name__}: {exc}" if not isinstance(exc, NesfError) else str(exc)
+            problem = f"{type(exc).__name__}: {exc}"
         results.append(Reconstruction(item, pred, metrics, problem, signal))
     return results
 
