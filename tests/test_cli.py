@@ -469,17 +469,15 @@ def test_sigterm_cancels_with_a_checkpoint(data_dir, tmp_path, cache_dir):
 
 
 def test_interpolation_endpoints_by_id_or_formula(data_dir):
-    import argparse
-
-    from nesf.cli.structures import _endpoint
     from nesf.core.errors import NesfError
+    from nesf.inference.uploads import path_end
 
-    crystal = load_dataset(DATASET, data_dir).crystals("test")[0]
-    args = argparse.Namespace(dataset=DATASET, data_dir=data_dir)
-    assert _endpoint(crystal.id, args, None).id == crystal.id
-    assert _endpoint(crystal.id.upper(), args, None).id == crystal.id
-    assert _endpoint(crystal.formula, args, None).formula == crystal.formula
+    dataset = load_dataset(DATASET, data_dir)
+    crystal = dataset.crystals("test")[0]
+    assert path_end(None, crystal.id, dataset) == (crystal, "")
+    assert path_end(None, crystal.id.upper(), dataset)[0].id == crystal.id
+    assert path_end(None, crystal.formula, dataset)[0].formula == crystal.formula
     with pytest.raises(NesfError, match=r"Xe: no crystal with this id or formula in dataset YBCO13_fold0"):
-        _endpoint("Xe", args, None)
+        path_end(None, "Xe", dataset)
     with pytest.raises(NesfError, match=r"mp-0: not a file; to pick a dataset crystal by id or formula"):
-        _endpoint("mp-0", argparse.Namespace(dataset=None, data_dir=data_dir), None)
+        path_end(None, "mp-0", None)

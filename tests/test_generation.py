@@ -102,11 +102,64 @@ def test_score_generated_summary():
     assert per_crystal.novel.tolist() == [False, True, False]
 
 
+def test_smact14_is_the_table_cdvae_scored_with():
+    # O in SMACT 2.2.1's 2014 table can be +1 or +2, so OF passes there; the installed default (ICSD 2024) has O -2 only
+    assert not composition_valid([8, 9]) and composition_valid([8, 9], "smact14")
+    assert composition_valid([38, 22, 8, 8, 8], "smact14")
+    with pytest.raises(ValueError, match="unknown oxidation-state table 'smact2'; use one of installed, smact14"):
+        composition_valid([11, 17], "smact2")
+
+
+def test_cdvae_protocol_counts_a_crystal_without_fingerprint_invalid_and_samples_the_property_set():
+    reference = [nacl(), cscl(), rocksalt_mgo()]
+    generated = [nacl(5.66), rocksalt_mgo(), nacl(5.70), cscl(), pair(0.3)]
+    everything, _ = score_generated(generated, reference, training=[nacl()], cutoffs=(0.2, 4.0))
+    assert everything.property_sample_size == 4 and everything.fingerprint_failed_percent == 0.0
+    assert everything.valid_smact14_percent == everything.valid_percent == 80.0
+    # every count of atoms the generated hold (8, 8, 8, 2, 2) is one some reference crystal has
+    assert everything.reference_atom_count_percent == 100.0
+    sampled, per_crystal = score_generated(generated, reference, training=[nacl()], cutoffs=(0.2, 4.0),
+                                           valid_sample=2, seed=1)
+    assert sampled.property_sample_size == 2 and sampled.valid_percent == 80.0
+    assert per_crystal.fingerprinted.all()
+
+
+def test_a_failed_fingerprint_makes_a_crystal_invalid(monkeypatch):
+    import nesf.inference.generation.scores as scores_module
+
+    real = scores_module.fingerprints
+
+    def failing_first(crystals, **kwargs):
+        prints = real(crystals, **kwargs)
+        structure = prints.structure.copy()
+        structure[0] = np.nan
+        return Fingerprints(structure, prints.composition)
+
+    monkeypatch.setattr(scores_module, "fingerprints", failing_first)
+    scores, per_crystal = score_generated([nacl(5.66), rocksalt_mgo()], [nacl(), rocksalt_mgo()], training=[],
+                                          cutoffs=(0.2, 4.0), reference_fingerprints=real([nacl(), rocksalt_mgo()]))
+    assert per_crystal.valid.tolist() == [False, True]
+    assert scores.valid_percent == 50.0 and scores.fingerprint_failed_percent == 50.0
+    assert scores.structure_valid_percent == 100.0  # CDVAE keeps the structural and compositional figures
+
+
 # -- densities ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_clusters():
     rng = np.random.default_rng(0)
     return np.concatenate([rng.normal(-3, 0.5, size=(300, 4)), rng.normal(3, 0.5, size=(300, 4))])
+
+
+def test_temperature_scales_each_draw_about_its_component_mean(two_clusters):
+    density = fit_density(two_clusters, "gmm")
+    means = density.mixture.means_
+    cold = density.sample(400, seed=3, temperature=0.0)
+    assert np.min(np.linalg.norm(cold[:, None] - means[None], axis=-1), axis=1).max() < 1e-5
+    full, half = density.sample(4000, seed=3), density.sample(4000, seed=3, temperature=0.5)
+    spread = lambda x: np.min(np.linalg.norm(x[:, None] - means[None], axis=-1), axis=1).mean()  # noqa: E731
+    assert spread(half) / spread(full) == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(NesfError, match="temperature must be 0 to 2, got 3"):
+        density.sample(4, temperature=3)
 
 
 def test_gmm_finds_two_clusters_and_samples_reproducibly(two_clusters):

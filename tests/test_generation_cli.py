@@ -81,7 +81,7 @@ def test_generate_near_a_crystal_and_in_a_region(tmp_path, capsys):
 
 def test_generate_refuses_bad_requests(tmp_path, capsys):
     assert run(["generate", SHIPPED, "--near", "mp-22862", "--region", "mp-1265", "--out-dir", tmp_path]) == 2
-    assert "give --near or --region, not both" in capsys.readouterr().err
+    assert "sample near one crystal or within a region, not both" in capsys.readouterr().err
     assert run(["generate", SHIPPED, "--density", "gaussian", "--near", "Xx9", "--out-dir", tmp_path,
                 "--device", "cpu"]) == 2
     assert "no crystal with id or formula 'Xx9' in the atlas of lim_l6" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def test_card_gives_cdvae_benchmark_beside_cdvae_and_ftcp(stored):
 def test_cpu_reproduces_the_cards_ci_subset(stored, data_dir):
     from nesf.api import Autoencoder
     from nesf.data.datasets import load_dataset
-    from nesf.inference.card import evaluate_split
+    from nesf.inference.card_measure import evaluate_split
 
     subset = stored["test[:64]"]
     model = Autoencoder.from_checkpoint(SHIPPED, "cpu")

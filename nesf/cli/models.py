@@ -16,7 +16,7 @@ def cmd_evaluate(args) -> int:
     from nesf.evaluation.metrics import format_table1, paper_reference, table1_metrics
     from nesf.evaluation.probe import format_probe
     from nesf.inference.autoencoder import Autoencoder
-    from nesf.inference.card import probe_split
+    from nesf.inference.card_measure import probe_split
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
@@ -56,54 +56,21 @@ def register_evaluate(sub, common) -> None:
 
 
 def cmd_card(args) -> int:
-    from nesf.checkpoint import Checkpoint
-    from nesf.data.datasets import load_dataset
-    from nesf.inference.autoencoder import Autoencoder
-    from nesf.inference.card import measure_card_metrics
+    from nesf.inference.card_measure import card_from_stored, make_card
 
+    notes = Path(args.notes).read_text() if args.notes else ""
     if args.stored:
-        return _card_from_stored_metrics(args)
-    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    dataset = load_dataset(args.dataset or autoencoder.info.dataset, data_dir(args))
-    metrics = measure_card_metrics(autoencoder, dataset, args.splits, args.decode, ci_count=args.ci_count,
-                                   uploads=args.uploads, data_dir=data_dir(args), novel_per_source=args.novel,
-                                   progress=lambda label, values: print(f"{label}: {values}"))
-    Checkpoint.load(args.checkpoint).with_metrics(metrics).save(args.checkpoint)
-    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)  # the file as rewritten
-    card = _write_card(args, autoencoder, dataset.name, args.splits, args.decode, metrics)
+        card, labels = card_from_stored(args.checkpoint, args.dataset, device=args.device, notes=notes)
+        print(f"card {card} from the metrics stored in {args.checkpoint} ({', '.join(labels)})")
+        return 0
+    from nesf.data.datasets import load_dataset
+    from nesf.checkpoint import read_checkpoint_info
+
+    dataset = load_dataset(args.dataset or read_checkpoint_info(args.checkpoint).dataset, data_dir(args))
+    card = make_card(args.checkpoint, dataset, args.splits, args.decode, device=args.device, ci_count=args.ci_count,
+                     uploads=args.uploads, data_dir=data_dir(args), novel_per_source=args.novel, notes=notes,
+                     progress=lambda label, values: print(f"{label}: {values}"))
     print(f"metrics stored in {args.checkpoint}; card {card}")
-    return 0
-
-
-def _write_card(args, autoencoder, dataset_name: str, splits, decode_name: str, metrics: dict) -> Path:
-    from nesf.data.datasets import evaluated_dataset
-    from nesf.inference.card import write_card
-
-    # the dataset whose val and test splits the card measures (lim_l6+hex_prototypes is measured on lim_l6's)
-    command = (f"python -m nesf card {args.checkpoint} --dataset {evaluated_dataset(dataset_name) or dataset_name} "
-               f"--splits {' '.join(splits)} "
-               f"--decode {decode_name} --device cpu")
-    return write_card(Path(args.checkpoint), autoencoder, metrics, decode_name=decode_name, command=command,
-                      notes=Path(args.notes).read_text() if args.notes else "")
-
-
-def _card_from_stored_metrics(args) -> int:
-    """`card --stored`: the card again from the metrics the checkpoint holds; nothing evaluated, the file untouched."""
-    from nesf.core.config import CHECKPOINT_PRESET
-    from nesf.inference.autoencoder import Autoencoder
-    from nesf.checkpoint.labels import MetricsLabel
-    from nesf.inference.card import metrics_by_split
-
-    autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    metrics = metrics_by_split(autoencoder.info.metrics)
-    if not metrics:
-        raise NesfError(f"{args.checkpoint}: no stored metrics; run `python -m nesf card {args.checkpoint}` to "
-                        "evaluate it")
-    splits = [label for label in metrics if MetricsLabel.parse(label).is_split]
-    decode_name = next(iter(metrics.values())).get("decode", CHECKPOINT_PRESET)
-    card = _write_card(args, autoencoder, args.dataset or autoencoder.info.dataset or "?", splits, decode_name,
-                       metrics)
-    print(f"card {card} from the metrics stored in {args.checkpoint} ({', '.join(metrics)})")
     return 0
 
 

@@ -95,43 +95,24 @@ def cmd_reconstruct(args) -> int:
     return 0
 
 
-def _endpoint(spec: str, args, autoencoder):
-    from nesf.core.search import reduced_formula_of
-    from nesf.data.datasets import load_dataset
-    from nesf.data.structure_io import read_structure_file
-
-    if Path(spec).is_file():  # an upload: encoded in the setting (and, where needed, the cell) the model reads best
-        from nesf.inference.uploads import prepare
-
-        crystal = read_structure_file(Path(spec))[0]
-        from nesf.model.refine import ENCODER_ONLY as SETTING_ONLY  # refined with the other endpoint, below
-
-        prepared = prepare(autoencoder, crystal, Path(spec).name, refine=SETTING_ONLY)
-        if prepared.choice is None:
-            raise NesfError(prepared.refused)
-        if prepared.cell_note:
-            print(f"{Path(spec).name}: {prepared.cell_note}", file=sys.stderr)
-        return prepared.choice.crystal
-    if not args.dataset:
-        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give --dataset")
-    # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
-    # those elements or whose id contains the text)
-    hits = load_dataset(args.dataset, data_dir(args)).find(spec, limit=1)
-    if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
-        raise NesfError(f"{spec}: no crystal with this id or formula in dataset {args.dataset}")
-    return hits[0][1]
-
-
 def cmd_interpolate(args) -> int:
     """Decode a latent path between two structures (files, each in the setting and cell the model reads best, or
     dataset crystals by id or formula, as stored), their latents refined unless `--encoder-only`."""
     from nesf.core.canonical import as_shown
+    from nesf.data.datasets import load_dataset
     from nesf.data.structure_io import spacegroup, to_extxyz
     from nesf.inference.autoencoder import Autoencoder
+    from nesf.inference.uploads import path_end
     from nesf.model.refine import refinement_sentence
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
-    ends = [_endpoint(spec, args, autoencoder) for spec in (args.start, args.end)]
+    dataset = load_dataset(args.dataset, data_dir(args)) if args.dataset else None
+    ends = []
+    for spec in (args.start, args.end):
+        crystal, note = path_end(autoencoder, spec, dataset)
+        ends.append(crystal)
+        if note:
+            print(f"{Path(spec).name}: {note}", file=sys.stderr)
     start, end = autoencoder.refine(autoencoder.given_frames(ends), _refine_config(args))  # in their settings
     for label, choice in (("start", start), ("end", end)):
         print(f"{label}: {choice.crystal.id or choice.crystal.formula}: {refinement_sentence(choice.refinement)}",
@@ -170,53 +151,31 @@ def cmd_atlas(args) -> int:
                            maps=maps, frames=args.frames)
         print(f"atlas of {len(dataset)} crystals -> {path}")
         return 0
-    from nesf.data.structure_io import structure_files
-    from nesf.inference.uploads import prepare_files, uploads_dataset
+    from nesf.inference.uploads import write_uploads_atlas
 
-    import numpy as np
-
-    files = structure_files(args.uploads)
-    if not files:
-        raise NesfError(f"no structure files in {', '.join(str(p) for p in args.uploads)}")
-    prepared = prepare_files(autoencoder, files, cells="use", refine=_refine_config(args))
-    accepted = [p for p in prepared if p.choice is not None]
-    _print_refused(prepared)
-    if len(accepted) < 2:
-        raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2")
     out = args.out or Path(args.checkpoint).with_name(Path(args.checkpoint).stem + ".uploads.atlas.pt")
-    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=args.errors, maps=maps,
-                       latents=np.stack([p.choice.latent for p in accepted]))
-    print(f"atlas of {len(accepted)} uploaded structures -> {path}")
-    refused = len(prepared) - len(accepted)
-    if refused:
-        print(f"{len(accepted)} of {len(prepared)} structure(s) mapped, {refused} refused", file=sys.stderr)
+    path, prepared = write_uploads_atlas(autoencoder, args.uploads, out, errors=args.errors, maps=maps,
+                                         refine=_refine_config(args))
+    _print_refused(prepared)
+    accepted = sum(p.accepted for p in prepared)
+    print(f"atlas of {accepted} uploaded structures -> {path}")
+    if accepted < len(prepared):
+        print(f"{accepted} of {len(prepared)} structure(s) mapped, {len(prepared) - accepted} refused", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_generate(args) -> int:
-    from nesf.data.structure_io import read_structure_file
     from nesf.inference.autoencoder import Autoencoder
-    from nesf.inference.generation.density import DEFAULT_SPREAD
-    from nesf.inference.generation.sample import Where, check_count
+    from nesf.inference.generation.sample import check_count
     from nesf.inference.generation.workflow import GenerationSession, write_generated
 
     check_count(args.count)
-    if args.near and args.region:
-        raise NesfError("give --near or --region, not both")
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, args.device)
     session = GenerationSession.open(autoencoder, args.density, args.density_seed)
-    spread = DEFAULT_SPREAD if args.spread is None else args.spread
-    if args.near and Path(args.near).is_file():
-        where = session.near_crystal(read_structure_file(Path(args.near))[0], Path(args.near).name, spread)
-    elif args.near:
-        where = session.near(args.near, spread)
-    elif args.region:
-        ids = (Path(args.region[1:]).read_text().split() if args.region.startswith("@")
-               else [i.strip() for i in args.region.split(",") if i.strip()])
-        where = session.region(ids, spread)
-    else:
-        where = Where()
+    region = args.region and (Path(args.region[1:]).read_text().split() if args.region.startswith("@")
+                              else [i.strip() for i in args.region.split(",") if i.strip()])
+    where = session.where(near=args.near, region=region, spread=args.spread, temperature=args.temperature)
     generated = session.run(args.count, args.seed, where, autoencoder.decode_preset(args.decode))
     paths = write_generated(generated, args.out_dir, valid_only=args.valid_only)
     scores = generated.scores
@@ -317,6 +276,9 @@ def register(sub, common) -> None:
     p.add_argument("--spread", type=float, default=None,
                    help=f"local sampling width, a multiple of the density's covariance there (default "
                         f"{DEFAULT_SPREAD})")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling across the whole density: below 1 the draws keep closer to the density's modes "
+                        "(more valid, fewer novel; benchmarks/results/generation/)")
     p.add_argument("--out-dir", type=Path, default=Path("generated"))
     p.add_argument("--valid-only", action="store_true", help="write CIFs of the valid crystals only")
     DECODE.add_to(p)

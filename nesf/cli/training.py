@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
-from dataclasses import replace
-from pathlib import Path
 
 from nesf.cli.common import data_dir, given, set_threads, stop_requested
-from nesf.core.errors import NesfError
 from nesf.training.options import (COMMON, CROSSVAL, CROSSVAL_OUT_DIR, LEVER_GROUPS, PROGRESS_FILE, QUIET, SPEC,
                                    TABLE_ONLY, THREADS, TRAIN_RUN)
-from nesf.training.progress import ATLAS, CANCELLED, DONE, EPOCH, FAILED, FOLD, FOLD_DONE, Event, ProgressLog
+from nesf.training.progress import EPOCH, FOLD, FOLD_DONE, Event, ProgressLog
 
 
 def print_epoch(event: Event) -> None:
@@ -27,54 +23,13 @@ def print_epoch(event: Event) -> None:
 
 
 def cmd_train(args) -> int:
-    from nesf.checkpoint import atlas_path_for
-    from nesf.core.config import MapConfig
-    from nesf.core.device import get_device
-    from nesf.data.datasets import training_dataset
-    from nesf.inference.atlas import write_atlas
-    from nesf.inference.autoencoder import Autoencoder
-    from nesf.training.run_spec import TrainRun, run_configs
-    from nesf.training.trainer import Trainer, TrainingData, init_distributed
+    from nesf.training.run import CANCELLED_STATUS, run_training
+    from nesf.training.run_spec import TrainRun
 
     run = TrainRun.from_args(args)
     is_writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports progress
     emit = ProgressLog(run.progress_file, None if run.quiet else print_epoch, enabled=is_writer)
-    should_stop = stop_requested()
-    checkpoint = Path(run.out_dir) / f"{run.name}.pt"
-    try:
-        device = init_distributed(run.device) or get_device(run.device)
-        dataset = training_dataset(run.datasets, run.structures_dir, run.data_dir or data_dir(args))
-        data = TrainingData.from_dataset(dataset, limit=run.limit)
-        set_threads(run)
-        configs = run_configs(run)
-        trainer = Trainer(data, model_config=configs.model, train_config=configs.train,
-                          sampling_config=configs.sampling, device=device, checkpoint_path=checkpoint,
-                          progress=emit, name=run.name, should_stop=should_stop)
-        if run.resume and run.init_from:
-            raise NesfError("give --resume (continue a run) or --init-from (new run from its weights), not both")
-        if run.resume:
-            trainer.resume(Path(run.resume))
-        elif run.init_from:
-            trainer.initialize_from(Path(run.init_from))
-        status = trainer.fit()
-        if status == "cancelled":
-            emit(Event(CANCELLED, epoch=trainer.epoch, checkpoint=str(checkpoint),
-                       message=f"cancelled at epoch {trainer.epoch}; last checkpoint {checkpoint}"))
-            return 130
-        if run.atlas and trainer.rank == 0:
-            seed = {"seed": run.overrides["seed"]} if "seed" in run.overrides else {}  # it seeds the map too
-            write_atlas(Autoencoder.from_checkpoint(checkpoint, run.device), dataset, atlas_path_for(checkpoint),
-                        errors=run.errors, maps=replace(MapConfig(), **seed),
-                        progress=lambda message: emit(Event(ATLAS, message=message)))
-        emit(Event(DONE, epoch=trainer.epoch, checkpoint=str(checkpoint),
-                   message=f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"))
-        return 0
-    except NesfError as exc:
-        emit(Event(FAILED, message=str(exc)))
-        raise
-    except Exception as exc:
-        emit(Event(FAILED, message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=5)))
-        raise
+    return 130 if run_training(run, emit, stop_requested()) == CANCELLED_STATUS else 0
 
 
 def register_train(sub, common) -> None:

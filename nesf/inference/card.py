@@ -1,15 +1,14 @@
-"""Model cards: evaluate a checkpoint on its dataset's splits, store the metrics in the checkpoint, write a `.md`."""
+"""Model cards rendered: a checkpoint's stored figures as a `.md` beside it (`write_card`), and the readers of those
+figures the pages share. Measuring them is `nesf.inference.card_measure`'s job."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable
 
 from nesf.checkpoint import LatticeRefitRecord, SourceRecord
 from nesf.checkpoint.labels import TRUST, MetricsLabel, figure_labels
-from nesf.evaluation.metrics import TABLE1_LABELS, paper_reference, table1_metrics
-from nesf.evaluation.probe import PROBE_KEYS, composition_probe, crystal_fractions
+from nesf.evaluation.metrics import TABLE1_LABELS, paper_reference
+from nesf.evaluation.probe import PROBE_KEYS
 
 
 def metrics_by_split(metrics: dict | None) -> dict[str, dict]:
@@ -25,21 +24,6 @@ def headline_metrics(metrics: dict | None) -> tuple[str, dict] | None:
         if label in splits:
             return label, splits[label]
     return None
-
-
-def evaluate_split(autoencoder, crystals, decode_config, *, cdvae: bool = False) -> tuple[dict, float]:
-    """Table 1 metrics of a split (and, with `cdvae`, CDVAE's reconstruction benchmark on the reconstructions in
-    the canonical frame), and the decoding time in seconds."""
-    started = time.monotonic()
-    preds = autoencoder.reconstruct(crystals, decode_config, check_box=False)
-    seconds = time.monotonic() - started
-    metrics = table1_metrics(crystals, preds)
-    if cdvae:
-        from nesf.core.canonical import canonical_crystal
-        from nesf.inference.generation.published import cdvae_reconstruction
-
-        metrics.update(cdvae_reconstruction(crystals, [canonical_crystal(c) for c in preds]))
-    return metrics, seconds
 
 
 def _cdvae_section(dataset: str, splits: dict) -> list[str]:
@@ -74,92 +58,6 @@ def _cdvae_section(dataset: str, splits: dict) -> list[str]:
                   "table): their share caps the match rate of a perfect model. The match rate without the validity "
                   "requirement is the one comparable across SMACT versions."]
     return [*lines, ""]
-
-
-def probe_split(autoencoder, fit_crystals, eval_crystals) -> dict:
-    """The composition probe (`nesf.evaluation.probe`) of a checkpoint: fitted on `fit_crystals`' latents (the training
-    split), scored on `eval_crystals`'; {} when there is nothing to fit on."""
-    if len(fit_crystals) < 2 or not eval_crystals:
-        return {}
-    fit_latents = autoencoder.encode(fit_crystals, check_box=False)
-    eval_latents = autoencoder.encode(eval_crystals, check_box=False)
-    return composition_probe(fit_latents, crystal_fractions(fit_crystals, autoencoder.vocab), eval_latents,
-                             crystal_fractions(eval_crystals, autoencoder.vocab))
-
-
-def refined_label(split: str) -> str:
-    """The label of a split's figures with refined latents: "test[refined]"."""
-    return str(MetricsLabel.refined(split))
-
-
-def evaluate_split_refined(autoencoder, crystals, decode_config, *, cdvae: bool = False) -> tuple[dict, float]:
-    """`evaluate_split` with each crystal's latent refined (`Autoencoder.refine`, the model's own settings) in the
-    setting its dataset stores it, as the paper's protocol keeps it; "refine_s_per_crystal" says what that cost."""
-    started = time.monotonic()
-    choices = autoencoder.refine(autoencoder.given_frames(crystals, check_box=False))
-    refine_seconds = time.monotonic() - started
-    preds = autoencoder.decode([c.latent for c in choices], decode_config, ids=[c.id for c in crystals])
-    seconds = time.monotonic() - started
-    metrics = table1_metrics(crystals, preds)
-    metrics["refine_s_per_crystal"] = refine_seconds / max(len(crystals), 1)
-    metrics["refine_steps_mean"] = sum(c.refinement.steps for c in choices) / max(len(choices), 1)
-    metrics["refined_latent_used_percent"] = 100.0 * sum(c.refinement.used_refined for c in choices) / max(
-        len(choices), 1)
-    if cdvae:
-        from nesf.core.canonical import canonical_crystal
-        from nesf.inference.generation.published import cdvae_reconstruction
-
-        metrics.update(cdvae_reconstruction(crystals, [canonical_crystal(c) for c in preds]))
-    return metrics, seconds
-
-
-def measure_card_metrics(autoencoder, dataset, splits, decode_name: str, *, ci_count: int = 64,
-                         uploads: bool = True, data_dir=None, novel_per_source: int | None = None,
-                         progress: Callable[[str, dict], None] | None = None) -> dict:
-    """What `nesf card` stores: per split of `splits` (and its first `ci_count` crystals, "test[:64]", where that is
-    fewer) the Table 1 metrics (CDVAE's benchmark too on its datasets), the composition probe, the count and the
-    decoding time; for the test split the same with refined latents ("test[refined]", beside the paper's
-    encoder-only protocol); with `uploads` and a test split, the upload-path figures and the trust calibrations
-    (`nesf.inference.reupload.measure_uploads`), on the test split and on crystals unlike the training set found in
-    `data_dir` (`novel_sources`, `novel_per_source` from each in range and as many out of it; 0: none).
-    `progress(label, values)` after each label is measured."""
-    from nesf.data.download import CDVAE_DATASETS
-
-    report = progress or (lambda label, values: None)
-    config = autoencoder.decode_preset(decode_name)
-    cdvae = dataset.name in CDVAE_DATASETS
-    metrics = {}
-    for split in splits:
-        crystals = dataset.crystals(split)
-        for label, subset in ((split, crystals), (str(MetricsLabel.ci_subset(split, ci_count)), crystals[:ci_count])):
-            if not subset or label in metrics or (label != split and ci_count >= len(crystals)):
-                continue
-            values, seconds = evaluate_split(autoencoder, subset, config, cdvae=cdvae)
-            probe = probe_split(autoencoder, dataset.crystals("train"), subset) if split != "train" else {}
-            metrics[label] = {**values, **probe, "count": len(subset), "decode_s": seconds, "decode": decode_name}
-            report(label, values)
-        if split == "test" and crystals:
-            values, seconds = evaluate_split_refined(autoencoder, crystals, config, cdvae=cdvae)
-            metrics[refined_label(split)] = {**values, "count": len(crystals), "decode_s": seconds,
-                                             "decode": decode_name}
-            report(refined_label(split), values)
-    if "test" in splits and uploads:
-        from nesf.inference.reupload import NOVEL_PER_SOURCE, measure_uploads, novel_sources
-
-        training = dataset.crystals("train")
-        latents = autoencoder.encode(training, check_box=False) if training else None
-        per_source = NOVEL_PER_SOURCE if novel_per_source is None else novel_per_source
-        novel = novel_sources(autoencoder, training, dataset.name, data_dir, per_source=per_source)[0] if (
-            per_source > 0) else {}
-        measured, trust = measure_uploads(autoencoder, dataset.crystals("test"), "test", config,
-                                          training_latents=latents, ci_count=ci_count, novel=novel,
-                                          progress=report)
-        for values in measured.values():
-            values.update({"decode": decode_name})
-        metrics.update(measured)
-        if trust:
-            metrics["trust"] = trust
-    return metrics
 
 
 def is_upload_label(label: str) -> bool:
@@ -299,7 +197,7 @@ def _refined_section(info, metrics: dict) -> list[str]:
     """Each split measured both ways: the paper's protocol (encoder only) beside refined latents."""
     lines = []
     for split, values in metrics.items():
-        refined = metrics.get(refined_label(split))
+        refined = metrics.get(str(MetricsLabel.refined(split)))
         if not MetricsLabel.parse(split).is_split or refined is None:
             continue
         table, reference = paper_reference(info.dataset, split)
@@ -360,6 +258,15 @@ def _stored_weights_line(stored: str) -> list[str]:
         return []
     return ["- Weights stored in fp16 to halve the file (`nesf ship --weights fp16`), the lattice heads in fp32; the "
             "model computes in fp32, and the metrics below are this file's"]
+
+
+def card_command(checkpoint: Path, dataset: str, splits, decode_name: str) -> str:
+    """The `nesf card` command that measures a card's figures again (its "Reproduce" section)."""
+    from nesf.data.datasets import evaluated_dataset
+
+    # the dataset whose splits the card measures (lim_l6+hex_prototypes is measured on lim_l6's)
+    return (f"python -m nesf card {checkpoint} --dataset {evaluated_dataset(dataset) or dataset} "
+            f"--splits {' '.join(splits)} --decode {decode_name} --device cpu")
 
 
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:

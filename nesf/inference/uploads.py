@@ -192,3 +192,53 @@ def uploads_dataset(accepted: list[PreparedUpload], vocab: list[int]):
     crystals = [Crystal(item.choice.crystal.lattice, item.choice.crystal.cart_coords, item.choice.crystal.species,
                         item.source) for item in accepted]
     return CrystalDataset("uploads", {"train": crystals}, vocab, description=f"{len(crystals)} uploaded structures")
+
+
+def path_end(autoencoder, spec: str, dataset=None) -> tuple[Crystal, str]:
+    """One end of a latent path (`nesf interpolate`): a structure file, read and encoded in the setting (and, where
+    needed, the cell) the model reads best, its latent not yet refined (both ends are refined together); or a crystal
+    of `dataset` (a `Dataset`) named by its id or formula, as stored. Returns it and the note on its cell ("" where
+    none). NesfError names a refused file or a name the dataset does not hold."""
+    from nesf.core.search import reduced_formula_of
+    from nesf.data.structure_io import read_structure_file
+    from nesf.model.refine import ENCODER_ONLY
+
+    if Path(spec).is_file():
+        prepared = prepare(autoencoder, read_structure_file(Path(spec))[0], Path(spec).name, refine=ENCODER_ONLY)
+        if prepared.choice is None:
+            raise NesfError(prepared.refused)
+        return prepared.choice.crystal, prepared.cell_note
+    if dataset is None:
+        raise NesfError(f"{spec}: not a file; to pick a dataset crystal by id or formula also give its dataset "
+                        "(--dataset)")
+    # the best hit of the dataset search, when it is the id or the formula itself (not a crystal that merely holds
+    # those elements or whose id contains the text)
+    hits = dataset.find(spec, limit=1)
+    if not hits or not (hits[0][1].id.lower() == spec.lower() or hits[0][1].formula == reduced_formula_of(spec)):
+        raise NesfError(f"{spec}: no crystal with this id or formula in dataset {dataset.name}")
+    return hits[0][1], ""
+
+
+def write_uploads_atlas(autoencoder, paths, out: Path, *, errors: str = "test", maps=None, refine=None
+                        ) -> tuple[Path, list[PreparedUpload]]:
+    """An atlas of structure files (folders searched for the formats nesf reads), each prepared as an upload (the
+    setting and, where needed, the cell the model reads best, the latent refined unless `refine` says otherwise);
+    returns its path and every file's `PreparedUpload` (refused ones name their reason). NesfError where no file is
+    found or fewer than two can be encoded."""
+    import numpy as np
+
+    from nesf.data.structure_io import structure_files
+    from nesf.inference.atlas import write_atlas
+
+    files = structure_files(paths)
+    if not files:
+        raise NesfError(f"no structure files in {', '.join(str(p) for p in paths)}")
+    prepared = prepare_files(autoencoder, files, cells="use", refine=refine)
+    accepted = [p for p in prepared if p.accepted]
+    if len(accepted) < 2:
+        refused = "; ".join(p.refused for p in prepared if not p.accepted)
+        raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2"
+                        + (f" ({refused})" if refused else ""))
+    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=errors, maps=maps,
+                       latents=np.stack([p.choice.latent for p in accepted]))
+    return path, prepared

@@ -130,7 +130,7 @@ class Crossval:
     def score_fold(self, fold: int) -> dict:
         from nesf.checkpoint import file_sha256
         from nesf.inference.autoencoder import Autoencoder
-        from nesf.inference.card import evaluate_split
+        from nesf.inference.card_measure import evaluate_split
 
         autoencoder = Autoencoder.from_checkpoint(self.checkpoint_path(fold), self.device)
         crystals = self._dataset(fold).crystals("test")[: self.config.limit or None]

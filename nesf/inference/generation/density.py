@@ -61,13 +61,17 @@ class LatentDensity:
     bandwidth: float | None = None   # "kde": the kernel's covariance is the latents' times bandwidth squared
     outliers: int = 0                # latents left out of the fit (`inlier_mask`)
 
-    def sample(self, count: int, seed: int = 0) -> np.ndarray:
-        """(count, L) latent vectors from the whole density."""
+    def sample(self, count: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """(count, L) latent vectors from the whole density; `temperature` scales every draw's spread about its
+        component's mean (its kernel's centre): below 1 the samples keep closer to where the training latents are
+        dense, as sampling "at a temperature" in flow and VAE models."""
+        if not 0 <= temperature <= 2:
+            raise NesfError(f"temperature must be 0 to 2, got {temperature}")
         rng = np.random.default_rng(seed)
         if self.mixture is not None:
-            return _sample_mixture(self.mixture, count, rng)
+            return _sample_mixture(self.mixture, count, rng, temperature)
         centres = self.latents[rng.integers(len(self.latents), size=count)]
-        return self._around(centres, rng, 1.0)
+        return self._around(centres, rng, temperature)
 
     def near(self, latent: np.ndarray, count: int, seed: int = 0, spread: float = DEFAULT_SPREAD) -> np.ndarray:
         """(count, L) latents around `latent` (see the module docstring)."""
@@ -228,7 +232,7 @@ def _covariance_cholesky(latents: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(covariance)
 
 
-def _sample_mixture(mixture, count: int, rng: np.random.Generator) -> np.ndarray:
+def _sample_mixture(mixture, count: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
     """Samples of a fitted GaussianMixture drawn with our generator (sklearn's sample() uses its own state)."""
     counts = rng.multinomial(count, mixture.weights_)
     out = []
@@ -237,7 +241,7 @@ def _sample_mixture(mixture, count: int, rng: np.random.Generator) -> np.ndarray
             continue
         mean = mixture.means_[k]
         factor = np.linalg.cholesky(mixture.covariances_[k])
-        out.append(mean + rng.standard_normal((n, len(mean))) @ factor.T)
+        out.append(mean + temperature * rng.standard_normal((n, len(mean))) @ factor.T)
     samples = np.concatenate(out)
     return samples[rng.permutation(len(samples))].astype(np.float32)
 

@@ -25,11 +25,13 @@ MAX_SAMPLES = 10_000
 
 @dataclass(frozen=True)
 class Where:
-    """Where to sample: "space" (the whole density), "near" (around `centres[0]`) or "region" (around `centres`)."""
+    """Where to sample: "space" (the whole density, at `temperature`), "near" (around `centres[0]`) or "region"
+    (around `centres`, each draw `spread` times its component's covariance)."""
     kind: str = "space"
     centres: np.ndarray | None = None
     spread: float = DEFAULT_SPREAD
     label: str = "across the whole latent space"
+    temperature: float = 1.0
 
     @classmethod
     def near(cls, latent: np.ndarray, label: str, spread: float = DEFAULT_SPREAD) -> "Where":
@@ -67,7 +69,7 @@ def check_count(count: int) -> int:
 def sample_latents(density: LatentDensity, count: int, seed: int = 0, where: Where = Where()) -> np.ndarray:
     check_count(count)
     if where.kind == "space":
-        return density.sample(count, seed)
+        return density.sample(count, seed, where.temperature)
     if where.kind == "near":
         return density.near(where.centres[0], count, seed, where.spread)
     if where.kind == "region":

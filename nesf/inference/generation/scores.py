@@ -12,6 +12,12 @@ uniqueness and novelty (StructureMatcher, as DiffCSP and MatterGen report them).
   reduced composition).
 - Property distributions: Wasserstein distances of density (g/cm^3) and number of elements, valid crystals vs
   reference.
+
+CDVAE's protocol (`score_generated(..., valid_sample=1000)`): validity over every generated crystal, a crystal whose
+structure fingerprint cannot be computed counted invalid; coverage over every generated crystal; the property
+distances over a random `valid_sample` of the valid ones (CDVAE draws 1,000 of its 10,000). Compositional validity is
+given under the installed SMACT and under the 2014 oxidation-state table of SMACT 2.2.1, the version CDVAE pins
+(`validity.OXIDATION_TABLES`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 from nesf.core.crystal import Crystal
 from nesf.evaluation.metrics import MATCHER_SETTINGS
 from nesf.inference.generation.fingerprints import Fingerprints, fingerprints
-from nesf.inference.generation.validity import crystal_valid, reduced_counts
+from nesf.inference.generation.validity import composition_valid, crystal_valid, reduced_counts
 
 COVERAGE_CUTOFFS = {"perov_5": (0.2, 4.0), "carbon_24": (0.2, 4.0)}  # (structure, composition), CDVAE's
 DEFAULT_COVERAGE_CUTOFFS = (0.4, 10.0)
@@ -119,10 +125,12 @@ class CrystalScores:
     composition_valid: np.ndarray
     unique: np.ndarray  # False for invalid crystals
     novel: np.ndarray   # False for invalid or repeated crystals
+    fingerprinted: np.ndarray | None = None  # False where the structure fingerprint failed (None: not computed)
 
     @property
     def valid(self) -> np.ndarray:
-        return self.structure_valid & self.composition_valid
+        valid = self.structure_valid & self.composition_valid
+        return valid if self.fingerprinted is None else valid & self.fingerprinted
 
 
 def score_crystals(crystals: list[Crystal], training: list[Crystal] | None = None) -> CrystalScores:
@@ -162,6 +170,11 @@ class GenerationScores:
     composition_cutoff: float
     reference_size: int
     training_size: int
+    composition_valid_smact14_percent: float = float("nan")  # SMACT 2.2.1's oxidation-state table (CDVAE's)
+    valid_smact14_percent: float = float("nan")
+    fingerprint_failed_percent: float = 0.0      # counted invalid, as CDVAE counts them
+    property_sample_size: int = 0                # valid crystals the property distances were measured on
+    reference_atom_count_percent: float = float("nan")  # generated crystals whose atom count some reference has
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,10 +189,12 @@ def _density_g_cm3(crystal: Crystal) -> float:
 
 def score_generated(crystals: list[Crystal], reference: list[Crystal], training: list[Crystal], *,
                     cutoffs: tuple[float, float] = DEFAULT_COVERAGE_CUTOFFS, reference_fingerprints=None,
-                    cache_dir=None, progress: Callable[[str], None] | None = None
-                    ) -> tuple[GenerationScores, CrystalScores]:
+                    cache_dir=None, progress: Callable[[str], None] | None = None, valid_sample: int | None = None,
+                    seed: int = 0) -> tuple[GenerationScores, CrystalScores]:
     """All metrics of a generated set against `reference` (coverage, property distributions: the test split) and
-    `training` (novelty). `reference_fingerprints` or `cache_dir` spare recomputing the reference's fingerprints."""
+    `training` (novelty). `reference_fingerprints` or `cache_dir` spare recomputing the reference's fingerprints.
+    `valid_sample`: measure the property distances on that many valid crystals drawn at random (`seed`), as CDVAE
+    does (None: on every valid crystal)."""
     from scipy.stats import wasserstein_distance
 
     def say(message):
@@ -187,13 +202,19 @@ def score_generated(crystals: list[Crystal], reference: list[Crystal], training:
             progress(message)
 
     say(f"validity, uniqueness and novelty of {len(crystals)} crystals")
-    per_crystal = score_crystals(crystals, training)
+    checked = score_crystals(crystals, training)
     say("fingerprints of the generated crystals")
     generated_fp = fingerprints(crystals)
+    fingerprinted = np.isfinite(generated_fp.structure).all(axis=1)
+    per_crystal = CrystalScores(checked.structure_valid, checked.composition_valid, checked.unique & fingerprinted,
+                                checked.novel & fingerprinted, fingerprinted)
     say(f"fingerprints of the {len(reference)} reference crystals")
     reference_fp = reference_fingerprints or fingerprints(reference, cache_dir=cache_dir)
     cov = coverage(generated_fp, reference_fp, *cutoffs)
-    valid = [c for c, ok in zip(crystals, per_crystal.valid) if ok]
+    valid_index = np.flatnonzero(per_crystal.valid)
+    if valid_sample is not None and len(valid_index) > valid_sample:
+        valid_index = np.sort(np.random.default_rng(seed).choice(valid_index, valid_sample, replace=False))
+    valid = [crystals[i] for i in valid_index]
     n = max(len(crystals), 1)
     n_valid = int(per_crystal.valid.sum())
     n_unique = int(per_crystal.unique.sum())
@@ -203,6 +224,9 @@ def score_generated(crystals: list[Crystal], reference: list[Crystal], training:
                                         [len(set(c.species.tolist())) for c in reference])
     else:
         density = elements = float("nan")
+    composition_smact14 = np.array([bool(c.num_atoms) and composition_valid(c.species, "smact14") for c in crystals],
+                                   dtype=bool)
+    reference_counts = {c.num_atoms for c in reference}
     scores = GenerationScores(
         generated=len(crystals),
         structure_valid_percent=100.0 * per_crystal.structure_valid.sum() / n,
@@ -215,5 +239,11 @@ def score_generated(crystals: list[Crystal], reference: list[Crystal], training:
         novel_percent=100.0 * per_crystal.novel.sum() / max(n_unique, 1),
         density_wasserstein_g_cm3=float(density), num_elements_wasserstein=float(elements),
         structure_cutoff=float(cutoffs[0]), composition_cutoff=float(cutoffs[1]),
-        reference_size=len(reference), training_size=len(training))
+        reference_size=len(reference), training_size=len(training),
+        composition_valid_smact14_percent=100.0 * composition_smact14.sum() / n,
+        valid_smact14_percent=100.0 * (per_crystal.structure_valid & composition_smact14 & fingerprinted).sum() / n,
+        fingerprint_failed_percent=100.0 * (~fingerprinted).sum() / n,
+        property_sample_size=len(valid),
+        reference_atom_count_percent=(100.0 * sum(c.num_atoms in reference_counts for c in crystals) / n
+                                      if reference else float("nan")))
     return scores, per_crystal

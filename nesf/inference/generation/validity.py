@@ -3,6 +3,10 @@
 Structural: every pair of atoms (nearest periodic images) at least 0.5 Angstrom apart, and a cell of at least
 0.1 A^3. Compositional: SMACT finds oxidation states (one per element) that make the reduced composition charge
 neutral and pass Pauling's electronegativity test; a single element, or only metals (an alloy), is valid.
+
+Oxidation-state tables (`OXIDATION_TABLES`): "installed" is the installed SMACT's default (SMACT 4: the ICSD-2024
+filtered list); "smact14" is the 2014 list SMACT 2.2.1 used by default, the version CDVAE pins (SMACT 4 still ships it,
+as `Element.oxidation_states_smact14`), so CDVAE's figures can be reproduced without installing the old version.
 """
 
 from __future__ import annotations
@@ -43,15 +47,20 @@ def reduced_counts(species) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(int(z) for z in elements), tuple(int(c) for c in counts // divisor)
 
 
-def composition_valid(species) -> bool:
+OXIDATION_TABLES = {"installed": "oxidation_states", "smact14": "oxidation_states_smact14"}
+
+
+def composition_valid(species, table: str = "installed") -> bool:
     """SMACT charge neutrality with the electronegativity test, on the reduced composition of `species` (atomic
-    numbers)."""
+    numbers), with the oxidation states of `table` (`OXIDATION_TABLES`)."""
+    if table not in OXIDATION_TABLES:
+        raise ValueError(f"unknown oxidation-state table {table!r}; use one of {', '.join(OXIDATION_TABLES)}")
     elements, counts = reduced_counts(species)
-    return _smact_valid(elements, counts)
+    return _smact_valid(elements, counts, OXIDATION_TABLES[table])
 
 
 @lru_cache(maxsize=65536)
-def _smact_valid(elements: tuple[int, ...], counts: tuple[int, ...]) -> bool:
+def _smact_valid(elements: tuple[int, ...], counts: tuple[int, ...], attribute: str = "oxidation_states") -> bool:
     if not elements:
         return False
     if len(elements) == 1:
@@ -69,7 +78,7 @@ def _smact_valid(elements: tuple[int, ...], counts: tuple[int, ...]) -> bool:
         return False
     electronegativities = [e.pauling_eneg for e in smact_elements]
     stoichs = [(c,) for c in counts]
-    for oxidation_states in itertools.product(*(e.oxidation_states or [0] for e in smact_elements)):
+    for oxidation_states in itertools.product(*(getattr(e, attribute) or [0] for e in smact_elements)):
         if not _neutral(smact, oxidation_states, stoichs, max(counts)):
             continue
         try:
@@ -89,9 +98,9 @@ def _neutral(smact, oxidation_states, stoichs, threshold) -> bool:
     return bool(found)
 
 
-def crystal_valid(crystal: Crystal) -> tuple[bool, bool]:
-    """(structurally valid, compositionally valid)."""
-    return structure_valid(crystal), bool(crystal.num_atoms) and composition_valid(crystal.species)
+def crystal_valid(crystal: Crystal, table: str = "installed") -> tuple[bool, bool]:
+    """(structurally valid, compositionally valid under the oxidation-state `table`)."""
+    return structure_valid(crystal), bool(crystal.num_atoms) and composition_valid(crystal.species, table)
 
 
 GASEOUS_ELEMENTS = {1: "H", 2: "He", 7: "N", 8: "O", 9: "F", 10: "Ne", 17: "Cl", 18: "Ar", 36: "Kr", 54: "Xe",

@@ -103,6 +103,26 @@ class GenerationSession:
         indices = [self.index_of(i) for i in ids]
         return Where.region(self.atlas.latents[indices], f"within a region of {len(ids)} crystals", spread)
 
+    def where(self, *, near: str | None = None, region: list[str] | None = None, spread: float | None = None,
+              temperature: float = 1.0) -> Where:
+        """Where a run samples: `near` an atlas crystal (id or formula) or a structure file, within the `region` of
+        these atlas crystals, else across the whole density at `temperature` (`LatentDensity.sample`)."""
+        from pathlib import Path
+
+        from nesf.data.structure_io import read_structure_file
+
+        if near and region:
+            raise NesfError("sample near one crystal or within a region, not both")
+        spread = DEFAULT_SPREAD if spread is None else spread
+        if near and Path(near).is_file():
+            return self.near_crystal(read_structure_file(Path(near))[0], Path(near).name, spread)
+        if near:
+            return self.near(near, spread)
+        if region:
+            return self.region(region, spread)
+        return Where(temperature=float(temperature), label="across the whole latent space" + (
+            f" at temperature {temperature:g}" if temperature != 1 else ""))
+
     def run(self, count: int, seed: int = 0, where: Where = Where(), decode_config=None,
             progress=None) -> GeneratedSet:
         """`count` samples decoded and judged; `progress(fraction, message)`: decoding is the first
