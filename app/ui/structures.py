@@ -73,7 +73,9 @@ def show_scene(panels: list[viewer.Panel], *, supercell=(1, 1, 1), style="ball a
 SYMPREC_ANGSTROM = 0.1         # spglib's tolerance for the space groups shown (Materials Project's)
 LOOSE_SYMPREC_ANGSTROM = 0.2   # also read on a reconstruction whose group differs at SYMPREC_ANGSTROM (decoded atoms
                                # sit a few hundredths of an Angstrom off their sites: a matching rock salt reads Amm2)
-SPACE_GROUP_COLUMN = f"space group (spglib, {SYMPREC_ANGSTROM:g} Å)"
+SPACE_GROUP_COLUMN = "space group"  # its tolerance in LATTICE_TABLE_CAPTION (a row label that long was cut at 1280 px)
+LATTICE_TABLE_CAPTION = (f"Space groups and crystal systems by spglib at {SYMPREC_ANGSTROM:g} Å, a reconstruction's "
+                         f"also at {LOOSE_SYMPREC_ANGSTROM:g} Å where that finds another.")
 
 
 def _group_text(crystal, symprec: float) -> tuple[int | None, str, str]:
@@ -82,24 +84,24 @@ def _group_text(crystal, symprec: float) -> tuple[int | None, str, str]:
 
 
 def lattice_table(original, reconstruction) -> pd.DataFrame:
-    """Lattice parameters, volume, atom count and space group, input vs reconstruction. Space groups at
+    """Lattice parameters, volume, atom count and space group: a row per quantity, a column each for the input and the
+    reconstruction (numbers to 3 decimals), so the table is two columns wide at any screen width. Space groups at
     SYMPREC_ANGSTROM; a reconstruction's also at LOOSE_SYMPREC_ANGSTROM where that finds another (named so)."""
-    rows = {}
+    columns = {}
     for label, crystal in (("input", original), ("reconstruction", reconstruction)):
-        a, b, c = crystal.lengths_angstrom
-        alpha, beta, gamma = crystal.angles_degrees
         number, group, system = _group_text(crystal, SYMPREC_ANGSTROM)
         if label == "reconstruction" and number is not None:
             loose_number, loose_group, loose_system = _group_text(crystal, LOOSE_SYMPREC_ANGSTROM)
             if loose_number is not None and loose_number != number:
                 group += f"; {loose_group} within {LOOSE_SYMPREC_ANGSTROM:g} Å"
                 system += f"; {loose_system} within {LOOSE_SYMPREC_ANGSTROM:g} Å"
-        rows[label] = {
-            "formula": crystal.formula or "(no atoms)", "atoms": crystal.num_atoms,
-            "a (Å)": a, "b (Å)": b, "c (Å)": c, "α (°)": alpha, "β (°)": beta, "γ (°)": gamma,
-            "volume (Å³)": crystal.volume_angstrom3, SPACE_GROUP_COLUMN: group, "crystal system": system,
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
+        numbers = dict(zip(("a (Å)", "b (Å)", "c (Å)"), crystal.lengths_angstrom))
+        numbers.update(zip(("α (°)", "β (°)", "γ (°)"), crystal.angles_degrees))
+        numbers["volume (Å³)"] = crystal.volume_angstrom3
+        columns[label] = {"formula": crystal.formula or "(no atoms)", "atoms": str(crystal.num_atoms),
+                          **{key: f"{value:.3f}" for key, value in numbers.items()},
+                          SPACE_GROUP_COLUMN: group, "crystal system": system}
+    return pd.DataFrame(columns)
 
 
 def per_structure_metrics(original, reconstruction) -> dict:
@@ -111,8 +113,8 @@ def per_structure_metrics(original, reconstruction) -> dict:
 def metrics_row(metrics: dict) -> None:
     """The headline per-structure metrics as st.metric tiles."""
     cols = st.columns(5)
-    cols[0].metric("Atoms (input → recon.)", f"{metrics['num_atoms_true']} → {metrics['num_atoms_pred']}",
-                   help="Number of atoms in the cell, input and reconstruction.")
+    cols[0].metric("Atoms", f"{metrics['num_atoms_true']} → {metrics['num_atoms_pred']}",
+                   help="Number of atoms in the cell: input → reconstruction.")
     pos = metrics.get("position_error_actual_angstrom")
     cols[1].metric("Position error", "–" if pos is None or not np.isfinite(pos) else f"{pos:.3f} Å",
                    help="Mean distance from each input atom to the nearest reconstructed atom (actual).")

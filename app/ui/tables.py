@@ -20,3 +20,15 @@ def shown_value(key: str, value):
     if key.endswith(("_s", "_s_per_crystal")):
         return round(float(value), 2)
     return float(f"{float(value):.3g}")
+
+
+def figures_column_config(table, first: str, tooltips: dict | None = None) -> dict:
+    """A figures table's column settings: its `first` column (the names) pinned, every other column right-aligned as
+    numbers are (a column holding an ABSENT mark beside numbers is text to the table, which would align it left), with
+    `tooltips` ({column: full name}) as header tooltips."""
+    import streamlit as st
+
+    tooltips = tooltips or {}
+    return {first: st.column_config.TextColumn(pinned=True),
+            **{column: st.column_config.Column(column, help=tooltips.get(column), alignment="right")
+               for column in table.columns if column != first}}

@@ -12,7 +12,7 @@ from app.errors import shown_errors
 from app.ui import training_panel
 from app.ui.context import AppContext
 from app.ui.structures import TABLE1_DISPLAY
-from app.ui.tables import ABSENT, shown_value
+from app.ui.tables import ABSENT, figures_column_config, shown_value
 from nesf.checkpoint import CheckpointInfo
 
 
@@ -39,8 +39,7 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
                 "figures for the same split; a split's refined column: each latent refined at test time)")
     table = metrics_table(checkpoint.metrics, checkpoint.dataset)
     if table is not None:
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"metric": st.column_config.TextColumn(pinned=True)})
+        st.dataframe(table, hide_index=True, width="stretch", column_config=figures_column_config(table, "metric"))
     else:
         st.caption("No metrics recorded in this checkpoint (`python -m nesf card CHECKPOINT` records them).")
     uploads = upload_table(checkpoint.metrics)
@@ -51,18 +50,17 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
                     "the model reads best, its latent refined as the app does; the encoder's latents alone below)")
         refined, encoder_only = uploads
         st.dataframe(refined, hide_index=True, width="stretch", height=38 + 35 * len(refined),  # every row
-                     column_config=upload_column_config())
+                     column_config=upload_column_config(refined))
         if encoder_only is not None:
             with st.expander(f"The same uploads, encoder only (the paper's protocol, no refinement): "
                              f"{len(encoder_only)} rows", icon=":material/table_rows:"):
                 st.dataframe(encoder_only, hide_index=True, width="stretch", height=38 + 35 * len(encoder_only),
-                             column_config=upload_column_config())
+                             column_config=upload_column_config(encoder_only))
     probe = probe_table(checkpoint.metrics)
     if probe is not None:
         st.markdown("**Composition probe** (how much of the composition the latent vectors carry: fitted on the "
                     "training split's latents, scored on each split, beside the latent-free baseline)")
-        st.dataframe(probe, hide_index=True, width="stretch",
-                     column_config={"reading": st.column_config.TextColumn(pinned=True)})
+        st.dataframe(probe, hide_index=True, width="stretch", column_config=figures_column_config(probe, "reading"))
     cols = st.columns([3, 4])
     with cols[0]:
         sizes = info.split_sizes
@@ -135,10 +133,10 @@ UPLOAD_COLUMNS = {
 }
 
 
-def upload_column_config() -> dict:
-    """The upload table's column settings: its names pinned, each reading's full name as its header's tooltip."""
-    return {"uploads": st.column_config.TextColumn(pinned=True),
-            **{label: st.column_config.Column(label, help=full) for label, full in UPLOAD_COLUMNS.values()}}
+def upload_column_config(table: pd.DataFrame) -> dict:
+    """The upload table's column settings: its names pinned, its figures right-aligned, each reading's full name as its
+    header's tooltip."""
+    return figures_column_config(table, "uploads", dict(UPLOAD_COLUMNS.values()))
 
 
 def _readings_table(first: str, keys: dict, columns: dict) -> pd.DataFrame:

@@ -65,9 +65,9 @@ def render(ctx: AppContext) -> None:
     structures.trust_box(signals[shown], item)
     if m is not None:
         structures.metrics_row(m)
-    st.dataframe(structures.lattice_table(item.crystal, recon), width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)", "volume (Å³)")})
+    lattice = structures.lattice_table(item.crystal, recon)
+    st.dataframe(lattice, width="stretch", height=38 + 35 * len(lattice))  # every row
+    st.caption(structures.LATTICE_TABLE_CAPTION)
     st.markdown("**Download the reconstruction**")
     structures.downloads(recon, f"recon_dl_{shown}", prefix="recon-")
 

@@ -120,6 +120,28 @@ def test_reconstruct_upload_shows_both_viewers(browser_page, server, tmp_path):
     colors = image.getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 20, "the PNG is blank"
     _shot(page, "reconstruct")
+    # at 1280 px the lattice table shows both columns whole (its space-group column scrolled sideways) and no metric
+    # tile's label is cut ("Atoms (input → reco…")
+    try:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        _wait_idle(page)
+        page.wait_for_timeout(500)
+        widths = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '[data-testid="stMain"] [data-testid="stDataFrame"] .dvn-scroller')).map(s => [s.scrollWidth, s.clientWidth])""")
+        heights = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '[data-testid="stMain"] [data-testid="stDataFrame"] .dvn-scroller')).map(s => [s.scrollHeight, s.clientHeight])""")
+        assert widths and all(scroll <= client + 1 for scroll, client in widths), widths
+        assert all(scroll <= client + 1 for scroll, client in heights), heights  # every row of the lattice table
+        labels = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div'))
+            .map(e => [e.innerText, e.scrollWidth, e.clientWidth])""")
+        assert labels and all(scroll <= client + 1 for _, scroll, client in labels), labels
+        page.locator('[data-testid="stMetric"]').first.scroll_into_view_if_needed()
+        _shot(page, "reconstruct-1280-tiles")
+        page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]').last.scroll_into_view_if_needed()
+        _shot(page, "reconstruct-1280-lattice")
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
     assert not page.outside, f"requests left the machine: {page.outside}"
     assert not page.errors, f"console errors: {page.errors}"
 
@@ -345,6 +367,8 @@ def test_the_model_pages_tables_fit_1280_px_without_sideways_scrolling(browser_p
                 .map(s => [s.scrollWidth, s.clientWidth])""")
             assert len(widths) >= 3 and all(scroll <= client + 1 for scroll, client in widths), (width, widths)
             _shot(page, f"model-{width}")
+            page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]').nth(1).scroll_into_view_if_needed()
+            _shot(page, f"model-{width}-uploads")
     finally:
         page.set_viewport_size({"width": 1500, "height": 1100})
     assert not page.errors, f"console errors: {page.errors}"

@@ -463,6 +463,23 @@ def test_upload_figures_get_their_own_table_beside_the_dataset_form():
     assert upload_table({"test": values}) is None
 
 
+def test_figures_columns_holding_an_absent_mark_stay_right_aligned():
+    """A figure column with "–" beside numbers is text to the table (it aligned left: "refused %", "refine s"):
+    every figure column is right-aligned, the names pinned, the full names as tooltips."""
+    from app.ui.tables import ABSENT
+    from app.views.model import upload_column_config, upload_table
+
+    metrics = {"test[re-uploaded]": {"match_rate_percent": 79.4, "refused_percent": 0.0, "count": 301},
+               "held-out hexagonal[orthohexagonal cells]": {"match_rate_percent": 22.2, "count": 18}}
+    table = upload_table(metrics)[0]
+    assert ABSENT in table["refused %"].tolist()
+    config = upload_column_config(table)
+    assert config["uploads"]["pinned"] is True
+    assert {column: config[column]["alignment"] for column in table.columns if column != "uploads"} == {
+        column: "right" for column in table.columns if column != "uploads"}
+    assert config["refused %"]["help"] == "Uploads refused (outside the model's range) [%]"
+
+
 def _generate(app):
     app.selectbox(key="gen_density").set_value("gaussian")
     app.number_input(key="gen_count").set_value(6)

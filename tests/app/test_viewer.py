@@ -74,11 +74,12 @@ def test_a_noisy_reconstruction_is_labelled_at_both_tolerances():
     shifts[3] = [0.0, -0.06, 0.05]
     noisy = type(nacl)(nacl.lattice, nacl.cart_coords + shifts, nacl.species, "noisy")
     table = lattice_table(nacl, noisy)
-    assert table.loc["input", SPACE_GROUP_COLUMN] == "Fm-3m (225)"
-    shown = table.loc["reconstruction", SPACE_GROUP_COLUMN]
+    assert table.loc[SPACE_GROUP_COLUMN, "input"] == "Fm-3m (225)"
+    shown = table.loc[SPACE_GROUP_COLUMN, "reconstruction"]
     assert not shown.startswith("Fm-3m") and shown.endswith("; Fm-3m (225) within 0.2 Å"), shown
-    assert table.loc["reconstruction", "crystal system"].endswith("; cubic within 0.2 Å")
-    assert lattice_table(nacl, nacl).loc["reconstruction", SPACE_GROUP_COLUMN] == "Fm-3m (225)"
+    assert table.loc["crystal system", "reconstruction"].endswith("; cubic within 0.2 Å")
+    assert lattice_table(nacl, nacl).loc[SPACE_GROUP_COLUMN, "reconstruction"] == "Fm-3m (225)"
+    assert table.loc["a (Å)", "input"] == f"{nacl.lengths_angstrom[0]:.3f}" and table.columns.tolist() == ["input", "reconstruction"]
 
 
 def test_an_atom_just_below_a_far_face_is_drawn_on_the_near_one():
