@@ -43,7 +43,7 @@ def main() -> int:
     from nesf.api import Autoencoder
     from nesf.data.datasets import load_dataset
     from nesf.data.hexagonal_set import hexagonal_crystals
-    from nesf.inference.card import evaluate_split
+    from nesf.inference.card_measure import evaluate_split
     from nesf.inference.reupload import evaluate_uploads, measure_cell_kind, reuploaded
 
     torch.set_num_threads(args.threads)

@@ -18,9 +18,12 @@ browser purges the drawn chart and plots a new one (`benchmarks/bench_map_scale.
   [{"customdata", "x", "y", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}], "lasso": [...]}}), so the page reads
   them as it read those.
 
-plotly.js is the copy the installed `plotly` package ships (the version its JSON is written for), copied into the
-app's static folder and loaded by the page with a script tag (`static_plotly_url`); where that copy cannot be written
-or loaded, it is sent once per session within the component's data. A page that lacks plotly.js or a points payload
+plotly.js is the version the installed `plotly` package ships (the one its JSON is written for): plotly.js's own
+"gl2d" partial bundle of it (core, scatter and scattergl: all the app's maps draw; committed in app/static with its
+licence, 1.5 MB where the full bundle is 4.8 MB: the browser evaluates it in about a third of the time, ~0.9 s less on
+a first paint here, BENCHMARKS.md), else the package's full copy, copied into the app's static folder. The page loads
+it with a script tag (`static_plotly_url`); where it cannot be loaded, it is sent once per session within the
+component's data. A page that lacks plotly.js or a points payload
 (its cache was lost) asks for it again.
 """
 
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import plotly
 import plotly.io
+import plotly.offline
 import plotly.tools
 import streamlit as st
 from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
@@ -48,8 +52,19 @@ SENT_POINTS = "nesf.map_chart_points_sent"   # session state: digests of the poi
 MODEBAR_PX = 32
 POINT_ARRAYS = ("x", "y", "customdata", "text")  # a trace's arrays that stay while its coloring and filter change
 CACHED_MIN_POINTS = 1000                         # traces this large send their point arrays once
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"   # app/static, served at STATIC_URL
+PLOTLY_JS_VERSION = plotly.offline.get_plotlyjs_version()
+FULL_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def plotly_js_file(static_dir: Path = STATIC_DIR) -> Path:
+    """The plotly.js the maps load: the committed gl2d partial bundle where it is the installed package's version,
+    else the package's full bundle."""
+    partial = static_dir / f"plotly-gl2d-{PLOTLY_JS_VERSION}.min.js"
+    return partial if partial.is_file() else FULL_PLOTLY_JS
+
+
+PLOTLY_JS = plotly_js_file()
 STATIC_URL = "/app/static"
 
 # shared by the chart and `preload_plotly`: both wait on one request
@@ -210,11 +225,13 @@ def _send_plotly_inline() -> None:
 
 @functools.cache
 def static_plotly_url() -> str | None:
-    """The URL of plotly.js in the app's static folder (served by `server.enableStaticServing`), copied there from
-    the installed `plotly` package on first use (named by its version, ignored by git), or None where that folder
-    cannot be written (the chart then sends plotly.js inline). A page loads it with a script tag: the browser
+    """The URL of plotly.js in the app's static folder (served by `server.enableStaticServing`): the committed partial
+    bundle, else the installed `plotly` package's full copy, copied there on first use (named by its version, ignored
+    by git), or None where that folder cannot be written (the chart then sends plotly.js inline). A page loads it with a script tag: the browser
     fetches it while the page builds, compiles it off its main thread and caches it, where inline it was sent
     through the session's websocket and compiled on the main thread (~0.6 s of a first paint, BENCHMARKS.md)."""
+    if PLOTLY_JS.parent == STATIC_DIR:  # the committed partial bundle, served as it is
+        return f"{STATIC_URL}/{PLOTLY_JS.name}"
     target = STATIC_DIR / f"plotly-{plotly.__version__}.min.js"
     try:
         if not target.is_file() or target.stat().st_size != PLOTLY_JS.stat().st_size:

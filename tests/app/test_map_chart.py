@@ -7,6 +7,7 @@ import json
 import types
 
 import numpy as np
+from pathlib import Path
 import pandas as pd
 import pytest
 
@@ -238,6 +239,22 @@ def test_plotly_js_is_served_from_the_apps_static_folder_or_sent_inline_where_it
         assert map_chart.static_plotly_url() is None                       # unwritable: the chart sends it inline
     finally:
         map_chart.static_plotly_url.cache_clear()
+
+
+def test_the_maps_load_plotly_js_own_partial_bundle_of_the_installed_version(tmp_path):
+    """The gl2d bundle (scatter, scattergl: every map's traces) of the plotly.js version the installed package writes
+    JSON for, served as committed; without it (another plotly installed), the package's full bundle."""
+    import plotly
+    from app.ui import map_chart
+
+    partial = map_chart.STATIC_DIR / f"plotly-gl2d-{map_chart.PLOTLY_JS_VERSION}.min.js"
+    if partial.is_file():
+        header = partial.read_text(encoding="utf-8")[:200]
+        assert f"plotly.js (gl2d - minified) v{map_chart.PLOTLY_JS_VERSION}" in header
+        assert map_chart.plotly_js_file() == partial == map_chart.PLOTLY_JS
+        assert map_chart.static_plotly_url() == f"/app/static/{partial.name}"
+        assert (map_chart.STATIC_DIR / "plotly-LICENSE.txt").read_text().startswith("MIT License")
+    assert map_chart.plotly_js_file(tmp_path) == Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 @pytest.mark.browser
