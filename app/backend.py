@@ -128,7 +128,7 @@ def dataset(name: str, data_dir: str):
     return load_dataset(name, Path(data_dir))
 
 
-def atlas_collection(checkpoint: CheckpointInfo, device: str = "auto") -> Atlas | None:
+def checkpoint_atlas(checkpoint: CheckpointInfo, device: str = "auto") -> Atlas | None:
     """The checkpoint's atlas as the map shows it (named "<dataset> (atlas)"), or None when it has none."""
     found = atlas(checkpoint, device)
     if found is None:
@@ -137,7 +137,7 @@ def atlas_collection(checkpoint: CheckpointInfo, device: str = "auto") -> Atlas 
                                source=f"atlas:{checkpoint.path}:{checkpoint.mtime}")
 
 
-def _dataset_collection(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Atlas:
+def _dataset_atlas(name: str, data_dir: str, model_path: str, model_mtime: float, device: str) -> Atlas:
     def compute() -> Atlas:
         data = dataset(name, data_dir)
         crystals = data.all_crystal_list()
@@ -174,9 +174,9 @@ def known_element_rows(crystals, elements, name: str) -> tuple[list[int], str]:
                   if left_out else "")
 
 
-def dataset_collection(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Atlas:
+def dataset_atlas(name: str, data_dir: str, checkpoint: CheckpointInfo, device: str = "auto") -> Atlas:
     """A dataset of the data directory, encoded with the active model (once per model and dataset)."""
-    return _dataset_collection(name, data_dir, str(checkpoint.path), checkpoint.mtime, device)
+    return _dataset_atlas(name, data_dir, str(checkpoint.path), checkpoint.mtime, device)
 
 
 # -- uploads ----------------------------------------------------------------------------------------------------
@@ -355,61 +355,61 @@ def interpolate(checkpoint: CheckpointInfo, start, end, steps: int, method: str,
 
 
 # -- map filters and derived colorings -----------------------------------------------------------------------------
-def map_elements(collection: Atlas) -> tuple[np.ndarray, list[int]]:
-    """(N, E) atomic fractions of the collection's crystals and their atomic numbers (once per collection)."""
+def map_elements(atlas: Atlas) -> tuple[np.ndarray, list[int]]:
+    """(N, E) atomic fractions of the atlas's crystals and their atomic numbers (once per atlas)."""
     from nesf.inference.map_filters import element_matrix
 
-    return _store().get_or_compute(("elements", collection.source), lambda: element_matrix(collection.crystals))
+    return _store().get_or_compute(("elements", atlas.source), lambda: element_matrix(atlas.crystals))
 
 
-def map_hover(collection: Atlas) -> tuple[np.ndarray, list[str]]:
-    """The map points' customdata and hover text (`app.ui.latent_plot.map_hover`; once per collection)."""
+def map_hover(atlas: Atlas) -> tuple[np.ndarray, list[str]]:
+    """The map points' customdata and hover text (`app.ui.latent_plot.map_hover`; once per atlas)."""
     from app.ui.latent_plot import map_hover as compute_hover
 
-    return _store().get_or_compute(("hover", collection.source), lambda: compute_hover(collection.table))
+    return _store().get_or_compute(("hover", atlas.source), lambda: compute_hover(atlas.table))
 
 
-def map_density(collection: Atlas) -> np.ndarray:
-    """(N,) local latent density of the collection's crystals (once per collection)."""
+def map_density(atlas: Atlas) -> np.ndarray:
+    """(N,) local latent density of the atlas's crystals (once per atlas)."""
     from nesf.inference.map_filters import local_density
 
-    if collection.latents is None:
-        raise NesfError(f"{collection.title}: no latent vectors, so no latent density")
-    return _store().get_or_compute(("density", collection.source), lambda: local_density(collection.latents))
+    if atlas.latents is None:
+        raise NesfError(f"{atlas.title}: no latent vectors, so no latent density")
+    return _store().get_or_compute(("density", atlas.source), lambda: local_density(atlas.latents))
 
 
-def map_trust(checkpoint: CheckpointInfo, collection: Atlas, device: str = "auto") -> tuple[np.ndarray, str]:
-    """((N,) values, label): the collection's crystals colored by the trust signal of their reconstruction
-    (`nesf.inference.trust.map_trust`; once per checkpoint and collection)."""
+def map_trust(checkpoint: CheckpointInfo, atlas: Atlas, device: str = "auto") -> tuple[np.ndarray, str]:
+    """((N,) values, label): the atlas's crystals colored by the trust signal of their reconstruction
+    (`nesf.inference.trust.map_trust`; once per checkpoint and atlas)."""
     from nesf.inference.trust import map_trust as compute_trust
 
     net = model(checkpoint, device)
-    return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), collection.source),
-                                   COMPUTE_GATE.gated(lambda: compute_trust(net, collection.crystals)))
+    return _store().get_or_compute(("trust", checkpoint_hash(checkpoint), atlas.source),
+                                   COMPUTE_GATE.gated(lambda: compute_trust(net, atlas.crystals)))
 
 
-def data_distance(collection: Atlas, latent: np.ndarray):
-    """How far `latent` lies from the collection's crystals (`nesf.inference.decode_anywhere.DataDistance`; the
-    collection's spacing computed once)."""
+def data_distance(atlas: Atlas, latent: np.ndarray):
+    """How far `latent` lies from the atlas's crystals (`nesf.inference.decode_anywhere.DataDistance`; the
+    atlas's spacing computed once)."""
     from nesf.inference.decode_anywhere import distance_from_data, nearest_spacing
 
-    spacing = _store().get_or_compute(("spacing", collection.source), lambda: nearest_spacing(collection.latents))
-    return distance_from_data(latent, collection.latents, spacing)
+    spacing = _store().get_or_compute(("spacing", atlas.source), lambda: nearest_spacing(atlas.latents))
+    return distance_from_data(latent, atlas.latents, spacing)
 
 
-def decode_at(checkpoint: CheckpointInfo, collection: Atlas, method: str, coords: np.ndarray, xy,
+def decode_at(checkpoint: CheckpointInfo, atlas: Atlas, method: str, coords: np.ndarray, xy,
               mode: str = "fast", device: str = "auto"):
-    """(`MapPoint` of nesf.inference.decode_anywhere, decoded crystal) at `xy` on the collection's `method` map."""
+    """(`MapPoint` of nesf.inference.decode_anywhere, decoded crystal) at `xy` on the atlas's `method` map."""
     from nesf.inference.decode_anywhere import latent_at
 
     net = model(checkpoint, device)
     x, y = (round(float(v), 4) for v in xy)
 
     def compute():
-        point = latent_at((x, y), collection.latents, coords, method, seed=collection.map_settings.seed)
+        point = latent_at((x, y), atlas.latents, coords, method, seed=atlas.map_settings.seed)
         return point, net.decode(point.latent[None], net.decode_preset(mode), ids=[f"map-{x:g},{y:g}"])[0]
 
-    key = ("decode_at", checkpoint_hash(checkpoint), collection.source, method,
+    key = ("decode_at", checkpoint_hash(checkpoint), atlas.source, method,
            hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float32).tobytes()).hexdigest()[:16], x, y, mode)
     return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
 
@@ -515,12 +515,12 @@ def _compute_map(source: str, method: str, maps: MapConfig, latents) -> np.ndarr
     return _store().get_or_compute(("map", source, method, maps), compute)
 
 
-def map_coords(collection: Atlas, method: str, maps: MapConfig, *, recompute: bool = False) -> np.ndarray:
-    """2-D map of the collection: the one it holds when its own settings are asked (PCA has none), else computed
+def map_coords(atlas: Atlas, method: str, maps: MapConfig, *, recompute: bool = False) -> np.ndarray:
+    """2-D map of the atlas: the one it holds when its own settings are asked (PCA has none), else computed
     (cached)."""
-    held = collection.maps.get(method)
-    if held is not None and (method == "pca" or maps == collection.map_settings) and not recompute:
+    held = atlas.maps.get(method)
+    if held is not None and (method == "pca" or maps == atlas.map_settings) and not recompute:
         return held
-    if collection.latents is None:
-        raise NesfError(f"{collection.title}: no latent vectors to map")
-    return _compute_map(collection.source, method, maps, collection.latents)
+    if atlas.latents is None:
+        raise NesfError(f"{atlas.title}: no latent vectors to map")
+    return _compute_map(atlas.source, method, maps, atlas.latents)

@@ -164,18 +164,18 @@ def resolve_dataset(options: list[str], atlas_choice: str) -> None:
         _problem(f"dataset {wanted!r} is not available here; opened {'the atlas' if options else 'none'}")
 
 
-def resolve_selection(collection) -> None:
+def resolve_selection(atlas) -> None:
     """Apply the link's selected crystal ids once the active dataset is loaded."""
     wanted = st.session_state.pop(PENDING_SELECTION, None)
-    if not wanted or collection is None:
+    if not wanted or atlas is None:
         return
-    ids = collection.table["id"].astype(str).tolist()
+    ids = atlas.table["id"].astype(str).tolist()
     row_of = {crystal_id: row for row, crystal_id in enumerate(ids)}
     rows = [row_of[i] for i in wanted if i in row_of]
     missing = [i for i in wanted if i not in row_of]
     if missing:
         _problem(f"crystal id(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
-                 f"{collection.title}; selected the others")
+                 f"{atlas.title}; selected the others")
     if rows:
         state.select_on_map(rows)
 
@@ -225,8 +225,8 @@ def link_query(page: str, ctx) -> dict:
             params["colorel"] = ss["map_color_element"]
         params.update(_filter_params(ctx))
         rows = state.map_selection()
-        if rows and ctx.collection is not None:
-            ids = ctx.collection.table["id"].astype(str)
+        if rows and ctx.atlas is not None:
+            ids = ctx.atlas.table["id"].astype(str)
             params["sel"] = ",".join(ids.iloc[r] for r in rows[:MAX_SELECTED_IN_LINK] if r < len(ids))
     if page == "interpolate":
         for end in ("src", "dst"):
@@ -241,17 +241,17 @@ def link_query(page: str, ctx) -> dict:
 
 def _filter_params(ctx) -> dict:
     """The map's active range filters (those narrower than the dataset's bounds) and category filters."""
-    if ctx.collection is None:
+    if ctx.atlas is None:
         return {}
     ss, params = st.session_state, {}
     bounds = ss.get(FILTER_BOUNDS, {})
     pending = ss.get(PENDING_FILTERS, {})  # a link's filters not yet applied by the page (its first run)
     for key, column in RANGE_PARAMS.items():
-        value = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.title}")
+        value = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.atlas.title}")
         if value is not None and (column in pending or column in bounds and tuple(value) != tuple(bounds[column])):
             params[key] = f"{value[0]:g}~{value[1]:g}"
     for key, column in CATEGORY_PARAMS.items():
-        kept = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.collection.title}")
+        kept = pending.get(column) or ss.get(f"map_filter_{column}_{ctx.atlas.title}")
         if kept:
             params[key] = ",".join(kept)
     return params
@@ -260,8 +260,8 @@ def _filter_params(ctx) -> dict:
 def _endpoint_id(end: str, ctx) -> str | None:
     ss = st.session_state
     source = ss.get(f"interp_{end}_from")
-    if source == "Map selection" and ctx.collection is not None and ss.get(f"interp_{end}_mapsel") is not None:
-        return str(ctx.collection.table["id"].iloc[int(ss[f"interp_{end}_mapsel"])])
+    if source == "Map selection" and ctx.atlas is not None and ss.get(f"interp_{end}_mapsel") is not None:
+        return str(ctx.atlas.table["id"].iloc[int(ss[f"interp_{end}_mapsel"])])
     if source in (None, "Dataset") and ss.get(f"interp_{end}_query"):
         return str(ss[f"interp_{end}_query"])
     return None

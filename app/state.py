@@ -18,7 +18,7 @@ PAGES = _PREFIX + "pages"                  # {"map" | "reconstruct" | "interpola
 CONTEXT = _PREFIX + "context"              # the AppContext the sidebar made on this run
 MAP_SETTINGS = _PREFIX + "map_settings"    # MapSettings the map was last computed with
 MAP_RECOMPUTE = _PREFIX + "map_recompute"  # compute the map even when its settings are the shipped map's
-MAP_SELECTION = _PREFIX + "map_selection"  # rows of the active collection selected on the map
+MAP_SELECTION = _PREFIX + "map_selection"  # rows of the active atlas selected on the map
 WATCHED_RUN = _PREFIX + "watched_run"      # id of the training run this session follows
 FINISHED_RUN = _PREFIX + "finished_run"    # id of the run that ended while followed (its message is shown)
 PLAYING = _PREFIX + "interp_playing"       # the Interpolate page's walker is playing
@@ -77,7 +77,7 @@ class MapSettings:
 
 
 def map_settings(shipped: MapConfig) -> MapSettings:
-    """The map's settings: those last asked for, else those of the collection's own t-SNE map (`shipped`)."""
+    """The map's settings: those last asked for, else those of the atlas's own t-SNE map (`shipped`)."""
     current = _get(MAP_SETTINGS)
     if current is None:
         current = MapSettings(maps=shipped)

@@ -16,7 +16,7 @@ class AppContext:
     device_label: str                       # what the sidebar shows, e.g. "CPU" or "CUDA (NVIDIA H100)"
     decode_mode: str                        # a decoding preset: "fast", "paper" or "checkpoint" (its own)
     data_dir: str
-    collection: Atlas | None   # the active dataset: crystals, table, latents, maps
+    atlas: Atlas | None   # the active dataset: crystals, table, latents, maps
     refine: bool = True        # refine each picked crystal's latent at test time (nesf.model.refine); False: the
                                # encoder's latent alone, the paper's protocol
 

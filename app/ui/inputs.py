@@ -18,7 +18,7 @@ class Picked:
 
     crystal: object
     source: str
-    index: int | None = None   # row in the active collection, when picked from it
+    index: int | None = None   # row in the active atlas, when picked from it
     upload: PreparedUpload | None = None  # once fitted: the library's prepared upload, accepted (its `choice`: the
                                           # cell and setting encoded, the latent refined or the encoder's)
 
@@ -136,16 +136,16 @@ def _row_label(row) -> str:
 def dataset_search(ctx: AppContext, key: str, *, multiple: bool = True, default_query: str = "",
                    label: str = "Search the dataset by id or formula") -> list[Picked]:
     """Search box + choice among the matches in the active dataset."""
-    collection = ctx.collection
-    if collection is None:
+    atlas = ctx.atlas
+    if atlas is None:
         st.info("No active dataset: choose one in the sidebar.", icon=":material/info:")
         return []
     query = st.text_input(label, value=default_query, key=f"{key}_query", placeholder="e.g. mp-1265 or NaCl")
     if not query.strip():
         return []
-    matches = collection.find(query)
+    matches = atlas.find(query)
     if matches.empty:
-        st.warning(f"No crystal in {collection.title} has an id or formula matching {query!r}.")
+        st.warning(f"No crystal in {atlas.title} has an id or formula matching {query!r}.")
         return []
     options = list(matches.index)
     labels = {i: _row_label(matches.loc[i]) for i in options}
@@ -155,7 +155,7 @@ def dataset_search(ctx: AppContext, key: str, *, multiple: bool = True, default_
     else:
         one = st.selectbox(f"{len(options)} match(es)", options, key=f"{key}_pick", format_func=labels.get)
         chosen = [one] if one is not None else []
-    return [Picked(collection.crystals[i], f"{collection.table.at[i, 'id']}", int(i)) for i in chosen]
+    return [Picked(atlas.crystals[i], f"{atlas.table.at[i, 'id']}", int(i)) for i in chosen]
 
 
 def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") -> Picked | None:
@@ -167,13 +167,13 @@ def pick_one(ctx: AppContext, key: str, *, title: str, default_query: str = "") 
         return found[0] if found else None
     if where == "Map selection":
         selected = state.map_selection()
-        if ctx.collection is None or not selected:
+        if ctx.atlas is None or not selected:
             st.caption("Select points on the Latent map page first.")
             return None
-        options = [i for i in selected if i < len(ctx.collection.crystals)]
+        options = [i for i in selected if i < len(ctx.atlas.crystals)]
         i = st.selectbox(f"{title} (from the map)", options, key=f"{key}_mapsel",
-                         format_func=lambda i: _row_label(ctx.collection.table.loc[i]))
-        return Picked(ctx.collection.crystals[i], str(ctx.collection.table.at[i, "id"]), int(i)) if i is not None else None
+                         format_func=lambda i: _row_label(ctx.atlas.table.loc[i]))
+        return Picked(ctx.atlas.crystals[i], str(ctx.atlas.table.at[i, "id"]), int(i)) if i is not None else None
     found = dataset_search(ctx, key, multiple=False, default_query=default_query, label=f"{title}: id or formula")
     return found[0] if found else None
 

@@ -44,7 +44,7 @@ UNCOLORED = "#b8b8b8"
 
 
 def map_hover(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """What each point carries, built once per collection (`app.backend.map_hover`): (N,) int32 customdata, its row
+    """What each point carries, built once per atlas (`app.backend.map_hover`): (N,) int32 customdata, its row
     index (for selections; one number per point, since plotly.js hands a 2-D typed array's rows to selection events
     as typed arrays, which do not survive JSON), and (N,) hover text (id, formula, space group, atoms, volume)."""
     n = len(table)
@@ -90,12 +90,12 @@ def missing_color_note(table: pd.DataFrame, color_by: str | None) -> str | None:
     return note
 
 
-def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
+def base_map_figure(atlas, coords: np.ndarray, *, color_by: str | None = "volume", height: int = 600,
                     highlight: np.ndarray | None = None, greyed: np.ndarray | None = None,
                     color_values: np.ndarray | None = None, color_label: str | None = None,
                     hover: tuple[np.ndarray, list[str]] | None = None, view: "MapView | None" = None) -> go.Figure:
     """The map (WebGL). Points carry customdata (their row index, for selections) and hover text (`map_hover`,
-    pass the collection's memoized one: nothing is then done point by point in Python); highlighted rows follow as
+    pass the atlas's memoized one: nothing is then done point by point in Python); highlighted rows follow as
     rings. `color_values` (N,) colors by a derived quantity (labelled `color_label`) instead of a table column.
     `view`: the first view (`map_view(coords)`, computed here when not given: a page that also names the points
     outside it passes the one it computed).
@@ -105,7 +105,7 @@ def base_map_figure(collection, coords: np.ndarray, *, color_by: str | None = "v
     recolor or a filter changes the colors and opacities and nothing else, and the map's
     chart (`app.ui.map_chart`) sends the points once. Greyed rows stay hoverable; selections leave them out
     (`selectable_rows`). The figure is built unvalidated from plain arrays (float32): a 100,000-point map in ~0.1 s."""
-    table = collection.table
+    table = atlas.table
     coords = np.asarray(coords, dtype=np.float32)
     customdata, text = hover if hover is not None else map_hover(table)
     shown = np.ones(len(table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)

@@ -83,7 +83,7 @@ def render() -> AppContext:
     if data_dir and not Path(data_dir).is_dir():
         sb.caption(f":material/info: No folder {data_dir}; the checkpoint's atlas is the only dataset.")
 
-    collection = None
+    atlas = None
     atlas_name = None
     if checkpoint is not None and checkpoint.atlas_path:
         atlas_name = f"{checkpoint.dataset or 'dataset'} (atlas of the checkpoint)"
@@ -107,12 +107,12 @@ def render() -> AppContext:
         if checkpoint is not None:
             with shown_errors(f"Loading dataset {labels[choice]}", container=sb):
                 if choice == atlas_choice:
-                    collection = backend.atlas_collection(checkpoint, device)
+                    atlas = backend.checkpoint_atlas(checkpoint, device)
                 else:
-                    collection = backend.dataset_collection(choice, data_dir, checkpoint, device)
-        if collection is not None:
-            sb.caption(f"{len(collection.crystals):,} crystals")
-            links.resolve_selection(collection)
+                    atlas = backend.dataset_atlas(choice, data_dir, checkpoint, device)
+        if atlas is not None:
+            sb.caption(f"{len(atlas.crystals):,} crystals")
+            links.resolve_selection(atlas)
     else:
         sb.warning("No dataset: the data directory holds none and the checkpoint has no atlas.")
 
@@ -134,4 +134,4 @@ def render() -> AppContext:
         training_panel.render(dataset_names=names, data_dir=data_dir, taken_names=taken)
 
     return AppContext(checkpoint=checkpoint, device=device, device_label=device_label, decode_mode=decode_mode,
-                      data_dir=data_dir, collection=collection, refine=refine)
+                      data_dir=data_dir, atlas=atlas, refine=refine)

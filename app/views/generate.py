@@ -93,21 +93,21 @@ def _where(ctx: AppContext, place: str) -> Where | None:
         picked = inputs.pick_one(ctx, "gen_near", title="Centre crystal")
         if picked is None:
             return None
-        if picked.index is not None and ctx.collection is not None and ctx.collection.latents is not None:
-            latent = ctx.collection.latents[picked.index]
+        if picked.index is not None and ctx.atlas is not None and ctx.atlas.latents is not None:
+            latent = ctx.atlas.latents[picked.index]
         else:
             good = inputs.fitting(ctx, [picked], "gen_near")
             if not good:
                 return None
             latent = backend.encode(ctx.checkpoint, [good[0].crystal], ctx.device)[0]
         return Where.near(latent, f"near {picked.source} ({picked.crystal.formula})", spread)
-    rows = [r for r in state.map_selection() if ctx.collection is not None and r < len(ctx.collection.crystals)]
-    if not rows or ctx.collection.latents is None:
+    rows = [r for r in state.map_selection() if ctx.atlas is not None and r < len(ctx.atlas.crystals)]
+    if not rows or ctx.atlas.latents is None:
         st.info("Lasso a region on the Latent map page first; its crystals are the region sampled here.",
                 icon=":material/gesture:")
         return None
-    st.caption(f"{len(rows)} crystals selected on the map of {ctx.collection.title}.")
-    return Where.region(ctx.collection.latents[rows], f"within the {len(rows)} crystals selected on the map", spread)
+    st.caption(f"{len(rows)} crystals selected on the map of {ctx.atlas.title}.")
+    return Where.region(ctx.atlas.latents[rows], f"within the {len(rows)} crystals selected on the map", spread)
 
 
 def _results(ctx: AppContext, generated) -> None:
@@ -158,17 +158,17 @@ def _results(ctx: AppContext, generated) -> None:
 
 
 def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
-    collection = ctx.collection
-    if collection is None or collection.latents is None:
+    atlas = ctx.atlas
+    if atlas is None or atlas.latents is None:
         return
-    settings = state.map_settings(collection.map_settings)
+    settings = state.map_settings(atlas.map_settings)
     coords = None
     with shown_errors("The map"):
-        coords = backend.map_coords(collection, settings.method, settings.maps)
+        coords = backend.map_coords(atlas, settings.method, settings.maps)
     if coords is None:
         return
-    xy = project_new(collection, generated.latents, settings.method, coords=coords)
-    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=None, height=460)
+    xy = project_new(atlas, generated.latents, settings.method, coords=coords)
+    fig = base_map_figure(atlas, coords, hover=backend.map_hover(atlas), color_by=None, height=460)
     valid = table["valid"].to_numpy(dtype=bool)
     for mask, name, color in ((valid, "valid sample", "#2ca02c"), (~valid, "invalid sample", "#d62728")):
         if mask.any():
@@ -178,7 +178,7 @@ def _map(ctx: AppContext, generated, table: pd.DataFrame) -> None:
                 marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="black"))))
     fig.update_layout(showlegend=True)
     map_chart(fig, key="gen_map", config={"displaylogo": False}, selections=False)
-    st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {collection.title} "
+    st.caption(f"Samples placed on the {'t-SNE' if settings.method == 'tsne' else 'PCA'} map of {atlas.title} "
                "(t-SNE: at the weighted mean of their nearest crystals' positions; PCA: projected exactly).")
 
 

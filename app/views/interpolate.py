@@ -30,9 +30,9 @@ def step_table(ctx: AppContext, latents: np.ndarray, crystals: list) -> pd.DataF
         row = {"step": i, "t": i / max(1, steps - 1), "formula": crystal.formula or "(no atoms)",
                "atoms": crystal.num_atoms, "space group": f"{symbol} ({number})" if number else symbol,
                "volume (Å³)": crystal.volume_angstrom3}
-        if ctx.collection is not None and ctx.collection.latents is not None:
-            index, distance = nearest_neighbors(ctx.collection, latent, k=1)
-            table = ctx.collection.table
+        if ctx.atlas is not None and ctx.atlas.latents is not None:
+            index, distance = nearest_neighbors(ctx.atlas, latent, k=1)
+            table = ctx.atlas.table
             row["nearest in dataset"] = f"{table.at[int(index[0]), 'id']} ({table.at[int(index[0]), 'formula']})"
             row["latent distance"] = float(distance[0])
         rows.append(row)
@@ -52,12 +52,12 @@ def export_zip(crystals: list, names: list[str]) -> bytes:
 PAPER_PAIR = (("ZnS", "F-43m"), ("CdS", "F-43m"))  # Fig. 5: zincblende ZnS -> zincblende CdS
 
 
-def _default_ends(collection) -> tuple[str, str]:
+def _default_ends(atlas) -> tuple[str, str]:
     """The paper's Fig. 5 pair, zincblende ZnS -> zincblende CdS, by id where the dataset holds both (LCS6A also holds
     rock-salt CdS, which a formula search would find first); else its first and last crystal."""
-    if collection is None or len(collection.table) < 2:
+    if atlas is None or len(atlas.table) < 2:
         return "ZnS", "CdS"
-    table = collection.table
+    table = atlas.table
     ids = []
     for formula, symbol in PAPER_PAIR:
         rows = table[(table["formula"] == formula) & (table["spacegroup_symbol"] == symbol)]
@@ -74,7 +74,7 @@ def render(ctx: AppContext) -> None:
         st.warning("No checkpoint: nothing to interpolate with.")
         return
     left, right = st.columns(2)
-    first, last = _default_ends(ctx.collection)
+    first, last = _default_ends(ctx.atlas)
     with left:
         source = inputs.pick_one(ctx, "interp_src", title="Source", default_query=first)
     with right:
@@ -118,7 +118,7 @@ def render(ctx: AppContext) -> None:
                                 "volume (Å³)": st.column_config.NumberColumn(format="%.1f"),
                                 "latent distance": st.column_config.NumberColumn(format="%.3f")})
 
-    if ctx.collection is not None and ctx.collection.latents is not None:
+    if ctx.atlas is not None and ctx.atlas.latents is not None:
         with shown_errors("Path on the latent map"):
             _path_on_map(ctx, latents, table)
 
@@ -168,16 +168,16 @@ def _walker(ctx: AppContext, table: pd.DataFrame, crystals: list) -> None:
 
 def _path_on_map(ctx: AppContext, latents: np.ndarray, table: pd.DataFrame) -> None:
     method = state.map_method()
-    collection = ctx.collection
-    coords = collection.maps.get(method)
+    atlas = ctx.atlas
+    coords = atlas.maps.get(method)
     if coords is None:
-        coords = collection.maps.get("pca") if collection.maps else None
+        coords = atlas.maps.get("pca") if atlas.maps else None
         method = "pca"
     if coords is None:
         st.caption("The active dataset has no map yet: open the Latent map page to compute one.")
         return
-    path = project_new(collection, latents, method, coords=coords)
-    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=None, height=420)
+    path = project_new(atlas, latents, method, coords=coords)
+    fig = base_map_figure(atlas, coords, hover=backend.map_hover(atlas), color_by=None, height=420)
     fig.add_trace(go.Scatter(
         x=path[:, 0], y=path[:, 1], mode="lines+markers+text", name="path",
         text=[str(i) for i in range(len(path))], textposition="top center",

@@ -53,51 +53,51 @@ def _map_settings(shipped: MapConfig) -> state.MapSettings:
 
 def render(ctx: AppContext) -> None:
     st.title(":material/scatter_plot: Latent map")
-    collection = ctx.collection
-    if ctx.checkpoint is None or collection is None:
+    atlas = ctx.atlas
+    if ctx.checkpoint is None or atlas is None:
         st.warning("No active dataset with latent vectors: choose a checkpoint and a dataset in the sidebar.")
         return
-    if collection.latents is None:
-        st.warning(f"{collection.title} has no latent vectors.")
+    if atlas.latents is None:
+        st.warning(f"{atlas.title} has no latent vectors.")
         return
 
     top = st.columns([2, 2, 2, 3, 2])
     with top[0]:
-        params = _map_settings(collection.map_settings)
+        params = _map_settings(atlas.map_settings)
     with top[1]:
-        # element fractions once per collection (memoized); the table gains the derived number of elements
-        fractions, vocabulary = backend.map_elements(collection)
-        table = collection.table.assign(num_elements=number_of_elements(fractions))
-        spec = _filters(collection.title, table, vocabulary)
-    options = available_colors(collection.table)
+        # element fractions once per atlas (memoized); the table gains the derived number of elements
+        fractions, vocabulary = backend.map_elements(atlas)
+        table = atlas.table.assign(num_elements=number_of_elements(fractions))
+        spec = _filters(atlas.title, table, vocabulary)
+    options = available_colors(atlas.table)
     if st.session_state.get("map_color") not in (None, *options):
         links.refuse(f"coloring {st.session_state['map_color']!r} is not one of {', '.join(options)}", "map_color")
     color_by = top[2].selectbox("Color by", options, key="map_color", label_visibility="collapsed")
     query = top[3].text_input("Search", key="map_search", placeholder="highlight by id or formula, e.g. NaCl",
                               label_visibility="collapsed")
-    color_values, color_label = _derived_color(ctx, collection, color_by, table, fractions,
+    color_values, color_label = _derived_color(ctx, atlas, color_by, table, fractions,
                                                vocabulary)
 
     coords = None
     with shown_errors("Computing the map"):
-        coords = backend.map_coords(collection, params.method, params.maps, recompute=state.map_recompute())
+        coords = backend.map_coords(atlas, params.method, params.maps, recompute=state.map_recompute())
     if coords is None:
         return
     method_name = "t-SNE" if params.method == "tsne" else "PCA"
     extra = (f" · perplexity {params.maps.perplexity:g}, seed {params.maps.seed}, {params.maps.iterations} iterations"
              if params.method == "tsne" else "")
     settings = (" · each crystal in the setting that gives its structure type one origin (`nesf atlas --frames "
-                "consistent`)" if collection.frames == "consistent" else "")
-    st.caption(f"{len(collection.crystals):,} crystals of {collection.title} · {method_name}{extra}{settings} · "
+                "consistent`)" if atlas.frames == "consistent" else "")
+    st.caption(f"{len(atlas.crystals):,} crystals of {atlas.title} · {method_name}{extra}{settings} · "
                "drag a lasso or click points to open them")
 
     highlight = None
     if query.strip():
-        matches = collection.find(query, limit=500)
+        matches = atlas.find(query, limit=500)
         highlight = matches.index.to_numpy()
         top[4].caption(f"{len(highlight)} match(es)" if len(highlight) else "no match")
 
-    missing = missing_color_note(collection.table, color_by)
+    missing = missing_color_note(atlas.table, color_by)
     if missing:
         st.caption(missing + ".")
     greyed = None
@@ -106,7 +106,7 @@ def render(ctx: AppContext) -> None:
         st.caption(f"Filter: **{int((~greyed).sum()):,} shown**, {int(greyed.sum()):,} greyed")
 
     view = map_view(coords)  # the first view, and the crystals it leaves out: computed once a rerun
-    fig = base_map_figure(collection, coords, hover=backend.map_hover(collection), color_by=color_by,
+    fig = base_map_figure(atlas, coords, hover=backend.map_hover(atlas), color_by=color_by,
                           highlight=highlight, greyed=greyed, color_values=color_values, color_label=color_label,
                           view=view)
     decode_request = st.session_state.get(DECODE_AT)
@@ -135,24 +135,24 @@ def render(ctx: AppContext) -> None:
     _decode_anywhere(ctx, coords, params.method)
 
     cols = st.columns([2, 3, 4])
-    cols[0].download_button("Map coordinates (CSV)", lambda: _map_csv(collection.table, coords), "latent_map.csv",
+    cols[0].download_button("Map coordinates (CSV)", lambda: _map_csv(atlas.table, coords), "latent_map.csv",
                             mime="text/csv", key="map_csv", icon=":material/download:")  # written on click
-    selection = [r for r in state.map_selection() if r < len(collection.crystals)]
+    selection = [r for r in state.map_selection() if r < len(atlas.crystals)]
     cols[1].download_button(
-        f"Chemiscope file ({f'selection of {len(selection)}' if selection else f'all {len(collection.crystals)}'})",
-        lambda: _chemiscope(collection, coords, params.method, selection or None), "nesf-map.json.gz",
+        f"Chemiscope file ({f'selection of {len(selection)}' if selection else f'all {len(atlas.crystals)}'})",
+        lambda: _chemiscope(atlas, coords, params.method, selection or None), "nesf-map.json.gz",
         mime="application/gzip", key="map_chemiscope", icon=":material/download:",
         help="Opens in Chemiscope's viewer (chemiscope.org, or chemiscope.show_input in Python): the crystals, "
              "the map coordinates and the table's columns as properties.")
-    figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{collection.title}: {params.method}",
-                  **_figure_colors(collection, color_by, color_values, color_label, greyed))
+    figure = dict(coords=coords, greyed=greyed, highlight=highlight, title=f"{atlas.title}: {params.method}",
+                  **_figure_colors(atlas, color_by, color_values, color_label, greyed))
     figures = cols[2].columns(2)
     figures[0].download_button("Map (SVG)", lambda: map_figure_bytes(fmt="svg", **figure), "nesf-map.svg",
                                mime="image/svg+xml", key="map_svg", icon=":material/download:")
     figures[1].download_button("Map (PNG, 300 dpi)", lambda: map_figure_bytes(fmt="png", **figure), "nesf-map.png",
                                mime="image/png", key="map_png", icon=":material/download:")
 
-    rows = [r for r in state.map_selection() if r < len(collection.crystals)]
+    rows = [r for r in state.map_selection() if r < len(atlas.crystals)]
     if rows:
         _selection_panel(ctx, rows)
     else:
@@ -177,7 +177,7 @@ def _box_centre(event) -> tuple[float, float] | None:
 def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
     """Decode the latent at a map position: the centre of the last box drawn (box select, even on an empty spot)
     or typed coordinates."""
-    collection = ctx.collection
+    atlas = ctx.atlas
     if st.session_state.get(DECODE_AT) is not None and DECODE_OPEN not in st.session_state:
         st.session_state[DECODE_OPEN] = True  # a link's decoded spot opens it
     with st.expander("Decode anywhere: what structure lives at a spot of the map?", icon=":material/my_location:",
@@ -203,7 +203,7 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
             return
         found = None
         with shown_errors("Decoding the map position"):
-            found = backend.decode_at(ctx.checkpoint, collection, method, coords, request[1:], ctx.decode_mode,
+            found = backend.decode_at(ctx.checkpoint, atlas, method, coords, request[1:], ctx.decode_mode,
                                       ctx.device)
         if found is None:
             return
@@ -212,13 +212,13 @@ def _decode_anywhere(ctx: AppContext, coords: np.ndarray, method: str) -> None:
         st.markdown(f"**Decoded at ({request[1]:.3f}, {request[2]:.3f}): {shown.formula or 'no atoms'}**, "
                     f"{shown.num_atoms} atoms, {shown.volume_angstrom3:.1f} Å³")
         st.caption(f"Latent: {point.how}.")
-        distance = backend.data_distance(collection, point.latent)
+        distance = backend.data_distance(atlas, point.latent)
         {"within the data": st.success, "at the data's edge": st.info}.get(distance.level, st.warning)(
             f"This spot is {distance.sentence()}.", icon=":material/radar:")
         with shown_errors("3D view"):
             structures.show_scene([viewer.Panel(shown, f"Decoded · {shown.formula or 'no atoms'}")])
-        index, distance = nearest_neighbors(collection, point.latent, k=5)
-        neighbors = collection.table.loc[index, ["id", "formula", "num_atoms"]].assign(latent_distance=distance)
+        index, distance = nearest_neighbors(atlas, point.latent, k=5)
+        neighbors = atlas.table.loc[index, ["id", "formula", "num_atoms"]].assign(latent_distance=distance)
         st.markdown("**Nearest dataset crystals in latent space**")
         st.dataframe(neighbors, hide_index=True, width="stretch", key="map_decode_neighbors",
                      column_config={"latent_distance": st.column_config.NumberColumn("latent distance",
@@ -232,24 +232,24 @@ def _decode_request(method: str) -> None:
                                    float(st.session_state["map_decode_y"]))
 
 
-def _figure_colors(collection, color_by: str, color_values, color_label, greyed) -> dict:
+def _figure_colors(atlas, color_by: str, color_values, color_label, greyed) -> dict:
     """The paper figure's coloring: as the map shows it (log10 volumes, the space groups' Turbo scale)."""
     if color_values is not None:
         return {"values": color_values, "label": color_label, "categorical": False}
     column, label, kind = COLOR_OPTIONS[color_by]
     if kind == "categorical":
-        return {"values": collection.table[column].to_numpy(), "label": label, "categorical": True}
-    shown = np.ones(len(collection.table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)
-    numbers, title, scale = continuous_colors(color_by, collection.table[column], shown)
+        return {"values": atlas.table[column].to_numpy(), "label": label, "categorical": True}
+    shown = np.ones(len(atlas.table), dtype=bool) if greyed is None else ~np.asarray(greyed, dtype=bool)
+    numbers, title, scale = continuous_colors(color_by, atlas.table[column], shown)
     return {"values": numbers, "label": title, "categorical": False, "colormap": scale.lower()}
 
 
-def _chemiscope(collection, coords: np.ndarray, method: str, rows) -> bytes:
+def _chemiscope(atlas, coords: np.ndarray, method: str, rows) -> bytes:
     from nesf.inference.chemiscope_export import chemiscope_bytes
 
     maps = {"t-SNE" if method == "tsne" else "PCA": coords}
-    maps.update({("t-SNE" if name == "tsne" else "PCA"): xy for name, xy in collection.maps.items() if name != method})
-    return chemiscope_bytes(collection.crystals, collection.table, maps, name=f"NeSF latent map of {collection.title}",
+    maps.update({("t-SNE" if name == "tsne" else "PCA"): xy for name, xy in atlas.maps.items() if name != method})
+    return chemiscope_bytes(atlas.crystals, atlas.table, maps, name=f"NeSF latent map of {atlas.title}",
                             description="Crystals placed by their NeSF latent vectors (NeSF Explorer).", rows=rows)
 
 
@@ -304,7 +304,7 @@ def slider_bounds(values: np.ndarray) -> tuple:
     return low, high, round(float(step), decimals)
 
 
-def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFrame, fractions: np.ndarray,
+def _derived_color(ctx: AppContext, atlas, color_by: str, table: pd.DataFrame, fractions: np.ndarray,
                    vocabulary: list[int]):
     """(values, label) for a derived coloring (number of elements, an element's fraction, latent density, the
     reconstruction trust signal), else (None, None)."""
@@ -313,9 +313,9 @@ def _derived_color(ctx: AppContext, collection, color_by: str, table: pd.DataFra
     label = DERIVED_COLORS[color_by][0]
     if color_by == "reconstruction trust":
         with st.spinner("Reading the field residual of every crystal (once per model and dataset)…"):
-            return backend.map_trust(ctx.checkpoint, collection, ctx.device)
+            return backend.map_trust(ctx.checkpoint, atlas, ctx.device)
     if color_by == "local latent density":
-        return backend.map_density(collection), label
+        return backend.map_density(atlas), label
     if color_by == "number of elements":
         return table["num_elements"].to_numpy(), label
     from pymatgen.core.periodic_table import Element
@@ -364,12 +364,12 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
             return None
         with shown_errors("Placing the uploads"):
             latents = np.stack([p.frame.latent for p in good])  # refined unless the sidebar says otherwise
-            xy = project_new(ctx.collection, latents, method, coords=coords)
+            xy = project_new(ctx.atlas, latents, method, coords=coords)
             signals = backend.trust(ctx.checkpoint, [p.frame for p in good], ctx.device)
             rows = []
             for item, latent, (x, y), signal in zip(good, latents, xy, signals):
-                index, _ = nearest_neighbors(ctx.collection, latent, k=3)
-                near = ", ".join(f"{ctx.collection.table.at[int(i), 'id']} ({ctx.collection.table.at[int(i), 'formula']})"
+                index, _ = nearest_neighbors(ctx.atlas, latent, k=3)
+                near = ", ".join(f"{ctx.atlas.table.at[int(i), 'id']} ({ctx.atlas.table.at[int(i), 'formula']})"
                                  for i in index)
                 rows.append({"file": item.source, "formula": item.crystal.formula, "x": x, "y": y,
                              "nearest in latent space": near, "trust": structures.trust_cell(signal)})
@@ -382,9 +382,9 @@ def _placed_uploads(ctx: AppContext, coords: np.ndarray, method: str):
 def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
     """Up to GRID_SIZE selected crystals seen together: input and reconstruction of each in one scene with a shared
     camera, their per-crystal metrics, and any two sent to Interpolate in one click."""
-    collection = ctx.collection
+    atlas = ctx.atlas
     shown = rows[:GRID_SIZE]
-    crystals = [collection.crystals[r] for r in shown]
+    crystals = [atlas.crystals[r] for r in shown]
     recons = None
     with shown_errors("Reconstructions"):
         recons = backend.reconstruct(ctx.checkpoint, crystals, ctx.decode_mode, ctx.device)
@@ -393,20 +393,20 @@ def _selection_grid(ctx: AppContext, rows: list[int]) -> None:
     panels = []
     for row, crystal, recon in zip(shown, crystals, recons):
         shown_recon = as_shown(recon, as_decoded=False)
-        panels += [viewer.Panel(crystal, f"{collection.table.at[row, 'id']} · {crystal.formula}"),
+        panels += [viewer.Panel(crystal, f"{atlas.table.at[row, 'id']} · {crystal.formula}"),
                    viewer.Panel(shown_recon, f"reconstruction · {shown_recon.formula or 'no atoms'}")]
     with shown_errors("3D view"):
         structures.show_scene(panels, height=230, columns=6)
     metrics = []
     for row, crystal, recon in zip(shown, crystals, recons):
         values = structures.per_structure_metrics(crystal, recon)
-        metrics.append({"id": collection.table.at[row, "id"], "formula": crystal.formula,
+        metrics.append({"id": atlas.table.at[row, "id"], "formula": crystal.formula,
                         "atoms (input → recon.)": f"{values['num_atoms_true']} → {values['num_atoms_pred']}",
                         "position error (Å)": values["position_error_actual_angstrom"],
                         "match": bool(values["match"])})
     st.dataframe(pd.DataFrame(metrics), hide_index=True, width="stretch", key="map_grid_metrics",
                  column_config={"position error (Å)": st.column_config.NumberColumn(format="%.3f")})
-    labels = {r: f"{collection.table.at[r, 'id']} · {collection.table.at[r, 'formula']}" for r in shown}
+    labels = {r: f"{atlas.table.at[r, 'id']} · {atlas.table.at[r, 'formula']}" for r in shown}
     pair = st.multiselect("Interpolate between two of them", shown, format_func=labels.get, max_selections=2,
                           select_all=False, key="map_grid_pair")  # "Select all" of a pick of two: never
     if st.button("Interpolate", key="map_grid_interpolate", icon=":material/timeline:", disabled=len(pair) != 2):
@@ -437,9 +437,9 @@ def selection_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
-    collection = ctx.collection
+    atlas = ctx.atlas
     st.subheader(f"{len(rows)} selected")
-    st.dataframe(selection_table(collection.table.loc[rows]), hide_index=True, width="stretch",
+    st.dataframe(selection_table(atlas.table.loc[rows]), hide_index=True, width="stretch",
                  height=min(300, 38 + 35 * len(rows)), column_config=SELECTION_COLUMNS)
     if len(rows) > 1:
         # drawn only while open (its nine reconstructions and eighteen 3D viewers cost seconds a selection); the
@@ -451,9 +451,9 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     shown_rows = rows[:MAX_SHOWN]
     if len(rows) > MAX_SHOWN:
         st.caption(f"The first {MAX_SHOWN} can be opened below.")
-    labels = {r: f"{collection.table.at[r, 'id']} · {collection.table.at[r, 'formula']}" for r in shown_rows}
+    labels = {r: f"{atlas.table.at[r, 'id']} · {atlas.table.at[r, 'formula']}" for r in shown_rows}
     row = st.selectbox("Open", shown_rows, format_func=labels.get, key="map_open")
-    crystal = collection.crystals[row]
+    crystal = atlas.crystals[row]
     recon = None
     with shown_errors("Reconstruction"):
         recon = backend.reconstruct(ctx.checkpoint, [crystal], ctx.decode_mode, ctx.device)[0]
@@ -469,9 +469,9 @@ def _selection_panel(ctx: AppContext, rows: list[int]) -> None:
     structures.downloads(shown, "map_recon", prefix="recon-")
 
     st.markdown("**Nearest neighbors in the 192-d latent space**")
-    index, distance = nearest_neighbors(collection, collection.latents[row], k=6)
-    neighbors = collection.table.loc[index, ["id", "formula", "num_atoms"] +
-                                     [c for c in ("spacegroup_symbol", "crystal_system") if c in collection.table]]
+    index, distance = nearest_neighbors(atlas, atlas.latents[row], k=6)
+    neighbors = atlas.table.loc[index, ["id", "formula", "num_atoms"] +
+                                     [c for c in ("spacegroup_symbol", "crystal_system") if c in atlas.table]]
     neighbors = neighbors.assign(latent_distance=distance)
     neighbors = neighbors[neighbors.index != row].head(5)
     st.dataframe(neighbors, hide_index=True, width="stretch",

@@ -18,7 +18,7 @@ N = 1200  # above CACHED_MIN_POINTS
 
 
 @pytest.fixture(scope="module")
-def collection():
+def atlas():
     rng = np.random.default_rng(0)
     systems = np.array(["cubic", "hexagonal", "monoclinic"])
     table = pd.DataFrame({
@@ -29,8 +29,8 @@ def collection():
 
 
 @pytest.mark.parametrize("color_by", ["volume", "crystal system", None])
-def test_greyed_points_keep_their_place_and_take_the_grey_foot_of_the_colorscale(collection, color_by):
-    table, coords = collection
+def test_greyed_points_keep_their_place_and_take_the_grey_foot_of_the_colorscale(atlas, color_by):
+    table, coords = atlas
     greyed = np.arange(N) % 3 == 0
     plain = base_map_figure(table, coords, color_by=color_by).data[0]
     filtered = base_map_figure(table, coords, color_by=color_by, greyed=greyed).data
@@ -46,15 +46,15 @@ def test_greyed_points_keep_their_place_and_take_the_grey_foot_of_the_colorscale
     assert set(np.asarray(dataset.marker.opacity)[greyed]) != set(np.asarray(dataset.marker.opacity)[~greyed])
 
 
-def test_a_selection_leaves_greyed_points_out(collection):
+def test_a_selection_leaves_greyed_points_out(atlas):
     greyed = np.zeros(N, dtype=bool)
     greyed[[3, 5]] = True
     assert selectable_rows([1, 3, 5, 7, N + 4], greyed) == [1, 7]
     assert selectable_rows([1, 3], None) == [1, 3]
 
 
-def test_recolors_and_filters_share_one_points_payload_and_it_round_trips(collection):
-    table, coords = collection
+def test_recolors_and_filters_share_one_points_payload_and_it_round_trips(atlas):
+    table, coords = atlas
     hover = map_hover(table.table)
     figures = [base_map_figure(table, coords, hover=hover, color_by="volume"),
                base_map_figure(table, coords, hover=hover, color_by="crystal system"),
@@ -75,10 +75,10 @@ def test_recolors_and_filters_share_one_points_payload_and_it_round_trips(collec
     assert rebuilt == json.loads(figure_json(figures[2]))
 
 
-def test_a_changed_point_or_hover_text_names_a_new_payload(collection):
+def test_a_changed_point_or_hover_text_names_a_new_payload(atlas):
     """The points payload is kept per process by a fingerprint of the arrays: any change to a coordinate, a row index
     or a hover string must name (and send) a new one, never a kept one."""
-    table, coords = collection
+    table, coords = atlas
     customdata, text = map_hover(table.table)
     digest = lambda coords, hover: next(iter(split_points(  # noqa: E731
         base_map_figure(table, coords, hover=hover))[1]))
@@ -95,12 +95,12 @@ def test_a_changed_point_or_hover_text_names_a_new_payload(collection):
     assert reference not in changed and len(changed) == 3
 
 
-def test_the_interpolation_and_generation_maps_reuse_the_latent_maps_points_payload(collection):
+def test_the_interpolation_and_generation_maps_reuse_the_latent_maps_points_payload(atlas):
     """Interpolate and Generate draw the dataset uncolored under their own traces (a path, samples with string hover
     data): the same points payload as the Latent map's, so a browser that drew one map gets only the small spec."""
     import plotly.graph_objects as go
 
-    table, coords = collection
+    table, coords = atlas
     hover = map_hover(table.table)
     latent_map = split_points(base_map_figure(table, coords, hover=hover, color_by="volume"))
     path_map = base_map_figure(table, coords, hover=hover, color_by=None, height=420)
@@ -114,11 +114,11 @@ def test_the_interpolation_and_generation_maps_reuse_the_latent_maps_points_payl
 
 
 @pytest.mark.parametrize("color_by, colormap", [("volume", "viridis"), ("space group", "turbo")])
-def test_figure_exports_color_as_the_screen_does(collection, color_by, colormap):
+def test_figure_exports_color_as_the_screen_does(atlas, color_by, colormap):
     """The SVG/PNG export draws the screen's numbers and scale: log10 volumes, Turbo space groups."""
     from app.views.latent_map import _figure_colors
 
-    table, coords = collection
+    table, coords = atlas
     screen = base_map_figure(table, coords, color_by=color_by).data[0].marker
     exported = _figure_colors(table, color_by, None, None, None)
     np.testing.assert_allclose(np.asarray(exported["values"], dtype=np.float32), np.asarray(screen.color), rtol=1e-6)
@@ -127,10 +127,10 @@ def test_figure_exports_color_as_the_screen_does(collection, color_by, colormap)
         assert exported["label"].startswith("log10 ")
 
 
-def test_a_coloring_missing_for_some_crystals_says_how_many_and_why(collection):
+def test_a_coloring_missing_for_some_crystals_says_how_many_and_why(atlas):
     from app.ui.latent_plot import missing_color_note
 
-    table = collection[0].table
+    table = atlas[0].table
     assert missing_color_note(table, "volume") is None
     errors = np.where(np.arange(N) < 100, 0.1, np.nan)
     split = np.where(np.arange(N) < 100, "test", "train")
@@ -203,12 +203,12 @@ def test_a_chart_unmounted_while_plotly_draws_raises_nothing():
     assert wired == ["plotly_selected", "plotly_click"]
 
 
-def test_the_first_view_frames_all_but_the_far_points(collection):
+def test_the_first_view_frames_all_but_the_far_points(atlas):
     """Two points 200 units out (as LCS6A's one-atom O cells on its PCA map) are left out of the first view, which
     frames the rest with a margin; a map without far points keeps plotly's own autorange."""
     from app.ui.latent_plot import VIEW_MARGIN, map_view
 
-    table, coords = collection
+    table, coords = atlas
     assert map_view(coords).ranges is None and len(map_view(coords).outside) == 0
     far = coords.copy()
     far[[5, 9]] = [[-200.0, -210.0], [-199.0, -205.0]]

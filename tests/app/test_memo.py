@@ -60,9 +60,9 @@ def test_approx_nbytes_counts_arrays_tables_crystals_and_collections():
     crystals = [crystal] * 50                       # one object, counted once
     assert approx_nbytes(crystals) < 2 * approx_nbytes(crystal) + 1000
     table = pd.DataFrame({"id": [f"mp-{i}" for i in range(1000)], "x": np.arange(1000.0)})
-    collection = Atlas(dataset="c", checkpoint_sha256="", table=table, crystals=[crystal], latents=array,
+    atlas = Atlas(dataset="c", checkpoint_sha256="", table=table, crystals=[crystal], latents=array,
                        pca=np.zeros((1000, 2)))
-    assert approx_nbytes(collection) >= array.nbytes + table.memory_usage(deep=True).sum() + 1000 * 2 * 8
+    assert approx_nbytes(atlas) >= array.nbytes + table.memory_usage(deep=True).sum() + 1000 * 2 * 8
 
 
 def test_memo_computes_once_for_concurrent_sessions():

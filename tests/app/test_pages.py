@@ -110,8 +110,8 @@ def test_reconstruction_is_shown_in_the_canonical_frame_and_scored_as_decoded(at
     assert tile.value == "8 → 3"
 
     def shown_atoms():
-        table = [d.value for d in at.dataframe if "space group (spglib, 0.1 Å)" in d.value.columns][0]
-        return int(table.loc["reconstruction", "atoms"])
+        table = [d.value for d in at.dataframe if "space group" in d.value.index][0]
+        return int(table.loc["atoms", "reconstruction"])
 
     assert shown_atoms() == 2
     at.toggle(key="recon_as_decoded").set_value(True).run()
@@ -565,9 +565,9 @@ def test_latent_map_chemiscope_download_of_the_selection(at):
     from app import backend
     from app.views.latent_map import _chemiscope
 
-    at_collection = backend.atlas_collection(backend.checkpoints()[0])
-    data = _json.loads(gzip.decompress(_chemiscope(at_collection, at_collection.maps["tsne"], "tsne", [0, 5])))
-    assert data["properties"]["id"]["values"] == at_collection.table["id"].iloc[[0, 5]].astype(str).tolist()
+    at_atlas = backend.checkpoint_atlas(backend.checkpoints()[0])
+    data = _json.loads(gzip.decompress(_chemiscope(at_atlas, at_atlas.maps["tsne"], "tsne", [0, 5])))
+    assert data["properties"]["id"]["values"] == at_atlas.table["id"].iloc[[0, 5]].astype(str).tolist()
     assert {"t-SNE 1", "PCA 2", "volume_angstrom3"} <= set(data["properties"])
 
 
@@ -688,10 +688,10 @@ def test_latent_map_csv_holds_the_table_and_the_map_coordinates(app_env):
     from app import backend
     from app.views.latent_map import _map_csv
 
-    collection = backend.atlas_collection(backend.checkpoints()[0])
-    coords = collection.maps["tsne"]
-    table = pd.read_csv(io.StringIO(_map_csv(collection.table, coords)), dtype={"id": str})
-    assert table["id"].tolist() == collection.table["id"].astype(str).tolist()
+    atlas = backend.checkpoint_atlas(backend.checkpoints()[0])
+    coords = atlas.maps["tsne"]
+    table = pd.read_csv(io.StringIO(_map_csv(atlas.table, coords)), dtype={"id": str})
+    assert table["id"].tolist() == atlas.table["id"].astype(str).tolist()
     np.testing.assert_allclose(table[["x", "y"]].to_numpy(), coords, rtol=1e-6)
 
 
