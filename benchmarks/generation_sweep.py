@@ -5,6 +5,9 @@ appended to the JSON file after every setting, so a stopped run keeps what it me
 
     python benchmarks/generation_sweep.py checkpoints/perov5.pt --count 1000 \\
         --settings gmm@1 gmm@0.7 gmm@0.5 training@0.5 training@0.3 --json benchmarks/results/generation/perov5-sweep.json
+
+A setting ending in "+support" replaces each sample whose atom count no training crystal has by a new draw
+(`AtomCountSupport`); its result says how many draws that took.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def main() -> int:
     from nesf.data.datasets import default_cache_dir, load_dataset
     from nesf.inference.atlas import load_atlas, training_latents
     from nesf.inference.generation.fingerprints import fingerprints
-    from nesf.inference.generation.sample import Where, atlas_density, generate
+    from nesf.inference.generation.sample import AtomCountSupport, Where, atlas_density, generate
     from nesf.inference.generation.scores import coverage_cutoffs, score_generated
 
     autoencoder = Autoencoder.from_checkpoint(args.checkpoint, "cpu")
@@ -56,8 +59,9 @@ def main() -> int:
     results.update({"checkpoint": str(args.checkpoint), "dataset": dataset.name, "density": density.label,
                     "protocol": "CDVAE: validity and coverage over all samples, property distances over 1,000 valid"})
     results.setdefault("settings", {})
+    support = AtomCountSupport.of(training)
     for setting in args.settings:
-        kind, value = setting.split("@")
+        kind, value = setting.removesuffix("+support").split("@")
         if kind == "gmm":
             where = Where(temperature=float(value), label=f"mixture at temperature {value}")
         elif kind == "training":
@@ -65,7 +69,8 @@ def main() -> int:
         else:
             raise SystemExit(f"unknown setting {setting!r}")
         t0 = time.monotonic()
-        sampled, crystals = generate(autoencoder, density, args.count, args.seed, where)
+        sampled, crystals = generate(autoencoder, density, args.count, args.seed, where,
+                                     support=support if setting.endswith("+support") else None)
         t1 = time.monotonic()
         scores, _ = score_generated(crystals, reference, training, cutoffs=coverage_cutoffs(dataset.name),
                                     reference_fingerprints=reference_fp, valid_sample=1000, seed=args.seed)
@@ -73,7 +78,8 @@ def main() -> int:
         norms = np.linalg.norm(sampled - latents.mean(0), axis=1)
         results["settings"][f"{setting} x{args.count}"] = {
             "where": where.label, "count": args.count, "seed": args.seed, "scores": scores.to_dict(),
-            "latent_distance_from_mean": float(norms.mean()), "decode_s": t1 - t0, "score_s": t2 - t1}
+            "latent_distance_from_mean": float(norms.mean()), "decode_s": t1 - t0, "score_s": t2 - t1,
+            "rounds": len({c.id.rsplit("-", 1)[0] for c in crystals})}
         out.write_text(json.dumps(results, indent=1))
         s = scores
         print(f"{setting} x{args.count}: valid {s.valid_percent:.1f} (smact14 {s.valid_smact14_percent:.1f}) "

@@ -299,3 +299,27 @@ def test_session_coverage_scores_a_run_against_the_atlas_test_crystals(tmp_path)
     session.atlas.table = pd.DataFrame({"split": ["train"] * 4})
     with pytest.raises(NesfError, match="the atlas of toy has no test crystals to measure coverage against"):
         session_coverage(session, generated)
+
+
+def test_support_replaces_samples_whose_atom_count_no_training_crystal_has(two_clusters):
+    """A stub decoder gives one atom for a latent whose first entry is negative, two otherwise; with training crystals
+    of two atoms only, every kept sample has two, drawn again in later rounds, reproducibly."""
+    from nesf.inference.generation.sample import AtomCountSupport, generate
+
+    class Decoder:
+        def decode(self, latents, config=None, ids=None, progress=None):
+            return [Crystal(np.eye(3) * 4, np.array([[0.0, 0, 0], [0.5, 0.5, 0.5]])[: 1 + int(z[0] >= 0)],
+                            np.array([11, 17])[: 1 + int(z[0] >= 0)], i) for z, i in zip(latents, ids)]
+
+    density = fit_density(two_clusters, "gmm")
+    support = AtomCountSupport.of([pair(2.0)])
+    assert support.atom_counts == frozenset({2})
+    raw = generate(Decoder(), density, 40, seed=1)[1]
+    assert 0 < sum(c.num_atoms == 1 for c in raw) < 40  # both clusters drawn
+    latents, kept = generate(Decoder(), density, 40, seed=1, support=support)
+    assert len(kept) == len(latents) == 40 and all(c.num_atoms == 2 for c in kept) and (latents[:, 0] >= 0).all()
+    assert len({c.id.rsplit("-", 1)[0] for c in kept}) > 1  # later rounds named by their seeds
+    again = generate(Decoder(), density, 40, seed=1, support=support)[0]
+    np.testing.assert_array_equal(again, latents)
+    with pytest.raises(NesfError, match="no training crystals to take the atom counts from"):
+        AtomCountSupport.of([])

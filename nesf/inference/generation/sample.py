@@ -77,11 +77,50 @@ def sample_latents(density: LatentDensity, count: int, seed: int = 0, where: Whe
     raise NesfError(f"unknown place to sample {where.kind!r}; use space, near or region")
 
 
+@dataclass(frozen=True)
+class AtomCountSupport:
+    """The atom counts a model's training crystals have: a sample whose decoded cell holds another count is one the
+    model has never seen the like of (Perov-5 trains on 5-atom cells only; off the training latents its decoder
+    sometimes finds a sixth atom ~1.4 A from another, or misses one). CDVAE predicts the count with a head trained on
+    the same crystals; NeSF's decoder has none, so `generate(..., support=)` draws again in its place."""
+    atom_counts: frozenset
+
+    @classmethod
+    def of(cls, crystals) -> "AtomCountSupport":
+        counts = frozenset(int(c.num_atoms) for c in crystals)
+        if not counts:
+            raise NesfError("no training crystals to take the atom counts from")
+        return cls(counts)
+
+    def holds(self, crystal: Crystal) -> bool:
+        return int(crystal.num_atoms) in self.atom_counts
+
+
+MAX_SUPPORT_ROUNDS = 8  # draws of the shortfall (times 1.25) before a supported run gives up with what it has
+
+
 def generate(autoencoder, density: LatentDensity, count: int, seed: int = 0, where: Where = Where(),
-             decode_config=None, prefix: str = "gen", progress=None) -> tuple[np.ndarray, list[Crystal]]:
+             decode_config=None, prefix: str = "gen", progress=None, support: AtomCountSupport | None = None
+             ) -> tuple[np.ndarray, list[Crystal]]:
     """(latents (count, L), decoded crystals in the canonical frame, ids `<prefix>-<seed>-<i>`);
-    `progress(fraction, message)` as the decoding goes."""
+    `progress(fraction, message)` as the decoding goes. With `support`, a sample whose atom count the training
+    crystals do not have is replaced by a new draw (seeds seed, seed + 1, ...; at most MAX_SUPPORT_ROUNDS rounds, so
+    a density that seldom lands in support returns fewer than `count`); each kept sample's id names the round it
+    was drawn in (`<prefix>-<seed of its round>-<i>`)."""
     latents = sample_latents(density, count, seed, where)
     ids = [f"{prefix}-{seed}-{i}" for i in range(count)]
-    decoded = autoencoder.decode(latents, decode_config, ids=ids, progress=progress)
-    return latents, [canonical_crystal(c) for c in decoded]
+    decoded = [canonical_crystal(c) for c in autoencoder.decode(latents, decode_config, ids=ids, progress=progress)]
+    if support is None:
+        return latents, decoded
+    kept = [i for i, crystal in enumerate(decoded) if support.holds(crystal)]
+    latents, decoded = latents[kept], [decoded[i] for i in kept]
+    for round_seed in range(seed + 1, seed + 1 + MAX_SUPPORT_ROUNDS):
+        short = count - len(decoded)
+        if short <= 0:
+            break
+        more_latents, more = generate(autoencoder, density, max(short + short // 4, 1), round_seed, where,
+                                      decode_config, prefix)
+        kept = [i for i, crystal in enumerate(more) if support.holds(crystal)][:short]
+        latents = np.concatenate([latents, more_latents[kept]])
+        decoded += [more[i] for i in kept]
+    return latents[:count], decoded[:count]
