@@ -49,7 +49,8 @@ def _cdvae_section(dataset: str, splits: dict) -> list[str]:
                                       ("cdvae_inputs_valid_percent", "Inputs that are valid themselves [%]", None)):
         if not all(key in values for values in measured.values()):
             continue
-        cells = [f"{values[key]:.4f}" for values in measured.values()]
+        cells = [f"{values[key]:.2f}" if key.endswith("_percent") else f"{values[key]:.4f}"  # as CDVAE publishes
+                 for values in measured.values()]
         cells += [f"{model[published_key]}" if published_key else "—" for model in published.values()]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if all("cdvae_inputs_valid_percent" in values for values in measured.values()):
@@ -260,6 +261,40 @@ def _stored_weights_line(stored: str) -> list[str]:
             "model computes in fp32, and the metrics below are this file's"]
 
 
+def _significant(value) -> str:
+    """A reading to 3 significant digits, trailing zeros kept (99.0, 0.0479, 4.65; "—" where there is none)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "—"
+    return f"{value:#.3g}".rstrip(".")
+
+
+def _config_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_config_value(v) for v in value) if value else "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+def _config_section(info) -> list[str]:
+    """The configs the model was built, trained and decoded with, one table each (a nested config's fields named
+    `loss_weights.position`)."""
+    lines = ["## Configuration", ""]
+    for title, config in (("Model", info.model_config), ("Training", info.train_config),
+                          ("Query sampling", info.sampling_config), ("Decoding", info.decode_config)):
+        if not config:
+            continue
+        rows = []
+        for field, value in config.items():
+            if isinstance(value, dict):
+                rows += [(f"{field}.{inner}", inner_value) for inner, inner_value in value.items()]
+            else:
+                rows.append((field, value))
+        lines += [f"{title}:", "", "| field | value |", "|---|---|",
+                  *[f"| {field} | {_config_value(value)} |" for field, value in rows], ""]
+    return lines
+
+
 def card_command(checkpoint: Path, dataset: str, splits, decode_name: str) -> str:
     """The `nesf card` command that measures a card's figures again (its "Reproduce" section)."""
     from nesf.data.datasets import evaluated_dataset
@@ -272,21 +307,19 @@ def card_command(checkpoint: Path, dataset: str, splits, decode_name: str) -> st
 def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, command: str, notes: str = "") -> Path:
     info = autoencoder.info
     lines = [f"# {info.name} — NeSF model card", "",
-             f"- Dataset: `{info.dataset}`; split sizes {info.split_sizes}",
+             f"- Dataset: `{info.dataset}`; split sizes "
+             + ", ".join(f"{split} {size:,}" for split, size in (info.split_sizes or {}).items()),
              f"- Trained: {info.epoch} epochs, {info.wall_time_s / 3600:.2f} h wall time"
              + (f" ({info.cpu_time_s / 3600:.2f} CPU core-hours)" if info.cpu_time_s else "")
              + f" on {info.hardware or None}; created {info.created}",
              *_init_from_line(info.init_from),
              *_lattice_refit_line(info.lattice_refit),
              *_stored_weights_line(info.stored_weights),
-             f"- Model config: `{info.model_config}`",
-             f"- Train config: `{info.train_config}`",
-             f"- Sampling config: `{info.sampling_config}`",
-             f"- Decoding used below: {decode_name} (`{info.decode_config}`)",
-             (f"- Best validation loss: {info.best_val_loss}"
+             f"- Decoding used below: {decode_name} (its settings under Configuration, at the end)",
+             (f"- Best validation loss: {_significant(info.best_val_loss)}"
               if (info.train_config or {}).get("keep_best_by_validation", True) else
               f"- Weights: the last epoch's, not chosen on validation (lowest validation loss seen: "
-              f"{info.best_val_loss})"), "",
+              f"{_significant(info.best_val_loss)})"), "",
              "## Range: the cells this model was trained on (uploads outside it are refused, naming the excess)", "",
              "| quantity | range |", "|---|---|",
              *[f"| {key} | {value} |" for key, value in autoencoder.range.summary().items()], ""]
@@ -300,18 +333,19 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
                   "", f"| metric | ours | paper (NeSF, {table}: {split}) |", "|---|---|---|"]
         for key, label in TABLE1_LABELS.items():
             if key in values:
-                lines.append(f"| {label} | {values[key]:.4f} | {reference.get(key, '—')} |")
+                lines.append(f"| {label} | {_significant(values[key])} | {reference.get(key, '—')} |")
         lines.append("")
         if any(key in values for key in PROBE_KEYS):
             lines += [f"Composition probe (fitted on the training split's latents, scored on {split}):", "",
                       "| reading | value |", "|---|---|"]
-            lines += [f"| {label} | {values[key]:.4f} |" for key, label in PROBE_KEYS.items() if key in values]
+            lines += [f"| {label} | {_significant(values[key])} |" for key, label in PROBE_KEYS.items() if key in values]
             lines.append("")
     lines += _refined_section(info, metrics)
     lines += _cdvae_section(info.dataset, {k: v for k, v in metrics.items() if not MetricsLabel.parse(k).is_refined})
     lines += _upload_section(metrics, uploads, (info.metrics or {}).get("trust") or {})
     if uploads:
         lines += _offers_lines(autoencoder)
+    lines += _config_section(info)
     lines += ["## Reproduce", "", "```bash", command, "```", ""]
     if notes:
         lines += ["## Notes", "", notes, ""]
