@@ -437,20 +437,20 @@ def generation_session(checkpoint: CheckpointInfo, method: str, device: str = "a
 
 
 def generate(checkpoint: CheckpointInfo, method: str, count: int, seed: int, where, mode: str = "fast",
-             device: str = "auto"):
-    """A `GeneratedSet` (nesf.inference.generation.workflow), kept by checkpoint, density, count, seed, place and
-    decoding."""
+             device: str = "auto", support: bool = True):
+    """A `GeneratedSet` (nesf.inference.generation.workflow), kept by checkpoint, density, count, seed, place,
+    decoding and whether samples must hold an atom count the training crystals have (`support`)."""
     session = generation_session(checkpoint, method, device)
     centres = "" if where.centres is None else hashlib.sha1(
         np.ascontiguousarray(where.centres, dtype=np.float32).tobytes()).hexdigest()[:20]
     key = ("generate", checkpoint_hash(checkpoint), method, int(count), int(seed), where.kind, centres,
-           float(where.spread), mode)
+           float(where.spread), mode, bool(support))
     config = model(checkpoint, device).decode_preset(mode)
 
     def compute():
         bar, progress = _progress_bar(f"Decoding {count} samples…")
         try:
-            return session.run(int(count), int(seed), where, config, progress=progress)
+            return session.run(int(count), int(seed), where, config, progress=progress, support=support)
         finally:
             bar.empty()
 
@@ -478,6 +478,24 @@ def generation_coverage(checkpoint: CheckpointInfo, method: str, generated, devi
         try:
             return session_coverage(session, generated, cache_dir=settings.USER_CHECKPOINT_DIR / ".cache",
                                     progress=progress)
+        finally:
+            bar.empty()
+
+    return _results().get_or_compute(key, COMPUTE_GATE.gated(compute))
+
+
+def real_coverage(checkpoint: CheckpointInfo, method: str, count: int, device: str = "auto"):
+    """The generation metrics of `count` real training crystals (`workflow.real_coverage`): the figures of a generator
+    as good as the data at the same sample count; kept by checkpoint and count, their fingerprints cached."""
+    from nesf.inference.generation.workflow import real_coverage as measure
+
+    session = generation_session(checkpoint, method, device)
+    key = ("real_coverage", checkpoint_hash(checkpoint), int(count))
+
+    def compute():
+        bar = st.progress(0.5, text=f"Scoring {count} real crystals for comparison…")
+        try:
+            return measure(session, int(count), cache_dir=settings.USER_CHECKPOINT_DIR / ".cache")
         finally:
             bar.empty()
 

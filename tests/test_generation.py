@@ -218,7 +218,7 @@ def test_cdvae_reconstruction_needs_valid_and_matching():
     assert result["cdvae_match_rate_percent"] == 50.0
     assert 0.0 <= result["cdvae_rmse"] < 0.05
     card = "\n".join(_cdvae_section("perov_5", {"test": {**result, "count": 4}, "val": {"count": 3}}))
-    assert "| Match rate [%] | 50.0000 | 97.52 | 99.34 |" in card
+    assert "| Match rate [%] | 50.00 | 97.52 | 99.34 |" in card  # to 2 decimals, as CDVAE publishes
     assert "| metric | ours (test, 4) | CDVAE | FTCP |" in card
     assert _cdvae_section("lim_l6", {"test": {"count": 4}}) == []
 
@@ -323,3 +323,26 @@ def test_support_replaces_samples_whose_atom_count_no_training_crystal_has(two_c
     np.testing.assert_array_equal(again, latents)
     with pytest.raises(NesfError, match="no training crystals to take the atom counts from"):
         AtomCountSupport.of([])
+
+
+def test_real_coverage_scores_training_crystals_drawn_at_random_as_a_run(monkeypatch):
+    """The Generate page's real-data column: `count` training crystals of the atlas, drawn without replacement with
+    the seed, go through the same scoring as a run's samples (their fingerprints cached)."""
+    from types import SimpleNamespace
+
+    from nesf.inference.generation import workflow
+
+    training = [nacl(5.5 + 0.01 * i) for i in range(10)]
+    seen = {}
+
+    def scored(session, generated, *, cache_dir=None, progress=None, cache_generated=False):
+        seen.update(crystals=generated.crystals, cache_generated=cache_generated)
+        return "scores"
+
+    monkeypatch.setattr(workflow, "session_coverage", scored)
+    session = SimpleNamespace(training_crystals=training)
+    assert workflow.real_coverage(session, 4, seed=3) == "scores"
+    assert len(seen["crystals"]) == 4 and len({id(c) for c in seen["crystals"]}) == 4
+    assert all(any(c is t for t in training) for c in seen["crystals"]) and seen["cache_generated"]
+    workflow.real_coverage(session, 40)  # more than there are: all of them
+    assert len(seen["crystals"]) == 10

@@ -69,16 +69,22 @@ def render(ctx: AppContext) -> None:
     where = _where(ctx, place)
     if where is None:
         return
+    support = st.toggle("Only atom counts the training crystals have", value=True, key="gen_support",
+                        help="A sample whose decoded cell holds a number of atoms no training crystal has (a "
+                             "perovskite cell of 6 atoms: the decoder found one atom twice) is replaced by a new "
+                             "draw. CDVAE predicts the count with a head trained on the same crystals; NeSF's "
+                             "decoder has none. Off: every draw as decoded (the benchmark's raw figures).")
     if st.button("Generate", type="primary", key="gen_go", icon=":material/auto_awesome:"):
-        st.session_state[REQUEST] = (method, count, seed, where)
+        st.session_state[REQUEST] = (method, count, seed, where, support)
     request = st.session_state.get(REQUEST)
     if request is None:
         st.info("Choose how many, from where, and press Generate.", icon=":material/touch_app:")
         return
-    method, count, seed, where = request
+    method, count, seed, where, support = request
     generated = None
     with shown_errors("Generating"):
-        generated = backend.generate(ctx.checkpoint, method, count, seed, where, ctx.decode_mode, ctx.device)
+        generated = backend.generate(ctx.checkpoint, method, count, seed, where, ctx.decode_mode, ctx.device,
+                                     support)
     if generated is not None:
         _results(ctx, generated)
 
@@ -120,6 +126,10 @@ def _results(ctx: AppContext, generated) -> None:
     cols[1].metric("Unique", f"{int(scores.unique.sum())}", help="Valid samples that match no earlier sample.")
     cols[2].metric("Novel", f"{int(scores.novel.sum())}", help="Unique valid samples no training crystal matches.")
     cols[3].metric("Density", generated.density.split(":")[0], help=generated.density)
+    if generated.replaced:
+        st.caption(f"{generated.replaced} draw{'s' if generated.replaced > 1 else ''} replaced: their decoded cells "
+                   "held an atom count no training crystal has (switch off “Only atom counts the training crystals "
+                   "have” to see every draw as decoded).")
 
     table = pd.DataFrame(generated.table_rows())
     cautioned = table[(table["caution"] != "") & table["valid"]]
@@ -211,8 +221,8 @@ def _coverage(ctx: AppContext, generated) -> None:
     from nesf.data.datasets import evaluated_dataset
     from nesf.inference.generation.published import GENERATION_LABELS, PUBLISHED_GENERATION
 
-    method, count, seed, where = st.session_state[REQUEST]
-    run = (method, count, seed, where.kind, where.label, where.spread)  # scored runs stay scored on reruns
+    method, count, seed, where, support = st.session_state[REQUEST]
+    run = (method, count, seed, where.kind, where.label, where.spread, support)  # scored runs stay scored on reruns
     scored = st.session_state.get(COVERAGE_FOR) == run
     # open while its run is scored: the click's rerun (the callback sets the run first) must not fold the result away
     with st.expander("Coverage and distributions against the test split (CDVAE's metrics)",
@@ -230,16 +240,24 @@ def _coverage(ctx: AppContext, generated) -> None:
             scores = backend.generation_coverage(ctx.checkpoint, method, generated, ctx.device)
         if scores is None:
             return
+        real = None
+        with shown_errors("Scoring real crystals"):
+            real = backend.real_coverage(ctx.checkpoint, method, scores.generated, ctx.device)
         published = PUBLISHED_GENERATION.get(evaluated_dataset(ctx.checkpoint.dataset), {})
         values = scores.to_dict()
+        real_values = real.to_dict() if real is not None else {}
         rows = []
         for metric, label in GENERATION_LABELS.items():
             row = {"metric": label, f"these samples ({scores.generated})": shown_value(metric, values.get(metric))}
+            if real is not None:
+                row[f"real crystals ({real.generated})"] = shown_value(metric, real_values.get(metric))
             for name, figures in published.items():
                 row[f"{name} (10,000 samples)"] = shown_value(metric, figures.get(metric))
             rows.append(row)
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"metric": st.column_config.TextColumn(pinned=True)})
-        st.caption(f"Against the {scores.reference_size} test crystals of the atlas (cutoffs "
+        st.caption(f"Real crystals: as many training crystals, drawn at random and scored the same way: what a "
+                   "generator as good as the data scores at this count (their novelty is nil by construction). "
+                   f"Against the {scores.reference_size} test crystals of the atlas (cutoffs "
                    f"{scores.structure_cutoff:g} / {scores.composition_cutoff:g}); novelty against its "
                    f"{scores.training_size} training crystals.")

@@ -176,12 +176,15 @@ def cmd_generate(args) -> int:
     region = args.region and (Path(args.region[1:]).read_text().split() if args.region.startswith("@")
                               else [i.strip() for i in args.region.split(",") if i.strip()])
     where = session.where(near=args.near, region=region, spread=args.spread, temperature=args.temperature)
-    generated = session.run(args.count, args.seed, where, autoencoder.decode_preset(args.decode))
+    generated = session.run(args.count, args.seed, where, autoencoder.decode_preset(args.decode),
+                            support=not args.any_atom_count)
     paths = write_generated(generated, args.out_dir, valid_only=args.valid_only)
     scores = generated.scores
     print(f"{len(generated.crystals)} crystals from {session.density.label}, {generated.where}, seed {args.seed}: "
           f"{int(scores.valid.sum())} valid, {int(scores.unique.sum())} unique, {int(scores.novel.sum())} novel; "
-          f"{len(paths)} CIFs and summary.csv -> {args.out_dir}")
+          f"{len(paths)} CIFs and summary.csv -> {args.out_dir}"
+          + (f"; {generated.replaced} draws replaced (an atom count no training crystal has)" if generated.replaced
+             else ""))
     return 0
 
 
@@ -279,6 +282,9 @@ def register(sub, common) -> None:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling across the whole density: below 1 the draws keep closer to the density's modes "
                         "(more valid, fewer novel; benchmarks/results/generation/)")
+    p.add_argument("--any-atom-count", action="store_true",
+                   help="keep every draw as decoded; by default a sample whose atom count no training crystal has is "
+                        "replaced by a new draw")
     p.add_argument("--out-dir", type=Path, default=Path("generated"))
     p.add_argument("--valid-only", action="store_true", help="write CIFs of the valid crystals only")
     DECODE.add_to(p)

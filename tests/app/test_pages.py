@@ -740,9 +740,10 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
 
     calls = []
 
-    def scored(session, generated, *, cache_dir=None, progress=None):
-        calls.append(len(generated.crystals))
-        progress("fingerprints of the generated crystals")
+    def scored(session, generated, *, cache_dir=None, progress=None, cache_generated=False):
+        calls.append((len(generated.crystals), generated.density))
+        if progress is not None:
+            progress("fingerprints of the generated crystals")
         return GenerationScores(generated=len(generated.crystals), structure_valid_percent=100.0,
                                 composition_valid_percent=83.33333, valid_percent=83.33333,
                                 cov_recall_percent=12.6245, cov_precision_percent=80.0, amsd_recall=0.512345,
@@ -767,8 +768,11 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
     assert row["COV-R [%]"] == 12.6 and row["Validity, compositional [%]"] == 83.3
     assert row["AMSD-R (structure fingerprint)"] == 0.512
     assert any("Against the 301 test crystals of the atlas (cutoffs 0.4 / 10)" in c for c in _texts(at, "caption"))
+    # beside them, as many real training crystals scored the same way (what a generator as good as the data scores)
+    assert "real crystals (6)" in table.columns
+    assert [count for count, _ in calls] == [6, 6] and calls[1][1] == "real crystals"
     at.run()  # a rerun shows the scored run again without scoring it again
-    assert calls == [6] and any("metric" in d.value.columns for d in at.dataframe)
+    assert len(calls) == 2 and any("metric" in d.value.columns for d in at.dataframe)
 
 
 def test_no_capped_picker_offers_select_all():

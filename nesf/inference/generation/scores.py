@@ -190,11 +190,12 @@ def _density_g_cm3(crystal: Crystal) -> float:
 def score_generated(crystals: list[Crystal], reference: list[Crystal], training: list[Crystal], *,
                     cutoffs: tuple[float, float] = DEFAULT_COVERAGE_CUTOFFS, reference_fingerprints=None,
                     cache_dir=None, progress: Callable[[str], None] | None = None, valid_sample: int | None = None,
-                    seed: int = 0) -> tuple[GenerationScores, CrystalScores]:
+                    seed: int = 0, cache_generated: bool = False) -> tuple[GenerationScores, CrystalScores]:
     """All metrics of a generated set against `reference` (coverage, property distributions: the test split) and
     `training` (novelty). `reference_fingerprints` or `cache_dir` spare recomputing the reference's fingerprints.
     `valid_sample`: measure the property distances on that many valid crystals drawn at random (`seed`), as CDVAE
-    does (None: on every valid crystal)."""
+    does (None: on every valid crystal). `cache_generated`: keep the generated crystals' fingerprints in `cache_dir`
+    too (real crystals scored as a baseline, asked for again)."""
     from scipy.stats import wasserstein_distance
 
     def say(message):
@@ -204,7 +205,7 @@ def score_generated(crystals: list[Crystal], reference: list[Crystal], training:
     say(f"validity, uniqueness and novelty of {len(crystals)} crystals")
     checked = score_crystals(crystals, training)
     say("fingerprints of the generated crystals")
-    generated_fp = fingerprints(crystals)
+    generated_fp = fingerprints(crystals, cache_dir=cache_dir if cache_generated else None)
     fingerprinted = np.isfinite(generated_fp.structure).all(axis=1)
     per_crystal = CrystalScores(checked.structure_valid, checked.composition_valid, checked.unique & fingerprinted,
                                 checked.novel & fingerprinted, fingerprinted)

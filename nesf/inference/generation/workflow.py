@@ -14,7 +14,7 @@ import numpy as np
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity
-from nesf.inference.generation.sample import Where, atlas_density, generate
+from nesf.inference.generation.sample import AtomCountSupport, Where, atlas_density, generate
 from nesf.inference.generation.validity import chemist_caution
 from nesf.inference.generation.scores import CrystalScores, score_crystals
 
@@ -33,6 +33,7 @@ class GeneratedSet:
     where: str
     density: str
     seed: int
+    replaced: int = 0  # draws replaced because their atom count is none the training crystals have (`support`)
 
     def table_rows(self) -> list[dict]:
         rows = []
@@ -124,14 +125,17 @@ class GenerationSession:
             f" at temperature {temperature:g}" if temperature != 1 else ""))
 
     def run(self, count: int, seed: int = 0, where: Where = Where(), decode_config=None,
-            progress=None) -> GeneratedSet:
+            progress=None, support: bool = False) -> GeneratedSet:
         """`count` samples decoded and judged; `progress(fraction, message)`: decoding is the first
-        DECODE_SHARE of the work, judging (validity, uniqueness, novelty) the rest."""
+        DECODE_SHARE of the work, judging (validity, uniqueness, novelty) the rest. `support`: a sample whose atom
+        count no training crystal has is replaced by a new draw (`AtomCountSupport`)."""
         from nesf.inference.atlas import nearest_neighbors
 
         progress = progress or (lambda fraction, message: None)
+        kept = AtomCountSupport.of(self.training_crystals) if support else None
         latents, crystals = generate(self.autoencoder, self.density, count, seed, where, decode_config,
-                                     progress=lambda f, m: progress(DECODE_SHARE * f, m))
+                                     progress=lambda f, m: progress(DECODE_SHARE * f, m), support=kept)
+        replaced = sum(not c.id.startswith(f"gen-{seed}-") for c in crystals)
         progress(DECODE_SHARE, f"judging {count} samples: validity, uniqueness, novelty")
         scores = score_crystals(crystals, self.training_crystals)
         ids = self.atlas.table["id"].astype(str).tolist()
@@ -140,11 +144,22 @@ class GenerationSession:
             order, distances = nearest_neighbors(self.atlas, latent, NEAREST_COUNT)
             nearest.append([(ids[i], float(d)) for i, d in zip(order, distances)])
         progress(1.0, f"{count} samples decoded and judged")
-        return GeneratedSet(latents, crystals, scores, nearest, where.label, self.density.label, seed)
+        return GeneratedSet(latents, crystals, scores, nearest, where.label, self.density.label, seed, replaced)
+
+
+def real_coverage(session: "GenerationSession", count: int, *, seed: int = 0, cache_dir=None, progress=None):
+    """The same metrics for `count` real crystals drawn from the atlas's training split (`seed`): what a generator as
+    good as the data would score at this sample count (COV-R grows with the count; novelty is nil by construction)."""
+    rng = np.random.default_rng(seed)
+    training = session.training_crystals
+    picked = [training[i] for i in np.sort(rng.choice(len(training), min(count, len(training)), replace=False))]
+    as_generated = GeneratedSet(np.zeros((len(picked), 0), dtype=np.float32), picked, None, [], "training split",
+                                "real crystals", seed)
+    return session_coverage(session, as_generated, cache_dir=cache_dir, progress=progress, cache_generated=True)
 
 
 def session_coverage(session: "GenerationSession", generated: GeneratedSet, *, cache_dir=None,
-                     progress=None):
+                     progress=None, cache_generated: bool = False):
     """CDVAE's generation metrics (`scores.score_generated`) of a run against its atlas's test crystals (coverage,
     property distributions) and training crystals (novelty), at the dataset's coverage cutoffs; `cache_dir` keeps
     the test crystals' fingerprints (computed once: ~50 s for LCS6A's 301 on one core). `progress(message)`."""
@@ -157,7 +172,7 @@ def session_coverage(session: "GenerationSession", generated: GeneratedSet, *, c
         raise NesfError(f"the atlas of {session.atlas.dataset} has no test crystals to measure coverage against")
     scores, _ = score_generated(generated.crystals, reference, session.training_crystals,
                                 cutoffs=coverage_cutoffs(evaluated_dataset(session.atlas.dataset)),
-                                cache_dir=cache_dir, progress=progress)
+                                cache_dir=cache_dir, progress=progress, cache_generated=cache_generated)
     return scores
 
 
