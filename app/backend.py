@@ -468,13 +468,7 @@ def generation_coverage(checkpoint: CheckpointInfo, method: str, generated, devi
     key = ("generation_coverage", checkpoint_hash(checkpoint), method, digest)
 
     def compute():
-        steps = ["validity", "fingerprints of the generated", "fingerprints of the"]
-        bar = st.progress(0.0, text="Scoring the samples…")
-
-        def progress(message: str) -> None:
-            done = next((i for i, step in enumerate(steps) if message.startswith(step)), 0)
-            bar.progress((done + 0.5) / len(steps), text=message[:1].upper() + message[1:] + "…")
-
+        bar, progress = _progress_bar("Scoring the samples…")
         try:
             return session_coverage(session, generated, cache_dir=settings.USER_CHECKPOINT_DIR / ".cache",
                                     progress=progress)

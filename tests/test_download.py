@@ -64,7 +64,9 @@ def test_download_verify_and_skip(mirror, tmp_path, monkeypatch):
     paths += download("YBCO13_fold0", target, base_url=base_url, progress=lambda *e: events.append(e))
     assert len(paths) == 2 + 6 and all(p.is_file() for p in paths)
     assert (target / "nesf_paper/dataset_lim_l6_test/dataset.pkl") in paths
-    assert events and events[-1][0] == events[-1][1] > 0 and events[-1][2].startswith("nesf_paper/dataset_YBCO13")
+    fraction, message = events[-1]  # (fraction, message): each file ends at 1.0 with its path and size
+    assert fraction == 1.0 and message.startswith("nesf_paper/dataset_YBCO13") and message.endswith(" MB")
+    assert all(0.0 <= f <= 1.0 for f, _ in events)
     assert not list(target.rglob("*.part"))
     assert len(load_dataset("YBCO13_fold0", target, cache_dir=tmp_path / "cache")) == 100
 

@@ -289,12 +289,15 @@ def test_session_coverage_scores_a_run_against_the_atlas_test_crystals(tmp_path)
                                     training_crystals=crystals[:2])
     samples = [cscl(), nacl()]
     generated = GeneratedSet(np.zeros((2, 4)), samples, score_crystals(samples, crystals[:2]), [[], []], "", "", 0)
-    messages = []
-    scores = session_coverage(session, generated, cache_dir=tmp_path, progress=messages.append)
+    updates = []
+    scores = session_coverage(session, generated, cache_dir=tmp_path, progress=lambda f, m: updates.append((f, m)))
+    messages = [m for _, m in updates]
     assert scores.reference_size == 2 and scores.training_size == 2 and scores.generated == 2
     assert scores.cov_recall_percent == pytest.approx(50.0)   # CsCl is covered, bcc Fe is not
     assert scores.novel_percent == pytest.approx(50.0)        # the NaCl sample is a training crystal
     assert any(m.startswith("fingerprints of the 2 reference crystals") for m in messages)
+    fractions = [f for f, _ in updates]  # one progress: fractions of the whole, in order, ending at 1
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == pytest.approx(1.0)
     assert list(tmp_path.glob("fingerprints-*.pt"))
     session.atlas.table = pd.DataFrame({"split": ["train"] * 4})
     with pytest.raises(NesfError, match="the atlas of toy has no test crystals to measure coverage against"):

@@ -17,9 +17,9 @@ AS_DECODED_HELP = "write the atoms as decoded (not wrapped into the cell, period
 def cmd_download(args) -> int:
     from nesf.data.download import download
 
-    def progress(done, total, name):
-        if total and done == total:
-            print(f"  {name}: {done / 1e6:.2f} MB", file=sys.stderr)
+    def progress(fraction, message):
+        if fraction >= 1.0:
+            print(f"  {message}", file=sys.stderr)
 
     paths = download(args.names, data_dir(args), base_url=args.base_url, progress=progress)
     print(f"{len(paths)} files in {data_dir(args)}")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from nesf.core.crystal import Crystal
+from nesf.core.progress import Progress, counted
 from nesf.core.errors import NesfError
 from nesf.core.files import atomic_torch_save
 from nesf.data.structure_io import read_structures
@@ -32,13 +32,13 @@ def read_cdvae_csv(
     *,
     cache_dir=None,
     max_atoms: int = 500,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[Crystal]:
     """Crystals (conventional standard cells, ids = `material_id`) of a CDVAE CSV file, in row order.
 
     cache_dir: folder for the parsed-result cache (created if needed); None reads without caching. A cache that is
         unreadable or stale is ignored and rewritten; an unwritable folder only costs the speed-up.
-    progress: called as progress(rows_done, rows_total, file_name) while parsing.
+    progress: `progress(fraction, message)` while parsing.
     """
     import pandas as pd
 
@@ -79,7 +79,7 @@ def read_cdvae_csv(
         crystal = found[0]
         crystals.append(Crystal(crystal.lattice, crystal.cart_coords, crystal.species, material_id))
         if progress is not None and (row % 100 == 99 or row == total - 1):
-            progress(row + 1, total, path.name)
+            counted(progress, row + 1, total, f"{path.name}: rows")
 
     if cache_path is not None:
         _save_cache(cache_path, crystals)

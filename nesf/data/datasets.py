@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from nesf.core.crystal import Crystal
+from nesf.core.progress import counted
 from nesf.core.errors import NesfError
 from nesf.core.files import atomic_write_bytes
 from nesf.data.download import CDVAE_DATASETS, DOWNLOADS, PAPER_DATASETS, SPLITS, canonical_name
@@ -156,7 +157,7 @@ class CrystalDataset:
 
         Space groups come from spglib (symprec 0.1 A), about 3 ms a crystal (20 s for lim_l6's 6,005 on a shared
         CPU); the table is computed once, then kept in memory and, with a cache_dir, on disk keyed by dataset name
-        and content hash. progress(done, total, dataset_name) is called while it is computed.
+        and content hash. `progress(fraction, message)` while it is computed.
         """
         if self._attributes is None:
             self._attributes = self._load_or_compute_attributes(progress)
@@ -203,7 +204,7 @@ class CrystalDataset:
             rows.append((crystal.id, split, formula, crystal.num_atoms, crystal.volume_angstrom3,
                          number, symbol, system))
             if progress is not None and (done % 200 == 0 or done == total):
-                progress(done, total, self.name)
+                counted(progress, done, total, f"attributes of {self.name}")
         return pd.DataFrame(rows, columns=list(ATTRIBUTE_COLUMNS))
 
     def formulas(self) -> list[str]:
@@ -332,7 +333,7 @@ def load_dataset(name: str, data_dir=None, *, cache_dir=None, progress=None) -> 
 
     cache_dir: where parsed CSVs and attribute tables are cached (default: default_cache_dir(data_dir); an
         unwritable folder only loses the cache).
-    progress: progress(done, total, file_name) while CDVAE CSVs are parsed.
+    progress: `progress(fraction, message)` while CDVAE CSVs are parsed.
     """
     from nesf.data.cdvae_csv import read_cdvae_csv
     from nesf.data.paper_data import read_paper_split

@@ -24,11 +24,12 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
 from nesf.core.errors import NesfError
+from nesf.core.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -254,15 +255,15 @@ def download(
     *,
     splits: Iterable[str] | None = None,
     base_url: str | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     timeout_s: float = 60.0,
 ) -> list[Path]:
     """Fetch the files of datasets `names` into `data_dir`; returns the paths of all their files (new or kept).
 
     splits: only these splits ("train", "val", "test"); None = all.
     base_url: replaces https://raw.githubusercontent.com (http or https).
-    progress: called as progress(done_bytes, total_bytes, relative_path) while a file downloads; total_bytes is the
-        server's Content-Length, 0 where it sent none.
+    progress: `progress(fraction, message)` while each file downloads (fraction of the file, by the server's
+        Content-Length; 1.0 once it is complete, with its size in the message).
     Raises NesfError for a checksum mismatch (the bad download is deleted), an HTTP or network failure, or an
     unknown dataset name.
     """
@@ -307,8 +308,10 @@ def _fetch(url: str, target: Path, remote: RemoteFile, progress, timeout_s: floa
                     out.write(block)
                     digest.update(block)
                     done += len(block)
-                    if progress is not None:
-                        progress(done, total, remote.path)
+                    if progress is not None and total and done < total:
+                        progress(done / total, f"{remote.path}: {done / 1e6:.2f} MB")
+            if progress is not None:
+                progress(1.0, f"{remote.path}: {done / 1e6:.2f} MB")
         except urllib.error.HTTPError as exc:
             raise NesfError(f"{remote.path}: download failed, HTTP {exc.code} {exc.reason} for {url}") from exc
         except (urllib.error.URLError, OSError) as exc:

@@ -16,7 +16,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ from nesf.core.config import MapConfig
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.core.files import atomic_torch_save
+from nesf.core.progress import Progress, stage
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ READABLE_VERSIONS = (1, 2)  # 1: latents stored (float32, then float16); 2: reco
 TABLE_COLUMNS = ["id", "split", "formula", "num_atoms", "volume_angstrom3", "spacegroup_number",
                  "spacegroup_symbol", "crystal_system", "reconstruction_error_angstrom"]
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -166,27 +165,28 @@ ERROR_SPLITS = {"none": frozenset(), "test": frozenset({"test"}), "all": frozens
 
 
 def write_atlas(autoencoder, dataset, path: Path, *, errors: str = "test", maps: MapConfig = MapConfig(),
-                frames: str = "stored", progress: Callable[[str], None] | None = None,
+                frames: str = "stored", progress: Progress | None = None,
                 latents: np.ndarray | None = None) -> Path:
     """The atlas of every crystal of `dataset` (a `CrystalDataset`) under `autoencoder`, written to `path`; the
     splits `errors` names (ERROR_SPLITS) are decoded for their reconstruction errors; the crystals are in the
     settings `frames` names (`nesf.data.frames.ATLAS_FRAMES`). `latents` (one per crystal, in `dataset.all_crystals`
     order: refined uploads) are mapped and stored instead of the encoder's, which loading would recompute.
-    `progress(message)` once the work starts."""
+    `progress(fraction, message)` as the work goes."""
     from nesf.data.frames import ATLAS_FRAMES, consistent_frame
 
     if frames not in ATLAS_FRAMES:
         raise NesfError(f"atlas frames {frames!r}: choose one of {', '.join(ATLAS_FRAMES)}")
     crystals = [crystal for _, crystal in dataset.all_crystals()]
     if progress is not None:
-        progress(f"encoding and mapping {len(crystals)} crystals")
+        progress(0.0, f"encoding and mapping {len(crystals)} crystals")
     if frames == "consistent":
         crystals = [consistent_frame(crystal) for crystal in crystals]
     atlas = build_atlas(autoencoder, crystals, dataset.attributes(), dataset=dataset.name,
-                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps, latents=latents)
+                        reconstruction_errors_for=set(ERROR_SPLITS[errors]), maps=maps, latents=latents,
+                        progress=stage(progress, 0.0, 0.9))
     atlas.frames = frames
     if progress is not None:
-        progress("fitting the latent densities generation samples")
+        progress(0.9, "fitting the latent densities generation samples")
     atlas.densities = fit_training_densities(atlas)
     save_atlas(atlas, path, with_latents=latents is not None)
     return Path(path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,6 +15,7 @@ import torch
 from nesf.checkpoint import Checkpoint, CheckpointInfo, file_sha256, weights_sha256
 from nesf.checkpoint.labels import TRUST, MetricsLabel
 from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.core.progress import Progress
 from nesf.core.crystal import Crystal
 from nesf.core.device import get_device
 from nesf.core.errors import NesfError
@@ -36,7 +36,6 @@ ENCODE_CHUNK = 512   # crystals per encoder pass
 DECODE_CHUNK = 64    # latents decoded together
 REFINE_CHUNK = 64    # latents refined together (one optimiser; the batch's queries and activations held at once)
 
-Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], message)
 
 
 class Autoencoder:

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nesf.core.config import LossWeights, SamplingConfig
+from nesf.core.progress import Progress
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.model.batch import CrystalBatch, CrystalTensors
 from nesf.model.frame_select import FrameScore, latent_scores
 from nesf.model.sampling import QuerySampler, TrainingQueries
 
-Progress = Callable[[float, str], None]  # progress(fraction done in [0, 1], message)
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8

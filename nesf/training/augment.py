@@ -13,12 +13,12 @@ variants uniformly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from nesf.core.crystal import Crystal
+from nesf.core.progress import Progress, counted
 from nesf.data.frames import cell_variants, equivalent_frames
 from nesf.model.model_range import ModelRange
 
@@ -59,8 +59,8 @@ def crystal_variants(crystal: Crystal, augmentation: str, model_range: ModelRang
 
 def variant_pool(crystals: list[Crystal], augmentation: str, model_range: ModelRange,
                  device: torch.device | str = "cpu",
-                 progress: Callable[[int, int], None] | None = None) -> VariantPool:
-    """The variants of every training crystal (`crystal_variants`); progress(done, total) every 500 crystals."""
+                 progress: Progress | None = None) -> VariantPool:
+    """The variants of every training crystal (`crystal_variants`); `progress` every 500 crystals."""
     pool, offsets, counts = [], [], []
     for done, crystal in enumerate(crystals, start=1):
         variants = crystal_variants(crystal, augmentation, model_range)
@@ -68,6 +68,6 @@ def variant_pool(crystals: list[Crystal], augmentation: str, model_range: ModelR
         counts.append(len(variants))
         pool += variants
         if progress is not None and (done % 500 == 0 or done == len(crystals)):
-            progress(done, len(crystals))
+            counted(progress, done, len(crystals), "variants of training crystals")
     as_tensor = lambda values: torch.tensor(np.asarray(values, dtype=np.int64), device=device)  # noqa: E731
     return VariantPool(pool, as_tensor(offsets), as_tensor(counts))

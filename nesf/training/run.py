@@ -69,7 +69,7 @@ def _train(run: TrainRun, progress, should_stop) -> str:
         seed = {"seed": run.overrides["seed"]} if "seed" in run.overrides else {}  # it seeds the map too
         write_atlas(Autoencoder.from_checkpoint(checkpoint, run.device), dataset, atlas_path_for(checkpoint),
                     errors=run.errors, maps=replace(MapConfig(), **seed),
-                    progress=lambda message: progress(Event(ATLAS, message=message)))
+                    progress=lambda fraction, message: progress(Event(ATLAS, message=message)))
     progress(Event(DONE, epoch=trainer.epoch, checkpoint=str(checkpoint),
                    message=f"trained {trainer.epoch} epochs in {trainer.wall_time_s:.0f} s"))
     return DONE_STATUS

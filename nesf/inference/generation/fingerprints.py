@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from nesf.core.crystal import Crystal
 from nesf.core.files import atomic_torch_save
+from nesf.core.progress import Progress, counted
 
 SCALER_FILE = Path(__file__).with_name("cdvae_comp_scaler.json")
 STRUCTURE_FINGERPRINT_SIZE = 61
@@ -96,7 +96,7 @@ def composition_fingerprint(species) -> np.ndarray:
 
 
 def fingerprints(crystals: list[Crystal], *, cache_dir=None,
-                 progress: Callable[[int, int], None] | None = None) -> Fingerprints:
+                 progress: Progress | None = None) -> Fingerprints:
     """Fingerprints of `crystals`; with `cache_dir`, read from / written to a cache keyed by the crystals."""
     cache_path = Path(cache_dir) / f"fingerprints-{_digest(crystals)}.pt" if cache_dir is not None else None
     if cache_path is not None and cache_path.is_file():
@@ -111,7 +111,7 @@ def fingerprints(crystals: list[Crystal], *, cache_dir=None,
         structure.append(structure_fingerprint(crystal))
         composition.append(composition_fingerprint(crystal.species))
         if progress is not None:
-            progress(i + 1, len(crystals))
+            counted(progress, i + 1, len(crystals), "fingerprints")
     result = Fingerprints(np.asarray(structure).reshape(-1, STRUCTURE_FINGERPRINT_SIZE),
                           np.asarray(composition).reshape(-1, COMPOSITION_FINGERPRINT_SIZE))
     if cache_path is not None:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from nesf.core.crystal import Crystal
+from nesf.core.progress import Progress, stage
 from nesf.evaluation.metrics import MATCHER_SETTINGS
 from nesf.inference.generation.fingerprints import Fingerprints, fingerprints
 from nesf.inference.generation.validity import composition_valid, crystal_valid, reduced_counts
@@ -189,7 +189,7 @@ def _density_g_cm3(crystal: Crystal) -> float:
 
 def score_generated(crystals: list[Crystal], reference: list[Crystal], training: list[Crystal], *,
                     cutoffs: tuple[float, float] = DEFAULT_COVERAGE_CUTOFFS, reference_fingerprints=None,
-                    cache_dir=None, progress: Callable[[str], None] | None = None, valid_sample: int | None = None,
+                    cache_dir=None, progress: Progress | None = None, valid_sample: int | None = None,
                     seed: int = 0, cache_generated: bool = False) -> tuple[GenerationScores, CrystalScores]:
     """All metrics of a generated set against `reference` (coverage, property distributions: the test split) and
     `training` (novelty). `reference_fingerprints` or `cache_dir` spare recomputing the reference's fingerprints.
@@ -198,19 +198,21 @@ def score_generated(crystals: list[Crystal], reference: list[Crystal], training:
     too (real crystals scored as a baseline, asked for again)."""
     from scipy.stats import wasserstein_distance
 
-    def say(message):
+    def say(fraction, message):
         if progress is not None:
-            progress(message)
+            progress(fraction, message)
 
-    say(f"validity, uniqueness and novelty of {len(crystals)} crystals")
+    say(0.0, f"validity, uniqueness and novelty of {len(crystals)} crystals")
     checked = score_crystals(crystals, training)
-    say("fingerprints of the generated crystals")
-    generated_fp = fingerprints(crystals, cache_dir=cache_dir if cache_generated else None)
+    say(0.2, f"fingerprints of the {len(crystals)} generated crystals")
+    generated_fp = fingerprints(crystals, cache_dir=cache_dir if cache_generated else None,
+                                progress=stage(progress, 0.2, 0.7))
     fingerprinted = np.isfinite(generated_fp.structure).all(axis=1)
     per_crystal = CrystalScores(checked.structure_valid, checked.composition_valid, checked.unique & fingerprinted,
                                 checked.novel & fingerprinted, fingerprinted)
-    say(f"fingerprints of the {len(reference)} reference crystals")
-    reference_fp = reference_fingerprints or fingerprints(reference, cache_dir=cache_dir)
+    say(0.7, f"fingerprints of the {len(reference)} reference crystals (cached after the first time)")
+    reference_fp = reference_fingerprints or fingerprints(reference, cache_dir=cache_dir,
+                                                          progress=stage(progress, 0.7, 1.0))
     cov = coverage(generated_fp, reference_fp, *cutoffs)
     valid_index = np.flatnonzero(per_crystal.valid)
     if valid_sample is not None and len(valid_index) > valid_sample:

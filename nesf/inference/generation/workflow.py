@@ -162,7 +162,7 @@ def session_coverage(session: "GenerationSession", generated: GeneratedSet, *, c
                      progress=None, cache_generated: bool = False):
     """CDVAE's generation metrics (`scores.score_generated`) of a run against its atlas's test crystals (coverage,
     property distributions) and training crystals (novelty), at the dataset's coverage cutoffs; `cache_dir` keeps
-    the test crystals' fingerprints (computed once: ~50 s for LCS6A's 301 on one core). `progress(message)`."""
+    the test crystals' fingerprints (computed once: ~50 s for LCS6A's 301 on one core). `progress(fraction, message)`."""
     from nesf.data.datasets import evaluated_dataset
     from nesf.inference.generation.scores import coverage_cutoffs, score_generated
 
