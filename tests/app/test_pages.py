@@ -743,7 +743,7 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
     def scored(session, generated, *, cache_dir=None, progress=None, cache_generated=False):
         calls.append((len(generated.crystals), generated.density))
         if progress is not None:
-            progress("fingerprints of the generated crystals")
+            progress(0.5, "fingerprints of the generated crystals")
         return GenerationScores(generated=len(generated.crystals), structure_valid_percent=100.0,
                                 composition_valid_percent=83.33333, valid_percent=83.33333,
                                 cov_recall_percent=12.6245, cov_precision_percent=80.0, amsd_recall=0.512345,

@@ -16,7 +16,7 @@ from nesf.inference.generation.validity import crystal_valid
 PUBLISHED_GENERATION = {
     "perov_5": {
         "CDVAE": {"structure_valid_percent": 100.0, "composition_valid_percent": 98.59, "cov_recall_percent": 99.45,
-                  "cov_precision_percent": 98.46},
+                  "cov_precision_percent": 98.46, "num_elements_wasserstein": 0.0628},
         "DiffCSP": {"structure_valid_percent": 100.0, "composition_valid_percent": 98.85,
                     "cov_recall_percent": 99.74, "cov_precision_percent": 98.27},
     },
@@ -29,6 +29,9 @@ GENERATION_LABELS = {
     "structure_valid_percent": "Validity, structural [%]",
     "composition_valid_percent": "Validity, compositional [%]",
     "valid_percent": "Valid, both [%]",
+    "composition_valid_smact14_percent": "Validity, compositional, SMACT 2.2.1's oxidation states [%]",
+    "valid_smact14_percent": "Valid, both, SMACT 2.2.1's oxidation states [%]",
+    "reference_atom_count_percent": "Atom count some test crystal has [%]",
     "cov_recall_percent": "COV-R [%]",
     "cov_precision_percent": "COV-P [%]",
     "amsd_recall": "AMSD-R (structure fingerprint)",
