@@ -18,7 +18,7 @@ from app.ui import inputs, structures
 from app.ui.context import AppContext
 from app.ui.latent_plot import base_map_figure
 from app.ui.map_chart import map_chart
-from app.ui.tables import shown_value
+from app.ui.tables import figures_column_config, shown_value
 from nesf.inference.atlas import project_new
 from nesf.inference.generation.density import DEFAULT_SPREAD
 from nesf.inference.generation.sample import Where
@@ -254,8 +254,8 @@ def _coverage(ctx: AppContext, generated) -> None:
             for name, figures in published.items():
                 row[f"{name} (10,000 samples)"] = shown_value(metric, figures.get(metric))
             rows.append(row)
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                     column_config={"metric": st.column_config.TextColumn(pinned=True)})
+        table = pd.DataFrame(rows)
+        st.dataframe(table, hide_index=True, width="stretch", column_config=figures_column_config(table, "metric"))
         st.caption(f"Real crystals: as many training crystals, drawn at random and scored the same way: what a "
                    "generator as good as the data scores at this count (their novelty is nil by construction). "
                    f"Against the {scores.reference_size} test crystals of the atlas (cutoffs "

@@ -749,7 +749,9 @@ def test_generate_scores_a_run_against_the_test_split_on_request(at, monkeypatch
                                 cov_recall_percent=12.6245, cov_precision_percent=80.0, amsd_recall=0.512345,
                                 amsd_precision=0.4, amcd_recall=3.21, amcd_precision=2.5, unique_percent=100.0,
                                 novel_percent=80.0, density_wasserstein_g_cm3=0.612345, num_elements_wasserstein=0.5,
-                                structure_cutoff=0.4, composition_cutoff=10.0, reference_size=301, training_size=5418)
+                                structure_cutoff=0.4, composition_cutoff=10.0, reference_size=301, training_size=5418,
+                                composition_valid_smact14_percent=83.33333, valid_smact14_percent=83.33333,
+                                reference_atom_count_percent=100.0)
 
     monkeypatch.setattr(workflow, "session_coverage", scored)
     _open(at, "generate")
