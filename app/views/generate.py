@@ -230,7 +230,8 @@ def _coverage(ctx: AppContext, generated) -> None:
         st.caption("COV-R: the share of test crystals some valid sample lies near (CrystalNN structure and Magpie "
                    "composition fingerprints within the dataset's cutoffs); COV-P: the share of valid samples near "
                    "some test crystal; Wasserstein distances of density and element count to the test split. "
-                   "COV-R grows with the number of samples: compare runs of equal size.")
+                   "COV-R grows with the number of samples: compare runs of equal size. SMACT 2.2.1: validity with "
+                   "the oxidation states of the SMACT version CDVAE pins. Published models' columns: 10,000 samples.")
         st.button("Score these samples", key="gen_cov_go", icon=":material/analytics:",
                   on_click=lambda: st.session_state.update({COVERAGE_FOR: run}))
         if not scored:
@@ -252,7 +253,7 @@ def _coverage(ctx: AppContext, generated) -> None:
             if real is not None:
                 row[f"real crystals ({real.generated})"] = shown_value(metric, real_values.get(metric))
             for name, figures in published.items():
-                row[f"{name} (10,000 samples)"] = shown_value(metric, figures.get(metric))
+                row[f"{name} (10,000)"] = shown_value(metric, figures.get(metric))
             rows.append(row)
         table = pd.DataFrame(rows)
         st.dataframe(table, hide_index=True, width="stretch", column_config=figures_column_config(table, "metric"))
