@@ -28,12 +28,11 @@ EARLY_STEPS = 20
 
 
 def run_variant(data, checkpoint, path: Path, steps: int) -> dict:
-    from nesf.core.config import ModelConfig, SamplingConfig, TrainConfig
     from nesf.training.trainer import Trainer
 
-    train_config = replace(TrainConfig.from_dict(checkpoint.train_config), compile=False)
-    trainer = Trainer(data, model_config=ModelConfig.from_dict(checkpoint.model_config), train_config=train_config,
-                      sampling_config=SamplingConfig.from_dict(checkpoint.sampling_config))
+    train_config = replace(checkpoint.train_config, compile=False)
+    trainer = Trainer(data, model_config=checkpoint.model_config, train_config=train_config,
+                      sampling_config=checkpoint.sampling_config)
     trainer.resume(path)
     losses: list[float] = []
     original_step = trainer.train_step

@@ -104,7 +104,7 @@ def test_metadata_is_read_without_loading_the_weights(toy_checkpoint, monkeypatc
     autoencoder = Autoencoder.from_checkpoint(path, "cpu")
     assert info == autoencoder.info  # the same record whether the weights are loaded or not
     assert info.name and info.dataset == "toy" and info.epochs >= 1 and info.mtime == path.stat().st_mtime
-    assert info.model_config == autoencoder.model.config.to_dict()
+    assert info.model_config == autoencoder.model.config
     assert "shipped" not in info.label and "toy" in info.label
 
 
@@ -122,7 +122,8 @@ def test_metadata_of_a_missing_or_foreign_file_names_it(tmp_path):
                          ids=lambda p: p.name)
 def test_each_shipped_checkpoint_loads_and_converts_back_to_the_same_file_dict(path):
     """Every format in checkpoints/ loads as a typed `Checkpoint`, and `to_payload` gives back the file's dict: the
-    same keys, the same values (a checkpoint rewritten by `nesf card` changes nothing else)."""
+    same keys, the same values (a checkpoint rewritten by `nesf card` changes nothing else), its configs typed (a
+    config field added after the file was written appears at its default, the behaviour before it existed)."""
     payload = read_payload(path)
     checkpoint = Checkpoint.load(path)
     assert checkpoint.name == payload["name"] and checkpoint.vocab == [int(z) for z in payload["vocab"]]
@@ -130,8 +131,12 @@ def test_each_shipped_checkpoint_loads_and_converts_back_to_the_same_file_dict(p
     assert again.keys() == payload.keys()
     assert again["model_state"].keys() == payload["model_state"].keys()
     assert all(torch.equal(again["model_state"][key], value) for key, value in payload["model_state"].items())
+    configs = ("model_config", "train_config", "sampling_config", "decode_config")
     for key, value in payload.items():  # by repr: the stored metrics hold NaNs
-        assert key == "model_state" or repr(again[key]) == repr(value), key
+        assert key in ("model_state", *configs) or repr(again[key]) == repr(value), key
+    for key in configs:  # typed: every stored field kept; fields added since the file was written at their defaults
+        stored = {name: tuple(v) if isinstance(v, list) else v for name, v in payload[key].items()}
+        assert {name: again[key][name] for name in stored} == stored, key
 
 
 def test_a_run_checkpoint_round_trips_with_its_training_state(toy_checkpoint, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nesf.api import Autoencoder
-from nesf.core.config import LossWeights, SamplingConfig, TrainConfig
+from nesf.core.config import LossWeights, SamplingConfig
 from nesf.core.errors import NesfError
 from nesf.model.batch import CrystalTensors
 from nesf.model.refine import ENCODER_ONLY, RefineConfig, crystal_losses, crystal_seed
@@ -39,7 +39,7 @@ def test_per_crystal_loss_is_the_training_loss_of_each_crystal_alone(model):
     """`crystal_losses` of a batch equals, crystal by crystal, the trainer's `compute_loss` on that crystal alone."""
     from nesf.training.trainer import compute_loss
 
-    weights = TrainConfig.from_dict(model.info.train_config).loss_weights
+    weights = model.info.train_config.loss_weights
     sampler = QuerySampler(model.bbox_min, model.bbox_max, SamplingConfig(global_in_cell=True), model.device)
     tensors = CrystalTensors(crystals(), model.vocab, model.device)
     with torch.no_grad():

@@ -96,8 +96,9 @@ def _checkpoint_card(ctx: AppContext, checkpoint: CheckpointInfo) -> None:
         with st.expander("Model card", icon=":material/description:"):
             st.markdown(card.read_text(errors="replace"))
     with st.expander("Configuration", icon=":material/settings:"):
-        st.json({"model_config": info.model_config, "train_config": info.train_config,
-                 "sampling_config": info.sampling_config, "decode_config": info.decode_config}, expanded=False)
+        st.json({name: config.to_dict() if config is not None else None for name, config in (
+            ("model_config", info.model_config), ("train_config", info.train_config),
+            ("sampling_config", info.sampling_config), ("decode_config", info.decode_config))}, expanded=False)
 
 
 def upload_table(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:

@@ -10,7 +10,8 @@ finished folds are functions from a `Checkpoint` to a `Checkpoint`.
 Keys of the file (a `Checkpoint`'s fields):
     format, format_version   the marker "nesf-checkpoint" and this module's FORMAT_VERSION (written by `save`)
     name, dataset, split_sizes, created, hardware
-    model_config, train_config, sampling_config, decode_config   the configs as dicts (nesf.core.config)
+    model_config, train_config, sampling_config, decode_config   the configs as dicts (nesf.core.config); in memory
+                             the typed configs (None where a file holds none)
     vocab                    species vocabulary: atomic numbers, index -> Z
     bbox_min, bbox_max       (3,) bounding box of the training atoms, Angstrom
     model_range              the cells the model was trained on (nesf.model.model_range), absent in old files
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from nesf.core.config import DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
 from nesf.core.errors import NesfError
 from nesf.core.files import atomic_torch_save
 
@@ -165,11 +167,21 @@ class LatticeRefitRecord:
         return LatticeErrors(**self.result.get("val_after", {}))
 
 
+def _typed(config_type, stored):
+    """A stored config dict as its dataclass; None where the file holds none (or an empty one)."""
+    return config_type.from_dict(dict(stored)) if stored else None
+
+
+def _plain(config) -> dict:
+    return config.to_dict() if config is not None else {}
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A checkpoint in memory (see the module for its fields). The configs stay dicts, as stored."""
+    """A checkpoint in memory (see the module for its fields). The configs are typed (`nesf.core.config`): a file's
+    dicts are read with the configs' `from_dict` (fields a file lacks take their defaults), written with `to_dict`."""
 
-    model_config: dict
+    model_config: ModelConfig
     vocab: list
     bbox_min: list
     bbox_max: list
@@ -178,9 +190,9 @@ class Checkpoint:
     dataset: str = ""
     split_sizes: dict = field(default_factory=dict)
     created: str = ""
-    train_config: dict = field(default_factory=dict)
-    sampling_config: dict = field(default_factory=dict)
-    decode_config: dict = field(default_factory=dict)
+    train_config: TrainConfig | None = None
+    sampling_config: SamplingConfig | None = None
+    decode_config: DecodeConfig | None = None
     model_range: dict | None = None
     epoch: int = 0
     wall_time_s: float = 0.0
@@ -199,7 +211,14 @@ class Checkpoint:
     def load(cls, path: Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> "Checkpoint":
         """Load and validate a checkpoint file; any problem raises NesfError naming the file. `mmap=True` maps the
         file instead of reading it: tensors are read only where they are used."""
-        return cls.from_payload(read_payload(path, map_location, mmap=mmap))
+        payload = read_payload(path, map_location, mmap=mmap)
+        try:
+            return cls.from_payload(payload)
+        except NesfError as exc:
+            raise NesfError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise NesfError(f"{path}: a stored config or record is malformed (tampered, or written by another "
+                            f"version): {type(exc).__name__}: {str(exc)[:200]}") from None
 
     def save(self, path: Path) -> None:
         """Write atomically, with this version's format marker."""
@@ -211,13 +230,14 @@ class Checkpoint:
         best, cpu = payload.get("best_val_loss"), payload.get("cpu_time_s")
         state = payload.get("training_state")
         return cls(
-            model_config=dict(payload["model_config"]), vocab=[int(z) for z in payload["vocab"]],
+            model_config=ModelConfig.from_dict(dict(payload["model_config"])),
+            vocab=[int(z) for z in payload["vocab"]],
             bbox_min=[float(x) for x in payload["bbox_min"]], bbox_max=[float(x) for x in payload["bbox_max"]],
             model_state=payload["model_state"], name=str(payload.get("name") or ""),
             dataset=str(payload.get("dataset") or ""), split_sizes=dict(payload.get("split_sizes") or {}),
-            created=str(payload.get("created") or ""), train_config=dict(payload.get("train_config") or {}),
-            sampling_config=dict(payload.get("sampling_config") or {}),
-            decode_config=dict(payload.get("decode_config") or {}),
+            created=str(payload.get("created") or ""), train_config=_typed(TrainConfig, payload.get("train_config")),
+            sampling_config=_typed(SamplingConfig, payload.get("sampling_config")),
+            decode_config=_typed(DecodeConfig, payload.get("decode_config")),
             model_range=dict(payload["model_range"]) if payload.get("model_range") else None,
             epoch=int(payload.get("epoch") or 0), wall_time_s=float(payload.get("wall_time_s") or 0.0),
             cpu_time_s=None if cpu is None else float(cpu), best_val_loss=None if best is None else float(best),
@@ -233,8 +253,9 @@ class Checkpoint:
     def to_payload(self) -> dict:
         """The file's dict: plain types only (what `torch.load(weights_only=True)` reads back)."""
         payload = {"name": self.name, "dataset": self.dataset, "split_sizes": dict(self.split_sizes),
-                   "created": self.created, "model_config": self.model_config, "train_config": self.train_config,
-                   "sampling_config": self.sampling_config, "decode_config": self.decode_config,
+                   "created": self.created, "model_config": self.model_config.to_dict(),
+                   "train_config": _plain(self.train_config), "sampling_config": _plain(self.sampling_config),
+                   "decode_config": _plain(self.decode_config),
                    "vocab": [int(z) for z in self.vocab], "bbox_min": [float(x) for x in self.bbox_min],
                    "bbox_max": [float(x) for x in self.bbox_max]}
         if self.model_range is not None:
@@ -371,10 +392,10 @@ class CheckpointInfo:
     history: list = field(default_factory=list)        # per epoch: epoch, train_loss, val_loss
     init_from: SourceRecord | None = None           # the checkpoint it was fine-tuned from
     lattice_refit: LatticeRefitRecord | None = None  # its lattice heads' refit (nesf.training.lattice_refit)
-    model_config: dict = field(default_factory=dict)
-    train_config: dict = field(default_factory=dict)
-    sampling_config: dict = field(default_factory=dict)
-    decode_config: dict = field(default_factory=dict)
+    model_config: ModelConfig = field(default_factory=ModelConfig)
+    train_config: TrainConfig | None = None
+    sampling_config: SamplingConfig | None = None
+    decode_config: DecodeConfig | None = None
     stored_weights: str = "fp32"      # weights' precision in the file (nesf.checkpoint.ship); computed in fp32
 
     @classmethod
@@ -391,8 +412,8 @@ class CheckpointInfo:
             cpu_time_s=checkpoint.cpu_time_s or 0.0, hardware=checkpoint.hardware,
             best_val_loss=checkpoint.best_val_loss, history=list(checkpoint.history),
             init_from=checkpoint.init_from, lattice_refit=checkpoint.lattice_refit,
-            model_config=dict(checkpoint.model_config), train_config=dict(checkpoint.train_config),
-            sampling_config=dict(checkpoint.sampling_config), decode_config=dict(checkpoint.decode_config),
+            model_config=checkpoint.model_config, train_config=checkpoint.train_config,
+            sampling_config=checkpoint.sampling_config, decode_config=checkpoint.decode_config,
             stored_weights=checkpoint.stored_weights or "fp32")
 
     @property

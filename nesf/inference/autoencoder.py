@@ -14,7 +14,7 @@ import torch
 
 from nesf.checkpoint import Checkpoint, CheckpointInfo, file_sha256, weights_sha256
 from nesf.checkpoint.labels import TRUST, MetricsLabel
-from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, ModelConfig, SamplingConfig, TrainConfig
+from nesf.core.config import CHECKPOINT_PRESET, DECODE_PRESETS, DecodeConfig, SamplingConfig, TrainConfig
 from nesf.core.progress import Progress
 from nesf.core.crystal import Crystal
 from nesf.core.device import get_device
@@ -46,7 +46,7 @@ class Autoencoder:
         self.vocab: list[int] = list(checkpoint.vocab)
         self.bbox_min = np.asarray(checkpoint.bbox_min, dtype=np.float64)
         self.bbox_max = np.asarray(checkpoint.bbox_max, dtype=np.float64)
-        self.decode_config = DecodeConfig.from_dict(checkpoint.decode_config)
+        self.decode_config = checkpoint.decode_config or DecodeConfig()
         self.range = (ModelRange.from_dict(checkpoint.model_range) if checkpoint.model_range
                       else ModelRange.from_box(self.vocab, self.bbox_min, self.bbox_max))
         self.info = CheckpointInfo.of(checkpoint, path)  # name, dataset, epochs, metrics, history, configs
@@ -59,12 +59,12 @@ class Autoencoder:
         device = get_device(device)
         checkpoint = Checkpoint.load(path, map_location="cpu")
         try:
-            config = ModelConfig.from_dict(checkpoint.model_config)
-            model = NeSF(config)
+            model = NeSF(checkpoint.model_config)
             model.load_state_dict(checkpoint.model_state)
         except (RuntimeError, TypeError, KeyError, ValueError) as exc:
             raise NesfError(f"{path}: model weights do not fit the model config (tampered or from another "
                             f"version): {str(exc)[:200]}") from exc
+        config = checkpoint.model_config
         if len(checkpoint.vocab) != config.num_species:
             raise NesfError(f"{path}: vocabulary of {len(checkpoint.vocab)} species, model expects "
                             f"{config.num_species}")
@@ -174,9 +174,8 @@ class Autoencoder:
         config = config or self.refine_config
         if not choices:
             return []
-        train = TrainConfig.from_dict(self.info.train_config) if self.info.train_config else TrainConfig()
-        sampling = (SamplingConfig.from_dict(self.info.sampling_config) if self.info.sampling_config
-                    else SamplingConfig())
+        train = self.info.train_config or TrainConfig()
+        sampling = self.info.sampling_config or SamplingConfig()
         refined = []
         for start in range(0, len(choices), REFINE_CHUNK):
             chunk = choices[start:start + REFINE_CHUNK]

@@ -282,10 +282,10 @@ def _config_section(info) -> list[str]:
     lines = ["## Configuration", ""]
     for title, config in (("Model", info.model_config), ("Training", info.train_config),
                           ("Query sampling", info.sampling_config), ("Decoding", info.decode_config)):
-        if not config:
+        if config is None:
             continue
         rows = []
-        for field, value in config.items():
+        for field, value in config.to_dict().items():
             if isinstance(value, dict):
                 rows += [(f"{field}.{inner}", inner_value) for inner, inner_value in value.items()]
             else:
@@ -317,7 +317,7 @@ def write_card(path: Path, autoencoder, metrics: dict, *, decode_name: str, comm
              *_stored_weights_line(info.stored_weights),
              f"- Decoding used below: {decode_name} (its settings under Configuration, at the end)",
              (f"- Best validation loss: {_significant(info.best_val_loss)}"
-              if (info.train_config or {}).get("keep_best_by_validation", True) else
+              if info.train_config is None or info.train_config.keep_best_by_validation else
               f"- Weights: the last epoch's, not chosen on validation (lowest validation loss seen: "
               f"{_significant(info.best_val_loss)})"), "",
              "## Range: the cells this model was trained on (uploads outside it are refused, naming the excess)", "",

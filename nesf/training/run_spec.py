@@ -191,7 +191,7 @@ def run_configs(run: TrainRun) -> RunConfigs:
     if source:
         from nesf.checkpoint import read_checkpoint_info
 
-        stored = ModelConfig.from_dict(read_checkpoint_info(Path(source)).model_config)  # metadata only
+        stored = read_checkpoint_info(Path(source)).model_config  # metadata only
         widths = [f.name for f in fields(ModelConfig) if f.name.endswith("_field_channels")]
         model = replace(model, **{name: getattr(stored, name) for name in widths if name not in run.overrides})
     return RunConfigs(model, train, replace(recipe.sampling, **by_config["sampling"]))

@@ -395,8 +395,8 @@ class Trainer:
         return Checkpoint(
             name=self.name, dataset=self.data.name, split_sizes=dict(self.data.split_sizes),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            model_config=self.model_config.to_dict(), train_config=self.train_config.to_dict(),
-            sampling_config=self.sampling_config.to_dict(), decode_config=self.decode_config.to_dict(),
+            model_config=self.model_config, train_config=self.train_config, sampling_config=self.sampling_config,
+            decode_config=self.decode_config,
             vocab=[int(z) for z in self.data.vocab], bbox_min=[float(x) for x in self.data.bbox_min],
             bbox_max=[float(x) for x in self.data.bbox_max], model_range=self.model_range.to_dict(),
             model_state={k: v.detach().cpu() for k, v in inference_state.items()}, epoch=self.epoch,
@@ -420,7 +420,7 @@ class Trainer:
         source = Checkpoint.load(path, map_location=self.device)
         if source.vocab != [int(z) for z in self.data.vocab]:
             raise NesfError(f"{path}: species vocabulary differs from the training data's; cannot start from it")
-        source_config = replace(ModelConfig.from_dict(source.model_config), dropout=self.model_config.dropout)
+        source_config = replace(source.model_config, dropout=self.model_config.dropout)
         weights, widened = source.model_state, {}
         frequencies = self.model_config.positional_encoding_frequencies
         if source_config.positional_encoding_frequencies != frequencies:  # raw xyz -> sin/cos: widen, same function
