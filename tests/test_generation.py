@@ -322,6 +322,7 @@ def test_support_replaces_samples_whose_atom_count_no_training_crystal_has(two_c
     latents, kept = generate(Decoder(), density, 40, seed=1, support=support)
     assert len(kept) == len(latents) == 40 and all(c.num_atoms == 2 for c in kept) and (latents[:, 0] >= 0).all()
     assert len({c.id.rsplit("-", 1)[0] for c in kept}) > 1  # later rounds named by their seeds
+    assert not any(c.id.startswith("gen-2-") for c in kept)  # not the draws of the run with the next seed
     again = generate(Decoder(), density, 40, seed=1, support=support)[0]
     np.testing.assert_array_equal(again, latents)
     with pytest.raises(NesfError, match="no training crystals to take the atom counts from"):

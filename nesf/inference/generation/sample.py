@@ -99,14 +99,20 @@ class AtomCountSupport:
 MAX_SUPPORT_ROUNDS = 8  # draws of the shortfall (times 1.25) before a supported run gives up with what it has
 
 
+def _round_seed(seed: int, round_number: int) -> int:
+    """The seed of a supported run's later round: from (seed, round), far from the small seeds users pick."""
+    return int(np.random.SeedSequence([int(seed), int(round_number)]).generate_state(1)[0])
+
+
 def generate(autoencoder, density: LatentDensity, count: int, seed: int = 0, where: Where = Where(),
              decode_config=None, prefix: str = "gen", progress=None, support: AtomCountSupport | None = None
              ) -> tuple[np.ndarray, list[Crystal]]:
     """(latents (count, L), decoded crystals in the canonical frame, ids `<prefix>-<seed>-<i>`);
     `progress(fraction, message)` as the decoding goes. With `support`, a sample whose atom count the training
-    crystals do not have is replaced by a new draw (seeds seed, seed + 1, ...; at most MAX_SUPPORT_ROUNDS rounds, so
-    a density that seldom lands in support returns fewer than `count`); each kept sample's id names the round it
-    was drawn in (`<prefix>-<seed of its round>-<i>`)."""
+    crystals do not have is replaced by a new draw (each round's seed derived from `seed` and the round, so no other
+    run's seed repeats its draws; at most MAX_SUPPORT_ROUNDS rounds, so a density that seldom lands in support
+    returns fewer than `count`); each kept sample's id names the round it was drawn in
+    (`<prefix>-<seed of its round>-<i>`)."""
     latents = sample_latents(density, count, seed, where)
     ids = [f"{prefix}-{seed}-{i}" for i in range(count)]
     decoded = [canonical_crystal(c) for c in autoencoder.decode(latents, decode_config, ids=ids, progress=progress)]
@@ -114,12 +120,12 @@ def generate(autoencoder, density: LatentDensity, count: int, seed: int = 0, whe
         return latents, decoded
     kept = [i for i, crystal in enumerate(decoded) if support.holds(crystal)]
     latents, decoded = latents[kept], [decoded[i] for i in kept]
-    for round_seed in range(seed + 1, seed + 1 + MAX_SUPPORT_ROUNDS):
+    for round_number in range(1, MAX_SUPPORT_ROUNDS + 1):
         short = count - len(decoded)
         if short <= 0:
             break
-        more_latents, more = generate(autoencoder, density, max(short + short // 4, 1), round_seed, where,
-                                      decode_config, prefix)
+        more_latents, more = generate(autoencoder, density, max(short + short // 4, 1),
+                                      _round_seed(seed, round_number), where, decode_config, prefix)
         kept = [i for i, crystal in enumerate(more) if support.holds(crystal)][:short]
         latents = np.concatenate([latents, more_latents[kept]])
         decoded += [more[i] for i in kept]
