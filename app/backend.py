@@ -487,9 +487,9 @@ def real_coverage(checkpoint: CheckpointInfo, method: str, count: int, device: s
     key = ("real_coverage", checkpoint_hash(checkpoint), int(count))
 
     def compute():
-        bar = st.progress(0.5, text=f"Scoring {count} real crystals for comparison…")
+        bar, progress = _progress_bar(f"Scoring {count} real crystals for comparison…")
         try:
-            return measure(session, int(count), cache_dir=settings.USER_CHECKPOINT_DIR / ".cache")
+            return measure(session, int(count), cache_dir=settings.USER_CHECKPOINT_DIR / ".cache", progress=progress)
         finally:
             bar.empty()
 

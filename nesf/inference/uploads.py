@@ -220,13 +220,14 @@ def path_end(autoencoder, spec: str, dataset=None) -> tuple[Crystal, str]:
 
 
 def write_uploads_atlas(autoencoder, paths, out: Path, *, errors: str = "test", maps=None, refine=None
-                        ) -> tuple[Path, list[PreparedUpload]]:
+                        ) -> tuple[Path, list[PreparedUpload]]:  # maps: a MapConfig (None: its defaults)
     """An atlas of structure files (folders searched for the formats nesf reads), each prepared as an upload (the
     setting and, where needed, the cell the model reads best, the latent refined unless `refine` says otherwise);
     returns its path and every file's `PreparedUpload` (refused ones name their reason). NesfError where no file is
     found or fewer than two can be encoded."""
     import numpy as np
 
+    from nesf.core.config import MapConfig
     from nesf.data.structure_io import structure_files
     from nesf.inference.atlas import write_atlas
 
@@ -239,6 +240,6 @@ def write_uploads_atlas(autoencoder, paths, out: Path, *, errors: str = "test", 
         refused = "; ".join(p.refused for p in prepared if not p.accepted)
         raise NesfError(f"{len(accepted)} of {len(prepared)} structure(s) could be encoded; a map needs at least 2"
                         + (f" ({refused})" if refused else ""))
-    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=errors, maps=maps,
-                       latents=np.stack([p.choice.latent for p in accepted]))
+    path = write_atlas(autoencoder, uploads_dataset(accepted, autoencoder.vocab), out, errors=errors,
+                       maps=maps or MapConfig(), latents=np.stack([p.choice.latent for p in accepted]))
     return path, prepared

@@ -21,6 +21,7 @@ from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity, den
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10_000
+ID_PREFIX = "gen"  # a sample's id: <prefix>-<seed of the round it was drawn in>-<index>
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _round_seed(seed: int, round_number: int) -> int:
 
 
 def generate(autoencoder, density: LatentDensity, count: int, seed: int = 0, where: Where = Where(),
-             decode_config=None, prefix: str = "gen", progress=None, support: AtomCountSupport | None = None
+             decode_config=None, prefix: str = ID_PREFIX, progress=None, support: AtomCountSupport | None = None
              ) -> tuple[np.ndarray, list[Crystal]]:
     """(latents (count, L), decoded crystals in the canonical frame, ids `<prefix>-<seed>-<i>`);
     `progress(fraction, message)` as the decoding goes. With `support`, a sample whose atom count the training

@@ -14,7 +14,7 @@ import numpy as np
 from nesf.core.crystal import Crystal
 from nesf.core.errors import NesfError
 from nesf.inference.generation.density import DEFAULT_SPREAD, LatentDensity
-from nesf.inference.generation.sample import AtomCountSupport, Where, atlas_density, generate
+from nesf.inference.generation.sample import ID_PREFIX, AtomCountSupport, Where, atlas_density, generate
 from nesf.inference.generation.validity import chemist_caution
 from nesf.inference.generation.scores import CrystalScores, score_crystals
 
@@ -135,7 +135,7 @@ class GenerationSession:
         kept = AtomCountSupport.of(self.training_crystals) if support else None
         latents, crystals = generate(self.autoencoder, self.density, count, seed, where, decode_config,
                                      progress=lambda f, m: progress(DECODE_SHARE * f, m), support=kept)
-        replaced = sum(not c.id.startswith(f"gen-{seed}-") for c in crystals)
+        replaced = sum(not c.id.startswith(f"{ID_PREFIX}-{seed}-") for c in crystals)  # drawn in a later round
         progress(DECODE_SHARE, f"judging {count} samples: validity, uniqueness, novelty")
         scores = score_crystals(crystals, self.training_crystals)
         ids = self.atlas.table["id"].astype(str).tolist()
